@@ -1,0 +1,1 @@
+"""Code every Rapport service imports: settings, events over Kafka, outbox/inbox, tokens, errors."""

@@ -1,0 +1,108 @@
+"""One error tree for every service, and the handlers that turn it into responses.
+
+Responses always look like ``{"error": "<ClassName>", "detail": "..."}`` so clients can branch
+on ``error`` without parsing prose. Routes raise these; they never build HTTPExceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class RapportError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(RapportError):
+    status_code = 422
+
+
+class Unauthorized(RapportError):
+    """No credentials, or credentials that do not verify."""
+
+    status_code = 401
+
+
+class Forbidden(RapportError):
+    """Authenticated, but not allowed to do this."""
+
+    status_code = 403
+
+
+class NotFound(RapportError):
+    status_code = 404
+
+
+class Conflict(RapportError):
+    status_code = 409
+
+
+class RateLimited(RapportError):
+    status_code = 429
+
+
+class ServiceUnavailable(RapportError):
+    status_code = 503
+
+
+def _body(error: str, detail: Any, **extra: Any) -> dict[str, Any]:
+    return {"error": error, "detail": detail, **extra}
+
+
+async def _rapport_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RapportError)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(
+        _body(type(exc).__name__, exc.detail, **exc.extra),
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+    return JSONResponse(_body("InvalidRequest", summary, problems=problems), status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette's own errors (unknown route, wrong method) in the same shape as ours.
+    assert isinstance(exc, StarletteHTTPException)
+    names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}
+    return JSONResponse(
+        _body(names.get(exc.status_code, "HTTPError"), exc.detail),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(_body("InternalError", "an unexpected error occurred"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map the error tree, validation errors and routing errors to JSON responses."""
+    app.add_exception_handler(RapportError, _rapport_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,1 @@
+"""Events between services: the catalog, the CloudEvents envelope, Kafka, outbox and inbox."""

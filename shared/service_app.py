@@ -1,0 +1,86 @@
+"""What every service's ``create_app`` shares: logging, errors, health, metrics, tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from shared.errors import install_error_handlers
+from shared.logging import configure_logging
+from shared.observability import ReadinessCheck, install_observability
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundTasks:
+    """Long-running loops (outbox relay, consumers) tied to the app's lifespan."""
+
+    def __init__(self) -> None:
+        self._factories: list[tuple[str, Callable[[], Coroutine[Any, Any, Any]]]] = []
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def add(self, name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        self._factories.append((name, factory))
+
+    def on_shutdown(self, closer: Callable[[], Awaitable[Any]]) -> None:
+        self._closers.append(closer)
+
+    def start(self) -> None:
+        for name, factory in self._factories:
+            task = asyncio.create_task(factory(), name=name)
+            task.add_done_callback(self._report_crash)
+            self._tasks.append(task)
+
+    @staticmethod
+    def _report_crash(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await closer()
+
+
+def build_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    background: BackgroundTasks,
+    checks: dict[str, ReadinessCheck],
+    version: str = "0.1.0",
+    description: str = "",
+) -> FastAPI:
+    """A FastAPI app with Rapport's common wiring; the service adds its routers."""
+    configure_logging(name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        background.start()
+        try:
+            yield
+        finally:
+            await background.stop()
+
+    app = FastAPI(
+        title=f"Rapport {name}", version=version, description=description, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.background = background
+    install_error_handlers(app)
+    install_observability(app, name, checks)
+    return app

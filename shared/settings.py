@@ -1,0 +1,43 @@
+"""The settings base every service extends.
+
+Each service has one settings class with its own prefix (``RAPPORT_IDENTITY_``, ...). A few
+values are the same for the whole deployment (where Kafka is, where the JWKS lives, the token
+issuer) and are read from un-prefixed ``RAPPORT_*`` variables so an operator sets them once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def deployment_wide(name: str) -> AliasChoices:
+    """Accept the field by its Python name or by its un-prefixed deployment-wide env variable."""
+    return AliasChoices(name, f"RAPPORT_{name.upper()}")
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses set ``env_prefix`` and add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="RAPPORT_", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=deployment_wide("environment")
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite+aiosqlite:///./var/service.db"
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:19092", validation_alias=deployment_wide("kafka_bootstrap")
+    )
+    jwks_url: str = Field(
+        "http://127.0.0.1:8001/.well-known/jwks.json", validation_alias=deployment_wide("jwks_url")
+    )
+    token_issuer: str = Field("rapport-identity", validation_alias=deployment_wide("token_issuer"))
+    token_audience: str = Field("rapport", validation_alias=deployment_wide("token_audience"))
+    log_level: str = Field("INFO", validation_alias=deployment_wide("log_level"))
+    # How many times a consumer retries one event before it goes to the dead-letter topic.
+    consumer_max_attempts: int = 3
+    outbox_batch_size: int = 500

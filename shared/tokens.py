@@ -1,0 +1,193 @@
+"""Verifying access tokens issued by identity, with the public keys from its JWKS only.
+
+Verification is the hot path of every request, so it is made cheap: keys are cached by kid
+(refetched when an unknown kid shows up, at most once per ``min_refresh_seconds``), and a
+verified token's claims are cached until the token expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Forbidden, Unauthorized
+
+# Asymmetric algorithms only: "none" and HMAC (which would let a public key act as a secret)
+# are refused before any key is looked up.
+ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as a verified token says."""
+
+    subject: str
+    role: str
+    scopes: frozenset[str]
+    token_id: str
+    expires_at: int
+    session_id: uuid.UUID | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        try:
+            return uuid.UUID(self.subject)
+        except ValueError as exc:
+            raise Forbidden("this token does not belong to a user") from exc
+
+    def require_role(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"requires role {' or '.join(roles)}")
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> jwt.PyJWK | None: ...
+
+
+class JwksKeySource:
+    """Public keys fetched from identity's /.well-known/jwks.json over HTTP."""
+
+    def __init__(self, url: str, *, min_refresh_seconds: float = 10.0) -> None:
+        self._url = url
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._min_refresh = min_refresh_seconds
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            if kid not in self._keys and time.monotonic() - self._fetched_at > self._min_refresh:
+                await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(self._url)
+                response.raise_for_status()
+                keyset = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
+            # Unknown keys stay unknown; tokens signed by them are refused until a fetch works.
+            raise Unauthorized("token keys are unavailable right now") from exc
+        finally:
+            self._fetched_at = time.monotonic()
+        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+
+
+class StaticKeySource:
+    """Keys handed over directly (identity verifying its own tokens, tests)."""
+
+    def __init__(self, keys: dict[str, jwt.PyJWK]) -> None:
+        self.keys = keys
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        return self.keys.get(kid)
+
+
+class TokenVerifier:
+    """Verifies a bearer token and turns it into a :class:`Principal`."""
+
+    def __init__(
+        self, keys: KeySource, *, issuer: str, audience: str, cache_size: int = 10_000
+    ) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self._cache: OrderedDict[tuple[str, str], Principal] = OrderedDict()
+        self._cache_size = cache_size
+        self._revoked_subjects: dict[str, float] = {}
+
+    def revoke_subject(self, subject: str, before: float | None = None) -> None:
+        """Refuse tokens of ``subject`` issued before ``before`` (default: now)."""
+        self._revoked_subjects[subject] = before if before is not None else time.time()
+        for cache_key in [k for k, p in self._cache.items() if p.subject == subject]:
+            del self._cache[cache_key]
+
+    async def verify(self, token: str, *, audience: str | None = None) -> Principal:
+        """Return the principal of a valid token, or raise :class:`Unauthorized`."""
+        audience = audience or self._audience
+        cache_key = (audience, token)
+        cached = self._cache.get(cache_key)
+        if cached is not None and cached.expires_at > time.time():
+            self._cache.move_to_end(cache_key)
+            return cached
+        principal = await self._verify(token, audience)
+        self._cache[cache_key] = principal
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str, audience: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("malformed token") from exc
+        algorithm = header.get("alg")
+        if algorithm not in ALLOWED_ALGORITHMS:
+            raise Unauthorized(f"token algorithm {algorithm!r} is not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("token has no key id")
+        key = await self._keys.get(kid)
+        if key is None:
+            raise Unauthorized("token signed by an unknown key")
+        if key.algorithm_name != algorithm:
+            raise Unauthorized("token algorithm does not match its key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=self._issuer,
+                options={"require": REQUIRED_CLAIMS},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        revoked_before = self._revoked_subjects.get(str(claims["sub"]))
+        if revoked_before is not None and claims["iat"] <= revoked_before:
+            raise Unauthorized("token revoked")
+        session = claims.get("sid")
+        return Principal(
+            subject=str(claims["sub"]),
+            role=str(claims.get("role", "")),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]),
+            session_id=uuid.UUID(session) if session else None,
+            claims=claims,
+        )
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """FastAPI dependency: the verified caller, from ``Authorization: Bearer <token>``."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,1 @@
+from tests.fixtures.postgres import fresh_database, postgres_server  # noqa: F401
