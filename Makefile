@@ -1,0 +1,53 @@
+# Rapport: one command to run it, one to test it. See README.md.
+SHELL := /bin/bash
+UV ?= uv
+PY := $(UV) run --frozen
+SERVICES := identity records signaling webhooks
+# Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
+PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks gateway banner,)
+
+.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars clean
+
+install:
+	$(UV) sync --frozen
+
+kafka-jars: install
+	$(PY) python -m deploy.kafka.launcher fetch
+
+migrate: install
+	@mkdir -p var
+	@for s in $(SERVICES); do $(PY) python -m services.$$s migrate || exit 1; done
+
+seed: migrate
+	$(PY) python -m services.identity seed-demo
+
+run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
+	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
+
+test: install kafka-jars
+	$(PY) pytest tests -q -p no:cacheprovider
+
+test-unit: install
+	$(PY) pytest tests/unit -q
+
+test-integration: install kafka-jars
+	$(PY) pytest tests/integration -q
+
+test-e2e: install kafka-jars
+	$(PY) pytest tests/e2e -q
+
+lint: install
+	$(PY) ruff check .
+	$(PY) ruff format --check .
+	$(PY) mypy shared services gateway deploy
+	$(PY) lint-imports
+
+format: install
+	$(PY) ruff format .
+	$(PY) ruff check --fix .
+
+bench: install kafka-jars
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) python $$b || exit 1; done
+
+clean:
+	rm -rf var

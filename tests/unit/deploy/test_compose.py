@@ -1,0 +1,109 @@
+"""docker-compose.yml must match the code: commands, ports, environment, health checks.
+
+There is no Docker engine on the build machines, so the file is checked against the settings
+classes instead of being run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+APP_SERVICES = {
+    "identity": ("services.identity", "IdentitySettings"),
+    "records": ("services.records", "RecordsSettings"),
+    "signaling": ("services.signaling", "SignalingSettings"),
+    "webhooks": ("services.webhooks", "WebhooksSettings"),
+    "gateway": ("gateway", "GatewaySettings"),
+}
+
+
+def _settings_class(name: str) -> type[BaseSettings]:
+    package, class_name = APP_SERVICES[name]
+    return getattr(importlib.import_module(f"{package}.settings"), class_name)
+
+
+def _accepted_env_names(settings: type[BaseSettings]) -> set[str]:
+    prefix = settings.model_config.get("env_prefix", "")
+    names: set[str] = set()
+    for field_name, field in settings.model_fields.items():
+        names.add(f"{prefix}{field_name}".upper())
+        alias = field.validation_alias
+        choices: list[Any] = getattr(alias, "choices", [alias] if alias else [])
+        names.update(str(c).upper() for c in choices if isinstance(c, str))
+    return names
+
+
+def _command(spec: dict[str, Any]) -> str:
+    command = spec["command"]
+    return " ".join(command) if isinstance(command, list) else command
+
+
+def test_every_process_is_in_compose() -> None:
+    assert set(APP_SERVICES) | {"kafka", "postgres"} == set(COMPOSE["services"])
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_command_runs_the_service_module(name: str) -> None:
+    package, _ = APP_SERVICES[name]
+    command = _command(COMPOSE["services"][name])
+    assert f"python -m {package}" in command
+    importlib.import_module(f"{package}.__main__".replace(".__main__", ""))
+    assert (ROOT / package.replace(".", "/") / "__main__.py").exists()
+    if name != "gateway":
+        # Every service migrates its own database before serving.
+        assert re.search(rf"python -m {package} migrate && python -m {package} serve", command)
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_ports_and_health_checks_match_settings(name: str) -> None:
+    spec = COMPOSE["services"][name]
+    settings = _settings_class(name)
+    prefix = settings.model_config["env_prefix"]
+    port = int(spec["environment"][f"{prefix}PORT"])
+    assert port == settings.model_fields["port"].default, "compose and code disagree on the port"
+    assert spec["ports"] == [f"{port}:{port}"]
+    assert spec["environment"][f"{prefix}HOST"] == "0.0.0.0"
+    health = " ".join(spec["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/" in health
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_every_environment_variable_is_a_real_setting(name: str) -> None:
+    accepted = _accepted_env_names(_settings_class(name))
+    unknown = set(COMPOSE["services"][name]["environment"]) - accepted
+    assert not unknown, f"{name}: compose sets variables the code ignores: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", ["identity", "records", "signaling", "webhooks"])
+def test_each_service_has_its_own_postgres_database(name: str) -> None:
+    settings = _settings_class(name)
+    env = COMPOSE["services"][name]["environment"]
+    url = env[f"{settings.model_config['env_prefix']}DATABASE_URL"]
+    assert url.startswith("postgresql+asyncpg://") and url.endswith(f"/{name}")
+    init_sql = (ROOT / "deploy/postgres-init.sql").read_text()
+    assert f"CREATE DATABASE {name};" in init_sql
+
+
+def test_gateway_upstreams_point_at_the_compose_services() -> None:
+    env = COMPOSE["services"]["gateway"]["environment"]
+    for name in ["identity", "records", "signaling", "webhooks"]:
+        port = _settings_class(name).model_fields["port"].default
+        assert env[f"RAPPORT_GATEWAY_{name.upper()}_URL"] == f"http://{name}:{port}"
+
+
+def test_services_wait_for_healthy_dependencies() -> None:
+    for name in APP_SERVICES:
+        depends = COMPOSE["services"][name]["depends_on"]
+        assert all(d["condition"] == "service_healthy" for d in depends.values())
+    kafka = COMPOSE["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert "broker,controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
