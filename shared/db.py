@@ -85,8 +85,12 @@ class Database:
         self._after_commit.append(callback)
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session; commit when the block succeeds, roll back when it raises."""
+    async def unit_of_work(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
+        """Yield a session; commit when the block succeeds, roll back when it raises.
+
+        ``notify=False`` skips the after-commit callbacks: the outbox relay's own commits must
+        not wake the relay again.
+        """
         async with self._sessions() as session:
             try:
                 yield session
@@ -94,8 +98,9 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-        for callback in self._after_commit:
-            callback()
+        if notify:
+            for callback in self._after_commit:
+                callback()
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""

@@ -24,7 +24,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiokafka logs every reconnect attempt at ERROR while a broker is down; the outbox
-    # relay reports that state itself, once, at WARNING.
-    quiet = max(logging.getLevelName(level.upper()), logging.WARNING)
-    logging.getLogger("aiokafka").setLevel(quiet)
+    # aiokafka logs every reconnect attempt at ERROR while a broker is down, flooding the log;
+    # the outbox relay and the consumer report that state themselves, once, at WARNING.
+    if level.upper() != "DEBUG":
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

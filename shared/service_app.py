@@ -22,13 +22,33 @@ log = logging.getLogger(__name__)
 class BackgroundTasks:
     """Long-running loops (outbox relay, consumers) tied to the app's lifespan."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, grace_seconds: float = 10.0) -> None:
         self._factories: list[tuple[str, Callable[[], Coroutine[Any, Any, Any]]]] = []
+        self._stoppers: list[Callable[[], None]] = []
         self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self._startup: list[Callable[[], Awaitable[Any]]] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self._grace = grace_seconds
 
-    def add(self, name: str, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    def add(
+        self,
+        name: str,
+        factory: Callable[[], Coroutine[Any, Any, Any]],
+        *,
+        stop: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ``factory()`` for the app's lifetime; ``stop`` asks it to finish gracefully."""
         self._factories.append((name, factory))
+        if stop is not None:
+            self._stoppers.append(stop)
+
+    def on_startup(self, hook: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``hook`` once before the app serves (e.g. make sure a signing key exists)."""
+        self._startup.append(hook)
+
+    async def run_startup(self) -> None:
+        for hook in self._startup:
+            await hook()
 
     def on_shutdown(self, closer: Callable[[], Awaitable[Any]]) -> None:
         self._closers.append(closer)
@@ -45,11 +65,19 @@ class BackgroundTasks:
             log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        """Ask every loop to finish, wait a bounded time, then cancel what is left.
+
+        Graceful first: cancelling a loop in the middle of a database call can leave it
+        waiting forever on the driver (seen with aiosqlite), and a half-done batch is wasted.
+        """
+        for stop in self._stoppers:
+            stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self._grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
         self._tasks.clear()
         for closer in reversed(self._closers):
             with contextlib.suppress(Exception):
@@ -70,6 +98,7 @@ def build_service_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await background.run_startup()
         background.start()
         try:
             yield

@@ -14,8 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def deployment_wide(name: str) -> AliasChoices:
-    """Accept the field by its Python name or by its un-prefixed deployment-wide env variable."""
-    return AliasChoices(name, f"RAPPORT_{name.upper()}")
+    """Read the field from its deployment-wide ``RAPPORT_<NAME>`` variable only.
+
+    (Keyword arguments still work by field name thanks to ``populate_by_name``; listing the
+    bare name here would make a generic ``ENVIRONMENT`` or ``LOG_LEVEL`` variable leak in.)
+    """
+    return AliasChoices(f"RAPPORT_{name.upper()}")
 
 
 class ServiceSettings(BaseSettings):

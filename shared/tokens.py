@@ -58,19 +58,26 @@ class KeySource(Protocol):
 class JwksKeySource:
     """Public keys fetched from identity's /.well-known/jwks.json over HTTP."""
 
-    def __init__(self, url: str, *, min_refresh_seconds: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, min_refresh_seconds: float = 10.0, max_age_seconds: float = 300.0
+    ) -> None:
         self._url = url
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
         self._min_refresh = min_refresh_seconds
+        # Keys removed from the JWKS (retired, or compromised) must stop verifying here too.
+        self._max_age = max_age_seconds
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
+        age = time.monotonic() - self._fetched_at
         key = self._keys.get(kid)
-        if key is not None:
+        if key is not None and age < self._max_age:
             return key
         async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at > self._min_refresh:
+            age = time.monotonic() - self._fetched_at
+            stale = age >= self._max_age
+            if stale or (kid not in self._keys and age > self._min_refresh):
                 await self._refresh()
         return self._keys.get(kid)
 

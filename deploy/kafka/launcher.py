@@ -7,7 +7,8 @@ formats, starts, health-checks with aiokafka and stops again.
 Used three ways:
 
 * by the pytest fixtures in ``tests/fixtures/kafka.py`` (``KafkaCluster`` as a context manager),
-* by ``make run`` through honcho: ``python -m deploy.kafka.launcher run --port 9092``,
+* by ``make run`` through honcho (``deploy/Procfile``):
+  ``python -m deploy.kafka.launcher run --port 19092 --data-dir var/kafka``,
 * by hand: ``python -m deploy.kafka.launcher fetch`` pre-warms the jar cache.
 
 Node ``i`` (0-based index) of a cluster has ``node.id = i + 1``. With ``base_port`` given, node
@@ -50,6 +51,7 @@ __all__ = [
     "KafkaStartError",
     "ensure_jars",
     "main",
+    "new_cluster_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,12 @@ _STOP_TIMEOUT_S = 30.0
 _POLL_INTERVAL_S = 0.2
 _LOG_TAIL_LINES = 40
 
+# C1-only JIT. Measured on the 2-core dev box: a 3-node cluster is ready in ~5 s instead of
+# ~9 s (three JVMs' C2 compilers fight over two cores), and a short produce/consume burst
+# even costs the broker less CPU, because C2 compiling is itself the cost. A long-running
+# load test can undo it with jvm_options=["-XX:TieredStopAtLevel=4"] (the last flag wins).
+_QUICK_JIT = ("-XX:TieredStopAtLevel=1",)
+
 # Linux-only hooks for the child JVMs (see _child_setup). Loaded in the parent, before any
 # fork, so the child only makes two plain C calls.
 _PR_SET_PDEATHSIG = 1
@@ -82,8 +90,13 @@ _libc: ctypes.CDLL | None = None
 if sys.platform.startswith("linux"):
     try:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                                ctypes.c_ulong]
+        _libc.prctl.argtypes = [
+            ctypes.c_int,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+            ctypes.c_ulong,
+        ]
         _libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
         _libc.signal.restype = ctypes.c_void_p
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
@@ -166,13 +179,28 @@ def _fetch_jars(target: Path) -> None:
         work = staging / "work"
         work.mkdir()
         shutil.copy2(_POM, work / "pom.xml")
-        cmd = [mvn, "-q", "-B", "-f", str(work / "pom.xml"), _DEPENDENCY_GOAL,
-               f"-DoutputDirectory={jars}", "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(work / "pom.xml"),
+            _DEPENDENCY_GOAL,
+            f"-DoutputDirectory={jars}",
+            "-DincludeScope=runtime",
+        ]
         log.info("Fetching Kafka %s jars with Maven into %s", KAFKA_VERSION, target)
         started = time.monotonic()
         result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=_MVN_TIMEOUT_S, check=False,
+            cmd,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=_MVN_TIMEOUT_S,
+            check=False,
+            # Dies with us, rather than finishing a download nobody will rename into place.
+            preexec_fn=_child_setup(threading.current_thread() is threading.main_thread()),
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()[-_LOG_TAIL_LINES:]
@@ -210,7 +238,7 @@ def _java() -> str:
 
 
 def _child_setup(parent_is_main_thread: bool) -> Callable[[], None] | None:
-    """Build the pre-exec hook that makes a broker JVM behave well as our child."""
+    """Build the pre-exec hook that makes a child JVM (broker, Maven) behave well as ours."""
     libc = _libc
     if libc is None:
         return None
@@ -322,7 +350,8 @@ class KafkaCluster:
 
     Use as a context manager (``with KafkaCluster() as kafka: kafka.bootstrap_servers``) or
     call ``start()``/``stop()``. ``extra_config`` adds or overrides server properties on
-    every node (e.g. a shorter ``broker.session.timeout.ms`` for fail-over tests).
+    every node (e.g. a shorter ``broker.session.timeout.ms`` for fail-over tests);
+    ``jvm_options`` are appended to the broker JVM's options.
     """
 
     def __init__(
@@ -333,6 +362,7 @@ class KafkaCluster:
         heap_mb: int = 512,
         *,
         extra_config: Mapping[str, str] | None = None,
+        jvm_options: Sequence[str] = (),
         ready_timeout: float = _READY_TIMEOUT_S,
     ) -> None:
         if nodes < 1:
@@ -341,10 +371,10 @@ class KafkaCluster:
             raise ValueError("heap_mb below 128 cannot run a broker")
         self._heap_mb = heap_mb
         self._extra_config = dict(extra_config or {})
+        self._jvm_options = list(jvm_options)
         self._ready_timeout = ready_timeout
         self._owns_data_dir = data_dir is None
-        self._data_dir_arg = Path(data_dir).resolve() if data_dir is not None else None
-        self._data_dir: Path | None = self._data_dir_arg
+        self._data_dir: Path | None = Path(data_dir).resolve() if data_dir is not None else None
         if base_port is not None:
             ports = [base_port + k for k in range(2 * nodes)]
         else:
@@ -411,14 +441,18 @@ class KafkaCluster:
         atexit.register(self._atexit)
         began = time.monotonic()
         try:
+            self._check_ports_free(self._ports)
             self._jars = ensure_jars()
             self._prepare_nodes()
             for node in self._nodes:
                 self._spawn(node)
             if wait:
                 self.wait_ready()
-                log.info("Kafka ready at %s after %.1fs", self.bootstrap_servers,
-                         time.monotonic() - began)
+                log.info(
+                    "Kafka ready at %s after %.1fs",
+                    self.bootstrap_servers,
+                    time.monotonic() - began,
+                )
         except BaseException:
             self.stop()
             raise
@@ -470,6 +504,7 @@ class KafkaCluster:
         node = self._node(i)
         if node.running:
             raise RuntimeError(f"node {i} (node.id={node.node_id}) is already running")
+        self._check_ports_free([node.port, node.controller_port])
         self._spawn(node)
         if wait:
             self.wait_ready()
@@ -486,7 +521,10 @@ class KafkaCluster:
         """
         try:
             asyncio.get_running_loop()
+            loop_running = True
         except RuntimeError:
+            loop_running = False
+        if not loop_running:
             asyncio.run(self.wait_ready_async(timeout))
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -509,6 +547,8 @@ class KafkaCluster:
                 problem = await asyncio.wait_for(self._probe(), timeout=remaining)
             except TimeoutError:
                 problem = "probe still running at the deadline"
+            except KafkaStartError:
+                raise
             except Exception as exc:  # any client error means "not yet"
                 problem = f"{type(exc).__name__}: {exc}"
             if problem is None:
@@ -519,6 +559,22 @@ class KafkaCluster:
             f"Kafka at {self.bootstrap_servers} not ready after {limit:.0f}s "
             f"(last problem: {last_problem})\n{self._log_tails()}"
         )
+
+    def check_alive(self) -> None:
+        """Raise if a node exited without being stopped or killed through this object.
+
+        Raises:
+            KafkaStartError: naming the dead node(s), with the tail of every node log.
+        """
+        dead = [
+            f"{n.node_id} (exit {n.proc.returncode})"
+            for n in self._nodes
+            if n.proc is not None and n.proc.poll() is not None and not n.stopped_on_purpose
+        ]
+        if dead:
+            raise KafkaStartError(
+                f"Kafka node(s) {', '.join(dead)} exited unexpectedly\n{self._log_tails()}"
+            )
 
     # ---- context manager -----------------------------------------------------------------
 
@@ -538,6 +594,18 @@ class KafkaCluster:
         return f"KafkaCluster(nodes={self.size}, bootstrap={self.bootstrap_servers!r}, {state})"
 
     # ---- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_ports_free(ports: Sequence[int]) -> None:
+        # Fail fast and clearly; otherwise the JVM dies on bind only after seconds of boot.
+        # SO_REUSEADDR like the broker's own sockets, so TIME_WAIT leftovers don't count.
+        for port in ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError as exc:
+                    raise KafkaStartError(f"port 127.0.0.1:{port} is in use: {exc}") from exc
 
     def _check_index(self, i: int) -> int:
         if not 0 <= i < self.size:
@@ -582,9 +650,9 @@ class KafkaCluster:
             "node.id": str(node.node_id),
             "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://127.0.0.1:{node.port},"
-                         f"CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"CONTROLLER://127.0.0.1:{node.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port},"
-                                    f"CONTROLLER://127.0.0.1:{node.controller_port}",
+            f"CONTROLLER://127.0.0.1:{node.controller_port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -622,18 +690,31 @@ class KafkaCluster:
             f"-Dlog4j2.configurationFile={_LOG4J_CONFIG}",
             "-Djava.awt.headless=true",
             # Java expands the trailing '*' itself; no shell is involved.
-            "-cp", f"{self._jars}/*",
+            "-cp",
+            f"{self._jars}/*",
         ]
 
     def _format(self, nodes: Sequence[_Node]) -> None:
         assert self._cluster_id is not None  # noqa: S101 - set by _prepare_nodes
         # Formatting is one short JVM per node; run them side by side to save a second each.
         procs = [
-            (node, subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [*self._java_cmd(["-Xmx256m"]), "kafka.tools.StorageTool", "format",
-                 "-t", self._cluster_id, "-c", str(node.config)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            ))
+            (
+                node,
+                subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                    [
+                        *self._java_cmd(["-Xmx256m", *_QUICK_JIT]),
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "-t",
+                        self._cluster_id,
+                        "-c",
+                        str(node.config),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                ),
+            )
             for node in nodes
         ]
         failures = []
@@ -648,18 +729,25 @@ class KafkaCluster:
     def _spawn(self, node: _Node) -> None:
         heap = f"{self._heap_mb}m"
         jvm_options = [
-            f"-Xms{heap}", f"-Xmx{heap}",
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
             # The GC flags of Kafka's own kafka-run-class.sh.
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent",
             # A broker that ran out of memory is broken; die loudly instead of limping on.
             "-XX:+ExitOnOutOfMemoryError",
+            *_QUICK_JIT,
+            *self._jvm_options,
         ]
         cmd = [*self._java_cmd(jvm_options), "kafka.Kafka", str(node.config)]
         with node.log_file.open("ab") as out:
             # Appending keeps the story of earlier runs (restarts, a reused data dir).
-            out.write(f"\n===== launcher: starting node.id={node.node_id} at "
-                      f"{time.ctime()} =====\n".encode())
+            out.write(
+                f"\n===== launcher: starting node.id={node.node_id} at "
+                f"{time.ctime()} =====\n".encode()
+            )
             out.flush()
             node.stopped_on_purpose = False
             node.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -690,37 +778,30 @@ class KafkaCluster:
                 await writer.wait_closed()
             # Bootstrapping from this node alone proves *it* serves metadata; the broker
             # list it returns holds only registered, unfenced brokers.
-            admin = AIOKafkaAdminClient(bootstrap_servers=node.address,
-                                        request_timeout_ms=5000,
-                                        client_id="rapport-kafka-launcher")
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=node.address,
+                request_timeout_ms=5000,
+                client_id="rapport-kafka-launcher",
+            )
             try:
                 await admin.start()
                 info = await admin.describe_cluster()
                 await admin.list_topics()
             finally:
                 await admin.close()
+            if info.get("cluster_id") != self._cluster_id:
+                # Someone else's broker on our port (a leftover from another run): never
+                # report that as ready. Our own JVM will fail to bind and exit.
+                raise KafkaStartError(
+                    f"{node.address} is served by another Kafka cluster "
+                    f"({info.get('cluster_id')}, not {self._cluster_id}); port in use?"
+                )
             seen = {b["node_id"] for b in info.get("brokers", [])}
             if not expected <= seen:
                 return f"node {node.node_id} sees brokers {sorted(seen)}, want {sorted(expected)}"
             if info.get("controller_id", -1) < 0:
                 return f"node {node.node_id} knows no active controller yet"
         return None
-
-    def check_alive(self) -> None:
-        """Raise if a node exited without being stopped or killed through this object.
-
-        Raises:
-            KafkaStartError: naming the dead node(s), with the tail of every node log.
-        """
-        dead = [
-            f"{n.node_id} (exit {n.proc.returncode})"
-            for n in self._nodes
-            if n.proc is not None and n.proc.poll() is not None and not n.stopped_on_purpose
-        ]
-        if dead:
-            raise KafkaStartError(
-                f"Kafka node(s) {', '.join(dead)} exited unexpectedly\n{self._log_tails()}"
-            )
 
     def _log_tails(self) -> str:
         return "\n".join(
@@ -790,17 +871,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("fetch", help="fetch the broker jars into the cache and exit")
     run = sub.add_parser("run", help="run a cluster until SIGINT/SIGTERM")
     run.add_argument("--nodes", type=int, default=1, help="number of nodes (default 1)")
-    run.add_argument("--port", type=int, default=None,
-                     help="client port of the first node (node i: port+2i, controller "
-                          "port+2i+1); default: free ports")
-    run.add_argument("--data-dir", type=Path, default=None,
-                     help="keep data here across runs (reused if already formatted); "
-                          "default: a temp dir removed on exit")
+    run.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="client port of the first node (node i: port+2i, controller "
+        "port+2i+1); default: free ports",
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep data here across runs (reused if already formatted); "
+        "default: a temp dir removed on exit",
+    )
     run.add_argument("--heap-mb", type=int, default=512, help="JVM heap per node (default 512)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
     # aiokafka logs each failed connection while a broker boots: noise for this CLI.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:

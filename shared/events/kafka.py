@@ -160,6 +160,7 @@ class EventConsumer:
         self._batch_size = batch_size
         self._retry_backoff = retry_backoff_seconds
         self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = False
         self.assigned = asyncio.Event()
 
     async def _start(self) -> AIOKafkaConsumer:
@@ -180,10 +181,14 @@ class EventConsumer:
             raise
         return consumer
 
+    def stop(self) -> None:
+        """Finish the batch in flight, commit it, then return from :meth:`run`."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Consume until cancelled; reconnects with backoff while Kafka is unreachable."""
+        """Consume until :meth:`stop`; reconnects with backoff while Kafka is unreachable."""
         backoff = 0.2
-        while True:
+        while not self._stopping:
             try:
                 if self._consumer is None:
                     self._consumer = await self._start()

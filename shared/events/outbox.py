@@ -8,11 +8,13 @@ producer and marks them sent. If Kafka is down the rows wait, and the relay back
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 
 from aiokafka.errors import KafkaError
 from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -84,36 +86,45 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
         self._max_backoff = max_backoff_seconds
         self._wakeup = asyncio.Event()
-        self._kafka_down = False
+        self._stopping = asyncio.Event()
+        self._unavailable = False
         database.on_commit(self._wakeup.set)
 
     def wake(self) -> None:
         """Publish soon: something was just committed to the outbox."""
         self._wakeup.set()
 
+    def stop(self) -> None:
+        """Finish the batch in flight, then return from :meth:`run`."""
+        self._stopping.set()
+        self._wakeup.set()
+
     async def run(self) -> None:
-        """Relay until cancelled."""
+        """Relay until :meth:`stop` (or cancellation)."""
         backoff = 0.1
-        while True:
+        while not self._stopping.is_set():
             self._wakeup.clear()
             try:
                 published = await self.publish_pending()
-            except (KafkaError, OSError, TimeoutError) as exc:
-                if not self._kafka_down:
-                    log.warning("kafka unavailable, outbox holding events: %s", exc)
-                    self._kafka_down = True
-                await asyncio.sleep(backoff)
+            except (KafkaError, OSError, TimeoutError, SQLAlchemyError) as exc:
+                # Kafka or the database is unavailable: the rows stay pending; try again later.
+                if not self._unavailable:
+                    log.warning("outbox relay paused, events held: %s", type(exc).__name__)
+                    self._unavailable = True
+                await self._pause(self._stopping, backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
-            if self._kafka_down:
-                log.info("kafka reachable again, outbox relaying")
-                self._kafka_down = False
+            if self._unavailable:
+                log.info("outbox relay resumed")
+                self._unavailable = False
             backoff = 0.1
             if published < self._batch_size:
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
-                except TimeoutError:
-                    pass
+                await self._pause(self._wakeup, self._idle_poll)
+
+    @staticmethod
+    async def _pause(event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; return how many were published.
@@ -121,7 +132,7 @@ class OutboxRelay:
         Rows the broker refused stay pending with their error recorded, and the error is
         raised after the successful ones are marked sent, so the caller backs off.
         """
-        async with self._database.unit_of_work() as session:
+        async with self._database.unit_of_work(notify=False) as session:
             query = (
                 select(OutboxMessage)
                 .where(col(OutboxMessage.sent_at).is_(None))
