@@ -21,6 +21,8 @@ migrate: install
 seed: migrate
 	$(PY) python -m services.identity seed-demo
 
+# Local development: partner receivers on this machine (127.0.0.1) are allowed as webhook URLs.
+run: export RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS ?= true
 run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
 	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
 

@@ -46,15 +46,16 @@ async def baseline(bootstrap: str, count: int) -> float:
     records = [encode(_payload(), source="/bench") for _ in range(count)]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=topic,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await producer.start()
     await consumer.start()
     started = time.perf_counter()
-    futures = [
-        await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records
-    ]
+    futures = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
     await asyncio.gather(*futures)
     seen = 0
     while seen < count:
@@ -95,8 +96,11 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str, count: 
     dlq = EventPublisher(bootstrap, client_id="bench-dlq")
     relay = OutboxRelay(producer_db, publisher, batch_size=1000)
     consumer = EventConsumer(
-        name=f"bench-{uuid.uuid4().hex[:6]}", router=router, database=consumer_db,
-        publisher=dlq, bootstrap_servers=bootstrap,
+        name=f"bench-{uuid.uuid4().hex[:6]}",
+        router=router,
+        database=consumer_db,
+        publisher=dlq,
+        bootstrap_servers=bootstrap,
     )
     consumer_task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.assigned.wait(), 60)

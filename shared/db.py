@@ -56,9 +56,10 @@ def _prepare_sqlite(engine: AsyncEngine, url: str) -> None:
         cursor = dbapi_connection.cursor()
         # WAL lets the relay read the outbox while a request writes; busy_timeout makes
         # writers wait for each other instead of failing with "database is locked".
+        # busy_timeout first: switching to WAL needs a lock another connection may hold.
+        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -22,9 +22,10 @@ class RapportError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -66,7 +67,9 @@ def _body(error: str, detail: Any, **extra: Any) -> dict[str, Any]:
 
 async def _rapport_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RapportError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    headers = dict(exc.headers)
+    if isinstance(exc, Unauthorized):
+        headers.setdefault("WWW-Authenticate", "Bearer")
     return JSONResponse(
         _body(type(exc).__name__, exc.detail, **exc.extra),
         status_code=exc.status_code,

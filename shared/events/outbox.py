@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from aiokafka.errors import KafkaError
-from sqlalchemy import JSON, Column, Index, LargeBinary
+from sqlalchemy import JSON, Column, Index, LargeBinary, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,8 +34,8 @@ class OutboxMessage(SQLModel, table=True):
         Index(
             "ix_outbox_pending",
             "id",
-            postgresql_where="sent_at IS NULL",
-            sqlite_where="sent_at IS NULL",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
         ),
     )
 
@@ -123,8 +123,10 @@ class OutboxRelay:
 
     @staticmethod
     async def _pause(event: asyncio.Event, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; return how many were published.

@@ -48,7 +48,8 @@ async def _database(url: str, *tables: type[SQLModel]) -> Database:
     database = Database(url)
     async with database.engine.begin() as connection:
         await connection.run_sync(
-            SQLModel.metadata.create_all, tables=[t.__table__ for t in tables]  # type: ignore[attr-defined]
+            SQLModel.metadata.create_all,
+            tables=[t.__table__ for t in tables],  # type: ignore[attr-defined]
         )
     return database
 
@@ -72,9 +73,7 @@ def _router(poison_ids: set[uuid.UUID] | None = None) -> EventRouter:
 async def _applied_counts(database: Database) -> dict[uuid.UUID, int]:
     async with database.unit_of_work() as session:
         rows = await session.exec(
-            select(AppliedRegistration.user_id, func.count()).group_by(
-                AppliedRegistration.user_id
-            )
+            select(AppliedRegistration.user_id, func.count()).group_by(AppliedRegistration.user_id)
         )
         return {user_id: count for user_id, count in rows.all()}
 
@@ -92,9 +91,7 @@ async def databases(postgres_server) -> AsyncIterator[tuple[Database, Database]]
     names = [f"producer_{uuid.uuid4().hex[:8]}", f"consumer_{uuid.uuid4().hex[:8]}"]
     for name in names:
         await asyncio.to_thread(postgres_server.create_database, name)
-    producer_db = await _database(
-        postgres_server.async_url(names[0]), Registration, OutboxMessage
-    )
+    producer_db = await _database(postgres_server.async_url(names[0]), Registration, OutboxMessage)
     consumer_db = await _database(
         postgres_server.async_url(names[1]), AppliedRegistration, ProcessedEvent
     )
@@ -226,7 +223,9 @@ async def test_poison_events_go_to_the_dead_letter_topic_and_the_consumer_moves_
         # All on one key, so they share a partition and the good one comes last.
         key = b"poison-test-" + marker
         await producer.send_and_wait(TOPIC_IDENTITY, b"{not json", key=key, headers=failing.headers)
-        await producer.send_and_wait(TOPIC_IDENTITY, failing.value, key=key, headers=failing.headers)
+        await producer.send_and_wait(
+            TOPIC_IDENTITY, failing.value, key=key, headers=failing.headers
+        )
         await producer.send_and_wait(TOPIC_IDENTITY, good.value, key=key, headers=good.headers)
     finally:
         await producer.stop()

@@ -108,7 +108,9 @@ async def test_wrong_issuer_is_refused(verifier: TokenVerifier):
         algorithm="EdDSA",
         headers={"kid": other.kid},
     )
-    verifier_for_other = TokenVerifier(other.key_source, issuer="rapport-identity", audience="rapport")
+    verifier_for_other = TokenVerifier(
+        other.key_source, issuer="rapport-identity", audience="rapport"
+    )
     with pytest.raises(Unauthorized, match="(?i)issuer"):
         await verifier_for_other.verify(token)
 

@@ -1,0 +1,43 @@
+"""``python -m gateway [serve]``: run the gateway with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m gateway", description=__doc__)
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve"], help="what to do (serve)"
+    )
+    parser.parse_args(argv)
+    serve(GatewaySettings())
+
+
+def serve(settings: GatewaySettings) -> None:
+    """Serve the gateway on settings.host/port until interrupted."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.websocket_max_message_bytes,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+        access_log=settings.access_log,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The gateway's composition root."""
+
+from __future__ import annotations
+
+import functools
+
+from fastapi import FastAPI
+
+from gateway.edge import Edge, EdgeParts
+from gateway.metrics import EdgeMetrics
+from gateway.proxy import HttpProxy
+from gateway.rate_limit import RateLimiter
+from gateway.routing import RouteTable, Upstream, UpstreamDirectory
+from gateway.security import EdgeAuthenticator, SecurityHeaders
+from gateway.settings import GatewaySettings
+from gateway.upstream_pool import PoolLimits, UpstreamPool
+from gateway.websocket_proxy import RelayLimits, WebSocketRelay
+from shared.errors import RapportError
+from shared.observability import ReadinessCheck
+from shared.service_app import BackgroundTasks, build_service_app
+from shared.tokens import JwksKeySource, KeySource, TokenVerifier
+
+# Below uvicorn's default 5 s keep-alive timeout, so the gateway drops an idle pooled
+# connection before the service does and never sends a request into a closing socket.
+UPSTREAM_KEEPALIVE_SECONDS = 4.0
+
+
+def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None) -> FastAPI:
+    """Build the gateway: its own health/readiness/metrics app behind the routing edge."""
+    background = BackgroundTasks()
+    pool = UpstreamPool(
+        PoolLimits(
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            pool_timeout=settings.upstream_pool_timeout,
+            max_connections_per_origin=settings.upstream_max_connections,
+            idle_seconds=UPSTREAM_KEEPALIVE_SECONDS,
+        )
+    )
+    background.on_shutdown(pool.aclose)
+    http_proxy = HttpProxy(pool, health_check_seconds=settings.readiness_timeout)
+    upstreams = UpstreamDirectory.from_settings(settings)
+
+    app = build_service_app(
+        name="gateway",
+        settings=settings,
+        background=background,
+        checks=_readiness_checks(http_proxy, upstreams),
+        description="The public entry: routing, edge token checks, rate limits.",
+    )
+    verifier = TokenVerifier(
+        key_source or JwksKeySource(settings.jwks_url),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    app.state.token_verifier = verifier
+    parts = EdgeParts(
+        routes=RouteTable(),
+        upstreams=upstreams,
+        authenticator=EdgeAuthenticator(verifier),
+        login_limiter=RateLimiter(
+            per_minute=settings.login_rate_per_minute, burst=settings.login_burst
+        ),
+        http_proxy=http_proxy,
+        websocket_relay=WebSocketRelay(
+            RelayLimits(
+                open_timeout=settings.upstream_connect_timeout,
+                close_timeout=settings.upstream_connect_timeout,
+                max_message_bytes=settings.websocket_max_message_bytes,
+            )
+        ),
+        security_headers=SecurityHeaders(hsts_max_age_seconds=settings.hsts_max_age_seconds),
+        metrics=EdgeMetrics(),
+        error_handler=app.exception_handlers[RapportError],
+    )
+    app.add_middleware(Edge, parts=parts)
+    return app
+
+
+def _readiness_checks(proxy: HttpProxy, upstreams: UpstreamDirectory) -> dict[str, ReadinessCheck]:
+    checks: dict[str, ReadinessCheck] = {}
+    for upstream in Upstream:
+        members = upstreams.members(upstream)
+        for index, base_url in enumerate(members):
+            name = upstream.value if len(members) == 1 else f"{upstream.value}-{index}"
+            checks[name] = functools.partial(proxy.check_health, base_url)
+    return checks

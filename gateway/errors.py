@@ -1,0 +1,37 @@
+"""Errors the gateway raises itself; the shared handlers render them like every other error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared import errors
+
+
+class UpstreamUnavailable(errors.ServiceUnavailable):
+    """The service behind a route could not be reached or did not answer properly.
+
+    503 when no connection could be made (nothing reached the service, so a retry is safe),
+    504 when it did not answer in time, 502 when it broke off or answered with garbage.
+    """
+
+    def __init__(self, upstream: str, detail: str, *, status_code: int = 503) -> None:
+        super().__init__(detail, upstream=upstream)
+        self.status_code = status_code
+
+
+class RateLimited(errors.RateLimited):
+    """Too many attempts from one address; ``Retry-After`` says when to try again."""
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail, retry_after_seconds=retry_after_seconds)
+        self.headers: Mapping[str, str] = {"Retry-After": str(retry_after_seconds)}
+
+
+class UpgradeRequired(errors.RapportError):
+    """A WebSocket-only route was called over plain HTTP."""
+
+    status_code = 426
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers: Mapping[str, str] = {"Upgrade": "websocket"}

@@ -1,0 +1,169 @@
+"""The route table: which path prefix goes to which service, and what is public.
+
+Matching is by whole path segments (``/v1/goals`` matches ``/v1/goals`` and ``/v1/goals/…``,
+never ``/v1/goalsX``), on the decoded path that the services route on too. Public endpoints
+are exact method + path pairs, so no prefix, suffix or dot-segment trick turns a protected
+path into a public one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.settings import GatewaySettings
+
+
+class Upstream(StrEnum):
+    """The services behind the gateway."""
+
+    IDENTITY = "identity"
+    RECORDS = "records"
+    SIGNALING = "signaling"
+    WEBHOOKS = "webhooks"
+
+
+class Transport(StrEnum):
+    """How a route is served: plain HTTP, or a WebSocket upgrade."""
+
+    HTTP = "http"
+    WEBSOCKET = "websocket"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A path prefix served by one upstream over one transport."""
+
+    prefix: str
+    upstream: Upstream
+    transport: Transport = Transport.HTTP
+    # Public routes skip the edge token check; the service authenticates on its own terms
+    # (signaling reads its token from the first WebSocket message).
+    public: bool = False
+
+    @property
+    def path(self) -> str:
+        """The label metrics and logs use for this route (bounded, unlike raw paths)."""
+        return self.prefix
+
+    def matches(self, path: str) -> bool:
+        """True when ``path`` is the prefix itself or lies below it."""
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One exact method and path."""
+
+    method: str
+    path: str
+
+
+LOGIN = Endpoint("POST", "/v1/auth/login")
+
+ROUTES: tuple[Route, ...] = (
+    Route("/v1/auth", Upstream.IDENTITY),
+    Route("/v1/users", Upstream.IDENTITY),
+    Route("/v1/signaling-tokens", Upstream.IDENTITY),
+    Route("/.well-known", Upstream.IDENTITY),
+    Route("/v1/appointments", Upstream.RECORDS),
+    Route("/v1/goals", Upstream.RECORDS),
+    Route("/v1/sessions", Upstream.RECORDS),
+    Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),
+    Route("/v1/webhook-endpoints", Upstream.WEBHOOKS),
+)
+
+PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
+    {
+        Endpoint("POST", "/v1/auth/register"),
+        LOGIN,
+        Endpoint("GET", "/.well-known/jwks.json"),
+        Endpoint("HEAD", "/.well-known/jwks.json"),
+    }
+)
+
+# Served by the gateway itself (health, readiness, metrics); everything else is routed or 404.
+OWN_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RouteTable:
+    """Finds the route for a path and says whether a request needs a token at the edge."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route] = ROUTES,
+        public_endpoints: frozenset[Endpoint] = PUBLIC_ENDPOINTS,
+        rate_limited_endpoints: frozenset[Endpoint] = frozenset({LOGIN}),
+    ) -> None:
+        # Longest prefix first, so a more specific route can be added under a general one.
+        self._routes = tuple(sorted(routes, key=lambda r: len(r.prefix), reverse=True))
+        self._public = public_endpoints
+        self._rate_limited = rate_limited_endpoints
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route, longest prefix first."""
+        return self._routes
+
+    def match(self, path: str) -> Route | None:
+        """The route serving ``path``, or None when no service owns it."""
+        for route in self._routes:
+            if route.matches(path):
+                return route
+        return None
+
+    def is_public(self, route: Route, method: str, path: str) -> bool:
+        """True when the request may pass the edge without an access token."""
+        return route.public or Endpoint(method, path) in self._public
+
+    def is_rate_limited(self, method: str, path: str) -> bool:
+        """True for endpoints limited per client address (login)."""
+        return Endpoint(method, path) in self._rate_limited
+
+
+class UpstreamDirectory:
+    """Where each upstream service listens (base URLs without a trailing slash)."""
+
+    def __init__(self, members: Mapping[Upstream, Sequence[str]]) -> None:
+        missing = [name for name in Upstream if not members.get(name)]
+        if missing:
+            raise ValueError(f"no address for upstream(s): {', '.join(missing)}")
+        self._members = {name: tuple(u.rstrip("/") for u in urls) for name, urls in members.items()}
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> UpstreamDirectory:
+        """The addresses configured in ``settings``."""
+        return cls(
+            {
+                Upstream.IDENTITY: [settings.identity_url],
+                Upstream.RECORDS: [settings.records_url],
+                Upstream.SIGNALING: settings.signaling_urls,
+                Upstream.WEBHOOKS: [settings.webhooks_url],
+            }
+        )
+
+    def members(self, upstream: Upstream) -> tuple[str, ...]:
+        """Every base URL of ``upstream`` (several only for signaling)."""
+        return self._members[upstream]
+
+    def base_url(self, upstream: Upstream, routing_key: str | None = None) -> str:
+        """The base URL to send a request to; ``routing_key`` pins it to one member."""
+        return choose_member(self._members[upstream], routing_key)
+
+
+def choose_member(members: Sequence[str], routing_key: str | None) -> str:
+    """Pick one member for ``routing_key`` by rendezvous (highest random weight) hashing.
+
+    The same key always lands on the same member, and adding or removing a member only moves
+    the keys that member gains or loses, which is what keeps a signaling room in one process.
+    Without a key the first member is used.
+    """
+    if len(members) == 1 or routing_key is None:
+        return members[0]
+    return max(members, key=lambda member: _weight(member, routing_key))
+
+
+def _weight(member: str, routing_key: str) -> bytes:
+    return hashlib.blake2b(f"{member}\n{routing_key}".encode(), digest_size=8).digest()

@@ -1,0 +1,211 @@
+"""WebSocket relay to signaling, on the ``websockets`` client library.
+
+The gateway opens the upstream connection first, offering the client's subprotocols, and only
+then accepts the client with the subprotocol signaling chose, so the negotiation is
+signaling's. Frames are relayed as they are (text stays text, binary stays binary) without
+compression, and each side's close code and reason reach the other side. Each hop keeps its own
+keepalive pings. One extra task per connection carries the upstream-to-client direction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from starlette.types import Message, Receive, Scope, Send
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import CloseCode
+from websockets.typing import Subprotocol
+
+from gateway.errors import UpstreamUnavailable
+from gateway.proxy import SET_AT_THE_EDGE, RawHeaders, end_to_end, path_and_query
+
+# The handshake headers the client library writes itself; subprotocols are passed explicitly
+# and extensions are never negotiated (no per-message compression on signaling sockets).
+HANDSHAKE_HEADERS: frozenset[bytes] = frozenset(
+    {
+        b"host",
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-protocol",
+        b"sec-websocket-extensions",
+        b"sec-websocket-accept",
+    }
+)
+_NOT_PASSED_ON = HANDSHAKE_HEADERS | SET_AT_THE_EDGE
+
+# Codes that are never sent in a close frame (RFC 6455 §7.4.1), and what to send instead.
+_NOT_ON_THE_WIRE_TO_CLIENT: dict[int, int] = {
+    CloseCode.NO_STATUS_RCVD: CloseCode.NORMAL_CLOSURE,
+    # Signaling vanished without a closing handshake: the gateway reports a bad upstream.
+    CloseCode.ABNORMAL_CLOSURE: CloseCode.BAD_GATEWAY,
+    CloseCode.TLS_HANDSHAKE: CloseCode.BAD_GATEWAY,
+}
+
+
+def close_code_for_client(code: int) -> int:
+    """The code to close the client with after signaling closed with ``code``."""
+    return _NOT_ON_THE_WIRE_TO_CLIENT.get(code, code)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLimits:
+    """Timeouts (seconds) for the upstream handshake and close, and the largest message."""
+
+    open_timeout: float
+    close_timeout: float
+    max_message_bytes: int
+
+
+class WebSocketRelay:
+    """Relays one client WebSocket to one signaling process."""
+
+    def __init__(self, limits: RelayLimits) -> None:
+        self._limits = limits
+
+    async def relay(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        upstream: str,
+        base_url: str,
+        forwarding: RawHeaders,
+    ) -> None:
+        """Open the upstream, accept the client and relay until either side closes.
+
+        The client's ``websocket.connect`` must already have been received. Raises
+        :class:`UpstreamUnavailable` (before accepting) when signaling cannot be reached.
+        """
+        url = _websocket_url(base_url) + path_and_query(scope)
+        headers = end_to_end(scope["headers"], _NOT_PASSED_ON)
+        headers.extend(forwarding)
+        offered = [Subprotocol(p) for p in scope.get("subprotocols", [])]
+        try:
+            connection = await connect(
+                url,
+                subprotocols=offered or None,
+                additional_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+                user_agent_header=None,
+                compression=None,
+                proxy=None,
+                open_timeout=self._limits.open_timeout,
+                close_timeout=self._limits.close_timeout,
+                ping_interval=None,
+                max_size=self._limits.max_message_bytes,
+            )
+        except InvalidStatus as exc:
+            await _refuse_like_upstream(scope, send, exc)
+            return
+        except (OSError, TimeoutError) as exc:
+            raise UpstreamUnavailable(upstream, f"{upstream} is unavailable") from exc
+        except InvalidHandshake as exc:
+            raise UpstreamUnavailable(
+                upstream, f"{upstream} answered the handshake wrongly", status_code=502
+            ) from exc
+
+        await send({"type": "websocket.accept", "subprotocol": connection.subprotocol})
+        session = _RelaySession(connection, send)
+        to_client = asyncio.create_task(session.upstream_to_client())
+        try:
+            await session.client_to_upstream(receive)
+        except BaseException:
+            # Cancelled (shutdown) or failed: never leave either side waiting on the other.
+            to_client.cancel()
+            connection.transport.abort()
+            raise
+        finally:
+            # The upstream is closed by now, so the other direction ends promptly.
+            await asyncio.gather(to_client, return_exceptions=True)
+
+
+class _RelaySession:
+    """The state shared by the two directions of one relayed connection."""
+
+    def __init__(self, upstream: ClientConnection, send: Send) -> None:
+        self.upstream = upstream
+        self.send = send
+        self.client_gone = False
+
+    async def client_to_upstream(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                await self._to_upstream(message)
+            elif kind == "websocket.disconnect":
+                self.client_gone = True
+                await self._close_upstream(message)
+                return
+
+    async def _to_upstream(self, message: Message) -> None:
+        text: str | None = message.get("text")
+        data: str | bytes | None = text if text is not None else message.get("bytes")
+        if data is None:
+            return
+        # Signaling closing already: its close frame is on the way to the client, which will
+        # then disconnect and end this loop.
+        with contextlib.suppress(ConnectionClosed):
+            await self.upstream.send(data)
+
+    async def _close_upstream(self, message: Message) -> None:
+        code = int(message.get("code") or CloseCode.NO_STATUS_RCVD)
+        reason: str = message.get("reason") or ""
+        if code in (CloseCode.ABNORMAL_CLOSURE, CloseCode.TLS_HANDSHAKE):
+            # The client vanished without a closing handshake; signaling should see the same.
+            self.upstream.transport.abort()
+            return
+        if code == CloseCode.NO_STATUS_RCVD:
+            code, reason = CloseCode.NORMAL_CLOSURE, ""
+        await self.upstream.close(code, reason)
+
+    async def upstream_to_client(self) -> None:
+        upstream = self.upstream
+        send = self.send
+        try:
+            while True:
+                data = await upstream.recv()
+                if self.client_gone:
+                    continue
+                if isinstance(data, str):
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None:
+                code, reason = int(closed.rcvd.code), closed.rcvd.reason
+            else:
+                code, reason = CloseCode.ABNORMAL_CLOSURE, ""
+        except OSError:
+            # The client connection failed under a send; the receive side reports the rest.
+            return
+        if not self.client_gone:
+            with contextlib.suppress(OSError, RuntimeError):
+                code = close_code_for_client(code)
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def _websocket_url(base_url: str) -> str:
+    if base_url.startswith("https://"):
+        return "wss://" + base_url.removeprefix("https://")
+    if base_url.startswith("http://"):
+        return "ws://" + base_url.removeprefix("http://")
+    return base_url
+
+
+async def _refuse_like_upstream(scope: Scope, send: Send, refusal: InvalidStatus) -> None:
+    """Pass signaling's own refusal (status and body) to the client, or close if we cannot."""
+    response = refusal.response
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+        return
+    headers: RawHeaders = []
+    content_type = response.headers.get("Content-Type")
+    if content_type:
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    start = {"type": "websocket.http.response.start", "status": response.status_code}
+    await send({**start, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": bytes(response.body or b"")})

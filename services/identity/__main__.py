@@ -1,0 +1,168 @@
+"""Identity's command line: ``python -m services.identity <command>``.
+
+Commands: ``serve``, ``migrate``, ``rotate-keys``, ``create-user`` and ``seed-demo``. The admin
+commands write straight to the database (events go to the outbox, which the running service
+relays), so they work while Kafka is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.identity.app import build_identity_service, create_app
+from services.identity.models import ROLES
+from services.identity.service import IdentityService
+from services.identity.settings import IdentitySettings
+from shared.db import Database
+from shared.errors import RapportError
+from shared.migrations import upgrade
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+T = TypeVar("T")
+
+
+def _with_identity(
+    settings: IdentitySettings,
+    use_case: Callable[[IdentityService, Database], Awaitable[T]],
+) -> T:
+    async def main() -> T:
+        database = Database(settings.database_url)
+        try:
+            return await use_case(build_identity_service(settings, database), database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+def serve(settings: IdentitySettings, _: argparse.Namespace) -> int:
+    """Run the HTTP service until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        log_config=None,  # keep the JSON logging configured by the app
+        server_header=False,
+    )
+    return 0
+
+
+def migrate(settings: IdentitySettings, _: argparse.Namespace) -> int:
+    """Upgrade the database to the newest schema."""
+    upgrade(MIGRATIONS, settings.database_url)
+    print(f"identity database at head: {settings.database_url}")
+    return 0
+
+
+def rotate_keys(settings: IdentitySettings, _: argparse.Namespace) -> int:
+    """Add a signing key that signs from now on and retire the current one."""
+
+    async def rotate(identity: IdentityService, database: Database) -> None:
+        async with database.unit_of_work() as session:
+            rotation = await identity.rotate_signing_keys(session)
+        print(f"new signing key: {rotation.new_kid}")
+        for kid in rotation.retired_kids:
+            print(f"retired: {kid} (still verifies until its tokens have expired)")
+
+    _with_identity(settings, rotate)
+    return 0
+
+
+def create_user(settings: IdentitySettings, args: argparse.Namespace) -> int:
+    """Create an account of any role, including admin."""
+    password = args.password
+    if password is None:
+        # Prompting keeps the password out of shell history and the process list.
+        password = getpass.getpass("password: ")
+
+    async def create(identity: IdentityService, database: Database) -> None:
+        async with database.unit_of_work() as session:
+            user = await identity.create_user(
+                session,
+                email=args.email,
+                password=password,
+                display_name=args.display_name,
+                role=args.role,
+            )
+        print(f"created {user.role} {user.email} id={user.id}")
+
+    _with_identity(settings, create)
+    return 0
+
+
+def seed_demo(settings: IdentitySettings, _: argparse.Namespace) -> int:
+    """Create the demo accounts that are missing (migrating first) and print their logins."""
+    if settings.environment == "production":
+        print("seed-demo refuses to run in production: demo passwords are public", file=sys.stderr)
+        return 2
+    upgrade(MIGRATIONS, settings.database_url)
+
+    async def seed(identity: IdentityService, database: Database) -> None:
+        async with database.unit_of_work() as session:
+            seeded = await identity.seed_demo(session)
+        for entry in seeded:
+            account = entry.account
+            state = "created" if entry.created else "exists "
+            print(
+                f"{state} {account.role:<9} {account.email:<24} "
+                f"password={account.password:<20} id={entry.user_id}"
+            )
+
+    _with_identity(settings, seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every identity command."""
+    parser = argparse.ArgumentParser(prog="python -m services.identity", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    commands.add_parser("serve", help="run the HTTP service").set_defaults(run=serve)
+    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=migrate)
+    commands.add_parser(
+        "rotate-keys", help="start signing with a new key and retire the current one"
+    ).set_defaults(run=rotate_keys)
+    create = commands.add_parser("create-user", help="create an account of any role")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", help="the account's password (prompted for when left out)")
+    create.add_argument("--display-name", required=True)
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.set_defaults(run=create_user)
+    commands.add_parser(
+        "seed-demo", help="create the demo clinician, client and admin if missing"
+    ).set_defaults(run=seed_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    settings = IdentitySettings()
+    try:
+        code: int = args.run(settings, args)
+    except RapportError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(
+            f"error: database {settings.database_url} failed ({type(exc).__name__}); "
+            "is it reachable and migrated (python -m services.identity migrate)?",
+            file=sys.stderr,
+        )
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The records service's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.records import api, events
+from services.records.settings import RecordsSettings
+from shared.db import Database
+from shared.events.kafka import EventConsumer, EventPublisher
+from shared.events.outbox import OutboxRelay
+from shared.migrations import upgrade
+from shared.service_app import BackgroundTasks, build_service_app
+from shared.tokens import JwksKeySource, KeySource, TokenVerifier
+
+SERVICE = "records"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None) -> FastAPI:
+    """Wire the database, Kafka publisher, outbox relay, consumer, token verifier and routes.
+
+    Kafka is reached only from the background tasks, which retry until it answers, so the
+    app serves HTTP while the broker is down.
+    """
+    database = Database(settings.database_url)
+    publisher = EventPublisher(settings.kafka_bootstrap, client_id=SERVICE)
+    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
+    consumer = EventConsumer(
+        name=SERVICE,
+        router=events.router,
+        database=database,
+        publisher=publisher,
+        bootstrap_servers=settings.kafka_bootstrap,
+        max_attempts=settings.consumer_max_attempts,
+    )
+    background = BackgroundTasks()
+    background.add("outbox-relay", relay.run, stop=relay.stop)
+    background.add("event-consumer", consumer.run, stop=consumer.stop)
+    # Closed in reverse order: the consumer, then the publisher, then the database.
+    background.on_shutdown(database.dispose)
+    background.on_shutdown(publisher.close)
+    background.on_shutdown(consumer.close)
+
+    app = build_service_app(
+        name=SERVICE,
+        settings=settings,
+        background=background,
+        checks={"database": database.ping},
+        description="Appointments, session records, goals and the audit log.",
+    )
+    app.state.database = database
+    app.state.token_verifier = TokenVerifier(
+        key_source or JwksKeySource(settings.jwks_url),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    app.include_router(api.router)
+    return app
+
+
+def migrate(database_url: str) -> None:
+    """Bring the records database to the newest schema (outside a running event loop)."""
+    upgrade(MIGRATIONS_DIR, database_url)

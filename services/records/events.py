@@ -1,0 +1,68 @@
+"""What records consumes: registered users, and what signaling reports about each session.
+
+Handlers are entry points like HTTP handlers: they run inside the consumer's unit of work
+(one per batch, together with the inbox ids) and hand the payload to the service.
+"""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.records import service
+from shared.events.catalog import (
+    CallConnected,
+    ParticipantAdmitted,
+    ParticipantCheckedIn,
+    ParticipantJoined,
+    ParticipantLeft,
+    SessionEnded,
+    UserRegistered,
+)
+from shared.events.envelope import Envelope
+from shared.events.kafka import EventRouter
+
+router = EventRouter()
+
+
+@router.on(UserRegistered)
+async def user_registered(db: AsyncSession, event: UserRegistered, _: Envelope) -> None:
+    """Add the user to records' projection of who exists and in which role."""
+    await service.register_user(db, event)
+
+
+@router.on(ParticipantCheckedIn)
+async def participant_checked_in(
+    db: AsyncSession, event: ParticipantCheckedIn, _: Envelope
+) -> None:
+    """A participant entered the waiting room."""
+    await service.note_check_in(db, event)
+
+
+@router.on(ParticipantAdmitted)
+async def participant_admitted(db: AsyncSession, event: ParticipantAdmitted, _: Envelope) -> None:
+    """The clinician admitted a participant."""
+    await service.note_admission(db, event)
+
+
+@router.on(ParticipantJoined)
+async def participant_joined(db: AsyncSession, event: ParticipantJoined, _: Envelope) -> None:
+    """A participant joined the call."""
+    await service.note_join(db, event)
+
+
+@router.on(ParticipantLeft)
+async def participant_left(db: AsyncSession, event: ParticipantLeft, _: Envelope) -> None:
+    """A participant left the call."""
+    await service.note_leave(db, event)
+
+
+@router.on(CallConnected)
+async def call_connected(db: AsyncSession, event: CallConnected, _: Envelope) -> None:
+    """The peers' media connected."""
+    await service.note_call_connected(db, event)
+
+
+@router.on(SessionEnded)
+async def session_ended(db: AsyncSession, event: SessionEnded, _: Envelope) -> None:
+    """The session ended: complete its record."""
+    await service.close_session(db, event)

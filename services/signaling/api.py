@@ -1,0 +1,341 @@
+"""The WebSocket edge: ``/v1/signal`` speaking ``rapport.signal.v1`` (docs/signaling.md).
+
+Each connection is served by its own handler coroutine and nothing else (no helper tasks, so
+idle sockets stay cheap). The handler reads frames, enforces the size and rate limits, parses
+each message through the protocol's discriminated union and calls a use case. A change to a
+room takes the room's turn, runs in its own unit of work, and its messages go out after the
+commit, so the outbox and what participants see never disagree. Relays touch no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from services.signaling.errors import InvalidMessage, JoinRefused, MessageRefused
+from services.signaling.rate_limit import MessageRateLimit, Verdict
+from services.signaling.room import ConnectionId, Outcome, Seat
+from services.signaling.schemas import (
+    SUBPROTOCOL,
+    Admit,
+    Answer,
+    ClientMessage,
+    CloseCode,
+    Connected,
+    Decline,
+    End,
+    Error,
+    ErrorCode,
+    IceCandidate,
+    Join,
+    Leave,
+    Offer,
+    Ping,
+    Pong,
+    ServerMessage,
+    client_messages,
+    describe_invalid,
+)
+from services.signaling.service import Signaling
+from services.signaling.settings import SignalingSettings
+from shared.db import Database
+from shared.errors import Forbidden, Unauthorized
+from shared.tokens import Principal, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+SIGNAL_PATH = "/v1/signal"
+
+_PONG = Pong().model_dump_json()
+# The WebSocket is gone, or being closed by another handler: nothing more can be sent.
+_SOCKET_GONE = (WebSocketDisconnect, RuntimeError)
+_INTERNAL_ERROR = 1011
+
+
+class SignalingSocketRoute:
+    """Pure ASGI middleware that hands ``/v1/signal`` WebSockets straight to the edge.
+
+    Idle sockets are what limits a signaling process. Routed through FastAPI, every socket
+    would keep the frames of the exception middleware, the exit stack and the route's
+    dependency solving alive for its whole life (about 11 KiB each, measured with
+    tracemalloc); this route skips them. Everything else passes through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, *, edge: SignalingEdge) -> None:
+        self.app = app
+        self._edge = edge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == SIGNAL_PATH:
+            await self._edge.serve(WebSocket(scope, receive, send))
+            return
+        await self.app(scope, receive, send)
+
+
+class Connection:
+    """One accepted socket: sends that never raise once it is gone, and an idempotent close."""
+
+    __slots__ = ("id", "websocket", "rate_limit", "closed")
+
+    def __init__(
+        self, connection_id: ConnectionId, websocket: WebSocket, rate_limit: MessageRateLimit
+    ) -> None:
+        self.id = connection_id
+        self.websocket = websocket
+        self.rate_limit = rate_limit
+        self.closed = False
+
+    async def send(self, message: ServerMessage) -> None:
+        await self.send_text(message.model_dump_json())
+
+    async def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            await self.websocket.send({"type": "websocket.send", "text": text})
+        except _SOCKET_GONE:
+            self.closed = True
+
+    async def send_error(self, code: ErrorCode, message: str) -> None:
+        await self.send(Error(code=code, message=message))
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.websocket.close(code, reason)
+        except _SOCKET_GONE:
+            pass
+
+
+class SignalingEdge:
+    """Serves signaling sockets for one app: the connections, the limits, the use cases."""
+
+    def __init__(
+        self,
+        *,
+        signaling: Signaling,
+        database: Database,
+        verifier: TokenVerifier,
+        settings: SignalingSettings,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._signaling = signaling
+        self._database = database
+        self._verifier = verifier
+        self._settings = settings
+        self._monotonic = monotonic
+        self._connections: dict[ConnectionId, Connection] = {}
+        self._ids = itertools.count(1)
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """Run one connection from handshake to close."""
+        if SUBPROTOCOL not in websocket.scope.get("subprotocols", ()):
+            await websocket.accept()
+            await websocket.close(CloseCode.PROTOCOL_ERROR, f"offer the {SUBPROTOCOL} subprotocol")
+            return
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        settings = self._settings
+        connection = Connection(
+            next(self._ids),
+            websocket,
+            MessageRateLimit(
+                per_second=settings.rate_limit_per_second,
+                burst=settings.rate_limit_burst,
+                patience=settings.rate_limit_patience,
+                now=self._monotonic(),
+            ),
+        )
+        self._connections[connection.id] = connection
+        seat: Seat | None = None
+        try:
+            seat = await self._await_join(connection)
+            if seat is not None:
+                await self._converse(connection, seat)
+        except Exception:
+            # The socket's equivalent of a 500: a bug must not leave the peer hanging.
+            log.exception("signaling connection %d failed", connection.id)
+            await connection.close(_INTERNAL_ERROR, "internal error")
+        finally:
+            # From here on the socket is closed (by us or the client): a participant still
+            # seated on it has dropped, which counts as leaving.
+            connection.closed = True
+            del self._connections[connection.id]
+            if seat is not None:
+                await self._release(seat)
+
+    async def _await_join(self, connection: Connection) -> Seat | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.join_timeout_seconds
+        while not connection.closed:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    frame = await connection.websocket.receive()
+            except TimeoutError:
+                await connection.close(CloseCode.UNAUTHORIZED, "unauthorized: no join in time")
+                return None
+            message = await self._read(connection, frame)
+            if message is None:
+                continue
+            if isinstance(message, Join):
+                return await self._join(connection, message)
+            if isinstance(message, Ping):
+                await connection.send_text(_PONG)
+            else:
+                await connection.send_error("not-joined", "send join first")
+        return None
+
+    async def _join(self, connection: Connection, message: Join) -> Seat | None:
+        try:
+            principal = await self._verifier.verify(message.token)
+        except (Unauthorized, ValueError, TypeError, AttributeError):
+            # ValueError/TypeError/AttributeError: shared.tokens turns a malformed ``sid``
+            # claim into a UUID without catching these (see the report on shared/).
+            await connection.close(CloseCode.UNAUTHORIZED, "unauthorized")
+            return None
+        if principal.session_id is None:
+            await connection.close(CloseCode.UNAUTHORIZED, "unauthorized: no session in token")
+            return None
+        seated: list[Seat] = []
+
+        async def join(session: AsyncSession) -> Outcome:
+            seat, outcome = await self._signaling.join(
+                session, principal, connection=connection.id, display_name=message.display_name
+            )
+            seated.append(seat)
+            return outcome
+
+        try:
+            await self._change(principal.session_id, join)
+        except JoinRefused as refused:
+            await self._refuse(connection, principal, refused.close_code, refused.detail)
+            return None
+        except Forbidden:
+            await self._refuse(connection, principal, CloseCode.FORBIDDEN, "forbidden")
+            return None
+        return seated[0]
+
+    async def _refuse(
+        self, connection: Connection, principal: Principal, code: CloseCode, reason: str
+    ) -> None:
+        log.info(
+            "join refused",
+            extra={"session_id": str(principal.session_id), "close_code": int(code)},
+        )
+        await connection.close(code, reason)
+
+    async def _converse(self, connection: Connection, seat: Seat) -> None:
+        while not connection.closed:
+            frame = await connection.websocket.receive()
+            message = await self._read(connection, frame)
+            if message is None:
+                continue
+            try:
+                await self._act(connection, seat, message)
+            except MessageRefused as refused:
+                await connection.send_error(refused.code, refused.detail)
+
+    async def _act(self, connection: Connection, seat: Seat, message: ClientMessage) -> None:
+        signaling = self._signaling
+        match message:
+            case Offer() | Answer() | IceCandidate():
+                await self._send_all(signaling.relay(seat, message))
+            case Ping():
+                await connection.send_text(_PONG)
+            case Admit(user_id=user_id):
+                await self._change(
+                    seat.session_id, lambda session: signaling.admit(session, seat, user_id)
+                )
+            case Decline(user_id=user_id):
+                await self._change(
+                    seat.session_id, lambda session: signaling.decline(session, seat, user_id)
+                )
+            case Connected():
+                await self._change(
+                    seat.session_id, lambda session: signaling.report_connected(session, seat)
+                )
+            case Leave():
+                await self._change(seat.session_id, lambda session: signaling.leave(session, seat))
+            case End():
+                await self._change(seat.session_id, lambda session: signaling.end(session, seat))
+            case Join():
+                raise InvalidMessage("this connection has already joined")
+
+    async def _read(self, connection: Connection, frame: Message) -> ClientMessage | None:
+        """The message in ``frame``, or None when there is none to act on (refused, closed)."""
+        if frame["type"] == "websocket.disconnect":
+            connection.closed = True
+            return None
+        payload: str | bytes | None = frame.get("text")
+        if payload is None:
+            payload = frame.get("bytes") or b""
+        if self._too_big(payload):
+            await connection.close(CloseCode.TOO_BIG, "too big")
+            return None
+        verdict = connection.rate_limit.check(self._monotonic())
+        if verdict is Verdict.REFUSE:
+            await connection.send_error("too-fast", "slow down: message dropped")
+            return None
+        if verdict is Verdict.DISCONNECT:
+            await connection.close(CloseCode.TOO_FAST, "too fast")
+            return None
+        try:
+            return client_messages.validate_json(payload)
+        except ValidationError as invalid:
+            await connection.send_error("invalid-message", describe_invalid(invalid))
+            return None
+
+    def _too_big(self, payload: str | bytes) -> bool:
+        limit = self._settings.max_message_bytes
+        if isinstance(payload, bytes) or len(payload) > limit:
+            return len(payload) > limit
+        # A str of n characters is at most 4n bytes of UTF-8; encode only when it matters.
+        return len(payload) * 4 > limit and len(payload.encode()) > limit
+
+    async def _change(
+        self, session_id: uuid.UUID, use_case: Callable[[AsyncSession], Awaitable[Outcome]]
+    ) -> None:
+        async with self._signaling.exclusive(session_id):
+            async with self._database.unit_of_work() as session:
+                outcome = await use_case(session)
+            await self._send_all(outcome)
+        # Closing waits for the other side's close frame: do it after giving up the turn.
+        await self._close_all(outcome)
+
+    async def _send_all(self, outcome: Outcome) -> None:
+        for connection_id, message in outcome.messages:
+            connection = self._connections.get(connection_id)
+            if connection is not None:
+                await connection.send(message)
+
+    async def _close_all(self, outcome: Outcome) -> None:
+        closing = [
+            (connection, closure)
+            for closure in outcome.closures
+            if (connection := self._connections.get(closure.connection)) is not None
+        ]
+        if len(closing) == 1:
+            connection, closure = closing[0]
+            await connection.close(closure.code, closure.reason)
+        elif closing:
+            await asyncio.gather(*(c.close(cl.code, cl.reason) for c, cl in closing))
+
+    async def _release(self, seat: Seat) -> None:
+        try:
+            await self._change(
+                seat.session_id, lambda session: self._signaling.leave(session, seat)
+            )
+        except Exception:
+            # The socket is gone, nobody is left to tell: the log is the only place this
+            # failure (most likely the database) can be reported.
+            log.exception("could not record that a participant left")

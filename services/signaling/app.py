@@ -1,0 +1,89 @@
+"""The composition root: everything signaling needs, wired once per app."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.signaling import events
+from services.signaling.api import SignalingEdge, SignalingSocketRoute
+from services.signaling.registry import LocalRoomRegistry
+from services.signaling.service import Signaling
+from services.signaling.settings import SignalingSettings
+from shared.db import Database
+from shared.events.kafka import EventConsumer, EventPublisher
+from shared.events.outbox import OutboxRelay
+from shared.service_app import BackgroundTasks, build_service_app
+from shared.tokens import JwksKeySource, KeySource, TokenVerifier
+
+SERVICE_NAME = "signaling"
+
+
+def create_app(settings: SignalingSettings, *, key_source: KeySource | None = None) -> FastAPI:
+    """Signaling's FastAPI app.
+
+    ``key_source`` defaults to identity's JWKS over HTTP; tests pass the keys of their own
+    token issuer. The app serves even while Kafka is unreachable: the relay keeps events in
+    the outbox and the consumer retries in the background.
+    """
+    database = Database(settings.database_url)
+    publisher = EventPublisher(settings.kafka_bootstrap, client_id=SERVICE_NAME)
+    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
+    consumer = EventConsumer(
+        name=SERVICE_NAME,
+        router=events.build_router(),
+        database=database,
+        publisher=publisher,
+        bootstrap_servers=settings.kafka_bootstrap,
+        max_attempts=settings.consumer_max_attempts,
+        batch_size=settings.outbox_batch_size,
+    )
+    background = BackgroundTasks()
+    background.add("outbox-relay", relay.run, stop=relay.stop)
+    background.add("event-consumer", consumer.run, stop=consumer.stop)
+    background.on_shutdown(database.dispose)
+    background.on_shutdown(publisher.close)
+    background.on_shutdown(consumer.close)
+
+    verifier = TokenVerifier(
+        key_source or JwksKeySource(settings.jwks_url),
+        issuer=settings.token_issuer,
+        audience=settings.signaling_audience,
+    )
+    app = build_service_app(
+        name=SERVICE_NAME,
+        settings=settings,
+        background=background,
+        checks={"database": database.ping},
+        description="Live rooms: waiting room, admit/decline, SDP/ICE relay (rapport.signal.v1).",
+    )
+    app.state.database = database
+    app.state.token_verifier = verifier
+    edge = SignalingEdge(
+        signaling=Signaling(LocalRoomRegistry()),
+        database=database,
+        verifier=verifier,
+        settings=settings,
+    )
+    # /v1/signal is the only endpoint of its own (health, readiness and metrics come with
+    # build_service_app); it bypasses FastAPI's router to keep idle sockets small.
+    app.add_middleware(SignalingSocketRoute, edge=edge)
+    return app
+
+
+def server_config(app: FastAPI, settings: SignalingSettings) -> uvicorn.Config:
+    """How signaling is served: the websockets protocol without per-message compression
+    (memory per idle socket), and a transport frame limit above the protocol's own so that
+    an oversized message is answered with 4413."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.transport_max_bytes,
+        lifespan="on",
+        log_config=None,  # keep the JSON logging configured by the app
+        server_header=False,
+    )

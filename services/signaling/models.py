@@ -1,0 +1,32 @@
+"""Signaling's tables: who may join which session (projected from appointment events), and
+the two facts about a session that must outlive a process restart."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from shared.db import UtcDateTime
+
+
+class SessionAccess(SQLModel, table=True):
+    """One session's roster and time slot, as ``appointment.scheduled`` described it.
+
+    Built from records' events, never read from records' database. ``call_connected_at`` and
+    ``ended_at`` are signaling's own: a call is reported connected once per session, and an
+    ended session refuses joins, even after a restart.
+    """
+
+    __tablename__ = "session_access"
+
+    session_id: uuid.UUID = Field(primary_key=True)
+    appointment_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    starts_at: datetime = Field(sa_type=UtcDateTime)
+    ends_at: datetime = Field(sa_type=UtcDateTime)
+    call_connected_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    ended_by: uuid.UUID | None = None

@@ -1,0 +1,69 @@
+"""All of signaling's SQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.signaling.models import SessionAccess
+
+
+async def get_access(session: AsyncSession, session_id: uuid.UUID) -> SessionAccess | None:
+    """Who may join ``session_id``, or None if no appointment event has named it."""
+    return await session.get(SessionAccess, session_id)
+
+
+async def save_access(
+    session: AsyncSession,
+    *,
+    session_id: uuid.UUID,
+    appointment_id: uuid.UUID,
+    clinician_id: uuid.UUID,
+    client_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> SessionAccess:
+    """Insert or update a session's roster and slot; signaling's own facts stay as they are."""
+    access = await session.get(SessionAccess, session_id)
+    if access is None:
+        access = SessionAccess(
+            session_id=session_id,
+            appointment_id=appointment_id,
+            clinician_id=clinician_id,
+            client_id=client_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+    else:
+        access.appointment_id = appointment_id
+        access.clinician_id = clinician_id
+        access.client_id = client_id
+        access.starts_at = starts_at
+        access.ends_at = ends_at
+    session.add(access)
+    return access
+
+
+async def mark_call_connected(session: AsyncSession, session_id: uuid.UUID, at: datetime) -> None:
+    """Remember that the session's call connected (the first time only)."""
+    await session.exec(
+        update(SessionAccess)
+        .where(col(SessionAccess.session_id) == session_id)
+        .where(col(SessionAccess.call_connected_at).is_(None))
+        .values(call_connected_at=at)
+    )
+
+
+async def mark_ended(
+    session: AsyncSession, session_id: uuid.UUID, *, at: datetime, ended_by: uuid.UUID
+) -> None:
+    """Remember that the session ended, so later joins are refused."""
+    await session.exec(
+        update(SessionAccess)
+        .where(col(SessionAccess.session_id) == session_id)
+        .values(ended_at=at, ended_by=ended_by)
+    )

@@ -1,0 +1,371 @@
+"""A live room: its waiting room, the members of the call, and what each change tells whom.
+
+Pure and I/O-free. Every change checks its rule first (raising before it touches anything),
+then changes the room and returns an :class:`Outcome`: the protocol messages to send, by
+connection id; the connections to close; and the events that happened. The WebSocket edge
+delivers the messages, the service writes the events to the outbox.
+
+Connections are plain ids handed out by the edge, so the room never holds a socket; a
+participant's connection id also tells a stale connection (replaced by a newer one of the
+same user) from the current one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.signaling.errors import (
+    NotAdmitted,
+    NotAllowed,
+    NotJoined,
+    NotYourSession,
+    SessionOver,
+    UnknownParticipant,
+)
+from services.signaling.schemas import (
+    ClinicianStatus,
+    CloseCode,
+    Declined,
+    Ended,
+    Joined,
+    ParticipantRole,
+    Peer,
+    PeerJoined,
+    PeerLeft,
+    RelayMessage,
+    ServerMessage,
+    Waiting,
+    WaitingClient,
+    WaitingRoom,
+    relayed,
+)
+from shared.events.catalog import (
+    CallConnected,
+    ParticipantAdmitted,
+    ParticipantCheckedIn,
+    ParticipantJoined,
+    ParticipantLeft,
+    Payload,
+    SessionEnded,
+)
+
+ConnectionId = int
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """The place one connection holds: which user, in which session's room."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    connection: ConnectionId
+
+
+@dataclass(slots=True)
+class Participant:
+    """Someone in the room: waiting to be admitted, or a member of the call."""
+
+    user_id: uuid.UUID
+    role: ParticipantRole
+    display_name: str | None
+    since: datetime
+    connection: ConnectionId
+    admitted: bool = False
+    # Their peer connection is up (they sent ``connected``).
+    connected: bool = False
+
+    @property
+    def peer(self) -> Peer:
+        return Peer(user_id=self.user_id, role=self.role)
+
+    @property
+    def polite(self) -> bool:
+        # Perfect negotiation: the clinician is the impolite peer and makes the offers.
+        return self.role != "clinician"
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """A connection the edge must close, and how."""
+
+    connection: ConnectionId
+    code: CloseCode
+    reason: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a change of the room means for the world outside it."""
+
+    messages: list[tuple[ConnectionId, ServerMessage]] = field(default_factory=list)
+    closures: list[Closure] = field(default_factory=list)
+    events: list[Payload] = field(default_factory=list)
+
+    def send(self, connection: ConnectionId, message: ServerMessage) -> None:
+        self.messages.append((connection, message))
+
+    def close(self, connection: ConnectionId, code: CloseCode, reason: str) -> None:
+        self.closures.append(Closure(connection, code, reason))
+
+    def record(self, event: Payload) -> None:
+        self.events.append(event)
+
+
+class Room:
+    """One session's live room. Its roster (who may come in) comes from the appointment."""
+
+    def __init__(
+        self,
+        session_id: uuid.UUID,
+        *,
+        clinician_id: uuid.UUID,
+        client_id: uuid.UUID,
+        call_connected: bool = False,
+    ) -> None:
+        self.session_id = session_id
+        self._roster: dict[uuid.UUID, ParticipantRole] = {
+            client_id: "client",
+            clinician_id: "clinician",
+        }
+        self._participants: dict[uuid.UUID, Participant] = {}
+        # CallConnected is recorded once per session, even across a room's restarts.
+        self.call_connected = call_connected
+        self.ended = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._participants
+
+    @property
+    def participants(self) -> list[Participant]:
+        return list(self._participants.values())
+
+    def role_of(self, user_id: uuid.UUID) -> ParticipantRole | None:
+        """The role ``user_id`` has in this session, or None if they are not part of it."""
+        return self._roster.get(user_id)
+
+    def check_in(
+        self,
+        user_id: uuid.UUID,
+        connection: ConnectionId,
+        display_name: str | None,
+        now: datetime,
+    ) -> Outcome:
+        """A participant arrives: the clinician joins the call, a client enters the waiting room.
+
+        A user already here on another connection is replaced: the older connection leaves
+        (and is closed with 4010) before the newer one arrives.
+        """
+        if self.ended:
+            raise SessionOver()
+        role = self.role_of(user_id)
+        if role is None:
+            raise NotYourSession()
+        outcome = Outcome()
+        previous = self._participants.get(user_id)
+        if previous is not None:
+            self._depart(previous, now, outcome)
+            outcome.close(previous.connection, CloseCode.REPLACED, "replaced by a newer connection")
+        arriving = Participant(user_id, role, display_name, now, connection)
+        self._participants[user_id] = arriving
+        if role == "clinician":
+            self._clinician_joins(arriving, now, outcome)
+        else:
+            self._client_waits(arriving, now, outcome)
+        return outcome
+
+    def _clinician_joins(self, clinician: Participant, now: datetime, outcome: Outcome) -> None:
+        clinician.admitted = True
+        members = [m for m in self._members() if m is not clinician]
+        outcome.send(
+            clinician.connection,
+            Joined(
+                session_id=self.session_id,
+                you=clinician.peer,
+                peers=[m.peer for m in members],
+                polite=clinician.polite,
+                waiting=self._waiting_list(),
+            ),
+        )
+        for member in members:
+            outcome.send(member.connection, PeerJoined(peer=clinician.peer, polite=False))
+        for waiting in self._waiting():
+            outcome.send(waiting.connection, ClinicianStatus(status="online"))
+        outcome.record(self._participant_event(ParticipantJoined, clinician, now))
+
+    def _client_waits(self, client: Participant, now: datetime, outcome: Outcome) -> None:
+        clinician = self._clinician()
+        outcome.send(
+            client.connection,
+            Waiting(
+                session_id=self.session_id,
+                clinician_status="online" if clinician is not None else "offline",
+            ),
+        )
+        if clinician is not None:
+            outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        outcome.record(self._participant_event(ParticipantCheckedIn, client, now))
+
+    def admit(self, seat: Seat, user_id: uuid.UUID, now: datetime) -> Outcome:
+        """The clinician lets a waiting client into the call."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician may admit")
+        client = self._waiting_one(user_id)
+        outcome = Outcome()
+        client.admitted = True
+        members = [m for m in self._members() if m is not client]
+        outcome.send(
+            client.connection,
+            Joined(
+                session_id=self.session_id,
+                you=client.peer,
+                peers=[m.peer for m in members],
+                polite=client.polite,
+            ),
+        )
+        for member in members:
+            outcome.send(member.connection, PeerJoined(peer=client.peer, polite=client.polite))
+        outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        outcome.record(
+            ParticipantAdmitted(
+                session_id=self.session_id,
+                user_id=client.user_id,
+                role=client.role,
+                at=now,
+                admitted_by=clinician.user_id,
+            )
+        )
+        outcome.record(self._participant_event(ParticipantJoined, client, now))
+        return outcome
+
+    def decline(self, seat: Seat, user_id: uuid.UUID, now: datetime) -> Outcome:
+        """The clinician turns a waiting client away."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician may decline")
+        client = self._waiting_one(user_id)
+        outcome = Outcome()
+        del self._participants[client.user_id]
+        outcome.send(client.connection, Declined())
+        outcome.close(client.connection, CloseCode.FORBIDDEN, "declined")
+        outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        outcome.record(self._participant_event(ParticipantLeft, client, now))
+        return outcome
+
+    def relay(self, seat: Seat, message: RelayMessage) -> Outcome:
+        """Forward an offer, answer or ICE candidate to the other members (or to ``to``)."""
+        sender = self._acting(seat)
+        if not sender.admitted:
+            raise NotAdmitted("wait until the clinician admits you")
+        if message.to is None:
+            recipients = [m for m in self._members() if m is not sender]
+        else:
+            target = self._participants.get(message.to)
+            if target is None or not target.admitted or target is sender:
+                raise UnknownParticipant(f"{message.to} is not another member of this call")
+            recipients = [target]
+        forwarded = relayed(message, sender.user_id)
+        return Outcome(messages=[(r.connection, forwarded) for r in recipients])
+
+    def report_connected(self, seat: Seat, now: datetime) -> Outcome:
+        """A member's peer connection is up; the call is connected once the clinician's and a
+        client's both are."""
+        member = self._acting(seat)
+        if not member.admitted:
+            raise NotAdmitted("wait until the clinician admits you")
+        member.connected = True
+        outcome = Outcome()
+        if not self.call_connected:
+            connected = [m for m in self._members() if m.connected]
+            if {m.role for m in connected} >= {"clinician", "client"}:
+                self.call_connected = True
+                outcome.record(CallConnected(session_id=self.session_id, at=now))
+        return outcome
+
+    def leave(self, seat: Seat, now: datetime) -> Outcome:
+        """A participant leaves (or their socket dropped). A stale connection changes nothing."""
+        participant = self._participants.get(seat.user_id)
+        if participant is None or participant.connection != seat.connection:
+            return Outcome()
+        outcome = Outcome()
+        self._depart(participant, now, outcome)
+        outcome.close(seat.connection, CloseCode.NORMAL, "left")
+        return outcome
+
+    def end(self, seat: Seat, now: datetime) -> Outcome:
+        """The clinician ends the session: everyone is told and disconnected, for good."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician may end the session")
+        outcome = Outcome()
+        for participant in self._participants.values():
+            outcome.send(participant.connection, Ended(reason="ended"))
+            outcome.close(participant.connection, CloseCode.SESSION_ENDED, "session ended")
+            outcome.record(self._participant_event(ParticipantLeft, participant, now))
+        self._participants.clear()
+        self.ended = True
+        outcome.record(
+            SessionEnded(
+                session_id=self.session_id, ended_by=clinician.user_id, reason="ended", at=now
+            )
+        )
+        return outcome
+
+    def _depart(self, participant: Participant, now: datetime, outcome: Outcome) -> None:
+        del self._participants[participant.user_id]
+        if participant.admitted:
+            for member in self._members():
+                outcome.send(member.connection, PeerLeft(user_id=participant.user_id))
+        if participant.role == "clinician":
+            for waiting in self._waiting():
+                outcome.send(waiting.connection, ClinicianStatus(status="offline"))
+        elif not participant.admitted:
+            clinician = self._clinician()
+            if clinician is not None:
+                outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        outcome.record(self._participant_event(ParticipantLeft, participant, now))
+
+    def _acting(self, seat: Seat) -> Participant:
+        participant = self._participants.get(seat.user_id)
+        if participant is None or participant.connection != seat.connection:
+            raise NotJoined("this connection is no longer in the room")
+        return participant
+
+    def _waiting_one(self, user_id: uuid.UUID) -> Participant:
+        participant = self._participants.get(user_id)
+        if participant is None or participant.admitted:
+            raise UnknownParticipant(f"{user_id} is not in the waiting room")
+        return participant
+
+    def _members(self) -> list[Participant]:
+        return [p for p in self._participants.values() if p.admitted]
+
+    def _waiting(self) -> list[Participant]:
+        return [p for p in self._participants.values() if not p.admitted]
+
+    def _waiting_list(self) -> list[WaitingClient]:
+        return [
+            WaitingClient(
+                user_id=p.user_id, role=p.role, display_name=p.display_name, since=p.since
+            )
+            for p in self._waiting()
+        ]
+
+    def _clinician(self) -> Participant | None:
+        for participant in self._participants.values():
+            if participant.role == "clinician":
+                return participant
+        return None
+
+    def _participant_event(
+        self,
+        event: type[ParticipantCheckedIn] | type[ParticipantJoined] | type[ParticipantLeft],
+        participant: Participant,
+        now: datetime,
+    ) -> Payload:
+        return event(
+            session_id=self.session_id, user_id=participant.user_id, role=participant.role, at=now
+        )

@@ -1,0 +1,351 @@
+"""The ``rapport.signal.v1`` protocol: every WebSocket message, as pydantic models.
+
+What a client may send decodes through one discriminated union on ``type``
+(:data:`ClientMessage`); what the server sends is :data:`ServerMessage`. The reference in
+docs/signaling.md and docs/signaling.schema.json is generated from these models
+(``python -m services.signaling protocol-docs``), so the code and the documentation cannot drift.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+SUBPROTOCOL = "rapport.signal.v1"
+
+ParticipantRole = Literal["clinician", "client"]
+PresenceStatus = Literal["online", "offline"]
+ErrorCode = Literal[
+    "invalid-message",
+    "not-joined",
+    "forbidden",
+    "not-admitted",
+    "unknown-participant",
+    "too-fast",
+]
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a socket (the WebSocket close code)."""
+
+    NORMAL = 1000
+    UNAUTHORIZED = 4001
+    FORBIDDEN = 4003
+    UNKNOWN_SESSION = 4004
+    SESSION_ENDED = 4008
+    REPLACED = 4010
+    PROTOCOL_ERROR = 4400
+    TOO_BIG = 4413
+    TOO_FAST = 4429
+
+
+CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
+    CloseCode.NORMAL: "the participant left (after `leave`)",
+    CloseCode.UNAUTHORIZED: "no `join` within the join timeout, or a bad, expired or "
+    "wrong-audience token",
+    CloseCode.FORBIDDEN: "the token's user is neither the session's clinician nor its client, "
+    "or the clinician declined this client",
+    CloseCode.UNKNOWN_SESSION: "the token's session is not (yet) known to signaling",
+    CloseCode.SESSION_ENDED: "the clinician ended the session (also refuses later joins)",
+    CloseCode.REPLACED: "the same user joined the same session from a newer connection",
+    CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
+    CloseCode.TOO_BIG: "a message was larger than the limit (64 KiB by default)",
+    CloseCode.TOO_FAST: "the client kept sending after `too-fast` errors",
+}
+
+ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
+    "invalid-message": "not JSON, not an object, an unknown `type`, or fields that do not fit "
+    "the message's schema; also a second `join` on a joined connection",
+    "not-joined": "a message that needs a joined connection arrived before `join` succeeded",
+    "forbidden": "only the clinician may `admit`, `decline` or `end`",
+    "not-admitted": "a participant still in the waiting room tried to relay or report `connected`",
+    "unknown-participant": "`admit`/`decline` of someone not waiting, or a `to` that names no "
+    "other admitted member",
+    "too-fast": "the connection's rate limit (50 messages/s, bursts of 100) was exceeded; "
+    "the message was dropped",
+}
+
+
+def _type_is_required(schema: dict[str, Any]) -> None:
+    # ``type`` has a default so the server can build messages tersely, but on the wire it is
+    # the discriminator and always present.
+    required = schema.setdefault("required", [])
+    if "type" not in required:
+        required.insert(0, "type")
+
+
+class Message(BaseModel):
+    """Base of every protocol message: strict, immutable, wire names by alias."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        json_schema_extra=_type_is_required,
+    )
+
+
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
+# client → server ---------------------------------------------------------------------------
+
+
+class Join(Message):
+    """The first message on every connection, within the join timeout (10 s): authenticate
+    with a signaling token (audience `rapport-signaling`, from `POST /v1/signaling-tokens`)."""
+
+    type: Literal["join"] = "join"
+    token: str = Field(min_length=1, max_length=8_192)
+    display_name: str | None = Field(None, max_length=80)
+
+
+class Admit(Message):
+    """Clinician only: let a waiting client into the call."""
+
+    type: Literal["admit"] = "admit"
+    user_id: uuid.UUID
+
+
+class Decline(Message):
+    """Clinician only: turn a waiting client away (they get `declined`, then close 4003)."""
+
+    type: Literal["decline"] = "decline"
+    user_id: uuid.UUID
+
+
+class IceCandidateInit(BaseModel):
+    """An ICE candidate as `RTCIceCandidate.toJSON()` gives it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # WebRTC's own field names, so a browser can pass candidate.toJSON() as it is.
+    candidate: str = Field(max_length=4_096)
+    sdpMid: str | None = Field(None, max_length=256)
+    sdpMLineIndex: int | None = Field(None, ge=0)
+    usernameFragment: str | None = Field(None, max_length=256, exclude_if=_absent_when_none)
+
+
+class Offer(Message):
+    """An SDP offer for the other admitted members (or only for `to`)."""
+
+    type: Literal["offer"] = "offer"
+    sdp: str = Field(min_length=1)
+    to: uuid.UUID | None = Field(None, exclude_if=_absent_when_none)
+
+
+class Answer(Message):
+    """An SDP answer for the other admitted members (or only for `to`)."""
+
+    type: Literal["answer"] = "answer"
+    sdp: str = Field(min_length=1)
+    to: uuid.UUID | None = Field(None, exclude_if=_absent_when_none)
+
+
+class IceCandidate(Message):
+    """A trickled ICE candidate; `null` means the end of candidates."""
+
+    type: Literal["ice-candidate"] = "ice-candidate"
+    candidate: IceCandidateInit | None
+    to: uuid.UUID | None = Field(None, exclude_if=_absent_when_none)
+
+
+class Connected(Message):
+    """This member's peer connection is up. Once the clinician and a client have both said
+    so, signaling records that the call connected."""
+
+    type: Literal["connected"] = "connected"
+
+
+class Leave(Message):
+    """Leave the room (or the waiting room); the server closes the socket with 1000."""
+
+    type: Literal["leave"] = "leave"
+
+
+class End(Message):
+    """Clinician only: end the session for everyone (all sockets close with 4008)."""
+
+    type: Literal["end"] = "end"
+
+
+class Ping(Message):
+    """Keep-alive at the application level; answered with `pong`."""
+
+    type: Literal["ping"] = "ping"
+
+
+RelayMessage = Offer | Answer | IceCandidate
+
+ClientMessage = Annotated[
+    Join | Admit | Decline | Offer | Answer | IceCandidate | Connected | Leave | End | Ping,
+    Field(discriminator="type"),
+]
+
+client_messages: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+def describe_invalid(error: ValidationError, *, limit: int = 3) -> str:
+    """What is wrong with a client message, briefly, without echoing its values (tokens!)."""
+    problems = []
+    for detail in error.errors(include_input=False, include_url=False)[:limit]:
+        where = ".".join(str(part) for part in detail["loc"])
+        problems.append(f"{where}: {detail['msg']}" if where else detail["msg"])
+    more = error.error_count() - limit
+    if more > 0:
+        problems.append(f"and {more} more")
+    return "; ".join(problems)[:500]
+
+
+# server → client ---------------------------------------------------------------------------
+
+
+class Peer(Message):
+    """A member of the call."""
+
+    user_id: uuid.UUID
+    role: ParticipantRole
+
+
+class WaitingClient(Message):
+    """Someone in the waiting room, as the clinician sees them."""
+
+    user_id: uuid.UUID
+    role: ParticipantRole
+    display_name: str | None
+    since: datetime
+
+
+class Waiting(Message):
+    """To a client after `join`: you are in the waiting room."""
+
+    type: Literal["waiting"] = "waiting"
+    session_id: uuid.UUID
+    clinician_status: PresenceStatus
+
+
+class WaitingRoom(Message):
+    """To the clinician whenever the waiting room changes."""
+
+    type: Literal["waiting-room"] = "waiting-room"
+    waiting: list[WaitingClient]
+
+
+class Joined(Message):
+    """You are a member of the call: to the clinician after `join`, to a client when admitted.
+
+    `polite` is whether *you* are the polite peer of perfect negotiation (the clinician never
+    is). `waiting` is only sent to the clinician."""
+
+    type: Literal["joined"] = "joined"
+    session_id: uuid.UUID
+    you: Peer
+    peers: list[Peer]
+    polite: bool
+    waiting: list[WaitingClient] | None = Field(None, exclude_if=_absent_when_none)
+
+
+class PeerJoined(Message):
+    """To the members already in the call: `peer` joined. `polite` is whether that peer is
+    the polite one. The clinician (impolite) makes the offer to a client that joined."""
+
+    type: Literal["peer-joined"] = "peer-joined"
+    peer: Peer
+    polite: bool
+
+
+class PeerLeft(Message):
+    """To the remaining members: a member left (or dropped)."""
+
+    type: Literal["peer-left"] = "peer-left"
+    user_id: uuid.UUID
+
+
+class ClinicianStatus(Message):
+    """To waiting clients when the clinician comes online or goes offline."""
+
+    type: Literal["clinician-status"] = "clinician-status"
+    status: PresenceStatus
+
+
+class Declined(Message):
+    """To a waiting client the clinician declined; the socket then closes with 4003."""
+
+    type: Literal["declined"] = "declined"
+
+
+class Ended(Message):
+    """To everyone in the room when the clinician ends it; the socket then closes with 4008."""
+
+    type: Literal["ended"] = "ended"
+    reason: Literal["ended"]
+
+
+class RelayedOffer(Offer):
+    """An `offer` from another member, with who sent it."""
+
+    from_: uuid.UUID = Field(alias="from")
+
+
+class RelayedAnswer(Answer):
+    """An `answer` from another member, with who sent it."""
+
+    from_: uuid.UUID = Field(alias="from")
+
+
+class RelayedIceCandidate(IceCandidate):
+    """An `ice-candidate` from another member, with who sent it."""
+
+    from_: uuid.UUID = Field(alias="from")
+
+
+class Pong(Message):
+    """The answer to `ping`."""
+
+    type: Literal["pong"] = "pong"
+
+
+class Error(Message):
+    """A message was refused; the connection stays open."""
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+
+
+ServerMessage = Annotated[
+    Waiting
+    | WaitingRoom
+    | Joined
+    | PeerJoined
+    | PeerLeft
+    | ClinicianStatus
+    | Declined
+    | Ended
+    | RelayedOffer
+    | RelayedAnswer
+    | RelayedIceCandidate
+    | Pong
+    | Error,
+    Field(discriminator="type"),
+]
+
+server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+def relayed(
+    message: RelayMessage, sender: uuid.UUID
+) -> RelayedOffer | RelayedAnswer | RelayedIceCandidate:
+    """``message`` as the other members receive it: the same object plus ``from``."""
+    if isinstance(message, Offer):
+        return RelayedOffer(sdp=message.sdp, to=message.to, from_=sender)
+    if isinstance(message, Answer):
+        return RelayedAnswer(sdp=message.sdp, to=message.to, from_=sender)
+    return RelayedIceCandidate(candidate=message.candidate, to=message.to, from_=sender)

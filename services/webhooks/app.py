@@ -1,0 +1,80 @@
+"""The composition root of the webhooks service."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from services.webhooks import api
+from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.dispatcher import Dispatcher
+from services.webhooks.events import CONSUMER_GROUP, event_router
+from services.webhooks.settings import WebhooksSettings
+from shared.db import Database
+from shared.events.kafka import EventConsumer, EventPublisher
+from shared.events.outbox import OutboxRelay
+from shared.service_app import BackgroundTasks, build_service_app
+from shared.tokens import JwksKeySource, KeySource, TokenVerifier
+
+SERVICE_NAME = "webhooks"
+
+
+def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = None) -> FastAPI:
+    """Wire the webhooks service: database, Kafka in and out, the dispatcher, the HTTP API."""
+    database = Database(settings.database_url)
+    publisher = EventPublisher(settings.kafka_bootstrap, client_id=SERVICE_NAME)
+    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
+    consumer = EventConsumer(
+        name=CONSUMER_GROUP,
+        router=event_router(),
+        database=database,
+        publisher=publisher,
+        bootstrap_servers=settings.kafka_bootstrap,
+        max_attempts=settings.consumer_max_attempts,
+    )
+    destinations = DestinationPolicy(allow_private=settings.allow_private_urls)
+    # Redirects are not followed (a 3xx is a failed attempt) and proxy variables are ignored:
+    # either could carry a request past the destination check to a private address.
+    http_client = httpx.AsyncClient(
+        timeout=settings.delivery_timeout_seconds, follow_redirects=False, trust_env=False
+    )
+    dispatcher = Dispatcher(
+        database,
+        http_client,
+        destinations=destinations,
+        retry_schedule=settings.retry_schedule_seconds,
+        timeout_seconds=settings.delivery_timeout_seconds,
+        poll_seconds=settings.dispatcher_poll_seconds,
+        max_in_flight=settings.max_concurrent_deliveries,
+    )
+    # New deliveries are committed by the consumer; send them right away rather than at the
+    # next poll. (The dispatcher's own commits do not notify, so it never wakes itself.)
+    database.on_commit(dispatcher.wake)
+
+    background = BackgroundTasks()
+    background.add("outbox-relay", relay.run, stop=relay.stop)
+    background.add("event-consumer", consumer.run, stop=consumer.stop)
+    background.add("webhook-dispatcher", dispatcher.run, stop=dispatcher.stop)
+    # Closed in reverse order: consumer, producer, HTTP client, then the database.
+    background.on_shutdown(database.dispose)
+    background.on_shutdown(http_client.aclose)
+    background.on_shutdown(publisher.close)
+    background.on_shutdown(consumer.close)
+
+    app = build_service_app(
+        name=SERVICE_NAME,
+        settings=settings,
+        background=background,
+        checks={"database": database.ping},
+        description="Partner webhook endpoints and signed, retried deliveries.",
+    )
+    app.state.database = database
+    app.state.destination_policy = destinations
+    app.state.dispatcher = dispatcher
+    app.state.token_verifier = TokenVerifier(
+        key_source or JwksKeySource(settings.jwks_url),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    app.include_router(api.router)
+    return app

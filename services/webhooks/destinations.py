@@ -1,0 +1,86 @@
+"""Where webhooks may be sent: http(s) URLs whose host resolves to public addresses only.
+
+This is the server-side request forgery guard. Without it a partner could point an endpoint
+at the cloud metadata service, the database, or anything else on our private network, and
+read the answers in the delivery log. The check runs at registration and again before every
+attempt, because a name's addresses can change after it was registered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from services.webhooks.errors import DestinationRefused
+
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether ``address`` is a globally routable unicast address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:127.0.0.1 reaches 127.0.0.1; judge the IPv4 address it wraps.
+        address = address.ipv4_mapped
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def parse_destination(url: str) -> tuple[str, int]:
+    """The host and port of an http(s) URL, or :class:`DestinationRefused` saying what is wrong."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise DestinationRefused(f"not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise DestinationRefused("the URL must start with http:// or https://")
+    if not parts.hostname:
+        raise DestinationRefused("the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise DestinationRefused("the URL must not carry credentials")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    """The operator's rule for endpoint URLs; ``allow_private`` turns the SSRF guard off."""
+
+    allow_private: bool = False
+
+    async def check(self, url: str) -> None:
+        """Raise :class:`DestinationRefused` unless webhooks may be sent to ``url``."""
+        host, port = parse_destination(url)
+        if self.allow_private:
+            return
+        for address in await self._resolve(host, port):
+            if not is_public(address):
+                raise DestinationRefused(
+                    f"{host} resolves to {address}, which is not a public address"
+                )
+
+    @staticmethod
+    async def _resolve(host: str, port: int) -> list[IPAddress]:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            raise DestinationRefused(f"the host {host} does not resolve") from exc
+        addresses: list[IPAddress] = []
+        for _family, _type, _proto, _name, sockaddr in infos:
+            # Drop an IPv6 zone ("fe80::1%eth0"); the address itself decides.
+            addresses.append(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]))
+        if not addresses:
+            raise DestinationRefused(f"the host {host} does not resolve")
+        return addresses

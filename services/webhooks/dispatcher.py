@@ -1,0 +1,178 @@
+"""The dispatcher: sends due deliveries, signed, and records every attempt.
+
+The loop claims as many due deliveries as it has free sending slots, sends each in its own
+task (so a slow endpoint holds one slot, not the loop), and records each outcome in its own
+unit of work. It wakes when new deliveries commit, when a slot frees up, when a near retry
+falls due, and otherwise every ``poll_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.webhooks import service
+from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.errors import DestinationRefused
+from services.webhooks.messages import encode_body, signed_headers
+from shared.db import Database, utc_now
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Rapport-Webhooks/1"
+# Extra time on a claim beyond the attempt's timeout, so a lease never runs out mid-attempt.
+LEASE_MARGIN_SECONDS = 30.0
+
+
+class Dispatcher:
+    """Delivers pending webhooks until stopped."""
+
+    def __init__(
+        self,
+        database: Database,
+        client: httpx.AsyncClient,
+        *,
+        destinations: DestinationPolicy,
+        retry_schedule: Sequence[float],
+        timeout_seconds: float,
+        poll_seconds: float = 1.0,
+        max_in_flight: int = 32,
+    ) -> None:
+        self._database = database
+        self._client = client
+        self._destinations = destinations
+        self._retry_schedule = list(retry_schedule)
+        self._timeout = timeout_seconds
+        self._poll = poll_seconds
+        self._max_in_flight = max_in_flight
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Look for due deliveries now (new ones were committed, or a slot freed up)."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Claim nothing more; :meth:`run` returns once the attempts in flight are recorded."""
+        self._stopping = True
+        self._wakeup.set()
+
+    @property
+    def in_flight(self) -> int:
+        """How many attempts are being made right now."""
+        return len(self._in_flight)
+
+    async def run(self) -> None:
+        """Dispatch until :meth:`stop` (or cancellation, which cancels the attempts in flight)."""
+        backoff = self._poll
+        try:
+            while not self._stopping:
+                self._wakeup.clear()
+                try:
+                    await self.dispatch_due()
+                except (SQLAlchemyError, OSError) as exc:
+                    # Deliveries wait in the database; nothing is lost while it is unavailable.
+                    log.warning("webhook dispatcher: database unavailable, retrying: %s", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                backoff = self._poll
+                # Either every due delivery was claimed or every slot is taken; a commit, a
+                # freed slot or a timed retry wakes the loop before the poll runs out.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
+            # Stopping: let the attempts in flight finish and be recorded (an attempt cut off
+            # now would be repeated when its lease runs out).
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        finally:
+            for task in self._in_flight:
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def dispatch_due(self) -> int:
+        """Claim due deliveries for the free slots and start an attempt for each."""
+        free = self._max_in_flight - self.in_flight
+        if free <= 0:
+            return 0
+        lease = timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
+        async with self._database.unit_of_work(notify=False) as session:
+            due = await service.claim_due_deliveries(
+                session, now=utc_now(), limit=free, lease=lease
+            )
+        for delivery in due:
+            task = asyncio.create_task(
+                self._deliver(delivery), name=f"webhook-delivery {delivery.delivery_id}"
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(self._attempt_finished)
+        return len(due)
+
+    def _attempt_finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The outcome could not be stored; the lease runs out and the attempt is repeated.
+            log.warning(
+                "webhook dispatcher: %s not recorded", task.get_name(), exc_info=task.exception()
+            )
+        self.wake()
+
+    async def _deliver(self, delivery: service.DueDelivery) -> None:
+        outcome = await self.attempt(delivery)
+        async with self._database.unit_of_work(notify=False) as session:
+            due_again = await service.record_attempt(
+                session, delivery.delivery_id, outcome, retry_schedule=self._retry_schedule
+            )
+        log.info(
+            "webhook attempt",
+            extra={
+                "delivery_id": delivery.delivery_id,
+                "endpoint_id": str(delivery.endpoint_id),
+                "attempt": delivery.attempt_number,
+                "status_code": outcome.status_code,
+                "succeeded": outcome.succeeded,
+            },
+        )
+        if due_again is not None:
+            delay = (due_again - utc_now()).total_seconds()
+            if delay < self._poll:
+                # A retry sooner than the next poll: wake exactly when it falls due.
+                asyncio.get_running_loop().call_later(max(delay, 0.0), self.wake)
+
+    async def attempt(self, delivery: service.DueDelivery) -> service.AttemptOutcome:
+        """POST the delivery once, signed; an endpoint's failure is the outcome, not an error."""
+        attempted_at = utc_now()
+        started = time.perf_counter()
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            await self._destinations.check(delivery.url)
+            body = encode_body(delivery.message)
+            headers = signed_headers(delivery.secret, delivery.delivery_id, attempted_at, body)
+            headers["user-agent"] = USER_AGENT
+            async with asyncio.timeout(self._timeout):
+                # Streamed and never read: the answer's status is all we keep, and a huge
+                # or endless body must not cost memory or time.
+                async with self._client.stream(
+                    "POST", delivery.url, content=body.encode(), headers=headers
+                ) as response:
+                    status_code = response.status_code
+        except DestinationRefused as exc:
+            error = f"refused: {exc.detail}"
+        except TimeoutError:
+            error = f"timed out after {self._timeout:g}s"
+        except Exception as exc:
+            # Whatever kept this attempt from an answer (DNS, TLS, reset, bad URL) is its
+            # recorded outcome, and the delivery is retried on schedule: nothing is dropped.
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        return service.AttemptOutcome(
+            attempted_at=attempted_at, duration_ms=duration_ms, status_code=status_code, error=error
+        )

@@ -1,0 +1,17 @@
+"""The webhooks service's errors (subclasses of the shared error tree)."""
+
+from __future__ import annotations
+
+from shared.errors import InvalidRequest, NotFound
+
+
+class UnknownEventType(InvalidRequest):
+    """A subscription names an event type (or pattern) that matches nothing in the catalog."""
+
+
+class DestinationRefused(InvalidRequest):
+    """An endpoint URL that is not http(s) or points at an address partners may not reach."""
+
+
+class EndpointNotFound(NotFound):
+    """No such webhook endpoint, or it is not the caller's."""

@@ -1,0 +1,85 @@
+"""Tables of the webhooks service: endpoints, deliveries (one per event and endpoint), attempts.
+
+Retry state lives here, not in memory: a delivery's ``status`` and ``next_attempt_at`` say
+what the dispatcher does next, so a restart (or another replica) picks up where it left off.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from shared.db import UtcDateTime, utc_now
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A partner's URL subscribed to event types, and the secret its messages are signed with."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: str = Field(max_length=200, index=True)
+    url: str = Field(max_length=2048)
+    event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    description: str = Field(default="", max_length=500)
+    # Kept in the clear because HMAC signing needs it; shown to the partner once, at creation.
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # Deleted endpoints stay (their delivery log is part of the record) but receive nothing.
+    deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Delivery(SQLModel, table=True):
+    """One event on its way to one endpoint; its id is the ``webhook-id`` of every attempt."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="uq_deliveries_endpoint_event"),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoints.id", index=True)
+    event_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=200)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(
+        default=DeliveryStatus.PENDING, sa_column=Column(String(16), nullable=False)
+    )
+    attempt_count: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at sending a delivery: what the endpoint answered (or why nothing arrived)."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(
+        sa_column=Column(String(40), ForeignKey("deliveries.id"), nullable=False, index=True)
+    )
+    attempt_number: int
+    attempted_at: datetime = Field(sa_type=UtcDateTime)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int

@@ -1,0 +1,107 @@
+"""Request and response bodies of the webhooks API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+
+
+class WebhookEndpointCreate(BaseModel):
+    """Register a URL for some event types."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048, examples=["https://partner.example/hooks"])
+    event_types: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        examples=[["rapport.records.session.completed.v1", "appointment.*"]],
+        description="Full catalog types, or patterns matched against the full type or the "
+        "short name (e.g. 'session.*', '*').",
+    )
+    description: str = Field("", max_length=500)
+
+
+class WebhookEndpointView(BaseModel):
+    """An endpoint as its owner sees it (the secret is shown only once, at creation)."""
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    description: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> WebhookEndpointView:
+        return cls(
+            id=endpoint.id,
+            url=endpoint.url,
+            event_types=endpoint.event_types,
+            description=endpoint.description,
+            created_at=endpoint.created_at,
+        )
+
+
+class WebhookEndpointCreated(WebhookEndpointView):
+    """The answer to registration: the endpoint plus its signing secret, shown this once."""
+
+    secret: str = Field(description="whsec_-prefixed Standard Webhooks signing secret")
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> WebhookEndpointCreated:
+        return cls(**WebhookEndpointView.of(endpoint).model_dump(), secret=endpoint.secret)
+
+
+class DeliveryAttemptView(BaseModel):
+    """One attempt: the endpoint's status code, or the error that prevented an answer."""
+
+    attempt_number: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @classmethod
+    def of(cls, attempt: DeliveryAttempt) -> DeliveryAttemptView:
+        return cls(
+            attempt_number=attempt.attempt_number,
+            at=attempt.attempted_at,
+            status_code=attempt.status_code,
+            error=attempt.error,
+            duration_ms=attempt.duration_ms,
+        )
+
+
+class DeliveryView(BaseModel):
+    """A delivery (its id is the webhook-id header) with every attempt made."""
+
+    id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempt_count: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any]
+    attempts: list[DeliveryAttemptView]
+
+    @classmethod
+    def of(cls, delivery: Delivery, attempts: list[DeliveryAttempt]) -> DeliveryView:
+        return cls(
+            id=delivery.id,
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            status=delivery.status,
+            attempt_count=delivery.attempt_count,
+            next_attempt_at=delivery.next_attempt_at,
+            created_at=delivery.created_at,
+            delivered_at=delivery.delivered_at,
+            payload=delivery.payload,
+            attempts=[DeliveryAttemptView.of(a) for a in attempts],
+        )

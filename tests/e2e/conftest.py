@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.system import RapportSystem
+
+
+@pytest.fixture(scope="session")
+def rapport(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator[RapportSystem]:  # type: ignore[no-untyped-def]
+    """The whole system, started once for the end-to-end tests."""
+    log_dir: Path = tmp_path_factory.mktemp("rapport-logs")
+    system = RapportSystem(
+        kafka_bootstrap=kafka_bootstrap, postgres=postgres_server, log_dir=log_dir
+    )
+    try:
+        system.start()
+        yield system
+    finally:
+        system.stop()

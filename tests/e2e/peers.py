@@ -1,0 +1,144 @@
+"""A participant as a browser would be: a signaling WebSocket and a real aiortc peer.
+
+Candidates are taken out of the SDP and sent as separate ``ice-candidate`` messages (trickle
+ICE), so the relay of offer, answer and ICE candidates through signaling is exercised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import suppress
+from typing import Any
+
+import websockets
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+SUBPROTOCOL = "rapport.signal.v1"
+
+
+def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
+    """SDP without its candidate lines, and those candidates as signaling payloads."""
+    lines, candidates = [], []
+    mline_index, mid = -1, None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            mline_index += 1
+            mid = None
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :]
+        if line.startswith("a=candidate:"):
+            candidates.append({"candidate": line[2:], "sdpMid": mid, "sdpMLineIndex": mline_index})
+            continue
+        if line.startswith("a=end-of-candidates"):
+            continue
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n", candidates
+
+
+class Participant:
+    def __init__(self, name: str, url: str, token: str) -> None:
+        self.name = name
+        self.url = url
+        self.token = token
+        self.ws: websockets.ClientConnection | None = None
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc.addTrack(VideoStreamTrack())
+        self.frames_received = 0
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.close_code: int | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.candidates_received = 0
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._tasks.append(asyncio.create_task(self._count_frames(track)))
+
+    async def _count_frames(self, track: MediaStreamTrack) -> None:
+        with suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                self.frames_received += 1
+
+    async def connect(self, display_name: str) -> dict[str, Any]:
+        """Open the socket, send join, return the first answer (waiting or joined)."""
+        self.ws = await websockets.connect(self.url, subprotocols=[SUBPROTOCOL], compression=None)
+        await self.send({"type": "join", "token": self.token, "display_name": display_name})
+        self._tasks.append(asyncio.create_task(self._read()))
+        return await self.expect("waiting", "joined")
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if message["type"] == "offer":
+                    await self._on_offer(message)
+                elif message["type"] == "answer":
+                    sdp = message["sdp"]
+                    await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+                elif message["type"] == "ice-candidate":
+                    await self._on_candidate(message["candidate"])
+                await self.messages.put(message)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            await self.messages.put({"type": "__closed__", "code": self.ws.close_code})
+
+    async def _on_offer(self, message: dict[str, Any]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self._send_description("answer")
+
+    async def _on_candidate(self, payload: dict[str, Any] | None) -> None:
+        if payload is None:
+            await self.pc.addIceCandidate(None)
+            return
+        candidate = candidate_from_sdp(payload["candidate"].split(":", 1)[1])
+        candidate.sdpMid = payload["sdpMid"]
+        candidate.sdpMLineIndex = payload["sdpMLineIndex"]
+        await self.pc.addIceCandidate(candidate)
+        self.candidates_received += 1
+
+    async def _send_description(self, kind: str) -> None:
+        sdp, candidates = split_candidates(self.pc.localDescription.sdp)
+        await self.send({"type": kind, "sdp": sdp})
+        for candidate in candidates:
+            await self.send({"type": "ice-candidate", "candidate": candidate})
+        await self.send({"type": "ice-candidate", "candidate": None})
+
+    async def offer(self) -> None:
+        """The impolite side (the clinician) starts the negotiation."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self._send_description("offer")
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(message))
+
+    async def expect(self, *types: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The next message of one of ``types``, skipping others."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.messages.get()
+                if message["type"] in types:
+                    return message
+                if message["type"] == "__closed__":
+                    raise ConnectionError(f"{self.name}: closed with {message['code']}")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pc.close()
+        if self.ws is not None:
+            await self.ws.close()

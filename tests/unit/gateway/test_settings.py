@@ -1,0 +1,39 @@
+"""The gateway's settings: defaults from the contract, and the environment."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import GatewaySettings
+
+
+def test_defaults_follow_the_contract(no_env: None) -> None:
+    settings = GatewaySettings()
+    assert settings.port == 8000
+    assert settings.identity_url == "http://127.0.0.1:8001"
+    assert settings.records_url == "http://127.0.0.1:8002"
+    assert settings.signaling_urls == ["http://127.0.0.1:8003"]
+    assert settings.webhooks_url == "http://127.0.0.1:8004"
+    assert settings.hsts_max_age_seconds is None
+    assert (settings.login_rate_per_minute, settings.login_burst) == (10.0, 10)
+
+
+def test_the_environment_configures_it(no_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAPPORT_GATEWAY_PORT", "9000")
+    monkeypatch.setenv("RAPPORT_GATEWAY_RECORDS_URL", "http://records:8002")
+    monkeypatch.setenv("RAPPORT_GATEWAY_SIGNALING_URL", "http://sig-a:8003, http://sig-b:8003")
+    monkeypatch.setenv("RAPPORT_GATEWAY_HSTS_MAX_AGE_SECONDS", "31536000")
+    monkeypatch.setenv("RAPPORT_JWKS_URL", "http://identity:8001/.well-known/jwks.json")
+    settings = GatewaySettings()
+    assert settings.port == 9000
+    assert settings.records_url == "http://records:8002"
+    assert settings.signaling_urls == ["http://sig-a:8003", "http://sig-b:8003"]
+    assert settings.hsts_max_age_seconds == 31536000
+    assert settings.jwks_url == "http://identity:8001/.well-known/jwks.json"
+
+
+def test_signaling_needs_an_address(no_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAPPORT_GATEWAY_SIGNALING_URLS", " , ")
+    with pytest.raises(ValidationError, match="at least one signaling URL"):
+        GatewaySettings()

@@ -1,0 +1,169 @@
+"""Consumed events become one delivery per subscribed endpoint, exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiokafka.structs import ConsumerRecord
+from sqlmodel import select
+
+from services.webhooks.events import CONSUMER_GROUP, event_router
+from services.webhooks.models import Delivery
+from shared.events.catalog import UserRegistered
+from shared.events.envelope import encode
+from shared.events.kafka import EventConsumer, EventPublisher
+from tests.unit.webhooks import factories
+from tests.unit.webhooks.conftest import NO_KAFKA, RunningService, StartService, envelope_of
+
+SESSION_COMPLETED = "rapport.records.session.completed.v1"
+# Clinical free text has these names in records; none may ever reach a partner.
+CLINICAL_TEXT_KEYS = {"note", "notes", "statement", "text"}
+
+
+@pytest.fixture
+async def webhooks(start_service: StartService) -> RunningService:
+    # No dispatcher: these tests look at the deliveries as queued, before any attempt.
+    return await start_service(background=False)
+
+
+async def deliveries(webhooks: RunningService) -> list[Delivery]:
+    async with webhooks.database.unit_of_work() as session:
+        return list((await session.exec(select(Delivery))).all())
+
+
+def keys_in(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_in(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_in(v)}
+    return set()
+
+
+async def test_a_completed_session_is_queued_for_each_subscribed_endpoint(
+    webhooks: RunningService,
+) -> None:
+    by_pattern = await webhooks.register("http://127.0.0.1:9/pattern", ["session.*"])
+    by_star = await webhooks.register("http://127.0.0.1:9/star", ["*"])
+    by_type = await webhooks.register("http://127.0.0.1:9/type", [SESSION_COMPLETED])
+    by_producer = await webhooks.register("http://127.0.0.1:9/producer", ["rapport.records.*"])
+    await webhooks.register("http://127.0.0.1:9/other", ["appointment.scheduled", "goal.*"])
+    deleted = await webhooks.register("http://127.0.0.1:9/deleted", ["*"])
+    await webhooks.http.delete(f"/v1/webhook-endpoints/{deleted['id']}", headers=webhooks.auth())
+    payload = factories.session_completed()
+    envelope = envelope_of(payload)
+
+    async with webhooks.database.unit_of_work() as session:
+        await event_router().dispatch(session, envelope)
+
+    queued = await deliveries(webhooks)
+    assert sorted(str(d.endpoint_id) for d in queued) == sorted(
+        e["id"] for e in (by_pattern, by_star, by_type, by_producer)
+    )
+    assert len({d.id for d in queued}) == 4
+    for delivery in queued:
+        assert delivery.id.startswith("msg_")
+        assert delivery.status == "pending"
+        assert delivery.attempt_count == 0
+        assert delivery.next_attempt_at is not None
+        assert delivery.event_id == envelope.id
+        assert delivery.event_type == SESSION_COMPLETED
+        assert delivery.payload == {
+            "type": "session.completed",
+            "timestamp": envelope.time.isoformat().replace("+00:00", "Z"),
+            "data": payload.data(),
+        }
+
+
+@pytest.mark.parametrize(
+    ("make_payload", "short_name"),
+    [
+        (factories.appointment_scheduled, "appointment.scheduled"),
+        (factories.goal_updated, "goal.updated"),
+    ],
+)
+async def test_other_partner_events_are_queued_by_their_short_name(
+    webhooks: RunningService, make_payload: Any, short_name: str
+) -> None:
+    await webhooks.register("http://127.0.0.1:9/hooks", [short_name])
+    await webhooks.register("http://127.0.0.1:9/sessions", ["session.*"])
+
+    async with webhooks.database.unit_of_work() as session:
+        await event_router().dispatch(session, envelope_of(make_payload()))
+
+    queued = await deliveries(webhooks)
+    assert [d.payload["type"] for d in queued] == [short_name]
+
+
+async def test_events_partners_do_not_receive_are_not_handled() -> None:
+    router = event_router()
+
+    assert router.handles(SESSION_COMPLETED)
+    assert router.handles("rapport.records.appointment.scheduled.v1")
+    assert router.handles("rapport.records.goal.updated.v1")
+    assert not router.handles(UserRegistered.model_fields["type"].default)
+    assert router.topics == ["rapport.records"]
+
+
+@pytest.mark.parametrize(
+    "make_payload",
+    [factories.session_completed, factories.appointment_scheduled, factories.goal_updated],
+)
+async def test_payloads_carry_no_clinical_free_text(
+    webhooks: RunningService, make_payload: Any
+) -> None:
+    await webhooks.register("http://127.0.0.1:9/hooks", ["*"])
+
+    async with webhooks.database.unit_of_work() as session:
+        await event_router().dispatch(session, envelope_of(make_payload()))
+
+    (delivery,) = await deliveries(webhooks)
+    assert set(delivery.payload) == {"type", "timestamp", "data"}
+    assert keys_in(delivery.payload).isdisjoint(CLINICAL_TEXT_KEYS)
+
+
+async def test_the_same_event_dispatched_twice_is_queued_once(webhooks: RunningService) -> None:
+    await webhooks.register("http://127.0.0.1:9/hooks", ["*"])
+    envelope = envelope_of(factories.session_completed())
+
+    for _ in range(2):
+        async with webhooks.database.unit_of_work() as session:
+            await event_router().dispatch(session, envelope)
+
+    assert len(await deliveries(webhooks)) == 1
+
+
+def consumer_record(payload: Any, event_id: str, offset: int) -> ConsumerRecord[bytes, bytes]:
+    record = encode(payload, source="/rapport/records", event_id=event_id)
+    return ConsumerRecord(
+        topic=record.topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=record.key,
+        value=record.value,
+        checksum=None,
+        serialized_key_size=len(record.key),
+        serialized_value_size=len(record.value),
+        headers=record.headers,
+    )
+
+
+async def test_a_redelivered_event_yields_one_delivery(webhooks: RunningService) -> None:
+    await webhooks.register("http://127.0.0.1:9/hooks", ["session.completed"])
+    consumer = EventConsumer(
+        name=CONSUMER_GROUP,
+        router=event_router(),
+        database=webhooks.database,
+        publisher=EventPublisher(NO_KAFKA, client_id="test"),
+        bootstrap_servers=NO_KAFKA,
+    )
+    payload = factories.session_completed()
+
+    # The broker hands the same record over twice (e.g. after a rebalance before the commit).
+    await consumer._apply_batch([consumer_record(payload, "event-1", offset=0)])
+    await consumer._apply_batch([consumer_record(payload, "event-1", offset=0)])
+
+    assert len(await deliveries(webhooks)) == 1
+    assert (consumer.stats.applied, consumer.stats.duplicates) == (1, 1)
