@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from shared import errors
 
 
@@ -23,8 +21,11 @@ class RateLimited(errors.RateLimited):
     """Too many attempts from one address; ``Retry-After`` says when to try again."""
 
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
-        super().__init__(detail, retry_after_seconds=retry_after_seconds)
-        self.headers: Mapping[str, str] = {"Retry-After": str(retry_after_seconds)}
+        super().__init__(
+            detail,
+            headers={"Retry-After": str(retry_after_seconds)},
+            retry_after_seconds=retry_after_seconds,
+        )
 
 
 class UpgradeRequired(errors.RapportError):
@@ -33,5 +34,4 @@ class UpgradeRequired(errors.RapportError):
     status_code = 426
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.headers: Mapping[str, str] = {"Upgrade": "websocket"}
+        super().__init__(detail, headers={"Upgrade": "websocket"})
