@@ -70,7 +70,7 @@ async def _eventually(probe, timeout: float = 30.0, interval: float = 0.2) -> An
 
 
 async def _sign_up(http: httpx.AsyncClient, role: str, password: str) -> dict[str, Any]:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     registered = await http.post(
         "/v1/auth/register",
         json={"email": email, "password": password, "display_name": f"E2E {role}", "role": role},
@@ -96,7 +96,7 @@ async def test_a_video_session_crosses_every_service(
         clinician = await _sign_up(http, "clinician", "correct horse battery")
         client = await _sign_up(http, "client", "staple paper clip")
 
-        admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.test"
+        admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
         await asyncio.to_thread(
             rapport.run_cli,
             "identity",
