@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -11,7 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from shared.db import Database
 from shared.errors import install_error_handlers
+from shared.events.kafka import EventConsumer, EventPublisher, EventRouter
+from shared.events.outbox import OutboxRelay
 from shared.logging import configure_logging
 from shared.observability import ReadinessCheck, install_observability
 from shared.settings import ServiceSettings
@@ -80,8 +82,12 @@ class BackgroundTasks:
                 await asyncio.wait(pending, timeout=2.0)
         self._tasks.clear()
         for closer in reversed(self._closers):
-            with contextlib.suppress(Exception):
+            try:
                 await closer()
+            except (Exception, asyncio.CancelledError) as exc:
+                # aiokafka's stop() re-raises the cancellation of its own fetch task when the
+                # broker went away first; shutting down must go on regardless.
+                log.warning("shutdown step failed: %s", type(exc).__name__)
 
 
 def build_service_app(
@@ -113,3 +119,36 @@ def build_service_app(
     install_error_handlers(app)
     install_observability(app, name, checks)
     return app
+
+
+def add_event_pipeline(
+    background: BackgroundTasks,
+    *,
+    service: str,
+    settings: ServiceSettings,
+    database: Database,
+    router: EventRouter | None = None,
+) -> EventPublisher:
+    """Wire a service to Kafka: the outbox relay, and a consumer when ``router`` handles events.
+
+    Both loops start with the app and retry in the background, so the service serves HTTP
+    while Kafka is unreachable. Returns the publisher (also used for dead letters).
+    """
+    publisher = EventPublisher(settings.kafka_bootstrap, client_id=service)
+    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
+    background.add("outbox-relay", relay.run, stop=relay.stop)
+    if router is not None and router.topics:
+        consumer = EventConsumer(
+            name=service,
+            router=router,
+            database=database,
+            publisher=publisher,
+            bootstrap_servers=settings.kafka_bootstrap,
+            max_attempts=settings.consumer_max_attempts,
+            batch_size=settings.outbox_batch_size,
+        )
+        background.add("event-consumer", consumer.run, stop=consumer.stop)
+        background.on_shutdown(consumer.close)
+    # Closers run in reverse: the publisher closes after the consumer that dead-letters with it.
+    background.on_shutdown(publisher.close)
+    return publisher

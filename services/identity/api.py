@@ -6,28 +6,16 @@ is sent, so a 201 means the account and its outbox row are stored.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.identity import schemas
 from services.identity.service import IdentityService
-from shared.db import Database
+from shared.dependencies import SessionDep
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter()
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.unit_of_work() as session:
-        yield session
-
-
-# scope="function": commit (or roll back) before the response goes out, not after it.
-SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
 
 
 def _identity(request: Request) -> IdentityService:

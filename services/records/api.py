@@ -7,11 +7,9 @@ is sent, so a 201 means the change, its audit entries and its outbox events are 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Query
 
 from services.records import service
 from services.records.schemas import (
@@ -23,20 +21,10 @@ from services.records.schemas import (
     NewGoalUpdate,
     SessionRecordView,
 )
-from shared.db import Database
+from shared.dependencies import SessionDep
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter(prefix="/v1", tags=["records"])
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.unit_of_work() as db:
-        yield db
-
-
-# scope="function": commit (or roll back) before the response leaves, never after.
-SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
 
 
 @router.post("/appointments", status_code=201)

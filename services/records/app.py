@@ -9,10 +9,8 @@ from fastapi import FastAPI
 from services.records import api, events
 from services.records.settings import RecordsSettings
 from shared.db import Database
-from shared.events.kafka import EventConsumer, EventPublisher
-from shared.events.outbox import OutboxRelay
 from shared.migrations import upgrade
-from shared.service_app import BackgroundTasks, build_service_app
+from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
 
 SERVICE = "records"
@@ -26,23 +24,11 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
     app serves HTTP while the broker is down.
     """
     database = Database(settings.database_url)
-    publisher = EventPublisher(settings.kafka_bootstrap, client_id=SERVICE)
-    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
-    consumer = EventConsumer(
-        name=SERVICE,
-        router=events.router,
-        database=database,
-        publisher=publisher,
-        bootstrap_servers=settings.kafka_bootstrap,
-        max_attempts=settings.consumer_max_attempts,
-    )
     background = BackgroundTasks()
-    background.add("outbox-relay", relay.run, stop=relay.stop)
-    background.add("event-consumer", consumer.run, stop=consumer.stop)
-    # Closed in reverse order: the consumer, then the publisher, then the database.
     background.on_shutdown(database.dispose)
-    background.on_shutdown(publisher.close)
-    background.on_shutdown(consumer.close)
+    add_event_pipeline(
+        background, service=SERVICE, settings=settings, database=database, router=events.router
+    )
 
     app = build_service_app(
         name=SERVICE,

@@ -11,9 +11,7 @@ from services.signaling.registry import LocalRoomRegistry
 from services.signaling.service import Signaling
 from services.signaling.settings import SignalingSettings
 from shared.db import Database
-from shared.events.kafka import EventConsumer, EventPublisher
-from shared.events.outbox import OutboxRelay
-from shared.service_app import BackgroundTasks, build_service_app
+from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
 
 SERVICE_NAME = "signaling"
@@ -27,23 +25,15 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
     the outbox and the consumer retries in the background.
     """
     database = Database(settings.database_url)
-    publisher = EventPublisher(settings.kafka_bootstrap, client_id=SERVICE_NAME)
-    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
-    consumer = EventConsumer(
-        name=SERVICE_NAME,
-        router=events.build_router(),
-        database=database,
-        publisher=publisher,
-        bootstrap_servers=settings.kafka_bootstrap,
-        max_attempts=settings.consumer_max_attempts,
-        batch_size=settings.outbox_batch_size,
-    )
     background = BackgroundTasks()
-    background.add("outbox-relay", relay.run, stop=relay.stop)
-    background.add("event-consumer", consumer.run, stop=consumer.stop)
     background.on_shutdown(database.dispose)
-    background.on_shutdown(publisher.close)
-    background.on_shutdown(consumer.close)
+    add_event_pipeline(
+        background,
+        service=SERVICE_NAME,
+        settings=settings,
+        database=database,
+        router=events.build_router(),
+    )
 
     verifier = TokenVerifier(
         key_source or JwksKeySource(settings.jwks_url),

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
 from services.webhooks.destinations import DestinationPolicy
@@ -18,16 +16,10 @@ from services.webhooks.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointView,
 )
-from shared.db import Database
+from shared.dependencies import SessionDep
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook endpoints"])
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
-    async with database.unit_of_work() as session:
-        yield session
 
 
 def _destination_policy(request: Request) -> DestinationPolicy:
@@ -35,8 +27,6 @@ def _destination_policy(request: Request) -> DestinationPolicy:
     return policy
 
 
-# scope="function": commit before the response goes out, so a 2xx means the change is stored.
-SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
 DestinationPolicyDep = Annotated[DestinationPolicy, Depends(_destination_policy)]
 
 

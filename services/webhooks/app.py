@@ -11,9 +11,7 @@ from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.events import CONSUMER_GROUP, event_router
 from services.webhooks.settings import WebhooksSettings
 from shared.db import Database
-from shared.events.kafka import EventConsumer, EventPublisher
-from shared.events.outbox import OutboxRelay
-from shared.service_app import BackgroundTasks, build_service_app
+from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
 
 SERVICE_NAME = "webhooks"
@@ -22,16 +20,8 @@ SERVICE_NAME = "webhooks"
 def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = None) -> FastAPI:
     """Wire the webhooks service: database, Kafka in and out, the dispatcher, the HTTP API."""
     database = Database(settings.database_url)
-    publisher = EventPublisher(settings.kafka_bootstrap, client_id=SERVICE_NAME)
-    relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
-    consumer = EventConsumer(
-        name=CONSUMER_GROUP,
-        router=event_router(),
-        database=database,
-        publisher=publisher,
-        bootstrap_servers=settings.kafka_bootstrap,
-        max_attempts=settings.consumer_max_attempts,
-    )
+    background = BackgroundTasks()
+    background.on_shutdown(database.dispose)
     destinations = DestinationPolicy(allow_private=settings.allow_private_urls)
     # Redirects are not followed (a 3xx is a failed attempt) and proxy variables are ignored:
     # either could carry a request past the destination check to a private address.
@@ -51,15 +41,15 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
     # next poll. (The dispatcher's own commits do not notify, so it never wakes itself.)
     database.on_commit(dispatcher.wake)
 
-    background = BackgroundTasks()
-    background.add("outbox-relay", relay.run, stop=relay.stop)
-    background.add("event-consumer", consumer.run, stop=consumer.stop)
     background.add("webhook-dispatcher", dispatcher.run, stop=dispatcher.stop)
-    # Closed in reverse order: consumer, producer, HTTP client, then the database.
-    background.on_shutdown(database.dispose)
     background.on_shutdown(http_client.aclose)
-    background.on_shutdown(publisher.close)
-    background.on_shutdown(consumer.close)
+    add_event_pipeline(
+        background,
+        service=CONSUMER_GROUP,
+        settings=settings,
+        database=database,
+        router=event_router(),
+    )
 
     app = build_service_app(
         name=SERVICE_NAME,
