@@ -705,8 +705,9 @@ class KafkaCluster:
                         *self._java_cmd(["-Xmx256m", *_QUICK_JIT]),
                         "kafka.tools.StorageTool",
                         "format",
-                        "-t",
-                        self._cluster_id,
+                        # "=" form: a base64url id may start with "-", which argparse
+                        # would otherwise read as an option (seen: 1 run in ~64).
+                        f"--cluster-id={self._cluster_id}",
                         "-c",
                         str(node.config),
                     ],
