@@ -8,7 +8,8 @@ import pytest
 from tests.e2e.system import RapportSystem
 
 
-@pytest.fixture(scope="session")
+# Package scope: the processes stop when the e2e tests are done, before other tests run.
+@pytest.fixture(scope="package")
 def rapport(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator[RapportSystem]:  # type: ignore[no-untyped-def]
     """The whole system, started once for the end-to-end tests."""
     log_dir: Path = tmp_path_factory.mktemp("rapport-logs")
