@@ -60,6 +60,71 @@ class UserRegistered(Payload):
         return str(self.user_id)
 
 
+class UserDeactivated(Payload):
+    """An account can no longer sign in; tokens it holds must be refused everywhere."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.user.deactivated.v1"] = "rapport.identity.user.deactivated.v1"
+    user_id: uuid.UUID
+    deactivated_at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.user_id)
+
+
+class UserRoleChanged(Payload):
+    """An account's role changed; tokens issued before ``changed_at`` carry the old role."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.user.role_changed.v1"] = "rapport.identity.user.role_changed.v1"
+    user_id: uuid.UUID
+    old_role: Role
+    new_role: Role
+    changed_at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.user_id)
+
+
+class TokensRevoked(Payload):
+    """Tokens of a user issued at or before ``revoked_before`` must be refused."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.tokens.revoked.v1"] = "rapport.identity.tokens.revoked.v1"
+    user_id: uuid.UUID
+    family_id: uuid.UUID | None
+    reason: Literal["logout", "refresh_reuse", "deactivated", "role_changed", "password_changed"]
+    revoked_before: datetime
+
+    def partition_key(self) -> str:
+        return str(self.user_id)
+
+
+class PartnerRegistered(Payload):
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.partner.registered.v1"] = (
+        "rapport.identity.partner.registered.v1"
+    )
+    client_id: str
+    scopes: list[str]
+    registered_at: datetime
+
+    def partition_key(self) -> str:
+        return self.client_id
+
+
+class PartnerSecretRotated(Payload):
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.partner.secret_rotated.v1"] = (
+        "rapport.identity.partner.secret_rotated.v1"
+    )
+    client_id: str
+    rotated_at: datetime
+
+    def partition_key(self) -> str:
+        return self.client_id
+
+
 # records ----------------------------------------------------------------------------------
 
 
@@ -116,6 +181,184 @@ class SessionCompleted(Payload):
         return str(self.session_id)
 
 
+class CareRelationshipStarted(Payload):
+    topic: ClassVar[str] = TOPIC_RECORDS
+    type: Literal["rapport.records.care_relationship.started.v1"] = (
+        "rapport.records.care_relationship.started.v1"
+    )
+    relationship_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    started_at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.relationship_id)
+
+
+class _GoalEvent(Payload):
+    """A goal's lifecycle moved. The statement stays in records; ids and statuses travel."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    goal_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    lifecycle_status: str
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.goal_id)
+
+
+class GoalProposed(_GoalEvent):
+    type: Literal["rapport.records.goal.proposed.v1"] = "rapport.records.goal.proposed.v1"
+    proposed_by: Role
+
+
+class GoalAgreed(_GoalEvent):
+    """Both parties have agreed to the goal: it is active."""
+
+    type: Literal["rapport.records.goal.agreed.v1"] = "rapport.records.goal.agreed.v1"
+
+
+class GoalAchieved(_GoalEvent):
+    """The clinician marked the goal's achievement status ``achieved``."""
+
+    type: Literal["rapport.records.goal.achieved.v1"] = "rapport.records.goal.achieved.v1"
+
+
+class CheckInSubmitted(Payload):
+    """A client's outcome (ORS-shaped) or session (SRS-shaped) check-in: totals, no text."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    type: Literal["rapport.records.checkin.submitted.v1"] = "rapport.records.checkin.submitted.v1"
+    check_in_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    kind: Literal["outcome", "session"]
+    total: int
+    submitted_at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
+
+
+class _CheckInFlag(Payload):
+    topic: ClassVar[str] = TOPIC_RECORDS
+    check_in_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    total: int
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
+
+
+class AllianceConcernFlagged(_CheckInFlag):
+    """A session check-in totalled below 36 or rated an item below 9."""
+
+    type: Literal["rapport.records.alliance.concern_flagged.v1"] = (
+        "rapport.records.alliance.concern_flagged.v1"
+    )
+    lowest_item: int
+
+
+class OutcomeReliableChange(_CheckInFlag):
+    """The outcome total moved by 5 or more since the client's previous outcome check-in."""
+
+    type: Literal["rapport.records.outcome.reliable_change.v1"] = (
+        "rapport.records.outcome.reliable_change.v1"
+    )
+    previous_total: int
+    change: int
+
+
+class OutcomeBelowCutoff(_CheckInFlag):
+    """The outcome total is at or below the clinical cutoff (25)."""
+
+    type: Literal["rapport.records.outcome.below_cutoff.v1"] = (
+        "rapport.records.outcome.below_cutoff.v1"
+    )
+
+
+class _AppointmentChange(Payload):
+    topic: ClassVar[str] = TOPIC_RECORDS
+    appointment_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
+
+
+class AppointmentRescheduled(_AppointmentChange):
+    """The appointment moved; ``starts_at``/``ends_at`` are the new times."""
+
+    type: Literal["rapport.records.appointment.rescheduled.v1"] = (
+        "rapport.records.appointment.rescheduled.v1"
+    )
+
+
+class AppointmentCancelled(_AppointmentChange):
+    type: Literal["rapport.records.appointment.cancelled.v1"] = (
+        "rapport.records.appointment.cancelled.v1"
+    )
+    cancelled_by: Role
+
+
+class AppointmentNoShow(_AppointmentChange):
+    type: Literal["rapport.records.appointment.no_show.v1"] = (
+        "rapport.records.appointment.no_show.v1"
+    )
+
+
+class _PlanEvent(Payload):
+    topic: ClassVar[str] = TOPIC_RECORDS
+    relationship_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    ready: bool
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.relationship_id)
+
+
+class PlanEndingStarted(_PlanEvent):
+    """The clinician began the planned end of treatment; ``ready`` is the readiness summary."""
+
+    type: Literal["rapport.records.plan.ending_started.v1"] = (
+        "rapport.records.plan.ending_started.v1"
+    )
+
+
+class PlanCompleted(_PlanEvent):
+    type: Literal["rapport.records.plan.completed.v1"] = "rapport.records.plan.completed.v1"
+
+
+class BreakGlassUsed(Payload):
+    """An admin read clinical records under break-glass. The reason stays in the audit log."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    type: Literal["rapport.records.audit.break_glass_used.v1"] = (
+        "rapport.records.audit.break_glass_used.v1"
+    )
+    admin_id: uuid.UUID | None
+    resource_type: str
+    resource_id: str
+    at: datetime
+
+    def partition_key(self) -> str:
+        return self.resource_id
+
+
 # signaling --------------------------------------------------------------------------------
 
 
@@ -151,6 +394,10 @@ class ParticipantJoined(_ParticipantEvent):
 
 class ParticipantLeft(_ParticipantEvent):
     type: Literal["rapport.signaling.participant.left.v1"] = "rapport.signaling.participant.left.v1"
+    # Why (added with a default, so events written before it still decode).
+    reason: Literal["left", "dropped", "declined", "sent-back", "replaced", "session-ended"] = (
+        "left"
+    )
 
 
 class CallConnected(Payload):
@@ -175,17 +422,109 @@ class SessionEnded(Payload):
         return str(self.session_id)
 
 
+class SessionStarted(Payload):
+    """The clinician admitted the first client: the session is under way (once per session)."""
+
+    topic: ClassVar[str] = TOPIC_SIGNALING
+    type: Literal["rapport.signaling.session.started.v1"] = "rapport.signaling.session.started.v1"
+    session_id: uuid.UUID
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
+
+
+class GoalProgressShared(Payload):
+    """The clinician pushed progress on a goal during the call; records stores it as a goal
+    update of the session (``goal_update_id`` makes that idempotent). No note travels."""
+
+    topic: ClassVar[str] = TOPIC_SIGNALING
+    type: Literal["rapport.signaling.goal.progress_shared.v1"] = (
+        "rapport.signaling.goal.progress_shared.v1"
+    )
+    goal_update_id: uuid.UUID
+    goal_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    progress: int = Field(ge=0, le=10)
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
+
+
+class CallQuality(Payload):
+    """A connection-quality sample one participant's client reported (at most one per
+    participant per sampling interval)."""
+
+    topic: ClassVar[str] = TOPIC_SIGNALING
+    type: Literal["rapport.signaling.call.quality.v1"] = "rapport.signaling.call.quality.v1"
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    role: Role
+    round_trip_ms: float | None
+    packet_loss: float | None
+    jitter_ms: float | None
+    bitrate_kbps: float | None
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
+
+
+# webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookEndpointDisabled(Payload):
+    """A partner's endpoint stopped receiving: it answered 410 Gone, or failed for too long."""
+
+    topic: ClassVar[str] = TOPIC_WEBHOOKS
+    type: Literal["rapport.webhooks.endpoint.disabled.v1"] = "rapport.webhooks.endpoint.disabled.v1"
+    endpoint_id: uuid.UUID
+    owner_id: str
+    reason: Literal["gone", "failing"]
+    failing_since: datetime | None
+    disabled_at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.endpoint_id)
+
+
 EventPayload = Annotated[
     UserRegistered
+    | UserDeactivated
+    | UserRoleChanged
+    | TokensRevoked
+    | PartnerRegistered
+    | PartnerSecretRotated
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted
+    | CareRelationshipStarted
+    | GoalProposed
+    | GoalAgreed
+    | GoalAchieved
+    | CheckInSubmitted
+    | AllianceConcernFlagged
+    | OutcomeReliableChange
+    | OutcomeBelowCutoff
+    | AppointmentRescheduled
+    | AppointmentCancelled
+    | AppointmentNoShow
+    | BreakGlassUsed
+    | PlanEndingStarted
+    | PlanCompleted
     | ParticipantCheckedIn
     | ParticipantAdmitted
     | ParticipantJoined
     | ParticipantLeft
     | CallConnected
-    | SessionEnded,
+    | SessionEnded
+    | GoalProgressShared
+    | CallQuality
+    | SessionStarted
+    | WebhookEndpointDisabled,
     Field(discriminator="type"),
 ]
 
