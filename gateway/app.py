@@ -10,6 +10,7 @@ from gateway.edge import Edge, EdgeParts
 from gateway.metrics import EdgeMetrics
 from gateway.proxy import HttpProxy
 from gateway.rate_limit import RateLimiter
+from gateway.revocations import RevocationListener
 from gateway.routing import RouteTable, Upstream, UpstreamDirectory
 from gateway.security import EdgeAuthenticator, SecurityHeaders
 from gateway.settings import GatewaySettings
@@ -54,6 +55,14 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
         audience=settings.token_audience,
     )
     app.state.token_verifier = verifier
+    if settings.revocations_enabled:
+        revocations = RevocationListener(
+            verifier,
+            bootstrap_servers=settings.kafka_bootstrap,
+            lookback_seconds=settings.revocation_lookback_seconds,
+        )
+        background.add("revocations", revocations.run, stop=revocations.stop)
+        app.state.revocations = revocations
     parts = EdgeParts(
         routes=RouteTable(),
         upstreams=upstreams,

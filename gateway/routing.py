@@ -67,10 +67,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/auth", Upstream.IDENTITY),
     Route("/v1/users", Upstream.IDENTITY),
     Route("/v1/signaling-tokens", Upstream.IDENTITY),
+    Route("/v1/partner-apps", Upstream.IDENTITY),
+    Route("/v1/invitations", Upstream.IDENTITY),
+    Route("/oauth", Upstream.IDENTITY),
     Route("/.well-known", Upstream.IDENTITY),
     Route("/v1/appointments", Upstream.RECORDS),
     Route("/v1/goals", Upstream.RECORDS),
     Route("/v1/sessions", Upstream.RECORDS),
+    Route("/v1/care-relationships", Upstream.RECORDS),
+    Route("/v1/notes", Upstream.RECORDS),
+    Route("/v1/values", Upstream.RECORDS),
+    Route("/v1/clients", Upstream.RECORDS),
+    Route("/v1/audit", Upstream.RECORDS),
     Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),
     Route("/v1/webhook-endpoints", Upstream.WEBHOOKS),
 )
@@ -79,6 +87,13 @@ PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
     {
         Endpoint("POST", "/v1/auth/register"),
         LOGIN,
+        # A refresh token is the credential here: the access token may have expired.
+        Endpoint("POST", "/v1/auth/refresh"),
+        Endpoint("POST", "/v1/auth/logout"),
+        Endpoint("POST", "/v1/auth/password-reset"),
+        Endpoint("POST", "/v1/auth/password-reset/confirm"),
+        # Partner apps authenticate to the token endpoint with their client credentials.
+        Endpoint("POST", "/oauth/token"),
         Endpoint("GET", "/.well-known/jwks.json"),
         Endpoint("HEAD", "/.well-known/jwks.json"),
     }

@@ -44,6 +44,11 @@ class GatewaySettings(ServiceSettings):
     login_rate_per_minute: float = 10.0
     login_burst: int = 10
 
+    # Revocations from identity's events (deactivation, role change, refresh-token reuse):
+    # read back this far on start, i.e. the longest access-token lifetime plus a margin.
+    revocations_enabled: bool = True
+    revocation_lookback_seconds: float = Field(960.0, gt=0)
+
     # Strict-Transport-Security is only sent when set; only turn it on behind TLS.
     hsts_max_age_seconds: int | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, Forbidden, InvalidRequest, Unauthorized
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, RateLimited, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -32,3 +32,114 @@ class RoleNotSelfService(Forbidden):
 
 class InvalidAccountDetails(InvalidRequest):
     """Account details that break a rule (email format, password length, display name)."""
+
+
+class LoginThrottled(RateLimited):
+    """Too many login attempts from this address, or too many failures for this email.
+
+    The same for an email with no account, so it reveals nothing about which ones exist.
+    """
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            "too many login attempts; try again later",
+            headers={"Retry-After": str(retry_after_seconds)},
+            retry_after_seconds=retry_after_seconds,
+        )
+
+
+class InvalidRefreshToken(Unauthorized):
+    """A refresh token that is unknown, expired, already used, or of a revoked family."""
+
+    def __init__(self) -> None:
+        super().__init__("refresh token is invalid or expired")
+
+
+class UserNotFound(NotFound):
+    """No account with this id."""
+
+    def __init__(self) -> None:
+        super().__init__("no such user")
+
+
+class MfaRequired(Unauthorized):
+    """The password was right, and this account also needs a TOTP or recovery code."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a one-time code is required for this account", mfa=["totp", "recovery_code"]
+        )
+
+
+class InvalidMfaCode(Unauthorized):
+    """A TOTP code that is wrong, expired or already used, or an unknown recovery code."""
+
+    def __init__(self) -> None:
+        super().__init__("the one-time code is incorrect")
+
+
+class MfaAlreadyEnabled(Conflict):
+    """TOTP is already in force for this account."""
+
+    def __init__(self) -> None:
+        super().__init__("two-factor authentication is already enabled")
+
+
+class MfaNotEnrolled(Conflict):
+    """A confirmation without an enrollment first."""
+
+    def __init__(self) -> None:
+        super().__init__("start a TOTP enrollment first")
+
+
+class PartnerAppNotFound(NotFound):
+    """No partner app with this client id."""
+
+    def __init__(self) -> None:
+        super().__init__("no such partner app")
+
+
+class UnknownScope(InvalidRequest):
+    """A scope partner apps cannot be given."""
+
+
+class OAuthError(Exception):
+    """An RFC 6749 section 5.2 error from the token endpoint.
+
+    Not a RapportError: OAuth clients expect the protocol's own body (``error`` is one of the
+    RFC's codes, ``error_description`` the prose), so the token endpoint keeps its format.
+    """
+
+    def __init__(self, error: str, description: str, *, status_code: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+
+
+class InvalidResetToken(InvalidRequest):
+    """A password reset token that is unknown, expired or already used."""
+
+    def __init__(self) -> None:
+        super().__init__("this password reset link is invalid or has expired")
+
+
+class WrongCurrentPassword(Forbidden):
+    """Changing a password needs the current one."""
+
+    def __init__(self) -> None:
+        super().__init__("the current password is incorrect")
+
+
+class AccountPendingApproval(Forbidden):
+    """A self-registered clinician whom no admin has approved yet."""
+
+    def __init__(self) -> None:
+        super().__init__("this clinician account is waiting for approval")
+
+
+class InvitationRequired(Forbidden):
+    """Clients join through an invitation from their clinician."""
+
+    def __init__(self) -> None:
+        super().__init__("a valid invitation is required to join as a client")

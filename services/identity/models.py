@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, CheckConstraint, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime, utc_now
@@ -37,6 +37,19 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # Self-registered clinicians wait for an admin's approval when the deployment says so.
+    is_approved: bool = True
+    # An IANA zone name (checked against the tz database before it is stored).
+    time_zone: str = Field(default="UTC", max_length=64)
+    # TOTP: a secret is set at enrollment and in force once confirmed (totp_enabled_at).
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The time step of the last accepted code: no code of that step or earlier works again.
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
 
 
 class SigningKey(SQLModel, table=True):
@@ -50,3 +63,102 @@ class SigningKey(SQLModel, table=True):
     public_jwk: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     retired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class RefreshFamily(SQLModel, table=True):
+    """The refresh tokens descended from one login; revoked together."""
+
+    __tablename__ = "refresh_families"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # The absolute lifetime: no rotation extends a family past this.
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_reason: str | None = Field(default=None, max_length=40)
+
+
+class RefreshToken(SQLModel, table=True):
+    """One refresh token, stored only as the SHA-256 of its 256 random bits."""
+
+    __tablename__ = "refresh_tokens"
+
+    # SHA-256 suffices (no salt, no stretching): the token is random, not a guessable password.
+    token_hash: str = Field(primary_key=True, max_length=64)
+    family_id: uuid.UUID = Field(foreign_key="refresh_families.id", index=True)
+    issued_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # The idle timeout: a token not used by then has expired.
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time code that stands in for a TOTP code, stored as its SHA-256 digest."""
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+# What a partner app may be granted (docs/contracts.md lists what each one allows).
+PARTNER_SCOPES: Final = (
+    "appointments:read",
+    "appointments:write",
+    "sessions:read",
+    "goals:read",
+    "webhooks:manage",
+)
+
+
+class PartnerApp(SQLModel, table=True):
+    """An OAuth2 client (an EHR, a scheduler) using the client-credentials grant."""
+
+    __tablename__ = "partner_apps"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    # SHA-256 of a 256-bit random secret: unguessable, so no slow hash is needed.
+    secret_hash: str = Field(max_length=64)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_by: uuid.UUID
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    secret_rotated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    is_active: bool = True
+
+
+class PartnerGrant(SQLModel, table=True):
+    """A clinician letting a partner app act on their practice's data."""
+
+    __tablename__ = "partner_grants"
+
+    client_id: str = Field(foreign_key="partner_apps.client_id", primary_key=True, max_length=64)
+    clinician_id: uuid.UUID = Field(foreign_key="users.id", primary_key=True)
+    granted_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class PasswordReset(SQLModel, table=True):
+    """A password reset token, stored as the SHA-256 of its 256 random bits."""
+
+    __tablename__ = "password_resets"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Invitation(SQLModel, table=True):
+    """A clinician's one-time invitation for a client to join, stored hashed."""
+
+    __tablename__ = "invitations"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    clinician_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    # Normalized like account emails: only this address can accept it.
+    email: str = Field(max_length=EMAIL_MAX_LENGTH)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
+from pathlib import Path
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -10,6 +12,23 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 PASSWORD_MIN_LENGTH: Final = 8
 PASSWORD_MAX_LENGTH: Final = 128
+COMMON_PASSWORDS_FILE: Final = Path(__file__).with_name("common_passwords.txt")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of the 10,000 most common passwords, lower-cased (read once)."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be used (NIST SP 800-63B section 5.1.1.2), or None if it may."""
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        return f"must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
+    if password.lower() in common_passwords():
+        return "is one of the most common passwords; choose another"
+    return None
 
 
 def owasp_minimum_hasher() -> PasswordHasher:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
@@ -24,6 +25,10 @@ class RegisterRequest(BaseModel):
     password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
     display_name: DisplayName
     role: Literal["client", "clinician"]
+    time_zone: str = Field(default="UTC", max_length=64, description="IANA, e.g. Europe/Paris")
+    invitation: str | None = Field(
+        default=None, max_length=200, description="the token from a clinician's invitation"
+    )
 
 
 class LoginRequest(BaseModel):
@@ -33,6 +38,9 @@ class LoginRequest(BaseModel):
     # No minimum beyond one character: a too-short password is simply wrong, and saying so
     # differently from any other wrong password would only help someone guessing.
     password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    # For accounts with two-factor authentication: a TOTP code, or one recovery code.
+    otp: str | None = Field(default=None, max_length=10)
+    recovery_code: str | None = Field(default=None, max_length=20)
 
 
 class User(BaseModel):
@@ -44,13 +52,28 @@ class User(BaseModel):
     email: str
     display_name: str
     role: Literal["client", "clinician", "admin"]
+    time_zone: str = "UTC"
 
 
 class LoginResponse(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (a scheme name, not a secret)
     expires_in: int = Field(description="seconds until the access token expires")
+    refresh_token: str = Field(description="opaque; rotated on every use, shown once")
+    refresh_expires_in: int = Field(description="seconds until the refresh token expires unused")
     user: User
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["client", "clinician", "admin"]
 
 
 class SignalingTokenRequest(BaseModel):
@@ -79,3 +102,85 @@ class PublicJwk(BaseModel):
 
 class Jwks(BaseModel):
     keys: list[PublicJwk]
+
+
+class TotpEnrollment(BaseModel):
+    secret: str = Field(description="base32; enter it in an authenticator app, or scan the URI")
+    otpauth_uri: str
+
+
+class TotpConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=6, max_length=10)
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="each works once; shown only now")
+
+
+class PartnerAppRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: DisplayName
+    scopes: list[str] = Field(min_length=1)
+
+
+class PartnerApp(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    client_id: str
+    name: str
+    scopes: list[str]
+
+
+class PartnerAppCredentials(PartnerApp):
+    client_secret: str = Field(description="shown only now; stored hashed")
+
+
+class ClientCredentialsToken(BaseModel):
+    """RFC 6749 section 5.1."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  (a scheme name, not a secret)
+    expires_in: int
+    scope: str
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+
+
+class PasswordResetConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
+
+
+class ProfileChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: DisplayName | None = None
+    time_zone: str | None = Field(default=None, max_length=64)
+
+
+class InvitationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+
+
+class InvitationIssued(BaseModel):
+    invitation: str = Field(description="pass to the client; single use; shown only now")
+    email: str
+    expires_at: datetime

@@ -6,37 +6,69 @@ new account and its ``UserRegistered`` outbox row are stored together or not at 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jwt
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.identity import repository
+from services.identity import repository, totp
 from services.identity.errors import (
+    AccountPendingApproval,
     AccountUnavailable,
     EmailAlreadyRegistered,
     InvalidAccountDetails,
     InvalidCredentials,
+    InvalidMfaCode,
+    InvalidResetToken,
+    InvitationRequired,
+    LoginThrottled,
+    MfaAlreadyEnabled,
+    MfaNotEnrolled,
+    MfaRequired,
+    OAuthError,
+    PartnerAppNotFound,
     RoleNotSelfService,
+    UnknownScope,
+    UserNotFound,
+    WrongCurrentPassword,
 )
+from services.identity.login_throttle import LoginThrottle
 from services.identity.models import (
     DISPLAY_NAME_MAX_LENGTH,
+    PARTNER_SCOPES,
     ROLES,
     SELF_SERVICE_ROLES,
+    Invitation,
+    PartnerApp,
+    PasswordReset,
+    RefreshFamily,
+    RefreshToken,
     SigningKey,
     User,
 )
-from services.identity.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PasswordHashing
+from services.identity.passwords import PasswordHashing, password_problem
+from services.identity.reset_delivery import ResetDelivery, UndeliveredResets
 from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import ALGORITHM, Keyring, generate_signing_key
 from shared.db import utc_now
-from shared.events.catalog import UserRegistered
+from shared.events.catalog import (
+    PartnerRegistered,
+    PartnerSecretRotated,
+    TokensRevoked,
+    UserDeactivated,
+    UserRegistered,
+    UserRoleChanged,
+)
 from shared.events.outbox import add_event
 from shared.tokens import Principal
 
@@ -55,6 +87,9 @@ class TokenPolicy:
     access_ttl_seconds: int
     signaling_ttl_seconds: int
     retirement_grace_seconds: int
+    password_reset_ttl_seconds: int = 1800
+    refresh_idle_seconds: int = 14 * 24 * 3600
+    refresh_absolute_seconds: int = 30 * 24 * 3600
 
     @classmethod
     def from_settings(cls, settings: IdentitySettings) -> TokenPolicy:
@@ -66,6 +101,9 @@ class TokenPolicy:
             access_ttl_seconds=settings.access_token_ttl_seconds,
             signaling_ttl_seconds=settings.signaling_token_ttl_seconds,
             retirement_grace_seconds=settings.key_retirement_grace_seconds,
+            password_reset_ttl_seconds=settings.password_reset_ttl_seconds,
+            refresh_idle_seconds=settings.refresh_idle_timeout_seconds,
+            refresh_absolute_seconds=settings.refresh_absolute_lifetime_seconds,
         )
 
     @property
@@ -73,6 +111,32 @@ class TokenPolicy:
         """How long a retired key keeps verifying: until every token it signed has expired."""
         longest = max(self.access_ttl_seconds, self.signaling_ttl_seconds)
         return timedelta(seconds=longest + self.retirement_grace_seconds)
+
+
+@dataclass(frozen=True)
+class SignupPolicy:
+    """Who may sign themselves up, and how."""
+
+    clinician_approval_required: bool = False
+    client_invitation_required: bool = False
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_settings(cls, settings: IdentitySettings) -> SignupPolicy:
+        return cls(
+            clinician_approval_required=settings.requires_clinician_approval,
+            client_invitation_required=settings.requires_client_invitation,
+            invitation_ttl_seconds=settings.invitation_ttl_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    """An invitation token for the clinician to pass on (shown once, stored hashed)."""
+
+    token: str
+    email: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -86,11 +150,47 @@ class IssuedToken:
 
 
 @dataclass(frozen=True)
+class IssuedRefreshToken:
+    """An opaque refresh token, shown to its holder once and stored only hashed."""
+
+    token: str
+    expires_in: int
+    family_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class LoggedIn:
-    """The result of a successful login."""
+    """The result of a successful login or refresh."""
 
     user: User
     access: IssuedToken
+    refresh: IssuedRefreshToken
+
+
+@dataclass(frozen=True)
+class RefreshRefused:
+    """A refresh that failed. When ``revoked_family`` is set, the refusal revoked that family
+    (a reused token), and the caller must commit before answering so the revocation holds."""
+
+    revoked_family: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class PartnerCredentials:
+    """A partner app's client id and secret; the secret is shown this once."""
+
+    app: PartnerApp
+    client_secret: str
+
+
+def hash_client_secret(secret: str) -> str:
+    """The stored form of a partner app's client secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def hash_refresh_token(token: str) -> str:
+    """The stored form of a refresh token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -137,10 +237,17 @@ def normalize_email(address: str) -> str:
 
 
 def _check_password(password: str) -> None:
-    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
-        raise InvalidAccountDetails(
-            f"password: must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters long"
-        )
+    problem = password_problem(password)
+    if problem is not None:
+        raise InvalidAccountDetails(f"password: {problem}")
+
+
+def _check_time_zone(time_zone: str) -> str:
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidAccountDetails("time_zone: not an IANA time zone name") from exc
+    return time_zone
 
 
 def _clean_display_name(display_name: str) -> str:
@@ -155,26 +262,128 @@ def _clean_display_name(display_name: str) -> str:
 class IdentityService:
     """Identity's use cases, built once in the composition root."""
 
-    def __init__(self, *, passwords: PasswordHashing, keyring: Keyring, policy: TokenPolicy):
+    def __init__(
+        self,
+        *,
+        passwords: PasswordHashing,
+        keyring: Keyring,
+        policy: TokenPolicy,
+        throttle: LoginThrottle | None = None,
+        resets: ResetDelivery | None = None,
+        signup: SignupPolicy | None = None,
+    ):
         self._passwords = passwords
+        self._signup = signup or SignupPolicy()
+        self._resets = resets or UndeliveredResets()
         self._policy = policy
+        self._throttle = throttle
         # Public because it is also the KeySource that verifies identity's own tokens.
         self.keyring = keyring
 
     # accounts ------------------------------------------------------------------------------
 
     async def register(
-        self, session: AsyncSession, *, email: str, password: str, display_name: str, role: str
+        self,
+        session: AsyncSession,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        role: str,
+        time_zone: str = "UTC",
+        invitation: str | None = None,
     ) -> User:
-        """Self-service sign-up of a client or clinician."""
+        """Self-service sign-up of a client (through an invitation, where required) or a
+        clinician (who waits for an admin's approval, where required)."""
         if role not in SELF_SERVICE_ROLES:
             raise RoleNotSelfService("only clients and clinicians can register themselves")
-        return await self.create_user(
-            session, email=email, password=password, display_name=display_name, role=role
+        invited: Invitation | None = None
+        if role == "client" and (invitation or self._signup.client_invitation_required):
+            invited = await self._valid_invitation(session, invitation, email)
+        user = await self.create_user(
+            session,
+            email=email,
+            password=password,
+            display_name=display_name,
+            role=role,
+            time_zone=time_zone,
+            approved=not (role == "clinician" and self._signup.clinician_approval_required),
+        )
+        if invited is not None:
+            invited.used_at = utc_now()
+            session.add(invited)
+        return user
+
+    async def _valid_invitation(
+        self, session: AsyncSession, token: str | None, email: str
+    ) -> Invitation:
+        found = await repository.invitation(session, hash_refresh_token(token)) if token else None
+        if (
+            found is None
+            or found.used_at is not None
+            or found.expires_at <= utc_now()
+            or found.email != normalize_email(email)
+        ):
+            raise InvitationRequired()
+        return found
+
+    async def invite_client(
+        self, session: AsyncSession, principal: Principal, email: str
+    ) -> IssuedInvitation:
+        """A clinician invites a client by email: one use, expires."""
+        principal.require_role("clinician")
+        clinician = await self.active_user(session, principal)
+        token = secrets.token_urlsafe(32)
+        invitation = Invitation(
+            token_hash=hash_refresh_token(token),
+            clinician_id=clinician.id,
+            email=normalize_email(email),
+            expires_at=utc_now() + timedelta(seconds=self._signup.invitation_ttl_seconds),
+        )
+        await repository.add_invitation(session, invitation)
+        return IssuedInvitation(
+            token=token, email=invitation.email, expires_at=invitation.expires_at
         )
 
+    async def approve_clinician(
+        self, session: AsyncSession, principal: Principal, user_id: uuid.UUID
+    ) -> User:
+        """An admin approves a self-registered clinician."""
+        principal.require_role("admin")
+        user = await repository.user_by_id(session, user_id)
+        if user is None:
+            raise UserNotFound()
+        user.is_approved = True
+        session.add(user)
+        return user
+
+    async def update_profile(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        display_name: str | None,
+        time_zone: str | None,
+    ) -> User:
+        """Change the caller's display name and/or time zone."""
+        user = await self.active_user(session, principal)
+        if display_name is not None:
+            user.display_name = _clean_display_name(display_name)
+        if time_zone is not None:
+            user.time_zone = _check_time_zone(time_zone)
+        session.add(user)
+        return user
+
     async def create_user(
-        self, session: AsyncSession, *, email: str, password: str, display_name: str, role: str
+        self,
+        session: AsyncSession,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        role: str,
+        time_zone: str = "UTC",
+        approved: bool = True,
     ) -> User:
         """Create an account of any role and queue ``UserRegistered``."""
         if role not in ROLES:
@@ -182,6 +391,7 @@ class IdentityService:
         normalized = normalize_email(email)
         _check_password(password)
         name = _clean_display_name(display_name)
+        zone = _check_time_zone(time_zone)
         if await repository.user_by_email(session, normalized) is not None:
             raise EmailAlreadyRegistered()
         user = await repository.add_user(
@@ -190,6 +400,8 @@ class IdentityService:
                 email=normalized,
                 display_name=name,
                 role=role,
+                time_zone=zone,
+                is_approved=approved,
                 password_hash=await self._passwords.hash(password),
             ),
         )
@@ -201,30 +413,403 @@ class IdentityService:
         log.info("user registered", extra={"user_id": str(user.id), "role": role})
         return user
 
-    async def log_in(self, session: AsyncSession, *, email: str, password: str) -> LoggedIn:
-        """Check a password and issue an access token; one error for every way it fails."""
+    async def log_in(
+        self,
+        session: AsyncSession,
+        *,
+        email: str,
+        password: str,
+        client_address: str = "",
+        otp: str | None = None,
+        recovery_code: str | None = None,
+    ) -> LoggedIn:
+        """Check a password and issue tokens; one error for every way it fails.
+
+        An unknown email costs a decoy hash, counts towards a lock and is refused with the same
+        error as a wrong password, so status, body and timing say nothing about the account.
+        """
         try:
-            user = await repository.user_by_email(session, normalize_email(email))
+            normalized = normalize_email(email)
         except InvalidAccountDetails:
-            user = None
+            normalized = email.strip().lower()
+        if self._throttle is not None:
+            refusal = self._throttle.admit(email=normalized, address=client_address)
+            if refusal is not None:
+                log.info("login throttled", extra={"reason": refusal.reason})
+                raise LoginThrottled(refusal.retry_after_seconds)
+        user = await repository.user_by_email(session, normalized)
         if user is None:
             await self._passwords.verify_decoy(password)
-            raise InvalidCredentials()
-        if not await self._passwords.verify(user.password_hash, password):
-            raise InvalidCredentials()
+            self._failed(normalized)
+        elif not await self._passwords.verify(user.password_hash, password):
+            self._failed(normalized)
         # Checked after the password, so a wrong guess cannot tell a disabled account apart.
-        if not user.is_active:
+        if user is None or not user.is_active:
             raise InvalidCredentials()
+        # After the password: only the account's owner learns that it is waiting.
+        if not user.is_approved:
+            raise AccountPendingApproval()
+        if user.mfa_enabled:
+            await self._second_factor(session, user, normalized, otp, recovery_code)
+        if self._throttle is not None:
+            self._throttle.succeeded(normalized)
         if self._passwords.needs_rehash(user.password_hash):
             user.password_hash = await self._passwords.hash(password)
             session.add(user)
-        access = await self._issue(
+        family = await repository.add_refresh_family(
+            session,
+            RefreshFamily(
+                user_id=user.id,
+                expires_at=utc_now() + timedelta(seconds=self._policy.refresh_absolute_seconds),
+            ),
+        )
+        return LoggedIn(
+            user=user,
+            access=await self._issue_access(session, user),
+            refresh=await self._issue_refresh(session, family),
+        )
+
+    async def _second_factor(
+        self,
+        session: AsyncSession,
+        user: User,
+        email: str,
+        otp: str | None,
+        recovery_code: str | None,
+    ) -> None:
+        if otp:
+            assert user.totp_secret is not None
+            step = totp.matching_step(user.totp_secret, otp, after_step=user.totp_last_step)
+            if step is not None:
+                user.totp_last_step = step
+                session.add(user)
+                return
+        elif recovery_code:
+            code = await repository.unused_recovery_code(
+                session, user.id, totp.hash_recovery_code(recovery_code)
+            )
+            if code is not None:
+                code.used_at = utc_now()
+                session.add(code)
+                return
+        else:
+            raise MfaRequired()
+        # Wrong codes count towards the lock: six digits must not be guessable at leisure.
+        if self._throttle is not None:
+            self._throttle.failed(email)
+        raise InvalidMfaCode()
+
+    async def enroll_totp(self, session: AsyncSession, principal: Principal) -> tuple[str, str]:
+        """Start TOTP enrollment: a new secret and its otpauth URI, not in force until
+        confirmed with a code from it."""
+        user = await self.active_user(session, principal)
+        if user.mfa_enabled:
+            raise MfaAlreadyEnabled()
+        user.totp_secret = totp.new_secret()
+        session.add(user)
+        return user.totp_secret, totp.provisioning_uri(user.totp_secret, user.email)
+
+    async def confirm_totp(
+        self, session: AsyncSession, principal: Principal, code: str
+    ) -> list[str]:
+        """Put TOTP in force after a correct code; return fresh recovery codes (shown once)."""
+        user = await self.active_user(session, principal)
+        if user.mfa_enabled:
+            raise MfaAlreadyEnabled()
+        if user.totp_secret is None:
+            raise MfaNotEnrolled()
+        step = totp.matching_step(user.totp_secret, code, after_step=None)
+        if step is None:
+            raise InvalidMfaCode()
+        user.totp_enabled_at = utc_now()
+        user.totp_last_step = step
+        session.add(user)
+        codes = totp.new_recovery_codes()
+        await repository.replace_recovery_codes(
+            session, user.id, [totp.hash_recovery_code(c) for c in codes]
+        )
+        log.info("totp enabled", extra={"user_id": str(user.id)})
+        return codes
+
+    async def register_partner(
+        self, session: AsyncSession, principal: Principal, *, name: str, scopes: list[str]
+    ) -> PartnerCredentials:
+        """An admin registers a partner app; the secret is returned once, stored hashed."""
+        principal.require_role("admin")
+        unknown = sorted(set(scopes) - set(PARTNER_SCOPES))
+        if unknown or not scopes:
+            raise UnknownScope(f"scopes: choose from {', '.join(PARTNER_SCOPES)}")
+        secret = secrets.token_urlsafe(32)
+        app = await repository.add_partner_app(
+            session,
+            PartnerApp(
+                client_id=f"pa_{secrets.token_hex(12)}",
+                name=_clean_display_name(name),
+                secret_hash=hash_client_secret(secret),
+                scopes=sorted(set(scopes)),
+                created_by=principal.user_id,
+            ),
+        )
+        add_event(
+            session,
+            PartnerRegistered(
+                client_id=app.client_id, scopes=app.scopes, registered_at=app.created_at
+            ),
+            source=EVENT_SOURCE,
+        )
+        return PartnerCredentials(app=app, client_secret=secret)
+
+    async def rotate_partner_secret(
+        self, session: AsyncSession, principal: Principal, client_id: str
+    ) -> PartnerCredentials:
+        """A new secret for the partner app; the old one stops working at once."""
+        principal.require_role("admin")
+        app = await repository.partner_app(session, client_id)
+        if app is None:
+            raise PartnerAppNotFound()
+        secret = secrets.token_urlsafe(32)
+        app.secret_hash = hash_client_secret(secret)
+        app.secret_rotated_at = utc_now()
+        session.add(app)
+        add_event(
+            session,
+            PartnerSecretRotated(client_id=app.client_id, rotated_at=app.secret_rotated_at),
+            source=EVENT_SOURCE,
+        )
+        return PartnerCredentials(app=app, client_secret=secret)
+
+    async def grant_partner(
+        self, session: AsyncSession, principal: Principal, client_id: str
+    ) -> None:
+        """A clinician lets a partner app act on their own practice's data."""
+        principal.require_role("clinician")
+        if await repository.partner_app(session, client_id) is None:
+            raise PartnerAppNotFound()
+        await repository.grant_partner(session, client_id, principal.user_id)
+
+    async def client_credentials(
+        self, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
+    ) -> tuple[IssuedToken, list[str]]:
+        """RFC 6749 section 4.4: an access token for the partner app itself.
+
+        ``sub`` is the client id (never a user id), ``role`` is ``partner``, ``scope`` what was
+        asked for (default: everything registered), and ``clinicians`` the clinicians who
+        granted access: services limit a partner to their data.
+        """
+        app = await repository.partner_app(session, client_id)
+        expected = app.secret_hash if app is not None else hash_client_secret("")
+        matches = hmac.compare_digest(expected, hash_client_secret(client_secret))
+        if app is None or not matches or not app.is_active:
+            raise OAuthError("invalid_client", "client authentication failed", status_code=401)
+        requested = sorted(set(scope.split())) if scope else list(app.scopes)
+        if not set(requested) <= set(app.scopes):
+            raise OAuthError("invalid_scope", "a requested scope is not granted to this client")
+        clinicians = await repository.granting_clinicians(session, client_id)
+        key = await self.ensure_signing_key(session)
+        now = int(time.time())
+        ttl = self._policy.access_ttl_seconds
+        token_id = str(uuid.uuid4())
+        claims: dict[str, Any] = {
+            "iss": self._policy.issuer,
+            "aud": self._policy.audience,
+            "sub": client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": token_id,
+            "role": "partner",
+            "scope": " ".join(requested),
+            "clinicians": [str(c) for c in clinicians],
+        }
+        token = jwt.encode(
+            claims, self.keyring.signer(key), algorithm=ALGORITHM, headers={"kid": key.kid}
+        )
+        return IssuedToken(token=token, expires_in=ttl, token_id=token_id, kid=key.kid), requested
+
+    async def change_password(
+        self, session: AsyncSession, principal: Principal, *, current: str, new: str
+    ) -> None:
+        """Change the caller's password; every refresh token family of theirs ends."""
+        user = await self.active_user(session, principal)
+        if not await self._passwords.verify(user.password_hash, current):
+            raise WrongCurrentPassword()
+        await self._set_password(session, user, new)
+
+    async def request_password_reset(self, session: AsyncSession, email: str) -> None:
+        """Send a reset link if the account exists; the caller learns nothing either way."""
+        try:
+            user = await repository.user_by_email(session, normalize_email(email))
+        except InvalidAccountDetails:
+            return
+        if user is None or not user.is_active:
+            return
+        token = secrets.token_urlsafe(32)
+        await repository.add_password_reset(
+            session,
+            PasswordReset(
+                token_hash=hash_refresh_token(token),
+                user_id=user.id,
+                expires_at=utc_now() + timedelta(seconds=self._policy.password_reset_ttl_seconds),
+            ),
+        )
+        await self._resets.send(user_id=user.id, email=user.email, token=token)
+
+    async def reset_password(self, session: AsyncSession, *, token: str, new: str) -> None:
+        """Set a new password with a reset token (single use, short-lived)."""
+        reset = await repository.password_reset(session, hash_refresh_token(token))
+        if reset is None or reset.used_at is not None or reset.expires_at <= utc_now():
+            raise InvalidResetToken()
+        user = await repository.user_by_id(session, reset.user_id)
+        if user is None or not user.is_active:
+            raise InvalidResetToken()
+        _check_password(new)
+        reset.used_at = utc_now()
+        session.add(reset)
+        await self._set_password(session, user, new)
+
+    async def _set_password(self, session: AsyncSession, user: User, new: str) -> None:
+        _check_password(new)
+        user.password_hash = await self._passwords.hash(new)
+        session.add(user)
+        await self._revoke_all(session, user, reason="password_changed", at=utc_now())
+
+    def _failed(self, email: str) -> None:
+        if self._throttle is not None:
+            self._throttle.failed(email)
+        raise InvalidCredentials()
+
+    async def refresh(self, session: AsyncSession, token: str) -> LoggedIn | RefreshRefused:
+        """Rotate a refresh token: the presented one is used up, a new one and an access token
+        are issued. Presenting a used token again revokes its whole family (RFC 9700 4.14.2):
+        either the holder or a thief has a copy, and we cannot tell which."""
+        found = await repository.refresh_token_by_hash(session, hash_refresh_token(token))
+        if found is None:
+            return RefreshRefused()
+        stored, family = found
+        now = utc_now()
+        if family.revoked_at is not None:
+            return RefreshRefused()
+        if stored.used_at is not None:
+            await self._revoke_family(session, family, reason="refresh_reuse", at=now)
+            log.warning("refresh token reused; family revoked", extra={"family": str(family.id)})
+            return RefreshRefused(revoked_family=family.id)
+        if stored.expires_at <= now or family.expires_at <= now:
+            return RefreshRefused()
+        user = await repository.user_by_id(session, family.user_id)
+        if user is None or not user.is_active:
+            return RefreshRefused()
+        stored.used_at = now
+        session.add(stored)
+        return LoggedIn(
+            user=user,
+            access=await self._issue_access(session, user),
+            refresh=await self._issue_refresh(session, family),
+        )
+
+    async def log_out(self, session: AsyncSession, token: str) -> None:
+        """Revoke the family of ``token``. Unknown or already revoked tokens are fine: the
+        result the caller wants (that token no longer works) holds either way."""
+        found = await repository.refresh_token_by_hash(session, hash_refresh_token(token))
+        if found is not None and found[1].revoked_at is None:
+            await self._revoke_family(session, found[1], reason="logout", at=utc_now())
+
+    async def deactivate(
+        self, session: AsyncSession, principal: Principal, user_id: uuid.UUID
+    ) -> User:
+        """An admin disables an account: it cannot log in, and every token it holds is
+        refused (its refresh families here; its access tokens wherever the event reaches)."""
+        principal.require_role("admin")
+        user = await repository.user_by_id(session, user_id)
+        if user is None:
+            raise UserNotFound()
+        if user.is_active:
+            now = utc_now()
+            user.is_active = False
+            session.add(user)
+            await self._revoke_all(session, user, reason="deactivated", at=now)
+            add_event(
+                session, UserDeactivated(user_id=user.id, deactivated_at=now), source=EVENT_SOURCE
+            )
+            log.info("user deactivated", extra={"user_id": str(user.id)})
+        return user
+
+    async def change_role(
+        self, session: AsyncSession, principal: Principal, user_id: uuid.UUID, role: str
+    ) -> User:
+        """An admin changes an account's role; tokens carrying the old role stop working."""
+        principal.require_role("admin")
+        if role not in ROLES:
+            raise InvalidAccountDetails(f"role: must be one of {', '.join(ROLES)}")
+        user = await repository.user_by_id(session, user_id)
+        if user is None:
+            raise UserNotFound()
+        if user.role != role:
+            now = utc_now()
+            old_role, user.role = user.role, role
+            session.add(user)
+            await self._revoke_all(session, user, reason="role_changed", at=now)
+            add_event(
+                session,
+                UserRoleChanged(user_id=user.id, old_role=old_role, new_role=role, changed_at=now),
+                source=EVENT_SOURCE,
+            )
+        return user
+
+    async def _revoke_all(
+        self, session: AsyncSession, user: User, *, reason: str, at: datetime
+    ) -> None:
+        for family in await repository.active_families_of(session, user.id):
+            family.revoked_at, family.revoked_reason = at, reason
+            session.add(family)
+        add_event(
+            session,
+            TokensRevoked(user_id=user.id, family_id=None, reason=reason, revoked_before=at),
+            source=EVENT_SOURCE,
+        )
+
+    async def _revoke_family(
+        self, session: AsyncSession, family: RefreshFamily, *, reason: str, at: datetime
+    ) -> None:
+        family.revoked_at, family.revoked_reason = at, reason
+        session.add(family)
+        add_event(
+            session,
+            TokensRevoked(
+                user_id=family.user_id, family_id=family.id, reason=reason, revoked_before=at
+            ),
+            source=EVENT_SOURCE,
+        )
+
+    async def _issue_access(self, session: AsyncSession, user: User) -> IssuedToken:
+        return await self._issue(
             session,
             user,
             audience=self._policy.audience,
             ttl_seconds=self._policy.access_ttl_seconds,
         )
-        return LoggedIn(user=user, access=access)
+
+    async def _issue_refresh(
+        self, session: AsyncSession, family: RefreshFamily
+    ) -> IssuedRefreshToken:
+        token = secrets.token_urlsafe(32)  # 256 random bits
+        now = utc_now()
+        expires_at = min(
+            now + timedelta(seconds=self._policy.refresh_idle_seconds), family.expires_at
+        )
+        await repository.add_refresh_token(
+            session,
+            RefreshToken(
+                token_hash=hash_refresh_token(token),
+                family_id=family.id,
+                issued_at=now,
+                expires_at=expires_at,
+            ),
+        )
+        return IssuedRefreshToken(
+            token=token,
+            expires_in=max(0, int((expires_at - now).total_seconds())),
+            family_id=family.id,
+        )
 
     async def active_user(self, session: AsyncSession, principal: Principal) -> User:
         """The account behind a verified token, if it still exists and is active."""

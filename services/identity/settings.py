@@ -24,3 +24,37 @@ class IdentitySettings(ServiceSettings):
     # How long a retired key stays in the JWKS beyond the longest token lifetime, so tokens
     # signed just before a rotation still verify on hosts whose clocks run a little behind.
     key_retirement_grace_seconds: int = Field(60, ge=0)
+
+    # Login throttling (per process): attempts per client address, and a temporary lock of an
+    # email after this many failures in a row (unknown emails are counted the same way).
+    login_attempts_per_minute_per_address: float = Field(30.0, gt=0)
+    login_address_burst: int = Field(10, ge=1)
+    login_lock_after_failures: int = Field(5, ge=1)
+    login_lock_seconds: float = Field(900.0, gt=0)
+    # Behind the gateway, which replaces X-Forwarded-For, the first entry is the client.
+    trust_forwarded_for: bool = True
+
+    # Refresh tokens: a token unused for the idle timeout expires; a family (one login) ends
+    # at its absolute lifetime however often it is rotated.
+    refresh_idle_timeout_seconds: int = Field(14 * 24 * 3600, ge=60)
+    refresh_absolute_lifetime_seconds: int = Field(30 * 24 * 3600, ge=60)
+    # A password reset link works once, for this long.
+    password_reset_ttl_seconds: int = Field(1800, ge=60, le=86400)
+
+    # Sign-up rules. Production defaults to both (clinicians wait for an admin, clients join
+    # only through an invitation); development and test leave sign-up open unless set.
+    clinician_approval_required: bool | None = None
+    client_invitation_required: bool | None = None
+    invitation_ttl_seconds: int = Field(7 * 24 * 3600, ge=300)
+
+    @property
+    def requires_clinician_approval(self) -> bool:
+        if self.clinician_approval_required is None:
+            return self.environment == "production"
+        return self.clinician_approval_required
+
+    @property
+    def requires_client_invitation(self) -> bool:
+        if self.client_invitation_required is None:
+            return self.environment == "production"
+        return self.client_invitation_required
