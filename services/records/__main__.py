@@ -1,13 +1,15 @@
-"""``python -m services.records serve | migrate``."""
+"""``python -m services.records serve | migrate | verify-audit``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 from collections.abc import Sequence
 
 import uvicorn
 
-from services.records.app import create_app, migrate
+from services.records.app import create_app, migrate, verify_audit
 from services.records.settings import RecordsSettings
 
 
@@ -20,11 +22,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the HTTP API on the configured host and port")
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    commands.add_parser(
+        "verify-audit", help="check the audit log's hash chain; exit 1 if an entry was changed"
+    )
     arguments = parser.parse_args(argv)
 
     settings = RecordsSettings()
     if arguments.command == "migrate":
         migrate(settings.database_url)
+    elif arguments.command == "verify-audit":
+        result = asyncio.run(verify_audit(settings.database_url))
+        problems = result.problems or []
+        print(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "checked": result.checked,
+                    "head": result.head,
+                    "problems": [{"entry_id": p.entry_id, "what": p.what} for p in problems],
+                }
+            )
+        )
+        if not result.ok:
+            raise SystemExit(1)
     else:
         uvicorn.run(
             create_app(settings),

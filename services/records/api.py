@@ -9,22 +9,50 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from services.records import service
 from services.records.schemas import (
     AppointmentView,
+    AuditEntryView,
+    CareRelationshipView,
+    CheckInView,
+    GoalStatusChange,
     GoalUpdateView,
     GoalView,
     NewAppointment,
+    NewCareRelationship,
+    NewCheckIn,
     NewGoal,
     NewGoalUpdate,
+    NewNote,
+    NewTimes,
+    NewValue,
+    NoteView,
+    PlanChange,
+    ProgressPage,
+    Readiness,
     SessionRecordView,
+    ValueView,
 )
 from shared.dependencies import SessionDep
 from shared.tokens import CurrentPrincipal
 
-router = APIRouter(prefix="/v1", tags=["records"])
+BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
+
+
+async def request_context(request: Request) -> None:
+    """Who the request came from (for the audit log), and a break-glass reason on reads."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    origin = forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
+    service.request_origin.set(origin[:64] or None)
+    reason = request.headers.get(BREAK_GLASS_HEADER, "").strip()
+    service.break_glass_reason.set(reason[:500] if reason and request.method == "GET" else None)
+
+
+router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(request_context)])
 
 
 @router.post("/appointments", status_code=201)
@@ -36,15 +64,102 @@ async def book_appointment(
 
 
 @router.get("/appointments")
-async def list_appointments(principal: CurrentPrincipal, db: SessionDep) -> list[AppointmentView]:
+async def list_appointments(
+    principal: CurrentPrincipal,
+    db: SessionDep,
+    tz: Annotated[str | None, Query(description="IANA time zone to show times in")] = None,
+) -> list[AppointmentView]:
     """The caller's appointments, as clinician or as client, earliest first."""
-    return await service.list_appointments(db, principal)
+    return await service.list_appointments(db, principal, tz)
+
+
+@router.post("/appointments/{appointment_id}/reschedule")
+async def reschedule_appointment(
+    principal: CurrentPrincipal, appointment_id: uuid.UUID, times: NewTimes, db: SessionDep
+) -> AppointmentView:
+    """Move a booked appointment to a free, future time (its clinician or client)."""
+    return await service.reschedule_appointment(db, principal, appointment_id, times)
+
+
+@router.post("/appointments/{appointment_id}/cancel")
+async def cancel_appointment(
+    principal: CurrentPrincipal, appointment_id: uuid.UUID, db: SessionDep
+) -> AppointmentView:
+    """Cancel an appointment that has not happened (its clinician or client)."""
+    return await service.cancel_appointment(db, principal, appointment_id)
+
+
+@router.post("/appointments/{appointment_id}/no-show")
+async def mark_no_show(
+    principal: CurrentPrincipal, appointment_id: uuid.UUID, db: SessionDep
+) -> AppointmentView:
+    """Record that the client did not come (its clinician, after the start time)."""
+    return await service.mark_no_show(db, principal, appointment_id)
+
+
+@router.post("/care-relationships", status_code=201)
+async def start_care_relationship(
+    principal: CurrentPrincipal, request: NewCareRelationship, db: SessionDep, response: Response
+) -> CareRelationshipView:
+    """Take on a registered client (clinicians only); 200 with the existing one if active."""
+    relationship, created = await service.start_care_relationship(db, principal, request)
+    if not created:
+        response.status_code = 200
+    return relationship
+
+
+@router.get("/care-relationships")
+async def list_care_relationships(
+    principal: CurrentPrincipal, db: SessionDep
+) -> list[CareRelationshipView]:
+    """The caller's care relationships, as clinician or as client."""
+    return await service.list_care_relationships(db, principal)
+
+
+@router.post("/care-relationships/{relationship_id}/discharge")
+async def discharge(
+    principal: CurrentPrincipal, relationship_id: uuid.UUID, db: SessionDep
+) -> CareRelationshipView:
+    """End a care relationship (its clinician)."""
+    return await service.discharge(db, principal, relationship_id)
+
+
+@router.patch("/care-relationships/{relationship_id}/plan")
+async def change_plan(
+    principal: CurrentPrincipal, relationship_id: uuid.UUID, change: PlanChange, db: SessionDep
+) -> CareRelationshipView:
+    """Record ending criteria; move the plan active -> ending -> completed (the clinician)."""
+    return await service.change_plan(db, principal, relationship_id, change)
+
+
+@router.get("/care-relationships/{relationship_id}/readiness")
+async def plan_readiness(
+    principal: CurrentPrincipal, relationship_id: uuid.UUID, db: SessionDep
+) -> Readiness:
+    """Whether the partnership looks ready for its planned end (its clinician and client)."""
+    return await service.plan_readiness(db, principal, relationship_id)
 
 
 @router.post("/goals", status_code=201)
-async def set_goal(principal: CurrentPrincipal, new_goal: NewGoal, db: SessionDep) -> GoalView:
-    """Set a goal with a client (clinicians only)."""
-    return await service.set_goal(db, principal, new_goal)
+async def propose_goal(principal: CurrentPrincipal, new_goal: NewGoal, db: SessionDep) -> GoalView:
+    """Propose a goal in a care relationship; active once the other party agrees."""
+    return await service.propose_goal(db, principal, new_goal)
+
+
+@router.post("/goals/{goal_id}/agreement")
+async def agree_to_goal(
+    principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
+) -> GoalView:
+    """Agree to a proposed goal (the party that did not propose it)."""
+    return await service.agree_to_goal(db, principal, goal_id)
+
+
+@router.patch("/goals/{goal_id}")
+async def change_goal_status(
+    principal: CurrentPrincipal, goal_id: uuid.UUID, change: GoalStatusChange, db: SessionDep
+) -> GoalView:
+    """Change a goal's lifecycle or achievement status (its clinician)."""
+    return await service.change_goal_status(db, principal, goal_id, change)
 
 
 @router.get("/goals")
@@ -55,6 +170,14 @@ async def list_goals(
 ) -> list[GoalView]:
     """Goals the caller may see: a clinician's own (optionally one client's), a client's own."""
     return await service.list_goals(db, principal, client_id)
+
+
+@router.get("/goals/{goal_id}/updates")
+async def goal_history(
+    principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
+) -> list[GoalUpdateView]:
+    """A goal's update history, corrected entries included (its clinician and client)."""
+    return await service.goal_history(db, principal, goal_id)
 
 
 @router.post("/goals/{goal_id}/updates", status_code=201)
@@ -71,3 +194,113 @@ async def read_session_record(
 ) -> SessionRecordView:
     """A session's record, for its clinician or its client."""
     return await service.read_session_record(db, principal, session_id)
+
+
+@router.post("/sessions/{session_id}/check-ins", status_code=201)
+async def submit_check_in(
+    principal: CurrentPrincipal,
+    session_id: uuid.UUID,
+    new_check_in: Annotated[NewCheckIn, Body()],
+    db: SessionDep,
+) -> CheckInView:
+    """The session's client rates the past week (kind outcome) or the session (kind session)."""
+    return await service.submit_check_in(db, principal, session_id, new_check_in)
+
+
+@router.get("/sessions/{session_id}/check-ins")
+async def list_check_ins(
+    principal: CurrentPrincipal, session_id: uuid.UUID, db: SessionDep
+) -> list[CheckInView]:
+    """A session's check-ins with totals and flags."""
+    return await service.list_check_ins(db, principal, session_id)
+
+
+@router.post("/notes", status_code=201)
+async def write_note(principal: CurrentPrincipal, new_note: NewNote, db: SessionDep) -> NoteView:
+    """Write a private or shared note on a client (clinicians only)."""
+    return await service.write_note(db, principal, new_note)
+
+
+@router.get("/notes")
+async def list_notes(
+    principal: CurrentPrincipal,
+    db: SessionDep,
+    client_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> list[NoteView]:
+    """A clinician's notes on one client, or a client's shared notes."""
+    return await service.list_notes(db, principal, client_id)
+
+
+@router.get(
+    "/clients/{client_id}/fhir",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/fhir+json": {}}}},
+)
+async def export_client_fhir(
+    principal: CurrentPrincipal, client_id: uuid.UUID, db: SessionDep
+) -> JSONResponse:
+    """The client's records as a FHIR R4 Bundle (their clinician, or a partner with fhir:read)."""
+    bundle = await service.export_client_fhir(db, principal, client_id)
+    return JSONResponse(bundle, media_type="application/fhir+json")
+
+
+@router.get("/audit")
+async def query_audit_log(
+    principal: CurrentPrincipal,
+    db: SessionDep,
+    actor_id: Annotated[uuid.UUID | None, Query()] = None,
+    resource_type: Annotated[str | None, Query(max_length=40)] = None,
+    resource_id: Annotated[str | None, Query(max_length=64)] = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditEntryView]:
+    """The audit log for admins, oldest first; page with ``after_id`` (the last id seen)."""
+    return await service.query_audit_log(
+        db,
+        principal,
+        after_id=after_id,
+        limit=limit,
+        actor_id=actor_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+    )
+
+
+@router.get("/clients/{client_id}/progress")
+async def client_progress(
+    principal: CurrentPrincipal,
+    client_id: uuid.UUID,
+    db: SessionDep,
+    goal_id: Annotated[uuid.UUID | None, Query()] = None,
+    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    starts_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ProgressPage:
+    """Progress per session for charts: both sides' goal ratings, check-in totals, flags."""
+    return await service.client_progress(
+        db,
+        principal,
+        client_id,
+        goal_id=goal_id,
+        starts_from=starts_from,
+        starts_before=starts_before,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.post("/values", status_code=201)
+async def add_value(principal: CurrentPrincipal, new_value: NewValue, db: SessionDep) -> ValueView:
+    """Write down a value, or revise one with ``supersedes_id`` (clients only)."""
+    return await service.add_value(db, principal, new_value)
+
+
+@router.get("/values")
+async def list_values(
+    principal: CurrentPrincipal,
+    db: SessionDep,
+    client_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> list[ValueView]:
+    """A client's values and their history (the client, or a clinician caring for them)."""
+    return await service.list_values(db, principal, client_id)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.records import api, events
+from services.records import api, events, service
+from services.records.audit import Verification
 from services.records.settings import RecordsSettings
 from shared.db import Database
 from shared.migrations import upgrade
@@ -50,3 +51,13 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
 def migrate(database_url: str) -> None:
     """Bring the records database to the newest schema (outside a running event loop)."""
     upgrade(MIGRATIONS_DIR, database_url)
+
+
+async def verify_audit(database_url: str) -> Verification:
+    """Check the audit log's hash chain in the database at ``database_url``."""
+    database = Database(database_url)
+    try:
+        async with database.unit_of_work(notify=False) as db:
+            return await service.verify_audit_log(db)
+    finally:
+        await database.dispose()

@@ -27,3 +27,43 @@ class SessionRecordNotFound(NotFound):
 
 class NotYourRecord(Forbidden):
     """The caller is neither the clinician nor the client of this record."""
+
+
+class NoCareRelationship(InvalidRequest):
+    """The clinician and client named have no active care relationship."""
+
+
+class CareRelationshipNotFound(NotFound):
+    pass
+
+
+class GoalNotActive(Conflict):
+    """Progress is reported only on goals both parties agreed to (status active)."""
+
+
+class AlreadyAgreed(Conflict):
+    """This party has already agreed to the goal."""
+
+
+class UnknownGoalUpdate(InvalidRequest):
+    """A correction names no update of the caller's on this goal, or one already corrected."""
+
+
+class CheckInAlreadySubmitted(Conflict):
+    """The session already has a check-in of that kind."""
+
+
+class AppointmentNotFound(NotFound):
+    pass
+
+
+class AppointmentClosed(Conflict):
+    """The appointment is cancelled, fulfilled or a no-show (or not in a state for this)."""
+
+
+class PlanClosed(Conflict):
+    """The plan cannot make that move (it is completed, or the step is out of order)."""
+
+
+class UnknownValue(InvalidRequest):
+    """The value id names none of this client's current values."""

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.records import service
 from shared.events.catalog import (
     CallConnected,
+    GoalProgressShared,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
@@ -66,3 +67,9 @@ async def call_connected(db: AsyncSession, event: CallConnected, _: Envelope) ->
 async def session_ended(db: AsyncSession, event: SessionEnded, _: Envelope) -> None:
     """The session ended: complete its record."""
     await service.close_session(db, event)
+
+
+@router.on(GoalProgressShared)
+async def goal_progress_shared(db: AsyncSession, event: GoalProgressShared, _: Envelope) -> None:
+    """The clinician shared progress on a goal during the call."""
+    await service.record_shared_progress(db, event)

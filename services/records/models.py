@@ -8,9 +8,9 @@ samples) attach to it by that id.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Index, Text
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime, utc_now
@@ -88,8 +88,40 @@ class Goal(SQLModel, table=True):
     clinician_id: uuid.UUID = Field(index=True)
     client_id: uuid.UUID = Field(index=True)
     statement: str = Field(sa_type=Text)
-    status: str = Field(default="active", max_length=20)
+    # FHIR Goal.lifecycleStatus; "active" only once both parties agreed (GoalAgreement).
+    status: str = Field(default="proposed", max_length=20)
+    # FHIR Goal.achievementStatus (goal-achievement value set), None until assessed.
+    achievement_status: str | None = Field(default=None, max_length=20)
+    proposed_by_role: str = Field(default="clinician", max_length=20)
+    value_id: uuid.UUID | None = Field(default=None, foreign_key="client_values.id")
+    target: str | None = Field(default=None, sa_type=Text)
+    due_date: date | None = None
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class ClientValue(SQLModel, table=True):
+    """A value the client holds, in their words. Values evolve: a revision is a new entry
+    that supersedes the old one, which stays (goals keep pointing at what they served)."""
+
+    __tablename__ = "client_values"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(index=True)
+    statement: str = Field(sa_type=Text)
+    supersedes_id: uuid.UUID | None = Field(default=None, foreign_key="client_values.id")
+    superseded_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class GoalAgreement(SQLModel, table=True):
+    """One party's recorded agreement to a goal; a goal is active once it has both."""
+
+    __tablename__ = "goal_agreements"
+
+    goal_id: uuid.UUID = Field(foreign_key="goals.id", primary_key=True)
+    party_role: str = Field(max_length=20, primary_key=True)
+    agreed_by: uuid.UUID
+    agreed_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
 class GoalUpdate(SQLModel, table=True):
@@ -110,6 +142,68 @@ class GoalUpdate(SQLModel, table=True):
     progress: int
     note: str = Field(sa_type=Text)
     recorded_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # Append-only history: a correction is a new update naming the one it replaces, which is
+    # then marked entered in error (the only change an update ever receives).
+    corrects_id: uuid.UUID | None = Field(default=None, foreign_key="goal_updates.id")
+    entered_in_error_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class CareRelationship(SQLModel, table=True):
+    """The working partnership of one clinician and one client; ended by discharge.
+
+    ``started_via`` says what created it: ``booking`` (the clinician's first appointment with
+    the client), ``clinician`` (an explicit request) or, later, ``invitation``.
+    """
+
+    __tablename__ = "care_relationships"
+    __table_args__ = (Index("ix_care_relationships_pair", "clinician_id", "client_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID = Field(index=True)
+    status: str = Field(default="active", max_length=20)
+    started_via: str = Field(max_length=20)
+    started_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The treatment plan's planned end: active -> ending -> completed, and what "done" means.
+    plan_status: str = Field(default="active", max_length=20)
+    ending_criteria: str | None = Field(default=None, sa_type=Text)
+
+
+class CheckIn(SQLModel, table=True):
+    """A client's four 0-10 ratings at session start (outcome) or end (session)."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (UniqueConstraint("session_id", "kind", name="uq_check_ins_session_kind"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    session_id: uuid.UUID = Field(foreign_key="session_records.session_id")
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID = Field(index=True)
+    kind: str = Field(max_length=10)
+    # The four items in scale order: outcome = individual, interpersonal, social, overall;
+    # session = relationship, goals and topics, approach, overall.
+    item1: int
+    item2: int
+    item3: int
+    item4: int
+    total: int
+    flags: str = Field(default="", max_length=200)
+    submitted_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class ClinicianNote(SQLModel, table=True):
+    """A clinician's note on a client: ``private`` (clinician only) or ``shared`` (client reads)."""
+
+    __tablename__ = "clinician_notes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinician_id: uuid.UUID = Field(index=True)
+    client_id: uuid.UUID = Field(index=True)
+    session_id: uuid.UUID | None = Field(default=None, foreign_key="session_records.session_id")
+    visibility: str = Field(max_length=10)
+    text: str = Field(sa_type=Text)
+    written_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -129,3 +223,11 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=20)
     resource_type: str = Field(max_length=40)
     resource_id: str = Field(max_length=64)
+    # The token subject when it is not a user (a partner app), and where the request came from.
+    actor_subject: str | None = Field(default=None, max_length=128)
+    origin: str | None = Field(default=None, max_length=64)
+    # Why an admin broke the glass; never clinical text.
+    reason: str | None = Field(default=None, max_length=500)
+    # The hash chain (services.records.audit); empty only on entries from before it existed.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    entry_hash: str | None = Field(default=None, max_length=64)

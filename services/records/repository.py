@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import SQLModel, col, or_, select
@@ -12,12 +13,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records.models import (
     Appointment,
+    AuditEntry,
+    CareRelationship,
+    CheckIn,
+    ClientValue,
+    ClinicianNote,
     Goal,
+    GoalAgreement,
     GoalUpdate,
     KnownUser,
     SessionAttendance,
     SessionRecord,
 )
+
+# Any fixed key: the one advisory lock that orders appends to the audit chain.
+AUDIT_CHAIN_LOCK = 0x52415050_41554454
 
 
 def add(db: AsyncSession, *rows: SQLModel) -> None:
@@ -43,20 +53,29 @@ async def lock_clinician_schedule(db: AsyncSession, clinician_id: uuid.UUID) -> 
 
 
 async def has_overlapping_appointment(
-    db: AsyncSession, clinician_id: uuid.UUID, starts_at: datetime, ends_at: datetime
+    db: AsyncSession,
+    clinician_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    excluding: uuid.UUID | None = None,
 ) -> bool:
-    """Whether the clinician has a booked appointment sharing any time with the interval."""
-    query = (
-        select(Appointment.id)
-        .where(
-            Appointment.clinician_id == clinician_id,
-            Appointment.status == "booked",
-            col(Appointment.starts_at) < ends_at,
-            col(Appointment.ends_at) > starts_at,
-        )
-        .limit(1)
+    """Whether the clinician has a live appointment sharing any time with the interval.
+
+    Cancelled and no-show appointments free their time.
+    """
+    query = select(Appointment.id).where(
+        Appointment.clinician_id == clinician_id,
+        col(Appointment.status).not_in(("cancelled", "noshow", "entered-in-error")),
+        col(Appointment.starts_at) < ends_at,
+        col(Appointment.ends_at) > starts_at,
     )
-    return (await db.exec(query)).first() is not None
+    if excluding is not None:
+        query = query.where(Appointment.id != excluding)
+    return (await db.exec(query.limit(1))).first() is not None
+
+
+async def get_appointment(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
+    return await db.get(Appointment, appointment_id)
 
 
 async def list_appointments_of(db: AsyncSession, user_id: uuid.UUID) -> Sequence[Appointment]:
@@ -119,3 +138,246 @@ async def list_goal_updates_in_session(
 async def count_goal_updates_in_session(db: AsyncSession, session_id: uuid.UUID) -> int:
     query = select(func.count()).select_from(GoalUpdate).where(GoalUpdate.session_id == session_id)
     return (await db.exec(query)).one()
+
+
+async def get_active_relationship(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
+) -> CareRelationship | None:
+    query = select(CareRelationship).where(
+        CareRelationship.clinician_id == clinician_id,
+        CareRelationship.client_id == client_id,
+        CareRelationship.status == "active",
+    )
+    return (await db.exec(query)).first()
+
+
+async def get_relationship(db: AsyncSession, relationship_id: uuid.UUID) -> CareRelationship | None:
+    return await db.get(CareRelationship, relationship_id)
+
+
+async def list_relationships_of(db: AsyncSession, user_id: uuid.UUID) -> Sequence[CareRelationship]:
+    query = (
+        select(CareRelationship)
+        .where(or_(CareRelationship.clinician_id == user_id, CareRelationship.client_id == user_id))
+        .order_by(col(CareRelationship.started_at), col(CareRelationship.id))
+    )
+    return (await db.exec(query)).all()
+
+
+async def list_goal_agreements(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[GoalAgreement]:
+    query = (
+        select(GoalAgreement)
+        .where(GoalAgreement.goal_id == goal_id)
+        .order_by(col(GoalAgreement.agreed_at), col(GoalAgreement.party_role))
+    )
+    return (await db.exec(query)).all()
+
+
+async def get_goal_update(db: AsyncSession, update_id: uuid.UUID) -> GoalUpdate | None:
+    return await db.get(GoalUpdate, update_id)
+
+
+async def list_goal_updates(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[GoalUpdate]:
+    """A goal's whole history, corrected entries included, oldest first."""
+    query = (
+        select(GoalUpdate)
+        .where(GoalUpdate.goal_id == goal_id)
+        .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
+    )
+    return (await db.exec(query)).all()
+
+
+async def get_check_in(db: AsyncSession, session_id: uuid.UUID, kind: str) -> CheckIn | None:
+    query = select(CheckIn).where(CheckIn.session_id == session_id, CheckIn.kind == kind)
+    return (await db.exec(query)).first()
+
+
+async def latest_outcome_check_in(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
+) -> CheckIn | None:
+    """The client's most recent outcome check-in with this clinician."""
+    query = (
+        select(CheckIn)
+        .where(
+            CheckIn.clinician_id == clinician_id,
+            CheckIn.client_id == client_id,
+            CheckIn.kind == "outcome",
+        )
+        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
+        .limit(1)
+    )
+    return (await db.exec(query)).first()
+
+
+async def list_check_ins_in_session(db: AsyncSession, session_id: uuid.UUID) -> Sequence[CheckIn]:
+    query = (
+        select(CheckIn)
+        .where(CheckIn.session_id == session_id)
+        .order_by(col(CheckIn.submitted_at), col(CheckIn.id))
+    )
+    return (await db.exec(query)).all()
+
+
+async def list_notes(
+    db: AsyncSession,
+    *,
+    client_id: uuid.UUID,
+    clinician_id: uuid.UUID | None = None,
+    visibility: str | None = None,
+) -> Sequence[ClinicianNote]:
+    query = select(ClinicianNote).where(ClinicianNote.client_id == client_id)
+    if clinician_id is not None:
+        query = query.where(ClinicianNote.clinician_id == clinician_id)
+    if visibility is not None:
+        query = query.where(ClinicianNote.visibility == visibility)
+    return (
+        await db.exec(query.order_by(col(ClinicianNote.written_at), col(ClinicianNote.id)))
+    ).all()
+
+
+async def client_rows(
+    db: AsyncSession, client_id: uuid.UUID, clinician_id: uuid.UUID | None
+) -> tuple[
+    Sequence[CareRelationship],
+    Sequence[Appointment],
+    Sequence[SessionRecord],
+    Sequence[Goal],
+    Sequence[CheckIn],
+]:
+    """A client's relationships, appointments, sessions, goals and check-ins, oldest first,
+    limited to one clinician's when ``clinician_id`` is given."""
+
+    def mine(model: Any) -> Any:
+        query = select(model).where(model.client_id == client_id)
+        if clinician_id is not None:
+            query = query.where(model.clinician_id == clinician_id)
+        return query
+
+    relationships = (
+        await db.exec(mine(CareRelationship).order_by(col(CareRelationship.started_at)))
+    ).all()
+    appointments = (await db.exec(mine(Appointment).order_by(col(Appointment.starts_at)))).all()
+    sessions = (await db.exec(mine(SessionRecord).order_by(col(SessionRecord.created_at)))).all()
+    goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
+    check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
+    return relationships, appointments, sessions, goals, check_ins
+
+
+async def audit_head(db: AsyncSession) -> tuple[int, str | None]:
+    """The newest audit entry's id and hash, holding the chain until the unit of work ends.
+
+    PostgreSQL serializes appenders with a transaction-scoped advisory lock; SQLite has a
+    single writer, and a writer with a stale snapshot fails on the primary key.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        await db.exec(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
+    query = select(AuditEntry.id, AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc())
+    row = (await db.exec(query.limit(1))).first()
+    return (0, None) if row is None else (row[0] or 0, row[1])
+
+
+async def audit_page(db: AsyncSession, after_id: int, limit: int) -> Sequence[AuditEntry]:
+    query = (
+        select(AuditEntry)
+        .where(col(AuditEntry.id) > after_id)
+        .order_by(col(AuditEntry.id))
+        .limit(limit)
+    )
+    return (await db.exec(query)).all()
+
+
+async def query_audit(
+    db: AsyncSession,
+    *,
+    after_id: int,
+    limit: int,
+    actor_id: uuid.UUID | None,
+    resource_type: str | None,
+    resource_id: str | None,
+) -> Sequence[AuditEntry]:
+    query = select(AuditEntry).where(col(AuditEntry.id) > after_id)
+    if actor_id is not None:
+        query = query.where(AuditEntry.actor_id == actor_id)
+    if resource_type is not None:
+        query = query.where(AuditEntry.resource_type == resource_type)
+    if resource_id is not None:
+        query = query.where(AuditEntry.resource_id == resource_id)
+    return (await db.exec(query.order_by(col(AuditEntry.id)).limit(limit))).all()
+
+
+async def recent_check_ins(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, kind: str, limit: int
+) -> Sequence[CheckIn]:
+    """The pair's newest check-ins of one kind, newest first."""
+    query = (
+        select(CheckIn)
+        .where(
+            CheckIn.clinician_id == clinician_id,
+            CheckIn.client_id == client_id,
+            CheckIn.kind == kind,
+        )
+        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
+        .limit(limit)
+    )
+    return (await db.exec(query)).all()
+
+
+async def sessions_of_client(
+    db: AsyncSession,
+    client_id: uuid.UUID,
+    clinician_id: uuid.UUID | None,
+    starts_from: datetime | None,
+    starts_before: datetime | None,
+    offset: int,
+    limit: int,
+) -> Sequence[tuple[SessionRecord, Appointment]]:
+    """A client's sessions with their appointments, earliest first, one page."""
+    query = (
+        select(SessionRecord, Appointment)
+        .join(Appointment, col(Appointment.id) == col(SessionRecord.appointment_id))
+        .where(SessionRecord.client_id == client_id)
+    )
+    if clinician_id is not None:
+        query = query.where(SessionRecord.clinician_id == clinician_id)
+    if starts_from is not None:
+        query = query.where(col(Appointment.starts_at) >= starts_from)
+    if starts_before is not None:
+        query = query.where(col(Appointment.starts_at) < starts_before)
+    query = query.order_by(col(Appointment.starts_at), col(Appointment.id))
+    return (await db.exec(query.offset(offset).limit(limit))).all()
+
+
+async def goal_updates_in_sessions(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> Sequence[GoalUpdate]:
+    """The standing (not entered-in-error) updates of these sessions, oldest first."""
+    query = (
+        select(GoalUpdate)
+        .where(
+            col(GoalUpdate.session_id).in_(session_ids),
+            col(GoalUpdate.entered_in_error_at).is_(None),
+        )
+        .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
+    )
+    return (await db.exec(query)).all()
+
+
+async def check_ins_in_sessions(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> Sequence[CheckIn]:
+    query = select(CheckIn).where(col(CheckIn.session_id).in_(session_ids))
+    return (await db.exec(query)).all()
+
+
+async def get_value(db: AsyncSession, value_id: uuid.UUID) -> ClientValue | None:
+    return await db.get(ClientValue, value_id)
+
+
+async def list_values(db: AsyncSession, client_id: uuid.UUID) -> Sequence[ClientValue]:
+    """A client's values, every revision, oldest first."""
+    query = (
+        select(ClientValue)
+        .where(ClientValue.client_id == client_id)
+        .order_by(col(ClientValue.created_at), col(ClientValue.id))
+    )
+    return (await db.exec(query)).all()

@@ -199,6 +199,12 @@ async def test_a_video_session_crosses_every_service(
                 json={"client_id": client["id"], "statement": "Sleep through the night"},
             )
             assert goal.status_code == 201, goal.text
+            # Two-party agreement: the goal is active once the client agrees to it too.
+            agreed = await http.post(
+                f"/v1/goals/{goal.json()['id']}/agreement", headers=client["headers"]
+            )
+            assert agreed.status_code == 200, agreed.text
+            assert agreed.json()["status"] == "active"
             update = await http.post(
                 f"/v1/goals/{goal.json()['id']}/updates",
                 headers=clinician["headers"],

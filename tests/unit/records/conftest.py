@@ -95,13 +95,34 @@ class Records:
         assert response.status_code == 201, response.text
         return uuid.UUID(response.json()["session_id"])
 
-    async def set_goal(self, clinician: uuid.UUID, client: uuid.UUID) -> dict[str, Any]:
+    async def relate(self, clinician: uuid.UUID, client: uuid.UUID) -> dict[str, Any]:
+        """Start (or fetch) the clinician's care relationship with the client."""
+        response = await self.http.post(
+            "/v1/care-relationships", json={"client_id": str(client)}, headers=self.auth(clinician)
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    async def propose_goal(
+        self, clinician: uuid.UUID, client: uuid.UUID, statement: str = "Sleep before midnight"
+    ) -> dict[str, Any]:
+        """The clinician proposes a goal in their (started) relationship with the client."""
+        await self.relate(clinician, client)
         response = await self.http.post(
             "/v1/goals",
-            json={"client_id": str(client), "statement": "Sleep before midnight"},
+            json={"client_id": str(client), "statement": statement},
             headers=self.auth(clinician),
         )
         assert response.status_code == 201, response.text
+        return response.json()
+
+    async def set_goal(self, clinician: uuid.UUID, client: uuid.UUID) -> dict[str, Any]:
+        """An active goal: proposed by the clinician, agreed to by the client."""
+        goal = await self.propose_goal(clinician, client)
+        response = await self.http.post(
+            f"/v1/goals/{goal['id']}/agreement", headers=self.auth(client)
+        )
+        assert response.status_code == 200, response.text
         return response.json()
 
     async def outbox(self, payload_type: type[Payload]) -> list[Any]:

@@ -217,7 +217,7 @@ async def test_goals_stay_between_their_clinician_and_client(records: Records):
     assert admin.status_code == 403
 
 
-async def test_a_client_cannot_set_goals_and_goals_need_a_known_client(records: Records):
+async def test_goal_proposals_name_the_other_party_and_need_a_known_client(records: Records):
     clinician = await records.register("clinician")
     client = await records.register("client")
     by_client = await records.http.post(
@@ -235,7 +235,9 @@ async def test_a_client_cannot_set_goals_and_goals_need_a_known_client(records: 
         json={"client_id": str(client), "statement": "   "},
         headers=records.auth(clinician),
     )
-    assert by_client.status_code == 403
+    # A client proposes too, but names their clinician, not themselves.
+    assert by_client.status_code == 422
+    assert by_client.json()["field"] == "clinician_id"
     assert unknown.status_code == 422
     assert unknown.json()["error"] == "UnknownClient"
     assert empty.status_code == 422

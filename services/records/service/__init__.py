@@ -1,0 +1,100 @@
+"""The records use cases, one module per part of the working partnership.
+
+Entry points (``api``, ``events``, ``app``) call these through ``service.<name>``.
+"""
+
+from __future__ import annotations
+
+from services.records.service.access import (
+    break_glass_reason,
+    request_origin,
+)
+from services.records.service.appointments import (
+    book_appointment,
+    cancel_appointment,
+    list_appointments,
+    mark_no_show,
+    reschedule_appointment,
+)
+from services.records.service.check_ins import (
+    list_check_ins,
+    submit_check_in,
+)
+from services.records.service.goals import (
+    agree_to_goal,
+    change_goal_status,
+    goal_history,
+    list_goals,
+    propose_goal,
+    record_goal_update,
+)
+from services.records.service.notes import (
+    list_notes,
+    write_note,
+)
+from services.records.service.partnership import (
+    add_value,
+    change_plan,
+    discharge,
+    list_care_relationships,
+    list_values,
+    plan_readiness,
+    start_care_relationship,
+)
+from services.records.service.reports import (
+    client_progress,
+    export_client_fhir,
+    query_audit_log,
+    verify_audit_log,
+)
+from services.records.service.session_records import (
+    close_session,
+    note_admission,
+    note_call_connected,
+    note_check_in,
+    note_join,
+    note_leave,
+    read_session_record,
+    record_shared_progress,
+    register_user,
+)
+
+__all__ = [
+    "add_value",
+    "agree_to_goal",
+    "book_appointment",
+    "break_glass_reason",
+    "cancel_appointment",
+    "change_goal_status",
+    "change_plan",
+    "client_progress",
+    "close_session",
+    "discharge",
+    "export_client_fhir",
+    "goal_history",
+    "list_appointments",
+    "list_care_relationships",
+    "list_check_ins",
+    "list_goals",
+    "list_notes",
+    "list_values",
+    "mark_no_show",
+    "note_admission",
+    "note_call_connected",
+    "note_check_in",
+    "note_join",
+    "note_leave",
+    "plan_readiness",
+    "propose_goal",
+    "query_audit_log",
+    "read_session_record",
+    "record_goal_update",
+    "record_shared_progress",
+    "register_user",
+    "request_origin",
+    "reschedule_appointment",
+    "start_care_relationship",
+    "submit_check_in",
+    "verify_audit_log",
+    "write_note",
+]

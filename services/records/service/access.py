@@ -1,0 +1,170 @@
+"""Access rules, the audit log and the shared pieces of the records use cases.
+
+Every use case works inside the caller's unit of work (``db``) and never commits: the HTTP
+request or the consumed event batch does, so a change, its audit entries and its outbox
+events land together. ``db`` is the database session; "session" always means a therapy
+session here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from contextvars import ContextVar
+from datetime import timedelta
+from typing import Literal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.records import audit, repository
+from services.records.errors import (
+    NotYourRecord,
+    UnknownClient,
+)
+from services.records.models import (
+    AuditEntry,
+    GoalUpdate,
+)
+from services.records.schemas import (
+    GoalUpdateView,
+)
+from shared.db import utc_now
+from shared.events.catalog import (
+    BreakGlassUsed,
+)
+from shared.events.outbox import add_event
+from shared.tokens import Principal
+
+SOURCE = "/rapport/records"
+
+PartyRole = Literal["clinician", "client"]
+Outcome = Literal["completed", "no-show", "interrupted"]
+
+# FHIR Appointment statuses an appointment can still change from.
+OPEN_STATUSES = ("proposed", "booked", "checked-in", "arrived")
+# An appointment may start a little in the past: a session booked as it begins.
+BOOKING_GRACE = timedelta(minutes=15)
+
+
+# Access rules: the one place that decides who may read or change what.
+
+
+def _party_role(principal: Principal, clinician_id: uuid.UUID, client_id: uuid.UUID) -> PartyRole:
+    """The part the caller plays in a clinician-client pair, or :class:`NotYourRecord`."""
+    caller = principal.user_id
+    if caller == clinician_id:
+        return "clinician"
+    if caller == client_id:
+        return "client"
+    raise NotYourRecord("only this record's clinician and client may use it")
+
+
+async def _reader_role(
+    db: AsyncSession,
+    principal: Principal,
+    clinician_id: uuid.UUID,
+    client_id: uuid.UUID,
+    resource_type: str,
+    resource_id: object,
+) -> PartyRole:
+    """Like :func:`_party_role` for reads, plus an admin who breaks the glass.
+
+    An admin reads clinical content only with a reason (the ``X-Break-Glass-Reason`` header
+    on a read); each such read is audited with the reason and published as an event, and
+    then sees what the clinician sees.
+    """
+    reason = break_glass_reason.get()
+    if principal.role != "admin" or not reason:
+        return _party_role(principal, clinician_id, client_id)
+    await _audit(db, principal, "break-glass", resource_type, [resource_id], reason=reason)
+    add_event(
+        db,
+        BreakGlassUsed(
+            admin_id=_actor_uuid(principal),
+            resource_type=resource_type,
+            resource_id=str(resource_id),
+            at=utc_now(),
+        ),
+        source=SOURCE,
+    )
+    return "clinician"
+
+
+def _actor_uuid(principal: Principal) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(principal.subject)
+    except ValueError:
+        return None
+
+
+def _goal_update_view(
+    update: GoalUpdate, reader_role: PartyRole, reader_id: uuid.UUID
+) -> GoalUpdateView:
+    view = GoalUpdateView.model_validate(update).model_copy(
+        update={"entered_in_error": update.entered_in_error_at is not None}
+    )
+    # The clinician sees every note on their client's goals; a client sees the notes they
+    # wrote, never the clinician's (those stay private until shared notes exist).
+    if reader_role == "clinician" or update.author_id == reader_id:
+        return view
+    return view.model_copy(update={"note": None})
+
+
+async def _require_client(db: AsyncSession, client_id: uuid.UUID) -> None:
+    user = await repository.get_known_user(db, client_id)
+    if user is None or user.role != "client":
+        raise UnknownClient(
+            f"unknown client {client_id}: no registered client has this id (field client_id)",
+            field="client_id",
+        )
+
+
+# Audit log
+
+
+# Where the current request came from, and an admin's break-glass reason; set by the API
+# for each request (unset for consumed events).
+request_origin: ContextVar[str | None] = ContextVar("request_origin", default=None)
+break_glass_reason: ContextVar[str | None] = ContextVar("break_glass_reason", default=None)
+
+
+async def _audit(
+    db: AsyncSession,
+    principal: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_ids: Iterable[object],
+    *,
+    reason: str | None = None,
+) -> None:
+    """Append one hash-chained entry per resource; ``principal`` None means records acted."""
+    ids = list(resource_ids)
+    if not ids:
+        return
+    at = utc_now()
+    actor_id: uuid.UUID | None = None
+    subject: str | None = None
+    if principal is not None:
+        try:
+            actor_id = uuid.UUID(principal.subject)
+        except ValueError:
+            subject = principal.subject[:128]
+    actor_role = (principal.role or "unknown") if principal is not None else "system"
+    last_id, head = await repository.audit_head(db)
+    head = head or audit.GENESIS
+    for offset, resource_id in enumerate(ids, start=1):
+        entry = AuditEntry(
+            at=at,
+            actor_id=actor_id,
+            actor_subject=subject,
+            actor_role=actor_role[:20],
+            action=action,
+            resource_type=resource_type,
+            resource_id=str(resource_id),
+            origin=request_origin.get(),
+            reason=reason,
+        )
+        head = audit.seal(entry, last_id + offset, head)
+        repository.add(db, entry)
+    # Written now so the next append in this unit of work sees this head.
+    await db.flush()

@@ -1,0 +1,187 @@
+"""Reading across records: progress for charts, FHIR export, the audit log for admins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.records import audit, fhir, repository
+from services.records.errors import (
+    NotYourRecord,
+)
+from services.records.models import (
+    CheckIn,
+)
+from services.records.schemas import (
+    AuditEntryView,
+    PartyProgress,
+    ProgressPage,
+    SessionProgress,
+)
+from services.records.service.access import (
+    _audit,
+    _reader_role,
+    _require_client,
+    break_glass_reason,
+)
+from shared.db import utc_now
+from shared.errors import Forbidden
+from shared.tokens import Principal
+
+# Progress data for charts
+
+
+async def client_progress(
+    db: AsyncSession,
+    principal: Principal,
+    client_id: uuid.UUID,
+    *,
+    goal_id: uuid.UUID | None,
+    starts_from: datetime | None,
+    starts_before: datetime | None,
+    offset: int,
+    limit: int,
+) -> ProgressPage:
+    """Per session: each goal's progress from both sides, the check-in totals and flags.
+
+    A clinician sees their sessions with the client; a client sees all of their own.
+    Corrected (entered-in-error) updates are left out; the latest standing rating counts.
+    """
+    if principal.role == "clinician":
+        clinician_id: uuid.UUID | None = principal.user_id
+    elif principal.role == "client" and principal.user_id == client_id:
+        clinician_id = None
+    else:
+        raise Forbidden("a client's progress is for the client and their clinicians")
+    rows = await repository.sessions_of_client(
+        db, client_id, clinician_id, starts_from, starts_before, offset, limit + 1
+    )
+    page, more = rows[:limit], len(rows) > limit
+    session_ids = [record.session_id for record, _ in page]
+    updates = await repository.goal_updates_in_sessions(db, session_ids)
+    check_ins = await repository.check_ins_in_sessions(db, session_ids)
+    ratings: dict[uuid.UUID, dict[uuid.UUID, dict[str, int]]] = {}
+    for update in updates:
+        if goal_id is not None and update.goal_id != goal_id:
+            continue
+        assert update.session_id is not None
+        by_goal = ratings.setdefault(update.session_id, {})
+        by_goal.setdefault(update.goal_id, {})[update.author_role] = update.progress
+    totals: dict[uuid.UUID, dict[str, CheckIn]] = {}
+    for check_in in check_ins:
+        totals.setdefault(check_in.session_id, {})[check_in.kind] = check_in
+    items = []
+    for record, appointment in page:
+        taken = totals.get(record.session_id, {})
+        goals = ratings.get(record.session_id, {})
+        items.append(
+            SessionProgress(
+                session_id=record.session_id,
+                starts_at=appointment.starts_at,
+                status=record.status,
+                goals=[
+                    PartyProgress(goal_id=g, clinician=r.get("clinician"), client=r.get("client"))
+                    for g, r in goals.items()
+                ],
+                outcome_total=taken["outcome"].total if "outcome" in taken else None,
+                session_total=taken["session"].total if "session" in taken else None,
+                flags=sorted({f for c in taken.values() for f in c.flags.split(",") if f}),
+            )
+        )
+    await _audit(db, principal, "read", "session_record", session_ids)
+    return ProgressPage(items=items, next_offset=offset + limit if more else None)
+
+
+# FHIR export
+
+FHIR_EXPORT_SCOPE = "fhir:read"
+
+
+async def export_client_fhir(
+    db: AsyncSession, principal: Principal, client_id: uuid.UUID
+) -> dict[str, Any]:
+    """A client's records as a FHIR R4 Bundle: for a clinician, what they share with the
+    client; for a partner holding the ``fhir:read`` scope, everything exportable. No notes."""
+    clinician_id: uuid.UUID | None
+    if principal.role == "clinician":
+        clinician_id = principal.user_id
+        relationships, *_ = await repository.client_rows(db, client_id, clinician_id)
+        if not relationships:
+            raise NotYourRecord("you have no care relationship with this client")
+    elif FHIR_EXPORT_SCOPE in principal.scopes or (
+        principal.role == "admin" and break_glass_reason.get()
+    ):
+        clinician_id = None
+        await _require_client(db, client_id)
+        if principal.role == "admin":
+            await _reader_role(db, principal, client_id, client_id, "client", client_id)
+    else:
+        raise Forbidden(f"requires a clinician of this client or the scope {FHIR_EXPORT_SCOPE}")
+    relationships, appointments, sessions, goals, check_ins = await repository.client_rows(
+        db, client_id, clinician_id
+    )
+    attendance = {
+        s.session_id: await repository.list_attendance(db, s.session_id) for s in sessions
+    }
+    exported = [
+        ("care_relationship", [r.id for r in relationships]),
+        ("appointment", [a.id for a in appointments]),
+        ("session_record", [s.session_id for s in sessions]),
+        ("goal", [g.id for g in goals]),
+        ("check_in", [c.id for c in check_ins]),
+    ]
+    for resource_type, resource_ids in exported:
+        await _audit(db, principal, "export", resource_type, resource_ids)
+    return fhir.client_bundle(
+        fhir.ClientRecords(
+            client_id=client_id,
+            relationships=relationships,
+            appointments=appointments,
+            sessions=sessions,
+            attendance=attendance,
+            goals=goals,
+            check_ins=check_ins,
+        ),
+        generated_at=utc_now(),
+    )
+
+
+# Audit log: admin queries and verification
+
+
+async def query_audit_log(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    after_id: int,
+    limit: int,
+    actor_id: uuid.UUID | None,
+    resource_type: str | None,
+    resource_id: str | None,
+) -> list[AuditEntryView]:
+    """Audit entries for admins, oldest first, paged by ``after_id``. The query is audited."""
+    principal.require_role("admin")
+    entries = await repository.query_audit(
+        db,
+        after_id=after_id,
+        limit=limit,
+        actor_id=actor_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+    )
+    views = [AuditEntryView.model_validate(e) for e in entries]
+    await _audit(db, principal, "read", "audit_log", [resource_id or resource_type or "*"])
+    return views
+
+
+async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit.Verification:
+    """Walk the whole chain and report every changed or missing entry."""
+    state = audit.Verification(problems=[])
+    after_id = 0
+    while entries := await repository.audit_page(db, after_id, page_size):
+        audit.verify(entries, state)
+        after_id = entries[-1].id or after_id
+    return state

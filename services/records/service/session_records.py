@@ -1,0 +1,306 @@
+"""Session records: read by the parties, built from what signaling reports."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.records import repository
+from services.records.errors import (
+    SessionRecordNotFound,
+)
+from services.records.models import (
+    GoalUpdate,
+    KnownUser,
+    SessionAttendance,
+    SessionRecord,
+)
+from services.records.schemas import (
+    AttendeeView,
+    SessionRecordView,
+)
+from services.records.service.access import (
+    OPEN_STATUSES,
+    SOURCE,
+    Outcome,
+    _audit,
+    _goal_update_view,
+    _reader_role,
+)
+from services.records.service.appointments import _set_no_show
+from shared.db import utc_now
+from shared.events.catalog import (
+    CallConnected,
+    GoalProgressShared,
+    GoalUpdated,
+    ParticipantAdmitted,
+    ParticipantCheckedIn,
+    ParticipantJoined,
+    ParticipantLeft,
+    SessionCompleted,
+    SessionEnded,
+    UserRegistered,
+)
+from shared.events.outbox import add_event
+from shared.tokens import Principal
+
+# One logger name for the whole service layer, whichever module logs.
+log = logging.getLogger("services.records.service")
+
+# Session records: read
+
+
+async def read_session_record(
+    db: AsyncSession, principal: Principal, session_id: uuid.UUID
+) -> SessionRecordView:
+    """The session record for its clinician or client, with the notes this reader may see."""
+    record = await repository.get_session_record(db, session_id)
+    if record is None:
+        raise SessionRecordNotFound(f"no session {session_id}")
+    reader_role = await _reader_role(
+        db, principal, record.clinician_id, record.client_id, "session_record", session_id
+    )
+    attendance = await repository.list_attendance(db, session_id)
+    updates = await repository.list_goal_updates_in_session(db, session_id)
+    await _audit(db, principal, "read", "session_record", [session_id])
+    await _audit(db, principal, "read", "goal_update", (u.id for u in updates))
+    reader = principal.user_id
+    return SessionRecordView.model_validate(
+        {
+            **record.model_dump(),
+            "attendees": [AttendeeView.model_validate(a) for a in attendance],
+            "goal_updates": [_goal_update_view(u, reader_role, reader) for u in updates],
+        }
+    )
+
+
+# Goal progress shared during a call (signaling)
+
+
+async def record_shared_progress(db: AsyncSession, event: GoalProgressShared) -> None:
+    """The clinician pushed progress on a goal in the call: store it as their goal update
+    of that session, once (the event's ``goal_update_id`` is the update's id)."""
+    if await repository.get_goal_update(db, event.goal_update_id) is not None:
+        return
+    goal = await repository.get_goal(db, event.goal_id)
+    record = await repository.get_session_record(db, event.session_id)
+    pair = (event.clinician_id, event.client_id)
+    if (
+        goal is None
+        or record is None
+        or (goal.clinician_id, goal.client_id) != pair
+        or (record.clinician_id, record.client_id) != pair
+        or goal.status not in ("active", "on-hold")
+    ):
+        # Signaling checked the caller, not the goal: an unknown or foreign goal is an
+        # anomaly to look into, and retrying would never make it apply.
+        log.warning(
+            "ignoring shared progress on goal %s in session %s",
+            event.goal_id,
+            event.session_id,
+            extra={"session_id": str(event.session_id), "event_type": event.type},
+        )
+        return
+    update = GoalUpdate(
+        id=event.goal_update_id,
+        goal_id=goal.id,
+        session_id=event.session_id,
+        author_id=event.clinician_id,
+        author_role="clinician",
+        progress=event.progress,
+        note="",
+        recorded_at=_utc(event.at),
+    )
+    repository.add(db, update)
+    add_event(
+        db,
+        GoalUpdated(
+            goal_update_id=update.id,
+            goal_id=goal.id,
+            session_id=update.session_id,
+            clinician_id=goal.clinician_id,
+            client_id=goal.client_id,
+            author_role="clinician",
+            progress=update.progress,
+            recorded_at=update.recorded_at,
+        ),
+        source=SOURCE,
+    )
+    await _audit(db, None, "create", "goal_update", [update.id])
+
+
+# The user projection
+
+
+async def register_user(db: AsyncSession, event: UserRegistered) -> None:
+    """Keep records' copy of a registered user (id and role only)."""
+    user = await repository.get_known_user(db, event.user_id)
+    if user is None:
+        repository.add(
+            db,
+            KnownUser(
+                user_id=event.user_id, role=event.role, registered_at=_utc(event.registered_at)
+            ),
+        )
+    else:
+        user.role = event.role
+        user.registered_at = _utc(event.registered_at)
+
+
+# Session records: built from what signaling reports. Every rule below is a min or a max
+# (or derived from them), so duplicated or reordered events leave the same record.
+
+
+def _utc(at: datetime) -> datetime:
+    # The catalog's datetimes accept naive values; producers send UTC, so read them as UTC.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    candidate = _utc(candidate)
+    return candidate if current is None or candidate < current else current
+
+
+def _latest(current: datetime | None, candidate: datetime) -> datetime:
+    candidate = _utc(candidate)
+    return candidate if current is None or candidate > current else current
+
+
+async def _record_for_event(
+    db: AsyncSession, session_id: uuid.UUID, event_type: str
+) -> SessionRecord | None:
+    record = await repository.get_session_record(db, session_id)
+    if record is None:
+        # Records creates every session record at booking, before signaling can know the
+        # session; an unknown id is an anomaly to look into, not something to retry.
+        log.warning(
+            "ignoring %s for unknown session %s",
+            event_type,
+            session_id,
+            extra={"session_id": str(session_id), "event_type": event_type},
+        )
+    return record
+
+
+async def _attendance(
+    db: AsyncSession, record: SessionRecord, user_id: uuid.UUID, role: str
+) -> SessionAttendance:
+    attendance = await repository.get_attendance(db, record.session_id, user_id)
+    if attendance is None:
+        attendance = SessionAttendance(session_id=record.session_id, user_id=user_id, role=role)
+        repository.add(db, attendance)
+    return attendance
+
+
+async def note_check_in(db: AsyncSession, event: ParticipantCheckedIn) -> None:
+    """Someone entered the waiting room: keep the earliest check-in."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is not None:
+        record.checked_in_at = _earliest(record.checked_in_at, event.at)
+        if event.role == "client":
+            appointment = await repository.get_appointment(db, record.appointment_id)
+            if appointment is not None and appointment.status == "booked":
+                appointment.status = "checked-in"
+        await _settle(db, record)
+
+
+async def note_admission(db: AsyncSession, event: ParticipantAdmitted) -> None:
+    """The clinician admitted someone: keep the earliest admission."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is not None:
+        record.admitted_at = _earliest(record.admitted_at, event.at)
+        await _settle(db, record)
+
+
+async def note_join(db: AsyncSession, event: ParticipantJoined) -> None:
+    """Someone joined the call: keep their first join."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is not None:
+        attendance = await _attendance(db, record, event.user_id, event.role)
+        attendance.joined_at = _earliest(attendance.joined_at, event.at)
+        await _settle(db, record)
+
+
+async def note_leave(db: AsyncSession, event: ParticipantLeft) -> None:
+    """Someone left the call: keep their last leave."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is not None:
+        attendance = await _attendance(db, record, event.user_id, event.role)
+        attendance.left_at = _latest(attendance.left_at, event.at)
+        await _settle(db, record)
+
+
+async def note_call_connected(db: AsyncSession, event: CallConnected) -> None:
+    """The peers connected: keep the earliest connection."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is not None:
+        record.connected_at = _earliest(record.connected_at, event.at)
+        await _settle(db, record)
+
+
+async def close_session(db: AsyncSession, event: SessionEnded) -> None:
+    """The session ended: complete the record and announce it, once."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is not None:
+        record.ended_at = _earliest(record.ended_at, event.at)
+        await _settle(db, record)
+
+
+def _outcome(record: SessionRecord, attended: set[uuid.UUID]) -> Outcome:
+    if record.client_id not in attended:
+        return "no-show"
+    if record.clinician_id in attended:
+        return "completed"
+    return "interrupted"
+
+
+async def _settle(db: AsyncSession, record: SessionRecord) -> None:
+    """Derive status, duration and outcome from what is known, and announce completion once.
+
+    Recomputed on every event, so an event that arrives after the end still corrects the
+    record; ``SessionCompleted`` goes out the first time the end is known, never again.
+    """
+    attendance: Sequence[SessionAttendance] = await repository.list_attendance(
+        db, record.session_id
+    )
+    joins = {a.user_id: a.joined_at for a in attendance if a.joined_at is not None}
+    record.updated_at = utc_now()
+    await _audit(db, None, "update", "session_record", [record.session_id])
+    if record.ended_at is None:
+        record.status = "in-progress" if joins or record.connected_at else "scheduled"
+        return
+    record.status = "completed"
+    started_at = record.connected_at or min(joins.values(), default=None)
+    elapsed = (record.ended_at - started_at).total_seconds() if started_at else 0
+    record.duration_seconds = max(0, int(elapsed))
+    outcome = _outcome(record, set(joins))
+    record.outcome = outcome
+    appointment = await repository.get_appointment(db, record.appointment_id)
+    if appointment is not None and appointment.status in OPEN_STATUSES:
+        if outcome == "no-show":
+            _set_no_show(db, appointment)
+        else:
+            appointment.status = "fulfilled"
+    if record.completion_announced_at is not None:
+        return
+    record.completion_announced_at = utc_now()
+    add_event(
+        db,
+        SessionCompleted(
+            session_id=record.session_id,
+            appointment_id=record.appointment_id,
+            clinician_id=record.clinician_id,
+            client_id=record.client_id,
+            outcome=outcome,
+            started_at=started_at,
+            ended_at=record.ended_at,
+            duration_seconds=record.duration_seconds,
+            attended_by=sorted(joins),
+            goal_update_count=await repository.count_goal_updates_in_session(db, record.session_id),
+        ),
+        source=SOURCE,
+    )

@@ -1,0 +1,134 @@
+"""FHIR R4 export of a client with goals, sessions and check-ins."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+from fhir.resources.R4B.bundle import Bundle
+
+from shared.events.catalog import ParticipantJoined, ParticipantLeft, SessionEnded
+from tests.unit.records.conftest import T0, Records
+
+NOTE = "NOTE-TEXT-never-exported"
+
+
+async def _client_with_history(records: Records) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    clinician = await records.register("clinician")
+    client = await records.register("client")
+    session_id = await records.booked_session(clinician, client)
+    await records.booked_session(clinician, client, T0 + timedelta(days=7))
+    goal = await records.set_goal(clinician, client)
+    await records.propose_goal(clinician, client, "Run 5 km")
+    await records.http.patch(
+        f"/v1/goals/{goal['id']}",
+        json={"achievement_status": "improving"},
+        headers=records.auth(clinician),
+    )
+    for author in (clinician, client):
+        response = await records.http.post(
+            f"/v1/goals/{goal['id']}/updates",
+            json={"session_id": str(session_id), "progress": 6, "note": NOTE},
+            headers=records.auth(author),
+        )
+        assert response.status_code == 201
+    for visibility in ("private", "shared"):
+        await records.http.post(
+            "/v1/notes",
+            json={"client_id": str(client), "visibility": visibility, "text": NOTE},
+            headers=records.auth(clinician),
+        )
+    for body in (
+        {"kind": "outcome", "individual": 5, "interpersonal": 6, "social": 7, "overall": 5},
+        {"kind": "session", "relationship": 9, "goals_and_topics": 9, "approach": 8, "overall": 9},
+    ):
+        response = await records.http.post(
+            f"/v1/sessions/{session_id}/check-ins", json=body, headers=records.auth(client)
+        )
+        assert response.status_code == 201
+    joined, ended = T0 + timedelta(minutes=1), T0 + timedelta(minutes=46)
+    await records.deliver(
+        ParticipantJoined(session_id=session_id, user_id=client, role="client", at=joined),
+        ParticipantJoined(session_id=session_id, user_id=clinician, role="clinician", at=joined),
+        ParticipantLeft(session_id=session_id, user_id=client, role="client", at=ended),
+        SessionEnded(session_id=session_id, ended_by=clinician, reason="ended", at=ended),
+    )
+    return clinician, client, session_id
+
+
+async def test_the_export_is_a_valid_fhir_r4_bundle(records: Records):
+    clinician, client, session_id = await _client_with_history(records)
+
+    response = await records.http.get(f"/v1/clients/{client}/fhir", headers=records.auth(clinician))
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    # Parsed again from the wire by the FHIR models: an invalid resource raises here.
+    bundle = Bundle.model_validate_json(response.content)
+    assert bundle.type == "collection"
+    resources = [entry.resource for entry in bundle.entry]
+    kinds = Counter(r.get_resource_type() for r in resources)
+    assert kinds == {
+        "Patient": 1,
+        "Appointment": 2,
+        "Encounter": 2,
+        "Goal": 2,
+        "CarePlan": 1,
+        "QuestionnaireResponse": 2,
+    }
+    by_id = {r.id: r for r in resources}
+    encounter = by_id[str(session_id)]
+    assert encounter.class_fhir.code == "VR"
+    assert encounter.status == "finished"
+    assert encounter.length.value == 45 * 60
+    goals = [r for r in resources if r.get_resource_type() == "Goal"]
+    assert sorted(g.lifecycleStatus for g in goals) == ["active", "proposed"]
+    [care_plan] = [r for r in resources if r.get_resource_type() == "CarePlan"]
+    assert len(care_plan.goal) == 2
+    outcome = next(
+        r
+        for r in resources
+        if r.get_resource_type() == "QuestionnaireResponse" and "outcome" in r.questionnaire
+    )
+    answers = {item.linkId: item.answer[0].valueInteger for item in outcome.item}
+    assert answers == {"individual": 5, "interpersonal": 6, "social": 7, "overall": 5, "total": 23}
+    # Every reference points at an entry of the bundle.
+    full_urls = {entry.fullUrl for entry in bundle.entry}
+    references = _references(json.loads(response.content))
+    assert references and references <= full_urls
+    assert NOTE not in response.text
+
+
+def _references(value: object) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["reference"]} if isinstance(value.get("reference"), str) else set()
+        return found.union(*(_references(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value))
+    return set()
+
+
+async def test_who_may_export(records: Records):
+    clinician, client, _ = await _client_with_history(records)
+    stranger = await records.register("clinician")
+    url = f"/v1/clients/{client}/fhir"
+
+    def partner(scopes: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {records.issuer.issue('ehr-1', 'partner', scopes=scopes)}"
+        }
+
+    scoped = await records.http.get(url, headers=partner("fhir:read"))
+    unscoped = await records.http.get(url, headers=partner("records:read"))
+    other = await records.http.get(url, headers=records.auth(stranger))
+    own_client = await records.http.get(url, headers=records.auth(client))
+    unknown = await records.http.get(
+        f"/v1/clients/{uuid.uuid4()}/fhir", headers=partner("fhir:read")
+    )
+    assert scoped.status_code == 200
+    assert NOTE not in scoped.text
+    Bundle.model_validate_json(scoped.content)
+    assert (unscoped.status_code, other.status_code, own_client.status_code) == (403, 403, 403)
+    assert unknown.status_code == 422
