@@ -15,33 +15,48 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
 
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from services.signaling.echo_test import EchoTest as RunningEchoTest
+from services.signaling.echo_test import EchoTestLab, EchoTestUnavailable
 from services.signaling.errors import InvalidMessage, JoinRefused, MessageRefused
 from services.signaling.rate_limit import MessageRateLimit, Verdict
 from services.signaling.room import ConnectionId, Outcome, Seat
 from services.signaling.schemas import (
     SUBPROTOCOL,
     Admit,
+    AdmitAll,
     Answer,
     ClientMessage,
     CloseCode,
     Connected,
     Decline,
+    EchoTest,
+    EchoTestAnswer,
+    EchoTestEnded,
+    EchoTestStop,
     End,
     Error,
     ErrorCode,
+    GetIceServers,
+    GoalUpdate,
     IceCandidate,
+    IceServers,
     Join,
     Leave,
     Offer,
     Ping,
     Pong,
+    Presence,
+    SendBack,
     ServerMessage,
+    Stats,
     client_messages,
     describe_invalid,
 )
@@ -49,7 +64,7 @@ from services.signaling.service import Signaling
 from services.signaling.settings import SignalingSettings
 from shared.db import Database
 from shared.errors import Forbidden, Unauthorized
-from shared.tokens import Principal, TokenVerifier
+from shared.tokens import CurrentPrincipal, Principal, TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +74,29 @@ _PONG = Pong().model_dump_json()
 # The WebSocket is gone, or being closed by another handler: nothing more can be sent.
 _SOCKET_GONE = (WebSocketDisconnect, RuntimeError)
 _INTERNAL_ERROR = 1011
+
+
+router = APIRouter()
+
+
+@router.get("/v1/ice-servers", response_model_exclude_none=True)
+async def get_ice_servers(principal: CurrentPrincipal, request: Request) -> IceServers:
+    """The STUN/TURN servers for the caller's peer connection (bearer: a signaling token).
+
+    The same answer as the socket's `get-ice-servers` message; TURN credentials are coturn's
+    TURN REST API ones and expire at `expires_at`.
+    """
+    signaling: Signaling = request.app.state.signaling
+    return signaling.ice_servers(principal.user_id)
+
+
+def _routing_session(scope: Scope) -> str | None:
+    """The ``session_id`` query parameter the gateway routes by, if the client sent one."""
+    query = scope.get("query_string", b"")
+    if not query:
+        return None
+    values = parse_qs(query.decode("latin-1")).get("session_id")
+    return values[0].lower() if values else None
 
 
 class SignalingSocketRoute:
@@ -84,7 +122,7 @@ class SignalingSocketRoute:
 class Connection:
     """One accepted socket: sends that never raise once it is gone, and an idempotent close."""
 
-    __slots__ = ("id", "websocket", "rate_limit", "closed")
+    __slots__ = ("id", "websocket", "rate_limit", "closed", "echo_test")
 
     def __init__(
         self, connection_id: ConnectionId, websocket: WebSocket, rate_limit: MessageRateLimit
@@ -93,6 +131,7 @@ class Connection:
         self.websocket = websocket
         self.rate_limit = rate_limit
         self.closed = False
+        self.echo_test: RunningEchoTest | None = None
 
     async def send(self, message: ServerMessage) -> None:
         await self.send_text(message.model_dump_json())
@@ -128,18 +167,30 @@ class SignalingEdge:
         database: Database,
         verifier: TokenVerifier,
         settings: SignalingSettings,
+        echo_tests: EchoTestLab | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._signaling = signaling
+        self._echo_tests = echo_tests or EchoTestLab(
+            max_concurrent=settings.echo_test_max_concurrent,
+            max_seconds=settings.echo_test_max_seconds,
+        )
         self._database = database
         self._verifier = verifier
         self._settings = settings
         self._monotonic = monotonic
         self._connections: dict[ConnectionId, Connection] = {}
         self._ids = itertools.count(1)
+        self._allowed_origins = frozenset(o.rstrip("/").lower() for o in settings.allowed_origins)
+        # Grace-period expiries that are running (kept so they are not garbage collected).
+        self._expiries: set[asyncio.Task[None]] = set()
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one connection from handshake to close."""
+        if not self._origin_allowed(websocket.scope):
+            # Closing before accepting refuses the handshake itself: HTTP 403.
+            await websocket.close(CloseCode.FORBIDDEN)
+            return
         if SUBPROTOCOL not in websocket.scope.get("subprotocols", ()):
             await websocket.accept()
             await websocket.close(CloseCode.PROTOCOL_ERROR, f"offer the {SUBPROTOCOL} subprotocol")
@@ -171,8 +222,18 @@ class SignalingEdge:
             # seated on it has dropped, which counts as leaving.
             connection.closed = True
             del self._connections[connection.id]
+            if connection.echo_test is not None:
+                await connection.echo_test.stop("disconnected")
             if seat is not None:
                 await self._release(seat)
+
+    def _origin_allowed(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"origin":
+                origin = value.decode("latin-1").rstrip("/").lower()
+                return origin in self._allowed_origins
+        # No Origin: not a browser, so not a cross-site request a browser was tricked into.
+        return True
 
     async def _await_join(self, connection: Connection) -> Seat | None:
         loop = asyncio.get_running_loop()
@@ -206,6 +267,14 @@ class SignalingEdge:
         if principal.session_id is None:
             await connection.close(CloseCode.UNAUTHORIZED, "unauthorized: no session in token")
             return None
+        routed_for = _routing_session(connection.websocket.scope)
+        if routed_for is not None and routed_for != str(principal.session_id):
+            # The gateway chose this process by the URL's session id; a token for another
+            # session would put a room where the gateway will never route its other members.
+            await self._refuse(
+                connection, principal, CloseCode.FORBIDDEN, "the URL names another session"
+            )
+            return None
         seated: list[Seat] = []
 
         async def join(session: AsyncSession) -> Outcome:
@@ -235,8 +304,14 @@ class SignalingEdge:
         await connection.close(code, reason)
 
     async def _converse(self, connection: Connection, seat: Seat) -> None:
+        idle = self._settings.idle_timeout_seconds
         while not connection.closed:
-            frame = await connection.websocket.receive()
+            try:
+                async with asyncio.timeout(idle):
+                    frame = await connection.websocket.receive()
+            except TimeoutError:
+                await connection.close(CloseCode.IDLE, "idle")
+                return
             message = await self._read(connection, frame)
             if message is None:
                 continue
@@ -252,13 +327,42 @@ class SignalingEdge:
                 await self._send_all(signaling.relay(seat, message))
             case Ping():
                 await connection.send_text(_PONG)
+            case EchoTest(sdp=sdp):
+                await self._start_echo_test(connection, sdp)
+            case EchoTestStop():
+                if connection.echo_test is not None:
+                    await connection.echo_test.stop("stopped")
+            case Presence(status=status):
+                await self._change(
+                    seat.session_id, lambda session: signaling.set_presence(session, seat, status)
+                )
+            case GetIceServers():
+                await connection.send(signaling.ice_servers(seat.user_id))
             case Admit(user_id=user_id):
                 await self._change(
                     seat.session_id, lambda session: signaling.admit(session, seat, user_id)
                 )
+            case AdmitAll():
+                await self._change(
+                    seat.session_id, lambda session: signaling.admit_all(session, seat)
+                )
+            case SendBack(user_id=user_id):
+                await self._change(
+                    seat.session_id, lambda session: signaling.send_back(session, seat, user_id)
+                )
             case Decline(user_id=user_id):
                 await self._change(
                     seat.session_id, lambda session: signaling.decline(session, seat, user_id)
+                )
+            case GoalUpdate(goal_id=goal_id, progress=progress):
+                await self._change(
+                    seat.session_id,
+                    lambda session: signaling.share_goal_progress(session, seat, goal_id, progress),
+                )
+            case Stats():
+                stats = message
+                await self._change(
+                    seat.session_id, lambda session: signaling.report_stats(session, seat, stats)
                 )
             case Connected():
                 await self._change(
@@ -270,6 +374,23 @@ class SignalingEdge:
                 await self._change(seat.session_id, lambda session: signaling.end(session, seat))
             case Join():
                 raise InvalidMessage("this connection has already joined")
+
+    async def _start_echo_test(self, connection: Connection, sdp: str) -> None:
+        if connection.echo_test is not None:
+            await connection.send_error("echo-test-unavailable", "a test is already running")
+            return
+
+        async def ended(reason: str) -> None:
+            connection.echo_test = None
+            await connection.send(EchoTestEnded(reason=reason))
+
+        try:
+            test, answer = await self._echo_tests.start(sdp, ended)
+        except EchoTestUnavailable as unavailable:
+            await connection.send_error("echo-test-unavailable", str(unavailable)[:500])
+            return
+        connection.echo_test = test
+        await connection.send(EchoTestAnswer(sdp=answer, max_seconds=self._echo_tests.max_seconds))
 
     async def _read(self, connection: Connection, frame: Message) -> ClientMessage | None:
         """The message in ``frame``, or None when there is none to act on (refused, closed)."""
@@ -331,11 +452,33 @@ class SignalingEdge:
             await asyncio.gather(*(c.close(cl.code, cl.reason) for c, cl in closing))
 
     async def _release(self, seat: Seat) -> None:
+        """The socket of ``seat`` is closed. After ``leave`` (or a takeover) nothing is left
+        to do; a member who just dropped keeps their place for the grace period."""
+        signaling = self._signaling
+        grace = self._settings.resume_grace_seconds
         try:
-            await self._change(
-                seat.session_id, lambda session: self._signaling.leave(session, seat)
-            )
+            if grace <= 0:
+                await self._change(seat.session_id, lambda session: signaling.leave(session, seat))
+                return
+            await self._change(seat.session_id, lambda session: signaling.drop(session, seat))
         except Exception:
             # The socket is gone, nobody is left to tell: the log is the only place this
             # failure (most likely the database) can be reported.
             log.exception("could not record that a participant left")
+            return
+        if signaling.awaits_resume(seat):
+            asyncio.get_running_loop().call_later(grace, self._start_expiry, seat)
+
+    def _start_expiry(self, seat: Seat) -> None:
+        task = asyncio.create_task(self._expire(seat))
+        self._expiries.add(task)
+        task.add_done_callback(self._expiries.discard)
+
+    async def _expire(self, seat: Seat) -> None:
+        signaling = self._signaling
+        if not signaling.awaits_resume(seat):
+            return  # back on a new connection (or gone) already
+        try:
+            await self._change(seat.session_id, lambda session: signaling.expire(session, seat))
+        except Exception:
+            log.exception("could not record that a dropped participant left")

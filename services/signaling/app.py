@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import uvicorn
 from fastapi import FastAPI
 
 from services.signaling import events
-from services.signaling.api import SignalingEdge, SignalingSocketRoute
+from services.signaling.api import SignalingEdge, SignalingSocketRoute, router
+from services.signaling.echo_test import EchoTestLab
+from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.registry import LocalRoomRegistry
 from services.signaling.service import Signaling
 from services.signaling.settings import SignalingSettings
@@ -49,8 +53,28 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
     )
     app.state.database = database
     app.state.token_verifier = verifier
+    signaling = Signaling(
+        LocalRoomRegistry(),
+        ice_servers=IceServerDirectory(
+            stun_urls=tuple(settings.stun_urls),
+            turn_urls=tuple(settings.turn_urls),
+            turn_secret=settings.turn_secret.get_secret_value() if settings.turn_secret else None,
+            credential_lifetime=timedelta(seconds=settings.turn_credential_ttl_seconds),
+        ),
+        quality_sample_interval=timedelta(seconds=settings.quality_sample_interval_seconds),
+        opens_before=timedelta(minutes=settings.join_opens_minutes_before),
+        closes_after=timedelta(minutes=settings.join_closes_minutes_after),
+    )
+    app.state.signaling = signaling
+    app.include_router(router)
+    echo_tests = EchoTestLab(
+        max_concurrent=settings.echo_test_max_concurrent,
+        max_seconds=settings.echo_test_max_seconds,
+    )
+    background.on_shutdown(echo_tests.stop_all)
     edge = SignalingEdge(
-        signaling=Signaling(LocalRoomRegistry()),
+        echo_tests=echo_tests,
+        signaling=signaling,
         database=database,
         verifier=verifier,
         settings=settings,
@@ -62,16 +86,19 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
 
 
 def server_config(app: FastAPI, settings: SignalingSettings) -> uvicorn.Config:
-    """How signaling is served: the websockets protocol without per-message compression
-    (memory per idle socket), and a transport frame limit above the protocol's own so that
-    an oversized message is answered with 4413."""
+    """How signaling is served: uvicorn's sans-I/O websockets protocol without per-message
+    compression (memory per idle socket: bench/bench_signaling_idle.py), keepalive pings, and
+    a transport frame limit above the protocol's own so that an oversized message is answered
+    with 4413."""
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        ws="websockets",
+        ws="websockets-sansio",
         ws_per_message_deflate=False,
+        ws_ping_interval=settings.ping_interval_seconds,
+        ws_ping_timeout=settings.ping_timeout_seconds,
         ws_max_size=settings.transport_max_bytes,
         lifespan="on",
         log_config=None,  # keep the JSON logging configured by the app

@@ -46,6 +46,24 @@ class SessionOver(JoinRefused, Conflict):
         super().__init__("session ended")
 
 
+class TooEarly(JoinRefused, Conflict):
+    """The session's join window has not opened yet."""
+
+    close_code = CloseCode.TOO_EARLY
+
+    def __init__(self) -> None:
+        super().__init__("too early: the session is not open for joining yet")
+
+
+class TooLate(JoinRefused, Conflict):
+    """The session's join window has closed."""
+
+    close_code = CloseCode.TOO_LATE
+
+    def __init__(self) -> None:
+        super().__init__("too late: the session is closed for joining")
+
+
 class MessageRefused(RapportError):
     """A message the server will not act on; the sender gets ``{"type": "error", "code": ...}``."""
 

@@ -14,9 +14,10 @@ from shared.db import UtcDateTime
 class SessionAccess(SQLModel, table=True):
     """One session's roster and time slot, as ``appointment.scheduled`` described it.
 
-    Built from records' events, never read from records' database. ``call_connected_at`` and
-    ``ended_at`` are signaling's own: a call is reported connected once per session, and an
-    ended session refuses joins, even after a restart.
+    Built from records' events, never read from records' database. ``started_at``,
+    ``call_connected_at`` and ``ended_at`` are signaling's own: a session starts and its call
+    is reported connected once per session, and an ended session refuses joins, even after a
+    restart.
     """
 
     __tablename__ = "session_access"
@@ -27,6 +28,7 @@ class SessionAccess(SQLModel, table=True):
     client_id: uuid.UUID
     starts_at: datetime = Field(sa_type=UtcDateTime)
     ends_at: datetime = Field(sa_type=UtcDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     call_connected_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ended_by: uuid.UUID | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -24,6 +24,10 @@ class RoomRegistry(Protocol):
     def add(self, room: Room) -> None: ...
 
     def remove(self, session_id: uuid.UUID) -> None: ...
+
+    def rooms(self) -> Iterable[Room]:
+        """Every live room of this process."""
+        ...
 
     def exclusive(self, session_id: uuid.UUID) -> AbstractAsyncContextManager[None]:
         """Hold the room's turn: changes to one room (and their commit and delivery) run one
@@ -58,6 +62,9 @@ class LocalRoomRegistry:
 
     def remove(self, session_id: uuid.UUID) -> None:
         self._rooms.pop(session_id, None)
+
+    def rooms(self) -> Iterable[Room]:
+        return list(self._rooms.values())
 
     @asynccontextmanager
     async def exclusive(self, session_id: uuid.UUID) -> AsyncIterator[None]:

@@ -58,6 +58,16 @@ async def mark_call_connected(session: AsyncSession, session_id: uuid.UUID, at: 
     )
 
 
+async def mark_started(session: AsyncSession, session_id: uuid.UUID, at: datetime) -> None:
+    """Remember that the session started (the first time only)."""
+    await session.exec(
+        update(SessionAccess)
+        .where(col(SessionAccess.session_id) == session_id)
+        .where(col(SessionAccess.started_at).is_(None))
+        .values(started_at=at)
+    )
+
+
 async def mark_ended(
     session: AsyncSession, session_id: uuid.UUID, *, at: datetime, ended_by: uuid.UUID
 ) -> None:

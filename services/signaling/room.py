@@ -13,8 +13,10 @@ same user) from the current one.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from services.signaling.errors import (
     NotAdmitted,
@@ -29,13 +31,20 @@ from services.signaling.schemas import (
     CloseCode,
     Declined,
     Ended,
+    GoalUpdated,
     Joined,
     ParticipantRole,
     Peer,
+    PeerBack,
     PeerJoined,
     PeerLeft,
+    PeerReconnecting,
+    PresenceStatus,
     RelayMessage,
+    SentBack,
     ServerMessage,
+    SettablePresence,
+    Stats,
     Waiting,
     WaitingClient,
     WaitingRoom,
@@ -43,15 +52,19 @@ from services.signaling.schemas import (
 )
 from shared.events.catalog import (
     CallConnected,
+    CallQuality,
+    GoalProgressShared,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
     ParticipantLeft,
     Payload,
     SessionEnded,
+    SessionStarted,
 )
 
 ConnectionId = int
+LeaveReason = Literal["left", "dropped", "declined", "sent-back", "replaced", "session-ended"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +88,12 @@ class Participant:
     admitted: bool = False
     # Their peer connection is up (they sent ``connected``).
     connected: bool = False
+    # Their socket dropped at this time; they may resume until the grace period ends.
+    dropped_at: datetime | None = None
+    # When their last connection-quality sample was kept.
+    sampled_at: datetime | None = None
+    # The clinician's own status for waiting clients ("online" or "away").
+    presence: PresenceStatus = "online"
 
     @property
     def peer(self) -> Peer:
@@ -123,15 +142,23 @@ class Room:
         clinician_id: uuid.UUID,
         client_id: uuid.UUID,
         call_connected: bool = False,
+        started: bool = False,
     ) -> None:
         self.session_id = session_id
+        self._client_id = client_id
         self._roster: dict[uuid.UUID, ParticipantRole] = {
             client_id: "client",
             clinician_id: "clinician",
         }
         self._participants: dict[uuid.UUID, Participant] = {}
+        self.clinician_id = clinician_id
+        # Whether this session's clinician is in another session's room right now (the
+        # registry knows; a room on its own does not).
+        self.clinician_elsewhere: Callable[[], bool] = lambda: False
         # CallConnected is recorded once per session, even across a room's restarts.
         self.call_connected = call_connected
+        # SessionStarted is recorded at the first admission, once per session.
+        self.started = started
         self.ended = False
 
     @property
@@ -141,6 +168,15 @@ class Room:
     @property
     def participants(self) -> list[Participant]:
         return list(self._participants.values())
+
+    def awaits_resume(self, seat: Seat) -> bool:
+        """Whether the participant at ``seat`` dropped and is still within the grace period."""
+        participant = self._participants.get(seat.user_id)
+        return (
+            participant is not None
+            and participant.connection == seat.connection
+            and participant.dropped_at is not None
+        )
 
     def role_of(self, user_id: uuid.UUID) -> ParticipantRole | None:
         """The role ``user_id`` has in this session, or None if they are not part of it."""
@@ -165,8 +201,11 @@ class Room:
             raise NotYourSession()
         outcome = Outcome()
         previous = self._participants.get(user_id)
+        if previous is not None and previous.dropped_at is not None and previous.admitted:
+            self._resume(previous, connection, display_name, outcome)
+            return outcome
         if previous is not None:
-            self._depart(previous, now, outcome)
+            self._depart(previous, now, outcome, "replaced")
             outcome.close(previous.connection, CloseCode.REPLACED, "replaced by a newer connection")
         arriving = Participant(user_id, role, display_name, now, connection)
         self._participants[user_id] = arriving
@@ -175,6 +214,34 @@ class Room:
         else:
             self._client_waits(arriving, now, outcome)
         return outcome
+
+    def _resume(
+        self,
+        participant: Participant,
+        connection: ConnectionId,
+        display_name: str | None,
+        outcome: Outcome,
+    ) -> None:
+        # Still a member: no event, no waiting room; only the others hear that they are back.
+        participant.connection = connection
+        participant.dropped_at = None
+        participant.connected = False
+        if display_name is not None:
+            participant.display_name = display_name
+        members = [m for m in self._members() if m is not participant]
+        outcome.send(
+            connection,
+            Joined(
+                session_id=self.session_id,
+                you=participant.peer,
+                peers=[m.peer for m in members],
+                polite=participant.polite,
+                waiting=self._waiting_list() if participant.role == "clinician" else None,
+                resumed=True,
+            ),
+        )
+        for member in members:
+            outcome.send(member.connection, PeerBack(user_id=participant.user_id))
 
     def _clinician_joins(self, clinician: Participant, now: datetime, outcome: Outcome) -> None:
         clinician.admitted = True
@@ -199,10 +266,7 @@ class Room:
         clinician = self._clinician()
         outcome.send(
             client.connection,
-            Waiting(
-                session_id=self.session_id,
-                clinician_status="online" if clinician is not None else "offline",
-            ),
+            Waiting(session_id=self.session_id, clinician_status=self._clinician_status()),
         )
         if clinician is not None:
             outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
@@ -215,6 +279,47 @@ class Room:
             raise NotAllowed("only the clinician may admit")
         client = self._waiting_one(user_id)
         outcome = Outcome()
+        self._admit(clinician, client, now, outcome)
+        outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        return outcome
+
+    def admit_all(self, seat: Seat, now: datetime) -> Outcome:
+        """The clinician lets everyone waiting into the call, longest-waiting first."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician may admit")
+        outcome = Outcome()
+        waiting = sorted(self._waiting(), key=lambda p: p.since)
+        for client in waiting:
+            self._admit(clinician, client, now, outcome)
+        outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        return outcome
+
+    def send_back(self, seat: Seat, user_id: uuid.UUID, now: datetime) -> Outcome:
+        """The clinician moves a client from the call back to the waiting room."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician may send a client back")
+        client = self._participants.get(user_id)
+        if client is None or not client.admitted or client.role == "clinician":
+            raise UnknownParticipant(f"{user_id} is not a client in this call")
+        outcome = Outcome()
+        client.admitted = False
+        client.connected = False
+        client.since = now
+        for member in self._members():
+            outcome.send(member.connection, PeerLeft(user_id=client.user_id))
+        outcome.send(
+            client.connection,
+            SentBack(session_id=self.session_id, clinician_status=self._clinician_status()),
+        )
+        outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+        outcome.record(self._left(client, now, "sent-back"))
+        return outcome
+
+    def _admit(
+        self, clinician: Participant, client: Participant, now: datetime, outcome: Outcome
+    ) -> None:
         client.admitted = True
         members = [m for m in self._members() if m is not client]
         outcome.send(
@@ -228,7 +333,6 @@ class Room:
         )
         for member in members:
             outcome.send(member.connection, PeerJoined(peer=client.peer, polite=client.polite))
-        outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
         outcome.record(
             ParticipantAdmitted(
                 session_id=self.session_id,
@@ -239,7 +343,9 @@ class Room:
             )
         )
         outcome.record(self._participant_event(ParticipantJoined, client, now))
-        return outcome
+        if not self.started:
+            self.started = True
+            outcome.record(SessionStarted(session_id=self.session_id, at=now))
 
     def decline(self, seat: Seat, user_id: uuid.UUID, now: datetime) -> Outcome:
         """The clinician turns a waiting client away."""
@@ -252,7 +358,7 @@ class Room:
         outcome.send(client.connection, Declined())
         outcome.close(client.connection, CloseCode.FORBIDDEN, "declined")
         outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
-        outcome.record(self._participant_event(ParticipantLeft, client, now))
+        outcome.record(self._left(client, now, "declined"))
         return outcome
 
     def relay(self, seat: Seat, message: RelayMessage) -> Outcome:
@@ -285,14 +391,109 @@ class Room:
                 outcome.record(CallConnected(session_id=self.session_id, at=now))
         return outcome
 
+    def share_goal_progress(
+        self,
+        seat: Seat,
+        *,
+        goal_id: uuid.UUID,
+        progress: int,
+        goal_update_id: uuid.UUID,
+        now: datetime,
+    ) -> Outcome:
+        """The clinician pushes progress on a goal: every member sees it, records stores it."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician may update a goal")
+        outcome = Outcome()
+        update = GoalUpdated(
+            goal_update_id=goal_update_id,
+            goal_id=goal_id,
+            progress=progress,
+            from_=clinician.user_id,
+            at=now,
+        )
+        for member in self._members():
+            outcome.send(member.connection, update)
+        outcome.record(
+            GoalProgressShared(
+                goal_update_id=goal_update_id,
+                goal_id=goal_id,
+                session_id=self.session_id,
+                clinician_id=clinician.user_id,
+                client_id=self._client_id,
+                progress=progress,
+                at=now,
+            )
+        )
+        return outcome
+
+    def report_stats(
+        self, seat: Seat, stats: Stats, now: datetime, *, interval: timedelta
+    ) -> Outcome:
+        """A member's connection stats: kept as a quality sample at most once per interval."""
+        member = self._acting(seat)
+        if not member.admitted:
+            raise NotAdmitted("wait until the clinician admits you")
+        outcome = Outcome()
+        if member.sampled_at is not None and now - member.sampled_at < interval:
+            return outcome
+        member.sampled_at = now
+        outcome.record(
+            CallQuality(
+                session_id=self.session_id,
+                user_id=member.user_id,
+                role=member.role,
+                round_trip_ms=stats.round_trip_ms,
+                packet_loss=stats.packet_loss,
+                jitter_ms=stats.jitter_ms,
+                bitrate_kbps=stats.bitrate_kbps,
+                at=now,
+            )
+        )
+        return outcome
+
     def leave(self, seat: Seat, now: datetime) -> Outcome:
         """A participant leaves (or their socket dropped). A stale connection changes nothing."""
         participant = self._participants.get(seat.user_id)
         if participant is None or participant.connection != seat.connection:
             return Outcome()
         outcome = Outcome()
-        self._depart(participant, now, outcome)
+        self._depart(participant, now, outcome, "left")
         outcome.close(seat.connection, CloseCode.NORMAL, "left")
+        return outcome
+
+    def drop(self, seat: Seat, now: datetime) -> Outcome:
+        """The participant's socket went away without ``leave``.
+
+        A member of the call keeps their place for the grace period (the others hear
+        ``peer-reconnecting``); :meth:`expire` ends it. Someone waiting simply leaves.
+        """
+        participant = self._participants.get(seat.user_id)
+        if participant is None or participant.connection != seat.connection:
+            return Outcome()
+        outcome = Outcome()
+        if not participant.admitted:
+            self._depart(participant, now, outcome, "dropped")
+            return outcome
+        participant.dropped_at = now
+        participant.connected = False
+        for member in self._members():
+            if member is not participant and member.dropped_at is None:
+                outcome.send(member.connection, PeerReconnecting(user_id=participant.user_id))
+        return outcome
+
+    def expire(self, seat: Seat, now: datetime) -> Outcome:
+        """The grace period of a dropped member is over: if they are not back, they left
+        (at the time they dropped)."""
+        participant = self._participants.get(seat.user_id)
+        if (
+            participant is None
+            or participant.connection != seat.connection
+            or participant.dropped_at is None
+        ):
+            return Outcome()
+        outcome = Outcome()
+        self._depart(participant, participant.dropped_at, outcome, "dropped")
         return outcome
 
     def end(self, seat: Seat, now: datetime) -> Outcome:
@@ -304,7 +505,7 @@ class Room:
         for participant in self._participants.values():
             outcome.send(participant.connection, Ended(reason="ended"))
             outcome.close(participant.connection, CloseCode.SESSION_ENDED, "session ended")
-            outcome.record(self._participant_event(ParticipantLeft, participant, now))
+            outcome.record(self._left(participant, now, "session-ended"))
         self._participants.clear()
         self.ended = True
         outcome.record(
@@ -314,7 +515,9 @@ class Room:
         )
         return outcome
 
-    def _depart(self, participant: Participant, now: datetime, outcome: Outcome) -> None:
+    def _depart(
+        self, participant: Participant, now: datetime, outcome: Outcome, reason: LeaveReason
+    ) -> None:
         del self._participants[participant.user_id]
         if participant.admitted:
             for member in self._members():
@@ -326,7 +529,7 @@ class Room:
             clinician = self._clinician()
             if clinician is not None:
                 outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
-        outcome.record(self._participant_event(ParticipantLeft, participant, now))
+        outcome.record(self._left(participant, now, reason))
 
     def _acting(self, seat: Seat) -> Participant:
         participant = self._participants.get(seat.user_id)
@@ -354,15 +557,44 @@ class Room:
             for p in self._waiting()
         ]
 
+    def set_presence(self, seat: Seat, status: SettablePresence) -> Outcome:
+        """The clinician sets the status waiting clients see."""
+        clinician = self._acting(seat)
+        if clinician.role != "clinician":
+            raise NotAllowed("only the clinician sets their presence")
+        outcome = Outcome()
+        if clinician.presence != status:
+            clinician.presence = status
+            for waiting in self._waiting():
+                outcome.send(waiting.connection, ClinicianStatus(status=status))
+        return outcome
+
+    def _clinician_status(self) -> PresenceStatus:
+        clinician = self._clinician()
+        if clinician is not None and clinician.dropped_at is None:
+            return clinician.presence
+        if self.clinician_elsewhere():
+            return "in-another-session"
+        return "offline"
+
     def _clinician(self) -> Participant | None:
         for participant in self._participants.values():
             if participant.role == "clinician":
                 return participant
         return None
 
+    def _left(self, participant: Participant, now: datetime, reason: LeaveReason) -> Payload:
+        return ParticipantLeft(
+            session_id=self.session_id,
+            user_id=participant.user_id,
+            role=participant.role,
+            at=now,
+            reason=reason,
+        )
+
     def _participant_event(
         self,
-        event: type[ParticipantCheckedIn] | type[ParticipantJoined] | type[ParticipantLeft],
+        event: type[ParticipantCheckedIn] | type[ParticipantJoined],
         participant: Participant,
         now: datetime,
     ) -> Payload:

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 SUBPROTOCOL = "rapport.signal.v1"
 
 ParticipantRole = Literal["clinician", "client"]
-PresenceStatus = Literal["online", "offline"]
+PresenceStatus = Literal["online", "away", "in-another-session", "offline"]
+# What the clinician may set about themselves.
+SettablePresence = Literal["online", "away"]
 ErrorCode = Literal[
     "invalid-message",
     "not-joined",
@@ -26,6 +28,7 @@ ErrorCode = Literal[
     "not-admitted",
     "unknown-participant",
     "too-fast",
+    "echo-test-unavailable",
 ]
 
 
@@ -39,7 +42,10 @@ class CloseCode(IntEnum):
     SESSION_ENDED = 4008
     REPLACED = 4010
     PROTOCOL_ERROR = 4400
+    IDLE = 4408
+    TOO_LATE = 4410
     TOO_BIG = 4413
+    TOO_EARLY = 4425
     TOO_FAST = 4429
 
 
@@ -48,11 +54,16 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.UNAUTHORIZED: "no `join` within the join timeout, or a bad, expired or "
     "wrong-audience token",
     CloseCode.FORBIDDEN: "the token's user is neither the session's clinician nor its client, "
-    "or the clinician declined this client",
+    "the clinician declined this client, or the handshake's `Origin` is not allowed",
     CloseCode.UNKNOWN_SESSION: "the token's session is not (yet) known to signaling",
     CloseCode.SESSION_ENDED: "the clinician ended the session (also refuses later joins)",
     CloseCode.REPLACED: "the same user joined the same session from a newer connection",
     CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
+    CloseCode.IDLE: "the client sent nothing (not even `ping`) for the idle timeout (120 s)",
+    CloseCode.TOO_LATE: "the session's join window has closed (30 minutes after its end by "
+    "default)",
+    CloseCode.TOO_EARLY: "the session's join window is not open yet (it opens 15 minutes "
+    "before the start by default): retry later",
     CloseCode.TOO_BIG: "a message was larger than the limit (64 KiB by default)",
     CloseCode.TOO_FAST: "the client kept sending after `too-fast` errors",
 }
@@ -61,10 +72,14 @@ ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
     "invalid-message": "not JSON, not an object, an unknown `type`, or fields that do not fit "
     "the message's schema; also a second `join` on a joined connection",
     "not-joined": "a message that needs a joined connection arrived before `join` succeeded",
-    "forbidden": "only the clinician may `admit`, `decline` or `end`",
-    "not-admitted": "a participant still in the waiting room tried to relay or report `connected`",
-    "unknown-participant": "`admit`/`decline` of someone not waiting, or a `to` that names no "
-    "other admitted member",
+    "forbidden": "only the clinician may `admit`, `admit-all`, `decline`, `send-back`, `end`, "
+    "set `presence` or send a `goal-update`",
+    "not-admitted": "a participant still in the waiting room tried to relay, report "
+    "`connected` or `stats`, or send a `goal-update`",
+    "unknown-participant": "`admit`/`decline` of someone not waiting, `send-back` of someone "
+    "not a client in the call, or a `to` that names no other admitted member",
+    "echo-test-unavailable": "the pre-call test is at its limit (a few at a time per process, "
+    "one per connection), or its offer could not be answered",
     "too-fast": "the connection's rate limit (50 messages/s, bursts of 100) was exceeded; "
     "the message was dropped",
 }
@@ -118,6 +133,19 @@ class Decline(Message):
     """Clinician only: turn a waiting client away (they get `declined`, then close 4003)."""
 
     type: Literal["decline"] = "decline"
+    user_id: uuid.UUID
+
+
+class AdmitAll(Message):
+    """Clinician only: let everyone in the waiting room into the call (up to the room's limit)."""
+
+    type: Literal["admit-all"] = "admit-all"
+
+
+class SendBack(Message):
+    """Clinician only: move a client from the call back to the waiting room."""
+
+    type: Literal["send-back"] = "send-back"
     user_id: uuid.UUID
 
 
@@ -176,6 +204,58 @@ class End(Message):
     type: Literal["end"] = "end"
 
 
+class Presence(Message):
+    """Clinician only: set the status waiting clients see (`online` or `away`, e.g. on a short
+    break). Joining sets it to `online`."""
+
+    type: Literal["presence"] = "presence"
+    status: SettablePresence
+
+
+class GoalUpdate(Message):
+    """Clinician only, in the call: progress on one of the client's goals (0–10). Every member
+    gets `goal-updated` at once, and records stores it as a goal update of this session."""
+
+    type: Literal["goal-update"] = "goal-update"
+    goal_id: uuid.UUID
+    progress: int = Field(ge=0, le=10)
+
+
+class Stats(Message):
+    """Members, periodically (every 10 s is plenty): how their connection is doing, from
+    `RTCPeerConnection.getStats()`. Signaling keeps one sample per member per sampling
+    interval (10 s by default) as a quality sample; more frequent ones are ignored."""
+
+    type: Literal["stats"] = "stats"
+    round_trip_ms: float | None = Field(None, ge=0, le=600_000)
+    packet_loss: float | None = Field(None, ge=0, le=1)
+    jitter_ms: float | None = Field(None, ge=0, le=600_000)
+    bitrate_kbps: float | None = Field(None, ge=0, le=10_000_000)
+
+
+class EchoTest(Message):
+    """Start the pre-call test (any joined connection): an SDP offer with its candidates
+    (wait for ICE gathering to complete; not trickled). A server-side peer answers with
+    `echo-test-answer` and sends every audio and video track back as it receives it, until
+    `echo-test-stop` or its time limit (30 s)."""
+
+    type: Literal["echo-test"] = "echo-test"
+    sdp: str = Field(min_length=1)
+
+
+class EchoTestStop(Message):
+    """Stop the running pre-call test."""
+
+    type: Literal["echo-test-stop"] = "echo-test-stop"
+
+
+class GetIceServers(Message):
+    """Ask for the STUN/TURN servers to use (answered with `ice-servers`). Members and waiting
+    clients alike may ask, so a client can set up its peer connection while it waits."""
+
+    type: Literal["get-ice-servers"] = "get-ice-servers"
+
+
 class Ping(Message):
     """Keep-alive at the application level; answered with `pong`."""
 
@@ -185,7 +265,24 @@ class Ping(Message):
 RelayMessage = Offer | Answer | IceCandidate
 
 ClientMessage = Annotated[
-    Join | Admit | Decline | Offer | Answer | IceCandidate | Connected | Leave | End | Ping,
+    Join
+    | Admit
+    | AdmitAll
+    | Decline
+    | SendBack
+    | Offer
+    | Answer
+    | IceCandidate
+    | Connected
+    | Leave
+    | End
+    | Presence
+    | GoalUpdate
+    | Stats
+    | EchoTest
+    | EchoTestStop
+    | GetIceServers
+    | Ping,
     Field(discriminator="type"),
 ]
 
@@ -250,6 +347,8 @@ class Joined(Message):
     peers: list[Peer]
     polite: bool
     waiting: list[WaitingClient] | None = Field(None, exclude_if=_absent_when_none)
+    # Only present (true) when this join resumed a dropped connection within the grace period.
+    resumed: bool | None = Field(None, exclude_if=_absent_when_none)
 
 
 class PeerJoined(Message):
@@ -273,6 +372,29 @@ class ClinicianStatus(Message):
 
     type: Literal["clinician-status"] = "clinician-status"
     status: PresenceStatus
+
+
+class PeerReconnecting(Message):
+    """To the other members: a member's socket dropped; they have the grace period (20 s by
+    default) to come back before they count as having left (`peer-left`)."""
+
+    type: Literal["peer-reconnecting"] = "peer-reconnecting"
+    user_id: uuid.UUID
+
+
+class PeerBack(Message):
+    """To the other members: a member who was reconnecting is back, on a new connection."""
+
+    type: Literal["peer-back"] = "peer-back"
+    user_id: uuid.UUID
+
+
+class SentBack(Message):
+    """To a client the clinician moved from the call back to the waiting room."""
+
+    type: Literal["sent-back"] = "sent-back"
+    session_id: uuid.UUID
+    clinician_status: PresenceStatus
 
 
 class Declined(Message):
@@ -306,6 +428,53 @@ class RelayedIceCandidate(IceCandidate):
     from_: uuid.UUID = Field(alias="from")
 
 
+class GoalUpdated(Message):
+    """To every member when the clinician pushed progress on a goal (`from` is the clinician).
+    `goal_update_id` is the id records stores it under."""
+
+    type: Literal["goal-updated"] = "goal-updated"
+    goal_update_id: uuid.UUID
+    goal_id: uuid.UUID
+    progress: int
+    from_: uuid.UUID = Field(alias="from")
+    at: datetime
+
+
+class EchoTestAnswer(Message):
+    """The echo peer's SDP answer (with its candidates); it stops after `max_seconds`."""
+
+    type: Literal["echo-test-answer"] = "echo-test-answer"
+    sdp: str
+    max_seconds: float
+
+
+class EchoTestEnded(Message):
+    """The pre-call test is over: `stopped` (asked), `time-limit`, `disconnected` (the peer
+    connection failed) or `shutdown` (the server is stopping)."""
+
+    type: Literal["echo-test-ended"] = "echo-test-ended"
+    reason: Literal["stopped", "time-limit", "disconnected", "shutdown"]
+
+
+class IceServer(Message):
+    """One entry of `RTCConfiguration.iceServers`; TURN entries carry time-limited credentials
+    (coturn's TURN REST API: `username` is `<expiry unix time>:<user id>`)."""
+
+    urls: list[str]
+    username: str | None = Field(None, exclude_if=_absent_when_none)
+    credential: str | None = Field(None, exclude_if=_absent_when_none)
+
+
+class IceServers(Message):
+    """The answer to `get-ice-servers` (and the body of `GET /v1/ice-servers`): pass
+    `ice_servers` as `RTCConfiguration.iceServers`; ask again before `expires_at`. An empty list
+    means no servers are configured (host candidates only)."""
+
+    type: Literal["ice-servers"] = "ice-servers"
+    ice_servers: list[IceServer]
+    expires_at: datetime
+
+
 class Pong(Message):
     """The answer to `ping`."""
 
@@ -327,11 +496,18 @@ ServerMessage = Annotated[
     | PeerJoined
     | PeerLeft
     | ClinicianStatus
+    | PeerReconnecting
+    | PeerBack
+    | SentBack
     | Declined
     | Ended
     | RelayedOffer
     | RelayedAnswer
     | RelayedIceCandidate
+    | IceServers
+    | GoalUpdated
+    | EchoTestAnswer
+    | EchoTestEnded
     | Pong
     | Error,
     Field(discriminator="type"),

@@ -12,18 +12,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.signaling import repository
-from services.signaling.errors import NotJoined, SessionOver, UnknownSession
+from services.signaling.errors import NotJoined, SessionOver, TooEarly, TooLate, UnknownSession
+from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.registry import RoomRegistry
 from services.signaling.room import ConnectionId, Outcome, Room, Seat
-from services.signaling.schemas import RelayMessage
+from services.signaling.schemas import IceServers, RelayMessage, SettablePresence, Stats
 from shared.db import utc_now
 from shared.errors import Unauthorized
-from shared.events.catalog import AppointmentScheduled, CallConnected
+from shared.events.catalog import AppointmentScheduled, CallConnected, SessionStarted
 from shared.events.outbox import add_event
 from shared.tokens import Principal
 
@@ -33,9 +34,27 @@ SOURCE = "/rapport/signaling"
 class Signaling:
     """The live rooms of this process and what participants can do in them."""
 
-    def __init__(self, rooms: RoomRegistry, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        rooms: RoomRegistry,
+        *,
+        ice_servers: IceServerDirectory | None = None,
+        quality_sample_interval: timedelta = timedelta(seconds=10),
+        opens_before: timedelta = timedelta(minutes=15),
+        closes_after: timedelta = timedelta(minutes=30),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._rooms = rooms
+        self._quality_sample_interval = quality_sample_interval
+        # The join window: from opens_before the start to closes_after the end.
+        self._opens_before = opens_before
+        self._closes_after = closes_after
+        self._ice_servers = ice_servers or IceServerDirectory()
         self._clock = clock
+
+    def ice_servers(self, user_id: uuid.UUID) -> IceServers:
+        """The STUN/TURN servers for ``user_id``, with fresh time-limited TURN credentials."""
+        return self._ice_servers.for_user(user_id, self._clock())
 
     def exclusive(self, session_id: uuid.UUID) -> AbstractAsyncContextManager[None]:
         """Take the room's turn for a change (see :meth:`RoomRegistry.exclusive`)."""
@@ -62,6 +81,11 @@ class Signaling:
             raise UnknownSession()
         if access.ended_at is not None:
             raise SessionOver()
+        now = self._clock()
+        if now < access.starts_at - self._opens_before:
+            raise TooEarly()
+        if now > access.ends_at + self._closes_after:
+            raise TooLate()
         user_id = principal.user_id
         room = self._rooms.get(session_id)
         if room is None:
@@ -70,8 +94,11 @@ class Signaling:
                 clinician_id=access.clinician_id,
                 client_id=access.client_id,
                 call_connected=access.call_connected_at is not None,
+                started=access.started_at is not None,
             )
-        outcome = room.check_in(user_id, connection, display_name, self._clock())
+            clinician_id = access.clinician_id
+            room.clinician_elsewhere = lambda: self._clinician_elsewhere(clinician_id, session_id)
+        outcome = room.check_in(user_id, connection, display_name, now)
         self._rooms.add(room)
         self._record(session, outcome)
         return Seat(session_id, user_id, connection), outcome
@@ -83,6 +110,67 @@ class Signaling:
     async def admit(self, session: AsyncSession, seat: Seat, user_id: uuid.UUID) -> Outcome:
         """The clinician at ``seat`` admits a waiting client."""
         outcome = self._room_of(seat).admit(seat, user_id, self._clock())
+        await self._record_start(session, seat.session_id, outcome)
+        self._record(session, outcome)
+        return outcome
+
+    @staticmethod
+    async def _record_start(session: AsyncSession, session_id: uuid.UUID, outcome: Outcome) -> None:
+        for event in outcome.events:
+            if isinstance(event, SessionStarted):
+                await repository.mark_started(session, session_id, event.at)
+
+    async def admit_all(self, session: AsyncSession, seat: Seat) -> Outcome:
+        """The clinician at ``seat`` admits everyone waiting."""
+        outcome = self._room_of(seat).admit_all(seat, self._clock())
+        await self._record_start(session, seat.session_id, outcome)
+        self._record(session, outcome)
+        return outcome
+
+    async def send_back(self, session: AsyncSession, seat: Seat, user_id: uuid.UUID) -> Outcome:
+        """The clinician at ``seat`` moves a client back to the waiting room."""
+        outcome = self._room_of(seat).send_back(seat, user_id, self._clock())
+        self._record(session, outcome)
+        return outcome
+
+    async def drop(self, session: AsyncSession, seat: Seat) -> Outcome:
+        """The socket at ``seat`` went away without ``leave``: a member may resume within the
+        grace period (see :meth:`expire`), someone waiting leaves."""
+        room = self._rooms.get(seat.session_id)
+        if room is None:
+            return Outcome()
+        outcome = room.drop(seat, self._clock())
+        if room.is_empty:
+            self._rooms.remove(seat.session_id)
+        self._record(session, outcome)
+        return outcome
+
+    async def expire(self, session: AsyncSession, seat: Seat) -> Outcome:
+        """The grace period of the dropped member at ``seat`` is over; unless back, they left."""
+        room = self._rooms.get(seat.session_id)
+        if room is None:
+            return Outcome()
+        outcome = room.expire(seat, self._clock())
+        if room.is_empty:
+            self._rooms.remove(seat.session_id)
+        self._record(session, outcome)
+        return outcome
+
+    async def share_goal_progress(
+        self, session: AsyncSession, seat: Seat, goal_id: uuid.UUID, progress: int
+    ) -> Outcome:
+        """The clinician at ``seat`` pushes progress on a goal to the call and to records."""
+        outcome = self._room_of(seat).share_goal_progress(
+            seat, goal_id=goal_id, progress=progress, goal_update_id=uuid.uuid4(), now=self._clock()
+        )
+        self._record(session, outcome)
+        return outcome
+
+    async def report_stats(self, session: AsyncSession, seat: Seat, stats: Stats) -> Outcome:
+        """A member's connection stats become a quality sample (one per sampling interval)."""
+        outcome = self._room_of(seat).report_stats(
+            seat, stats, self._clock(), interval=self._quality_sample_interval
+        )
         self._record(session, outcome)
         return outcome
 
@@ -121,6 +209,24 @@ class Signaling:
         await repository.mark_ended(session, seat.session_id, at=now, ended_by=seat.user_id)
         self._record(session, outcome)
         return outcome
+
+    async def set_presence(self, _: AsyncSession, seat: Seat, status: SettablePresence) -> Outcome:
+        """The clinician at ``seat`` sets the status waiting clients see (no event)."""
+        return self._room_of(seat).set_presence(seat, status)
+
+    def _clinician_elsewhere(self, clinician_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        # Rooms of other sessions in this process; with several processes, only local ones.
+        return any(
+            room.session_id != session_id
+            and room.clinician_id == clinician_id
+            and any(p.user_id == clinician_id for p in room.participants)
+            for room in self._rooms.rooms()
+        )
+
+    def awaits_resume(self, seat: Seat) -> bool:
+        """Whether the participant at ``seat`` dropped and may still resume."""
+        room = self._rooms.get(seat.session_id)
+        return room is not None and room.awaits_resume(seat)
 
     def _room_of(self, seat: Seat) -> Room:
         room = self._rooms.get(seat.session_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -34,8 +34,47 @@ class SignalingSettings(ServiceSettings):
     rate_limit_burst: int = Field(100, ge=1)
     rate_limit_patience: int = Field(50, ge=1)
 
+    # Who may join is limited to a window around the appointment: from this many minutes
+    # before its start to this many after its end.
+    join_opens_minutes_before: float = Field(15.0, ge=0)
+    join_closes_minutes_after: float = Field(30.0, ge=0)
+    # Keep-alive: WebSocket pings every ping_interval; no pong within ping_timeout closes the
+    # socket. A client that sends no message at all (not even ``ping``) for idle_timeout is
+    # closed with 4408.
+    ping_interval_seconds: float = Field(20.0, gt=0)
+    ping_timeout_seconds: float = Field(20.0, gt=0)
+    idle_timeout_seconds: float = Field(120.0, gt=0)
+    # A member whose socket drops keeps their place in the call this long (0: leave at once).
+    resume_grace_seconds: float = Field(20.0, ge=0)
+    # Browsers send Origin on the WebSocket handshake; one not listed here is refused (403)
+    # so that another site cannot open signaling sockets with a user's credentials.
+    # Non-browser clients send no Origin and are not affected.
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+
+    # A member's connection stats are kept as a quality sample at most this often.
+    quality_sample_interval_seconds: float = Field(10.0, gt=0)
+    # The pre-call echo test (a server-side aiortc peer): this many at a time per process,
+    # each stopped after echo_test_max_seconds.
+    echo_test_max_concurrent: int = Field(4, ge=0)
+    echo_test_max_seconds: float = Field(30.0, gt=0, le=300)
+    # ICE servers handed to participants (none by default). TURN credentials are coturn's
+    # TURN REST API ones, derived from turn_secret (coturn: use-auth-secret,
+    # static-auth-secret=<the same secret>); they expire after turn_credential_ttl_seconds.
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr | None = None
+    turn_credential_ttl_seconds: int = Field(3_600, ge=60, le=86_400)
+
     @model_validator(mode="after")
     def _transport_limit_above_message_limit(self) -> Self:
         if self.transport_max_bytes <= self.max_message_bytes:
             raise ValueError("transport_max_bytes must be larger than max_message_bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _turn_needs_a_secret(self) -> Self:
+        if self.turn_urls and (self.turn_secret is None or not self.turn_secret.get_secret_value()):
+            raise ValueError("turn_urls need turn_secret (coturn's static-auth-secret)")
         return self

@@ -72,10 +72,12 @@ async def schedule(
     clinician_id: uuid.UUID,
     client_id: uuid.UUID,
     session_id: uuid.UUID | None = None,
+    starts_at: datetime | None = None,
 ) -> uuid.UUID:
-    """Let signaling know about an appointment, through its real event handler."""
+    """Let signaling know about an appointment (starting now unless told otherwise), through
+    its real event handler."""
     session_id = session_id or uuid.uuid4()
-    starts = datetime.now(UTC)
+    starts = starts_at or datetime.now(UTC)
     payload = AppointmentScheduled(
         appointment_id=uuid.uuid4(),
         session_id=session_id,
@@ -179,8 +181,12 @@ class RunningSignaling:
         await peer.send({"type": "join", "token": token, "display_name": display_name})
         return peer, await peer.receive()
 
-    async def schedule(self, clinician_id: uuid.UUID, client_id: uuid.UUID) -> uuid.UUID:
-        return await schedule(self.database, clinician_id=clinician_id, client_id=client_id)
+    async def schedule(
+        self, clinician_id: uuid.UUID, client_id: uuid.UUID, starts_at: datetime | None = None
+    ) -> uuid.UUID:
+        return await schedule(
+            self.database, clinician_id=clinician_id, client_id=client_id, starts_at=starts_at
+        )
 
     async def events(self, session_id: uuid.UUID) -> list[Envelope]:
         return await outbox_events(self.database, session_id)

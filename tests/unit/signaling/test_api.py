@@ -106,6 +106,7 @@ async def test_a_whole_session_from_waiting_room_to_end(signaling: RunningSignal
         "participant.joined",
         "participant.admitted",
         "participant.joined",
+        "session.started",
         "call.connected",
         "participant.left",
         "participant.left",
@@ -189,7 +190,8 @@ async def test_an_unknown_session_closes_4004(signaling: RunningSignaling) -> No
 async def test_without_the_subprotocol_the_socket_closes_4400(
     signaling: RunningSignaling,
 ) -> None:
-    peer = await signaling.connect(subprotocols=[])
+    # (An empty list would make the client library send an empty, invalid header.)
+    peer = await signaling.connect(subprotocols=["chat"])
     assert await peer.closed_with() == CloseCode.PROTOCOL_ERROR
 
 
@@ -346,10 +348,12 @@ async def test_a_second_connection_of_the_same_user_replaces_the_first(
         "participant.checked_in",
         "participant.admitted",
         "participant.joined",
+        "session.started",
     ]
 
 
-async def test_leaving_and_dropping_tell_the_others(signaling: RunningSignaling) -> None:
+async def test_leaving_and_dropping_tell_the_others(start_signaling: StartSignaling) -> None:
+    signaling = await start_signaling(resume_grace_seconds=0.3)
     clinician_id, client_id = _ids()
     session_id = await signaling.schedule(clinician_id, client_id)
     clinician, _ = await signaling.join(clinician_id, "clinician", session_id)
@@ -372,6 +376,8 @@ async def test_leaving_and_dropping_tell_the_others(signaling: RunningSignaling)
     await clinician.expect("peer-joined")
     await clinician.expect("waiting-room")
     client.ws.transport.abort()  # no close frame: the socket just drops
+    assert await clinician.receive() == {"type": "peer-reconnecting", "user_id": str(client_id)}
+    # Not back within the grace period: they left.
     assert await clinician.receive() == {"type": "peer-left", "user_id": str(client_id)}
     types = short_types(await signaling.events(session_id))
     assert types.count("participant.left") == 2

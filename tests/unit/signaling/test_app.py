@@ -33,7 +33,9 @@ async def test_health_and_readiness_without_kafka(tmp_path: Path) -> None:
 def test_served_with_websockets_and_no_compression(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, port=8003)
     config = server_config(create_app(settings), settings)
-    assert config.ws == "websockets"
+    # The sans-I/O implementation: about 7 KiB less per idle socket (bench_signaling_idle.py).
+    assert config.ws == "websockets-sansio"
+    assert (config.ws_ping_interval, config.ws_ping_timeout) == (20.0, 20.0)
     assert config.ws_per_message_deflate is False
     assert config.loop == "uvloop"
     assert (config.host, config.port) == ("127.0.0.1", 8003)

@@ -38,6 +38,7 @@ from shared.events.catalog import (
     ParticipantJoined,
     ParticipantLeft,
     SessionEnded,
+    SessionStarted,
 )
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -108,6 +109,8 @@ def test_admitting_makes_the_client_a_polite_member() -> None:
             session_id=SESSION, user_id=CLIENT, role="client", at=NOW, admitted_by=CLINICIAN
         ),
         ParticipantJoined(session_id=SESSION, user_id=CLIENT, role="client", at=NOW),
+        # The first admission starts the session.
+        SessionStarted(session_id=SESSION, at=NOW),
     ]
 
 
@@ -142,7 +145,8 @@ def test_declining_removes_and_closes_the_client() -> None:
     assert _to(outcome, 2) == [Declined()]
     assert [(c.connection, c.code) for c in outcome.closures] == [(2, CloseCode.FORBIDDEN)]
     assert _to(outcome, 1) == [WaitingRoom(waiting=[])]
-    assert [type(e) for e in outcome.events] == [ParticipantLeft]
+    [left] = outcome.events
+    assert isinstance(left, ParticipantLeft) and left.reason == "declined"
     assert [p.user_id for p in room.participants] == [CLINICIAN]
 
 
@@ -212,7 +216,8 @@ def test_leaving_tells_members_and_waiting_clients() -> None:
     room.check_in(CLIENT, 4, None, NOW)
     outcome = room.leave(clinician, NOW)
     assert _to(outcome, 4) == [ClinicianStatus(status="offline")]
-    assert [type(e) for e in outcome.events] == [ParticipantLeft]
+    [left] = outcome.events
+    assert isinstance(left, ParticipantLeft) and left.reason == "left"
 
 
 def test_ending_closes_everyone_and_keeps_the_room_shut() -> None:
@@ -231,3 +236,81 @@ def test_ending_closes_everyone_and_keeps_the_room_shut() -> None:
     assert room.is_empty
     with pytest.raises(SessionOver):
         room.check_in(CLIENT, 5, None, NOW)
+
+
+def test_admit_all_admits_everyone_waiting() -> None:
+    room = _room()
+    room.check_in(CLINICIAN, 1, None, NOW)
+    room.check_in(CLIENT, 2, None, NOW)
+    outcome = room.admit_all(Seat(SESSION, CLINICIAN, 1), NOW)
+    [joined] = _to(outcome, 2)
+    assert isinstance(joined, Joined)
+    assert _to(outcome, 1)[-1] == WaitingRoom(waiting=[])
+    assert [type(e) for e in outcome.events] == [
+        ParticipantAdmitted,
+        ParticipantJoined,
+        SessionStarted,
+    ]
+    with pytest.raises(NotAllowed):
+        room.admit_all(Seat(SESSION, CLIENT, 2), NOW)
+
+
+def test_send_back_moves_a_member_to_the_waiting_room() -> None:
+    room = _room()
+    clinician, client = _in_call(room)
+    outcome = room.send_back(clinician, CLIENT, NOW)
+    assert _to(outcome, 1)[0] == PeerLeft(user_id=CLIENT)
+    assert [type(m).__name__ for m in _to(outcome, 2)] == ["SentBack"]
+    assert outcome.events == [
+        ParticipantLeft(
+            session_id=SESSION, user_id=CLIENT, role="client", at=NOW, reason="sent-back"
+        )
+    ]
+    with pytest.raises(NotAdmitted):
+        room.relay(client, Offer(sdp="v=0"))
+    with pytest.raises(UnknownParticipant):
+        room.send_back(clinician, CLIENT, NOW)
+    with pytest.raises(UnknownParticipant):
+        room.send_back(clinician, CLINICIAN, NOW)
+
+
+def test_a_dropped_member_resumes_without_events() -> None:
+    room = _room()
+    _, client = _in_call(room)
+    outcome = room.drop(client, NOW)
+    assert [type(m).__name__ for m in _to(outcome, 1)] == ["PeerReconnecting"]
+    assert outcome.events == []
+    assert room.awaits_resume(client)
+
+    outcome = room.check_in(CLIENT, 3, None, NOW)
+    [joined] = _to(outcome, 3)
+    assert isinstance(joined, Joined) and joined.resumed is True
+    assert [type(m).__name__ for m in _to(outcome, 1)] == ["PeerBack"]
+    assert outcome.events == []
+    assert outcome.closures == []
+    # The old connection's expiry changes nothing now.
+    assert room.expire(client, NOW) == Outcome()
+
+
+def test_a_dropped_member_who_does_not_come_back_left_when_they_dropped() -> None:
+    room = _room()
+    _, client = _in_call(room)
+    dropped = datetime(2026, 11, 25, 9, 5, tzinfo=UTC)
+    room.drop(client, dropped)
+    outcome = room.expire(client, datetime(2026, 11, 25, 9, 6, tzinfo=UTC))
+    assert _to(outcome, 1) == [PeerLeft(user_id=CLIENT)]
+    assert outcome.events == [
+        ParticipantLeft(
+            session_id=SESSION, user_id=CLIENT, role="client", at=dropped, reason="dropped"
+        )
+    ]
+
+
+def test_a_waiting_client_who_drops_leaves_at_once() -> None:
+    room = _room()
+    room.check_in(CLINICIAN, 1, None, NOW)
+    room.check_in(CLIENT, 2, None, NOW)
+    outcome = room.drop(Seat(SESSION, CLIENT, 2), NOW)
+    assert _to(outcome, 1) == [WaitingRoom(waiting=[])]
+    [left] = outcome.events
+    assert isinstance(left, ParticipantLeft) and left.reason == "dropped"

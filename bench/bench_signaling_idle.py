@@ -1,0 +1,240 @@
+"""Memory per idle, authenticated signaling WebSocket, against a bare websockets server.
+
+Each server runs in its own process; the load (N client sockets) runs in this one. The
+signaling sockets are authenticated: each has joined its own session's waiting room with a
+real signaling token. The baseline is a bare ``websockets`` server without compression whose
+handler just waits. Per-socket memory is the server's RSS growth divided by N, measured in the
+same run for every server. Prints figures; passes or fails nothing.
+
+    uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets websockets-sansio]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import websockets
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SUBPROTOCOL = "rapport.signal.v1"
+MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "signaling" / "migrations"
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# servers (child processes) -------------------------------------------------------------------
+
+
+def _serve_bare(port: int) -> None:
+    import uvloop
+
+    async def handler(ws: Any) -> None:
+        async for _ in ws:
+            pass
+
+    async def main() -> None:
+        async with websockets.serve(
+            handler, "127.0.0.1", port, compression=None, subprotocols=[SUBPROTOCOL]
+        ):
+            await asyncio.Future()
+
+    uvloop.run(main())
+
+
+def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], ws: str) -> None:
+    import uvicorn
+
+    from services.signaling.app import create_app, server_config
+    from services.signaling.settings import SignalingSettings
+    from shared.tokens import StaticKeySource
+
+    settings = SignalingSettings(
+        environment="test",
+        database_url=database_url,
+        kafka_bootstrap="127.0.0.1:1",
+        host="127.0.0.1",
+        port=port,
+        log_level="WARNING",
+        idle_timeout_seconds=3600,
+        rate_limit_burst=1000,
+    )
+    app = create_app(settings, key_source=StaticKeySource({"bench": jwt.PyJWK(public_jwk)}))
+    config = server_config(app, settings)
+    config.ws = ws  # type: ignore[assignment]
+    config.access_log = False
+    config.load()
+    uvicorn.Server(config).run()
+
+
+# load --------------------------------------------------------------------------------------
+
+
+async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
+    sockets: list[Any] = []
+    semaphore = asyncio.Semaphore(200)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            ws = await websockets.connect(
+                url,
+                subprotocols=[SUBPROTOCOL],
+                compression=None,
+                open_timeout=60,  # type: ignore[list-item]
+            )
+            if first is not None:
+                await ws.send(first[i])
+                reply = json.loads(await ws.recv())
+                assert reply["type"] == "waiting", reply
+            sockets.append(ws)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return sockets
+
+
+async def _measure(pid: int, url: str, count: int, joins: list[str] | None) -> float:
+    """KiB of server RSS per socket, after a warm-up that the baseline RSS includes."""
+    warm = await _open(url, 200, joins[:200] if joins else None)
+    await asyncio.sleep(1.0)
+    before = _rss_kib(pid)
+    sockets = await _open(url, count, joins[200:] if joins else None)
+    await asyncio.sleep(2.0)
+    after = _rss_kib(pid)
+    for ws in warm + sockets:
+        ws.transport.abort()
+    return (after - before) / count
+
+
+def _wait_listening(port: int, process: multiprocessing.Process) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.is_alive(), "server died"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+async def _schedule(
+    database_url: str, sessions: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
+) -> None:
+    from services.signaling.models import SessionAccess
+    from shared.db import Database
+
+    database = Database(database_url)
+    now = datetime.now(UTC)
+    async with database.unit_of_work() as session:
+        for session_id, clinician_id, client_id in sessions:
+            session.add(
+                SessionAccess(
+                    session_id=session_id,
+                    appointment_id=uuid.uuid4(),
+                    clinician_id=clinician_id,
+                    client_id=client_id,
+                    starts_at=now,
+                    ends_at=now + timedelta(hours=2),
+                )
+            )
+    await database.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sockets", type=int, default=5000)
+    parser.add_argument("--ws", nargs="+", default=["websockets", "websockets-sansio"])
+    args = parser.parse_args()
+    count: int = args.sockets
+
+    from shared.migrations import upgrade
+
+    private_key = Ed25519PrivateKey.generate()
+    public_jwk = jwt.algorithms.OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    public_jwk.update(kid="bench", alg="EdDSA", use="sig")
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+    def token(user: uuid.UUID, session_id: uuid.UUID) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": "rapport-identity", "aud": "rapport-signaling", "sub": str(user),
+            "iat": now, "nbf": now, "exp": now + 3600, "jti": str(uuid.uuid4()),
+            "role": "client", "scope": "", "sid": str(session_id),
+        }  # fmt: skip
+        return jwt.encode(claims, pem, algorithm="EdDSA", headers={"kid": "bench"})
+
+    results: dict[str, float] = {}
+    ctx = multiprocessing.get_context("spawn")
+
+    port = _free_port()
+    bare = ctx.Process(target=_serve_bare, args=(port,), daemon=True)
+    bare.start()
+    _wait_listening(port, bare)
+    assert bare.pid is not None
+    results["bare websockets"] = asyncio.run(
+        _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None)
+    )
+    bare.terminate()
+    bare.join()
+
+    for ws_impl in args.ws:
+        with tempfile.TemporaryDirectory() as tmp:
+            database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
+            upgrade(MIGRATIONS, database_url)
+            sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + 200)]
+            asyncio.run(_schedule(database_url, sessions))
+            joins = [
+                json.dumps({"type": "join", "token": token(client, sid), "display_name": "Sam"})
+                for sid, _, client in sessions
+            ]
+            port = _free_port()
+            server = ctx.Process(
+                target=_serve_signaling,
+                args=(port, database_url, public_jwk, ws_impl),
+                daemon=True,
+            )
+            server.start()
+            _wait_listening(port, server)
+            assert server.pid is not None
+            results[f"signaling (ws={ws_impl})"] = asyncio.run(
+                _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins)
+            )
+            server.terminate()
+            server.join()
+
+    baseline = results["bare websockets"]
+    print(f"idle sockets: {count} per server, {os.cpu_count()} cpus")
+    for name, kib in results.items():
+        print(f"  {name:32s} {kib:6.1f} KiB/socket  ({kib / baseline:4.2f}x bare)")
+    print("  target: signaling <= 20 KiB/socket (design: bare ~14.5 KiB here)")
+
+
+if __name__ == "__main__":
+    main()
