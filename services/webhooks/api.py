@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,8 +13,12 @@ from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.models import DeliveryStatus
 from services.webhooks.schemas import (
     DeliveryView,
+    ReplayRequest,
+    ReplayResult,
+    SecretRotation,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
+    WebhookEndpointUpdate,
     WebhookEndpointView,
 )
 from shared.dependencies import SessionDep
@@ -88,3 +93,94 @@ async def list_deliveries(
         session, principal, endpoint_id, status=status, limit=limit
     )
     return [DeliveryView.of(r.delivery, r.attempts) for r in records]
+
+
+@router.get("/{endpoint_id}/deliveries/{delivery_id}")
+async def get_delivery(
+    endpoint_id: uuid.UUID, delivery_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> DeliveryView:
+    """One message (by its webhook-id) with every attempt."""
+    record = await service.delivery_record(session, principal, endpoint_id, delivery_id)
+    return DeliveryView.of(record.delivery, record.attempts)
+
+
+@router.patch("/{endpoint_id}")
+async def update_endpoint(
+    endpoint_id: uuid.UUID,
+    body: WebhookEndpointUpdate,
+    principal: CurrentPrincipal,
+    destinations: DestinationPolicyDep,
+    session: SessionDep,
+) -> WebhookEndpointView:
+    """Change an endpoint's URL, event types or description."""
+    endpoint = await service.update_endpoint(
+        session,
+        principal,
+        endpoint_id,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+        destinations=destinations,
+    )
+    return WebhookEndpointView.of(endpoint)
+
+
+@router.post("/{endpoint_id}/disable")
+async def disable_endpoint(
+    endpoint_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> WebhookEndpointView:
+    """Stop sending to an endpoint for now; its pending messages wait."""
+    endpoint = await service.set_endpoint_enabled(session, principal, endpoint_id, enabled=False)
+    return WebhookEndpointView.of(endpoint)
+
+
+@router.post("/{endpoint_id}/enable")
+async def enable_endpoint(
+    endpoint_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> WebhookEndpointView:
+    """Resume sending to an endpoint (also after it was disabled for failing or 410)."""
+    endpoint = await service.set_endpoint_enabled(session, principal, endpoint_id, enabled=True)
+    return WebhookEndpointView.of(endpoint)
+
+
+@router.post("/{endpoint_id}/rotate-secret")
+async def rotate_secret(
+    endpoint_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    request: Request,
+    session: SessionDep,
+    body: SecretRotation | None = None,
+) -> WebhookEndpointCreated:
+    """A new signing secret, shown this once; the old one keeps signing during the overlap."""
+    overlap: timedelta = request.app.state.secret_rotation_overlap
+    if body is not None and body.overlap_seconds is not None:
+        overlap = timedelta(seconds=body.overlap_seconds)
+    endpoint = await service.rotate_secret(session, principal, endpoint_id, overlap=overlap)
+    return WebhookEndpointCreated.of(endpoint)
+
+
+@router.post("/{endpoint_id}/deliveries/{delivery_id}/replay", status_code=202)
+async def replay_delivery(
+    endpoint_id: uuid.UUID, delivery_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> DeliveryView:
+    """Send a delivered or failed message again, under the same webhook-id."""
+    delivery = await service.replay_delivery(session, principal, endpoint_id, delivery_id)
+    return DeliveryView.of(delivery, [])
+
+
+@router.post("/{endpoint_id}/replay-failed", status_code=202)
+async def replay_failed(
+    endpoint_id: uuid.UUID, body: ReplayRequest, principal: CurrentPrincipal, session: SessionDep
+) -> ReplayResult:
+    """Send again every failed message created since ``since``."""
+    deliveries = await service.replay_failed_since(session, principal, endpoint_id, body.since)
+    return ReplayResult(replayed=[d.id for d in deliveries])
+
+
+@router.post("/{endpoint_id}/test", status_code=202)
+async def send_test_event(
+    endpoint_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> DeliveryView:
+    """Queue a test message to the endpoint; follow it in the delivery log."""
+    delivery = await service.send_test_event(session, principal, endpoint_id)
+    return DeliveryView.of(delivery, [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import FastAPI
 
@@ -9,6 +11,7 @@ from services.webhooks import api
 from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.events import CONSUMER_GROUP, event_router
+from services.webhooks.service import RetryPolicy
 from services.webhooks.settings import WebhooksSettings
 from shared.db import Database
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
@@ -22,7 +25,11 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
     database = Database(settings.database_url)
     background = BackgroundTasks()
     background.on_shutdown(database.dispose)
-    destinations = DestinationPolicy(allow_private=settings.allow_private_urls)
+    destinations = DestinationPolicy(
+        allow_private=settings.allow_private_urls,
+        require_https=settings.environment == "production",
+        allowed=tuple(settings.allowed_destinations),
+    )
     # Redirects are not followed (a 3xx is a failed attempt) and proxy variables are ignored:
     # either could carry a request past the destination check to a private address.
     http_client = httpx.AsyncClient(
@@ -32,10 +39,16 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
         database,
         http_client,
         destinations=destinations,
-        retry_schedule=settings.retry_schedule_seconds,
+        retry_policy=RetryPolicy(
+            schedule=settings.retry_schedule_seconds,
+            jitter=settings.retry_jitter,
+            disable_after=timedelta(seconds=settings.disable_failing_endpoint_after_seconds),
+            max_retry_after_seconds=settings.max_retry_after_seconds,
+        ),
         timeout_seconds=settings.delivery_timeout_seconds,
         poll_seconds=settings.dispatcher_poll_seconds,
         max_in_flight=settings.max_concurrent_deliveries,
+        max_in_flight_per_endpoint=settings.max_concurrent_deliveries_per_endpoint,
     )
     # New deliveries are committed by the consumer; send them right away rather than at the
     # next poll. (The dispatcher's own commits do not notify, so it never wakes itself.)
@@ -61,6 +74,7 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
     app.state.database = database
     app.state.destination_policy = destinations
     app.state.dispatcher = dispatcher
+    app.state.secret_rotation_overlap = timedelta(seconds=settings.secret_rotation_overlap_seconds)
     app.state.token_verifier = TokenVerifier(
         key_source or JwksKeySource(settings.jwks_url),
         issuer=settings.token_issuer,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from services.webhooks.errors import DestinationRefused
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 
 def is_public(address: IPAddress) -> bool:
@@ -54,20 +56,45 @@ def parse_destination(url: str) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class DestinationPolicy:
-    """The operator's rule for endpoint URLs; ``allow_private`` turns the SSRF guard off."""
+    """The operator's rule for endpoint URLs.
+
+    ``allow_private`` turns the address check off entirely (local development);
+    ``allowed`` names hosts (``hooks.internal``) or ranges (``10.1.0.0/16``, ``::1``) that are
+    accepted although private; ``require_https`` (production) refuses plain http.
+    """
 
     allow_private: bool = False
+    require_https: bool = False
+    allowed: tuple[str, ...] = ()
+    # How host names become addresses (the system resolver; tests stand in a fake DNS).
+    resolver: Resolver | None = None
+
+    def _allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        networks = []
+        for entry in self.allowed:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                continue  # a host name, matched by name
+        return networks
 
     async def check(self, url: str) -> None:
         """Raise :class:`DestinationRefused` unless webhooks may be sent to ``url``."""
         host, port = parse_destination(url)
-        if self.allow_private:
+        if self.require_https and urlsplit(url).scheme != "https":
+            raise DestinationRefused("the URL must start with https://")
+        if self.allow_private or host.lower().rstrip(".") in {a.lower() for a in self.allowed}:
             return
-        for address in await self._resolve(host, port):
-            if not is_public(address):
-                raise DestinationRefused(
-                    f"{host} resolves to {address}, which is not a public address"
-                )
+        networks = self._allowed_networks()
+        resolve = self.resolver or self._resolve
+        for address in await resolve(host, port):
+            if is_public(address) or any(address in network for network in networks):
+                continue
+            shown = f"{host} resolves to {address}" if str(address) != host else host
+            raise DestinationRefused(
+                f"{shown}, which is not a public address (loopback, private, link-local, "
+                "multicast, reserved and cloud metadata addresses are refused)"
+            )
 
     @staticmethod
     async def _resolve(host: str, port: int) -> list[IPAddress]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import functools
 import logging
 import time
-from collections.abc import Sequence
+import uuid
+from collections import Counter
 from datetime import timedelta
 
 import httpx
@@ -40,19 +43,22 @@ class Dispatcher:
         client: httpx.AsyncClient,
         *,
         destinations: DestinationPolicy,
-        retry_schedule: Sequence[float],
+        retry_policy: service.RetryPolicy,
         timeout_seconds: float,
         poll_seconds: float = 1.0,
         max_in_flight: int = 32,
+        max_in_flight_per_endpoint: int = 4,
     ) -> None:
         self._database = database
         self._client = client
         self._destinations = destinations
-        self._retry_schedule = list(retry_schedule)
+        self._retry_policy = retry_policy
         self._timeout = timeout_seconds
         self._poll = poll_seconds
         self._max_in_flight = max_in_flight
+        self._max_per_endpoint = max_in_flight_per_endpoint
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_endpoint: Counter[uuid.UUID] = Counter()
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -105,18 +111,27 @@ class Dispatcher:
         lease = timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
         async with self._database.unit_of_work(notify=False) as session:
             due = await service.claim_due_deliveries(
-                session, now=utc_now(), limit=free, lease=lease
+                session,
+                now=utc_now(),
+                limit=free,
+                lease=lease,
+                in_flight=self._per_endpoint,
+                per_endpoint_limit=self._max_per_endpoint,
             )
         for delivery in due:
             task = asyncio.create_task(
                 self._deliver(delivery), name=f"webhook-delivery {delivery.delivery_id}"
             )
             self._in_flight.add(task)
-            task.add_done_callback(self._attempt_finished)
+            self._per_endpoint[delivery.endpoint_id] += 1
+            task.add_done_callback(functools.partial(self._attempt_finished, delivery.endpoint_id))
         return len(due)
 
-    def _attempt_finished(self, task: asyncio.Task[None]) -> None:
+    def _attempt_finished(self, endpoint_id: uuid.UUID, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._per_endpoint[endpoint_id] -= 1
+        if self._per_endpoint[endpoint_id] <= 0:
+            del self._per_endpoint[endpoint_id]
         if not task.cancelled() and task.exception() is not None:
             # The outcome could not be stored; the lease runs out and the attempt is repeated.
             log.warning(
@@ -128,7 +143,7 @@ class Dispatcher:
         outcome = await self.attempt(delivery)
         async with self._database.unit_of_work(notify=False) as session:
             due_again = await service.record_attempt(
-                session, delivery.delivery_id, outcome, retry_schedule=self._retry_schedule
+                session, delivery.delivery_id, outcome, policy=self._retry_policy
             )
         log.info(
             "webhook attempt",
@@ -152,10 +167,11 @@ class Dispatcher:
         started = time.perf_counter()
         status_code: int | None = None
         error: str | None = None
+        retry_after: float | None = None
         try:
             await self._destinations.check(delivery.url)
             body = encode_body(delivery.message)
-            headers = signed_headers(delivery.secret, delivery.delivery_id, attempted_at, body)
+            headers = signed_headers(delivery.secrets, delivery.delivery_id, attempted_at, body)
             headers["user-agent"] = USER_AGENT
             async with asyncio.timeout(self._timeout):
                 # Streamed and never read: the answer's status is all we keep, and a huge
@@ -164,6 +180,8 @@ class Dispatcher:
                     "POST", delivery.url, content=body.encode(), headers=headers
                 ) as response:
                     status_code = response.status_code
+                    if status_code in (429, 503):
+                        retry_after = parse_retry_after(response.headers.get("retry-after"))
         except DestinationRefused as exc:
             error = f"refused: {exc.detail}"
         except TimeoutError:
@@ -174,5 +192,25 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         duration_ms = round((time.perf_counter() - started) * 1000)
         return service.AttemptOutcome(
-            attempted_at=attempted_at, duration_ms=duration_ms, status_code=status_code, error=error
+            attempted_at=attempted_at,
+            duration_ms=duration_ms,
+            status_code=status_code,
+            error=error,
+            retry_after_seconds=retry_after,
         )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date), if valid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max((moment - utc_now()).total_seconds(), 0.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
 
 
 class UnknownEventType(InvalidRequest):
@@ -15,3 +15,11 @@ class DestinationRefused(InvalidRequest):
 
 class EndpointNotFound(NotFound):
     """No such webhook endpoint, or it is not the caller's."""
+
+
+class DeliveryNotFound(NotFound):
+    """No such delivery to this endpoint."""
+
+
+class DeliveryInProgress(Conflict):
+    """A replay of a delivery that is still pending (it is being retried already)."""

@@ -7,7 +7,8 @@ import logging
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
-from shared.events.catalog import AppointmentScheduled, GoalUpdated, Payload, SessionCompleted
+from services.webhooks.subscriptions import PARTNER_EVENTS
+from shared.events.catalog import AppointmentScheduled, Payload
 from shared.events.envelope import Envelope
 from shared.events.kafka import EventRouter
 
@@ -15,8 +16,13 @@ log = logging.getLogger(__name__)
 
 CONSUMER_GROUP = "webhooks"
 
-# What partners may subscribe to and receive today; all three carry ids, times and statuses only.
-PARTNER_EVENTS: tuple[type[Payload], ...] = (AppointmentScheduled, SessionCompleted, GoalUpdated)
+
+async def remember_session_and_fan_out(
+    session: AsyncSession, payload: AppointmentScheduled, envelope: Envelope
+) -> None:
+    """Note whose session it is (for later signaling events), then fan the event out."""
+    await service.record_session_clinician(session, payload)
+    await fan_out(session, payload, envelope)
 
 
 async def fan_out(session: AsyncSession, payload: Payload, envelope: Envelope) -> None:
@@ -35,5 +41,7 @@ def event_router() -> EventRouter:
     """The router of consumed events (built in the app factory, nothing at import time)."""
     router = EventRouter()
     for payload_type in PARTNER_EVENTS:
-        router.on(payload_type)(fan_out)
+        if payload_type is not AppointmentScheduled:
+            router.on(payload_type)(fan_out)
+    router.on(AppointmentScheduled)(remember_session_and_fan_out)
     return router

@@ -11,12 +11,13 @@ import base64
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from standardwebhooks import Webhook
 
-from services.webhooks.subscriptions import short_name
+from services.webhooks.subscriptions import TEST_EVENT_TYPE, short_name
 from shared.events.catalog import Payload
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (a format prefix, not a secret)
@@ -47,17 +48,32 @@ def webhook_message(payload: Payload, occurred_at: datetime) -> dict[str, Any]:
     }
 
 
+def test_message(endpoint_id: uuid.UUID, sent_at: datetime) -> dict[str, Any]:
+    """The body of a "send test event" message."""
+    return {
+        "type": short_name(TEST_EVENT_TYPE),
+        "timestamp": iso_timestamp(sent_at),
+        "data": {"endpoint_id": str(endpoint_id)},
+    }
+
+
 def encode_body(message: dict[str, Any]) -> str:
     """The exact text sent (and signed)."""
     return json.dumps(message, separators=(",", ":"))
 
 
-def signed_headers(secret: str, message_id: str, sent_at: datetime, body: str) -> dict[str, str]:
-    """The headers of one attempt; the timestamp is the attempt's, the id the delivery's."""
-    signature = Webhook(secret).sign(message_id, sent_at.astimezone(UTC), body)
+def signed_headers(
+    secrets: Sequence[str], message_id: str, sent_at: datetime, body: str
+) -> dict[str, str]:
+    """The headers of one attempt; the timestamp is the attempt's, the id the delivery's.
+
+    Signed once per secret, signatures space-separated (during a rotation both the new and the
+    old secret sign, so a receiver holding either accepts the message).
+    """
+    signatures = [Webhook(s).sign(message_id, sent_at.astimezone(UTC), body) for s in secrets]
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": signature,
+        "webhook-signature": " ".join(signatures),
         "content-type": "application/json",
     }

@@ -23,6 +23,15 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class EndpointAudience(StrEnum):
+    """Whose events an endpoint may receive."""
+
+    # A clinic admin's endpoint: every event of the clinic it subscribes to.
+    CLINIC = "clinic"
+    # A partner app's endpoint: only events about clinicians who granted the app access.
+    GRANTED = "granted"
+
+
 class WebhookEndpoint(SQLModel, table=True):
     """A partner's URL subscribed to event types, and the secret its messages are signed with."""
 
@@ -33,11 +42,34 @@ class WebhookEndpoint(SQLModel, table=True):
     url: str = Field(max_length=2048)
     event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
     description: str = Field(default="", max_length=500)
+    audience: str = Field(
+        default=EndpointAudience.CLINIC, sa_column=Column(String(16), nullable=False)
+    )
     # Kept in the clear because HMAC signing needs it; shown to the partner once, at creation.
     secret: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     # Deleted endpoints stay (their delivery log is part of the record) but receive nothing.
     deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # After a rotation the old secret keeps signing (next to the new one) until it expires,
+    # so the partner can switch its receiver over without rejecting a single message.
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # A disabled endpoint gets no new deliveries and no attempts until its owner enables it.
+    disabled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    # When the current run of failed attempts began (None after any success).
+    failing_since: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets each attempt is signed with right now: the current one, plus the
+        previous one during a rotation's overlap window."""
+        if (
+            self.previous_secret is not None
+            and self.previous_secret_expires_at is not None
+            and now < self.previous_secret_expires_at
+        ):
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class Delivery(SQLModel, table=True):
@@ -63,6 +95,8 @@ class Delivery(SQLModel, table=True):
         default=DeliveryStatus.PENDING, sa_column=Column(String(16), nullable=False)
     )
     attempt_count: int = 0
+    # A replay starts the retry schedule over; attempts before it stay in the log.
+    attempts_before_replay: int = 0
     next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     last_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
@@ -83,3 +117,27 @@ class DeliveryAttempt(SQLModel, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=500)
     duration_ms: int
+
+
+class ClinicianGrant(SQLModel, table=True):
+    """Projection: an endpoint owner (a partner app) may receive events about this clinician.
+
+    Filled from identity's grant events once partner apps exist there; until then it is
+    empty, so partner apps' endpoints receive nothing but test events (fail closed).
+    """
+
+    __tablename__ = "clinician_grants"
+
+    owner_id: str = Field(primary_key=True, max_length=200)
+    clinician_id: uuid.UUID = Field(primary_key=True)
+    granted_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class SessionClinician(SQLModel, table=True):
+    """Projection from ``appointment.scheduled``: whose session it is (signaling events name
+    only the session)."""
+
+    __tablename__ = "session_clinicians"
+
+    session_id: uuid.UUID = Field(primary_key=True)
+    clinician_id: uuid.UUID

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
+from services.webhooks.models import (
+    ClinicianGrant,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    SessionClinician,
+    WebhookEndpoint,
+)
 
 
-def add(session: AsyncSession, row: WebhookEndpoint | Delivery | DeliveryAttempt) -> None:
+def add(
+    session: AsyncSession,
+    row: WebhookEndpoint | Delivery | DeliveryAttempt | ClinicianGrant | SessionClinician,
+) -> None:
     """Stage a new row in the caller's unit of work."""
     session.add(row)
 
@@ -38,9 +48,11 @@ async def endpoints_owned_by(session: AsyncSession, owner_id: str) -> list[Webho
 
 
 async def live_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
-    """Every endpoint that may receive deliveries."""
+    """Every endpoint that may receive deliveries (neither deleted nor disabled)."""
     rows = await session.exec(
-        select(WebhookEndpoint).where(col(WebhookEndpoint.deleted_at).is_(None))
+        select(WebhookEndpoint).where(
+            col(WebhookEndpoint.deleted_at).is_(None), col(WebhookEndpoint.disabled_at).is_(None)
+        )
     )
     return list(rows.all())
 
@@ -64,7 +76,11 @@ async def fail_pending_deliveries(session: AsyncSession, endpoint_id: uuid.UUID)
 
 
 async def lock_due_deliveries(
-    session: AsyncSession, *, now: datetime, limit: int
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    skip_endpoints: Collection[uuid.UUID] = (),
 ) -> list[tuple[Delivery, WebhookEndpoint]]:
     """Pending deliveries due by ``now`` to live endpoints, oldest due first, with their endpoint.
 
@@ -78,10 +94,13 @@ async def lock_due_deliveries(
             col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.next_attempt_at) <= now,
             col(WebhookEndpoint.deleted_at).is_(None),
+            col(WebhookEndpoint.disabled_at).is_(None),
         )
         .order_by(col(Delivery.next_attempt_at))
         .limit(limit)
     )
+    if skip_endpoints:
+        query = query.where(col(Delivery.endpoint_id).not_in(list(skip_endpoints)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Delivery)
     rows = await session.exec(query)
@@ -134,3 +153,57 @@ async def attempts_of(
     for attempt in rows.all():
         attempts[attempt.delivery_id].append(attempt)
     return attempts
+
+
+async def delivery_of_endpoint(
+    session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: str
+) -> Delivery | None:
+    """One of an endpoint's deliveries."""
+    rows = await session.exec(
+        select(Delivery).where(Delivery.id == delivery_id, Delivery.endpoint_id == endpoint_id)
+    )
+    return rows.first()
+
+
+async def failed_deliveries_since(
+    session: AsyncSession, endpoint_id: uuid.UUID, since: datetime
+) -> list[Delivery]:
+    """An endpoint's failed deliveries created at or after ``since``, oldest first."""
+    rows = await session.exec(
+        select(Delivery)
+        .where(
+            Delivery.endpoint_id == endpoint_id,
+            col(Delivery.status) == DeliveryStatus.FAILED,
+            col(Delivery.created_at) >= since,
+        )
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+    )
+    return list(rows.all())
+
+
+async def owners_granted(session: AsyncSession, clinician_id: uuid.UUID) -> set[str]:
+    """The endpoint owners (partner apps) the clinician granted access to."""
+    rows = await session.exec(
+        select(ClinicianGrant.owner_id).where(ClinicianGrant.clinician_id == clinician_id)
+    )
+    return set(rows.all())
+
+
+async def grant(
+    session: AsyncSession, owner_id: str, clinician_id: uuid.UUID
+) -> ClinicianGrant | None:
+    """The grant of ``clinician_id`` to ``owner_id``, if there is one."""
+    return await session.get(ClinicianGrant, (owner_id, clinician_id))
+
+
+async def delete_grant(session: AsyncSession, owner_id: str, clinician_id: uuid.UUID) -> None:
+    """Forget a grant (revoked)."""
+    found = await grant(session, owner_id, clinician_id)
+    if found is not None:
+        await session.delete(found)
+
+
+async def session_clinician(session: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
+    """The clinician of a session, as appointment.scheduled said."""
+    found = await session.get(SessionClinician, session_id)
+    return found.clinician_id if found is not None else None

@@ -27,6 +27,16 @@ class WebhookEndpointCreate(BaseModel):
     description: str = Field("", max_length=500)
 
 
+class WebhookEndpointUpdate(BaseModel):
+    """Change any of an endpoint's URL, event types and description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, min_length=1, max_length=2048)
+    event_types: list[str] | None = Field(None, min_length=1, max_length=50)
+    description: str | None = Field(None, max_length=500)
+
+
 class WebhookEndpointView(BaseModel):
     """An endpoint as its owner sees it (the secret is shown only once, at creation)."""
 
@@ -35,6 +45,13 @@ class WebhookEndpointView(BaseModel):
     event_types: list[str]
     description: str
     created_at: datetime
+    enabled: bool
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    failing_since: datetime | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then, attempts are also signed with the secret before the last rotation."
+    )
 
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> WebhookEndpointView:
@@ -44,6 +61,11 @@ class WebhookEndpointView(BaseModel):
             event_types=endpoint.event_types,
             description=endpoint.description,
             created_at=endpoint.created_at,
+            enabled=endpoint.disabled_at is None,
+            disabled_at=endpoint.disabled_at,
+            disabled_reason=endpoint.disabled_reason,
+            failing_since=endpoint.failing_since,
+            previous_secret_expires_at=endpoint.previous_secret_expires_at,
         )
 
 
@@ -105,3 +127,27 @@ class DeliveryView(BaseModel):
             payload=delivery.payload,
             attempts=[DeliveryAttemptView.of(a) for a in attempts],
         )
+
+
+class ReplayRequest(BaseModel):
+    """Replay every failed message created since a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime
+
+
+class ReplayResult(BaseModel):
+    """The webhook-ids queued to be sent again."""
+
+    replayed: list[str]
+
+
+class SecretRotation(BaseModel):
+    """Rotate an endpoint's secret; the old one keeps signing for ``overlap_seconds``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_seconds: float | None = Field(
+        None, ge=0, le=7 * 86400, description="Defaults to the operator's setting (24 h)."
+    )

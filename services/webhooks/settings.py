@@ -33,14 +33,27 @@ class WebhooksSettings(ServiceSettings):
     # Refuse endpoints on loopback/private/link-local addresses (SSRF) unless an operator opts in,
     # e.g. for local development where the partner's receiver runs on the same machine.
     allow_private_urls: bool = False
+    # Hosts or address ranges accepted although private, e.g. ["hooks.internal", "10.1.0.0/16"]
+    # (JSON list in the environment).
+    allowed_destinations: list[str] = Field(default_factory=list)
     delivery_timeout_seconds: float = Field(15.0, gt=0)
     # Delay before each retry after a failed attempt; when it runs out the delivery has failed.
     retry_schedule_seconds: list[float] = Field(
         default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE_SECONDS)
     )
+    # Each retry delay is varied at random by up to this fraction (spreads out retry storms).
+    retry_jitter: float = Field(0.1, ge=0, lt=1)
+    # Retry-After (on 429/503) is honoured up to this many seconds.
+    max_retry_after_seconds: float = Field(86400.0, ge=0)
+    # An endpoint whose every attempt has failed for this long is disabled (5 days).
+    disable_failing_endpoint_after_seconds: float = Field(5 * 86400.0, gt=0)
+    # After a secret rotation, both secrets sign every attempt for this long.
+    secret_rotation_overlap_seconds: float = Field(86400.0, ge=0)
     dispatcher_poll_seconds: float = Field(1.0, gt=0)
-    # How many deliveries may be in flight at once, so a slow endpoint cannot hold up others.
+    # How many deliveries may be in flight at once, in all and to one endpoint: a slow or dead
+    # endpoint holds at most its own share of the slots and never delays the others.
     max_concurrent_deliveries: int = Field(32, ge=1)
+    max_concurrent_deliveries_per_endpoint: int = Field(4, ge=1)
 
     @field_validator("retry_schedule_seconds")
     @classmethod

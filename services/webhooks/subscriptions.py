@@ -10,7 +10,57 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from shared.events.catalog import catalog_types
+from shared.events.catalog import (
+    AppointmentCancelled,
+    AppointmentNoShow,
+    AppointmentRescheduled,
+    AppointmentScheduled,
+    CallConnected,
+    CareRelationshipStarted,
+    GoalAgreed,
+    GoalProposed,
+    GoalUpdated,
+    ParticipantAdmitted,
+    ParticipantCheckedIn,
+    ParticipantJoined,
+    ParticipantLeft,
+    Payload,
+    SessionCompleted,
+    SessionEnded,
+    UserDeactivated,
+)
+
+# What partners may subscribe to: events about a clinician's practice that carry ids, times and
+# statuses only. Not offered: user.registered (a new account belongs to no clinician's practice
+# yet); user.role_changed and tokens.revoked (security plumbing); check-in scores and the flags
+# derived from them (clinical measures); goal.progress_shared (records turns it into
+# goal.updated); call.quality (per-participant network samples); webhooks.endpoint.disabled
+# (for operators: it names other partners' endpoints).
+PARTNER_EVENTS: tuple[type[Payload], ...] = (
+    UserDeactivated,
+    AppointmentScheduled,
+    AppointmentRescheduled,
+    AppointmentCancelled,
+    AppointmentNoShow,
+    CareRelationshipStarted,
+    GoalProposed,
+    GoalAgreed,
+    GoalUpdated,
+    SessionCompleted,
+    ParticipantCheckedIn,
+    ParticipantAdmitted,
+    ParticipantJoined,
+    ParticipantLeft,
+    CallConnected,
+    SessionEnded,
+)
+# Sent only by "send test event", never produced by the catalog.
+TEST_EVENT_TYPE = "rapport.webhooks.endpoint.test.v1"
+
+
+def partner_event_types() -> list[str]:
+    """Every event type an endpoint may subscribe to."""
+    return sorted([p.model_fields["type"].default for p in PARTNER_EVENTS] + [TEST_EVENT_TYPE])
 
 
 def short_name(event_type: str) -> str:
@@ -32,6 +82,6 @@ def subscribes_to(selectors: Iterable[str], event_type: str) -> bool:
 
 
 def unknown_selectors(selectors: Iterable[str]) -> list[str]:
-    """The selectors that pick no event type in the catalog (typos, wrong versions)."""
-    known = catalog_types()
+    """The selectors that pick no event type partners may receive (typos, wrong versions)."""
+    known = partner_event_types()
     return [s for s in selectors if not any(selects(s, event_type) for event_type in known)]

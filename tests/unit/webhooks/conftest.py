@@ -60,6 +60,7 @@ def settings_for(database_url: str, **overrides: Any) -> WebhooksSettings:
         "kafka_bootstrap": NO_KAFKA,
         "allow_private_urls": True,
         "retry_schedule_seconds": [0.05, 0.05, 0.05],
+        "retry_jitter": 0.0,
         "dispatcher_poll_seconds": 0.05,
         "delivery_timeout_seconds": 5.0,
         **overrides,
@@ -147,6 +148,8 @@ class Receiver:
     statuses: dict[str, list[int]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    # Extra headers on a path's answers (e.g. Retry-After, Location for a redirect).
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def url(self, path: str) -> str:
@@ -172,7 +175,9 @@ class Receiver:
         if valid is False:
             return Response("bad signature", status_code=401)
         queued = self.statuses.get(path, [])
-        return Response(status_code=queued.pop(0) if queued else 200)
+        return Response(
+            status_code=queued.pop(0) if queued else 200, headers=self.headers.get(path)
+        )
 
 
 @pytest.fixture

@@ -6,8 +6,15 @@ import ipaddress
 
 import pytest
 
-from services.webhooks.destinations import DestinationPolicy, is_public, parse_destination
+from services.webhooks.destinations import (
+    DestinationPolicy,
+    IPAddress,
+    Resolver,
+    is_public,
+    parse_destination,
+)
 from services.webhooks.errors import DestinationRefused
+from tests.unit.webhooks.conftest import StartService
 
 
 @pytest.mark.parametrize(
@@ -61,3 +68,101 @@ async def test_allowing_private_urls_still_requires_http() -> None:
     await policy.check("http://127.0.0.1:9/hooks")
     with pytest.raises(DestinationRefused, match="http"):
         await policy.check("file:///etc/passwd")
+
+
+REFUSED_URLS = [
+    "http://127.0.0.1/hooks",
+    "http://localhost/hooks",
+    "http://[::1]/hooks",
+    "http://10.0.0.1/hooks",
+    "http://172.16.0.1/hooks",
+    "http://192.168.1.1/hooks",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://0.0.0.0/hooks",
+    "http://2130706433/hooks",  # 127.0.0.1 in decimal
+    "http://0x7f000001/hooks",  # 127.0.0.1 in hex
+    "http://0x7f.0.0.1/hooks",  # dotted hex
+    "http://0177.0.0.1/hooks",  # dotted octal
+    "http://127.1/hooks",  # short form
+    "http://[::ffff:127.0.0.1]/hooks",  # IPv4-mapped IPv6
+    "http://[::ffff:a9fe:a9fe]/hooks",  # 169.254.169.254, mapped, in hex
+    "http://[fd00:ec2::254]/hooks",  # the AWS metadata service over IPv6
+    "http://[fe80::1]/hooks",
+    "http://[ff02::1]/hooks",
+    "http://224.0.0.1/hooks",
+]
+
+
+@pytest.mark.parametrize("url", REFUSED_URLS)
+async def test_private_loopback_link_local_and_metadata_destinations_are_refused(
+    url: str,
+) -> None:
+    with pytest.raises(DestinationRefused, match="not a public address"):
+        await DestinationPolicy(allow_private=False).check(url)
+
+
+def fake_dns(records: dict[str, list[str]]) -> Resolver:
+    """A stand-in for the DNS server: names resolve to the addresses given."""
+
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address(a) for a in records.get(host, [host])]
+
+    return resolve
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_refused() -> None:
+    policy = DestinationPolicy(
+        resolver=fake_dns(
+            {
+                "partner.example": ["93.184.216.34"],
+                "internal.partner.example": ["10.1.2.3"],
+                # One private answer among public ones is enough to refuse (DNS rebinding).
+                "mixed.partner.example": ["93.184.216.34", "169.254.169.254"],
+            }
+        )
+    )
+
+    await policy.check("https://partner.example/hooks")
+    with pytest.raises(DestinationRefused, match=r"internal\.partner\.example resolves to 10"):
+        await policy.check("https://internal.partner.example/hooks")
+    with pytest.raises(DestinationRefused, match="169.254.169.254"):
+        await policy.check("https://mixed.partner.example/hooks")
+
+
+async def test_an_operator_may_allow_named_hosts_and_ranges() -> None:
+    policy = DestinationPolicy(
+        allowed=("hooks.internal", "10.1.0.0/16"),
+        resolver=fake_dns({"hooks.internal": ["10.9.9.9"], "ehr.internal": ["10.1.4.4"]}),
+    )
+
+    await policy.check("http://hooks.internal/x")
+    await policy.check("http://ehr.internal/x")
+    await policy.check("http://10.1.0.7/x")
+    with pytest.raises(DestinationRefused):
+        await policy.check("http://10.2.0.7/x")
+
+
+async def test_production_accepts_only_https() -> None:
+    policy = DestinationPolicy(require_https=True, resolver=fake_dns({"p.example": ["8.8.8.8"]}))
+
+    await policy.check("https://p.example/hooks")
+    with pytest.raises(DestinationRefused, match="https://"):
+        await policy.check("http://p.example/hooks")
+
+
+@pytest.mark.parametrize("url", REFUSED_URLS)
+async def test_registration_refuses_them_with_a_clear_error(
+    start_service: StartService, url: str
+) -> None:
+    webhooks = await start_service(background=False, allow_private_urls=False)
+
+    response = await webhooks.http.post(
+        "/v1/webhook-endpoints",
+        json={"url": url, "event_types": ["*"]},
+        headers=webhooks.auth(),
+    )
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "DestinationRefused"
+    assert "not a public address" in body["detail"]

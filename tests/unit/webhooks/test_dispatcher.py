@@ -14,7 +14,7 @@ from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.events import event_router
 from services.webhooks.models import Delivery
-from services.webhooks.service import DueDelivery
+from services.webhooks.service import DueDelivery, RetryPolicy
 from shared.events.catalog import Payload
 from shared.events.envelope import Envelope
 from tests.unit.webhooks import factories
@@ -235,7 +235,7 @@ async def test_private_destinations_are_refused_again_when_sending(
             webhooks.database,
             client,
             destinations=DestinationPolicy(allow_private=False),
-            retry_schedule=[],
+            retry_policy=RetryPolicy(schedule=[]),
             timeout_seconds=2.0,
         )
         outcome = await strict.attempt(
@@ -243,7 +243,7 @@ async def test_private_destinations_are_refused_again_when_sending(
                 delivery_id="msg_test",
                 endpoint_id=uuid.uuid4(),
                 url=receiver.url("internal"),
-                secret="whsec_" + "A" * 44,
+                secrets=["whsec_" + "A" * 44],
                 message={"type": "session.completed", "timestamp": "", "data": {}},
                 attempt_number=1,
             )
@@ -286,7 +286,7 @@ async def test_stopping_waits_for_the_attempt_in_flight_and_records_it(
             webhooks.database,
             client,
             destinations=DestinationPolicy(allow_private=True),
-            retry_schedule=[60.0],
+            retry_policy=RetryPolicy(schedule=[60.0]),
             timeout_seconds=5.0,
         )
         running = asyncio.create_task(dispatcher.run())

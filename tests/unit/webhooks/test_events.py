@@ -101,8 +101,11 @@ async def test_events_partners_do_not_receive_are_not_handled() -> None:
     assert router.handles(SESSION_COMPLETED)
     assert router.handles("rapport.records.appointment.scheduled.v1")
     assert router.handles("rapport.records.goal.updated.v1")
+    assert router.handles("rapport.signaling.session.ended.v1")
     assert not router.handles(UserRegistered.model_fields["type"].default)
-    assert router.topics == ["rapport.records"]
+    assert not router.handles("rapport.records.checkin.submitted.v1")
+    assert not router.handles("rapport.webhooks.endpoint.disabled.v1")
+    assert sorted(router.topics) == ["rapport.identity", "rapport.records", "rapport.signaling"]
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def test_signed_headers_verify_with_the_standard_webhooks_library() -> None:
     secret = new_secret()
     body = encode_body(webhook_message(factories.goal_updated(), datetime.now(UTC)))
 
-    headers = signed_headers(secret, "msg_1", datetime.now(UTC), body)
+    headers = signed_headers([secret], "msg_1", datetime.now(UTC), body)
 
     assert json.loads(body) == Webhook(secret).verify(body, headers)
     with pytest.raises(WebhookVerificationError):

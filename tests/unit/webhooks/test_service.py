@@ -68,7 +68,7 @@ async def test_failures_follow_the_retry_schedule_then_fail(database_url: str) -
                         session,
                         delivery.id,
                         service.AttemptOutcome(attempted_at, duration_ms=500, status_code=502),
-                        retry_schedule=schedule,
+                        policy=service.RetryPolicy(schedule),
                     )
                 )
         async with database.unit_of_work() as session:
