@@ -25,7 +25,13 @@ from gateway.errors import UpgradeRequired
 from gateway.metrics import EdgeMetrics
 from gateway.proxy import HttpProxy, forwarding_headers
 from gateway.rate_limit import RateLimiter
-from gateway.routing import OWN_PATHS, RouteTable, Transport, UpstreamDirectory
+from gateway.routing import (
+    OWN_PATHS,
+    RouteTable,
+    Transport,
+    UpstreamDirectory,
+    session_routing_key,
+)
 from gateway.security import EdgeAuthenticator, SecurityHeaders, request_id_of
 from gateway.websocket_proxy import WebSocketRelay
 from shared.errors import NotFound, RapportError
@@ -145,14 +151,15 @@ class Edge:
             upstream = route.upstream.value
             parts.metrics.websocket_opened(upstream)
             try:
-                # Signaling's join names the session only in its first message, so there is no
-                # routing key before the upgrade yet; with one signaling process none is needed.
+                # Clients name the session in the URL (?session_id=, not a secret) so that
+                # every participant of a room reaches the same signaling process.
+                routing_key = session_routing_key(scope.get("query_string", b""))
                 await parts.websocket_relay.relay(
                     scope,
                     receive,
                     secured,
                     upstream=upstream,
-                    base_url=parts.upstreams.base_url(route.upstream, routing_key=None),
+                    base_url=parts.upstreams.base_url(route.upstream, routing_key=routing_key),
                     forwarding=forwarding_headers(scope, request_id),
                 )
             finally:

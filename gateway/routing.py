@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import parse_qs
 
 from gateway.settings import GatewaySettings
 
@@ -166,6 +167,16 @@ class UpstreamDirectory:
     def base_url(self, upstream: Upstream, routing_key: str | None = None) -> str:
         """The base URL to send a request to; ``routing_key`` pins it to one member."""
         return choose_member(self._members[upstream], routing_key)
+
+
+def session_routing_key(query_string: bytes) -> str | None:
+    """The room a signaling WebSocket is for, from its ``?session_id=`` query parameter.
+
+    A room lives in one signaling process, so every participant of a session must reach the
+    same member; signaling refuses a join whose token names another session than this key.
+    """
+    values = parse_qs(query_string.decode("latin-1")).get("session_id")
+    return values[0] if values else None
 
 
 def choose_member(members: Sequence[str], routing_key: str | None) -> str:

@@ -151,7 +151,9 @@ async def test_a_video_session_crosses_every_service(
             assert response.status_code in (200, 201), response.text
             return response.json()["token"]
 
-        ws_url = rapport.gateway_url.replace("http://", "ws://") + "/v1/signal"
+        ws_url = (
+            rapport.gateway_url.replace("http://", "ws://") + f"/v1/signal?session_id={session_id}"
+        )
         client_peer = Participant("client", ws_url, await signaling_token(client))
         clinician_peer = Participant("clinician", ws_url, await signaling_token(clinician))
         try:

@@ -12,6 +12,7 @@ from gateway.routing import (
     Upstream,
     UpstreamDirectory,
     choose_member,
+    session_routing_key,
 )
 
 TABLE = RouteTable()
@@ -135,3 +136,13 @@ def test_directory_strips_trailing_slashes() -> None:
     )
     assert directory.base_url(Upstream.IDENTITY) == "http://i"
     assert directory.members(Upstream.SIGNALING) == ("http://s1", "http://s2")
+
+
+def test_the_session_id_query_parameter_is_the_signaling_routing_key() -> None:
+    assert session_routing_key(b"session_id=abc&x=1") == "abc"
+    assert session_routing_key(b"") is None
+    members = ["http://signaling-1:8003", "http://signaling-2:8003"]
+    # Both participants of one session land on the same member.
+    assert choose_member(members, session_routing_key(b"session_id=s-1")) == choose_member(
+        members, session_routing_key(b"x=2&session_id=s-1")
+    )
