@@ -62,6 +62,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import ALGORITHM, Keyring, generate_signing_key
 from shared.db import utc_now
 from shared.events.catalog import (
+    PartnerAccessGranted,
     PartnerRegistered,
     PartnerSecretRotated,
     TokensRevoked,
@@ -586,6 +587,14 @@ class IdentityService:
         if await repository.partner_app(session, client_id) is None:
             raise PartnerAppNotFound()
         await repository.grant_partner(session, client_id, principal.user_id)
+        # Other services (webhooks) limit the partner to these clinicians from this event.
+        add_event(
+            session,
+            PartnerAccessGranted(
+                client_id=client_id, clinician_id=principal.user_id, granted_at=utc_now()
+            ),
+            source=EVENT_SOURCE,
+        )
 
     async def client_credentials(
         self, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None

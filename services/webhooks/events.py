@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
 from services.webhooks.subscriptions import PARTNER_EVENTS
-from shared.events.catalog import AppointmentScheduled, Payload
+from shared.events.catalog import AppointmentScheduled, PartnerAccessGranted, Payload
 from shared.events.envelope import Envelope
 from shared.events.kafka import EventRouter
 
@@ -37,6 +37,16 @@ async def fan_out(session: AsyncSession, payload: Payload, envelope: Envelope) -
         )
 
 
+async def remember_grant(session: AsyncSession, payload: PartnerAccessGranted, _: Envelope) -> None:
+    """A clinician granted a partner app access: its endpoints now get that clinician's events."""
+    await service.grant_access(
+        session,
+        owner_id=payload.client_id,
+        clinician_id=payload.clinician_id,
+        at=payload.granted_at,
+    )
+
+
 def event_router() -> EventRouter:
     """The router of consumed events (built in the app factory, nothing at import time)."""
     router = EventRouter()
@@ -44,4 +54,5 @@ def event_router() -> EventRouter:
         if payload_type is not AppointmentScheduled:
             router.on(payload_type)(fan_out)
     router.on(AppointmentScheduled)(remember_session_and_fan_out)
+    router.on(PartnerAccessGranted)(remember_grant)
     return router

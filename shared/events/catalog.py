@@ -125,6 +125,21 @@ class PartnerSecretRotated(Payload):
         return self.client_id
 
 
+class PartnerAccessGranted(Payload):
+    """A clinician let a partner app act on (and hear about) their practice's data."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.partner.access_granted.v1"] = (
+        "rapport.identity.partner.access_granted.v1"
+    )
+    client_id: str
+    clinician_id: uuid.UUID
+    granted_at: datetime
+
+    def partition_key(self) -> str:
+        return self.client_id
+
+
 # records ----------------------------------------------------------------------------------
 
 
@@ -498,6 +513,7 @@ EventPayload = Annotated[
     | TokensRevoked
     | PartnerRegistered
     | PartnerSecretRotated
+    | PartnerAccessGranted
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted

@@ -199,3 +199,24 @@ async def test_the_token_names_only_the_clinicians_who_granted_access(
     token = (await _token(client, partner)).json()["access_token"]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["clinicians"] == [granting["id"]]
+
+
+async def test_a_grant_is_published_for_the_services_that_limit_partners(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from shared.events.outbox import OutboxMessage
+
+    partner = await _partner(app, client, ["appointments:read"])
+    granting = await registered_user(client, email="grants@example.com", role="clinician")
+    token = await access_token(client, "grants@example.com")
+    granted = await client.put(
+        f"/v1/partner-apps/{partner['client_id']}/grants/me", headers=bearer(token)
+    )
+    assert granted.status_code == 204
+    database: Database = app.state.database
+    async with database.unit_of_work() as session:
+        rows = (await session.exec(select(OutboxMessage))).all()
+    grants = [r for r in rows if r.event_type == "rapport.identity.partner.access_granted.v1"]
+    assert len(grants) == 1
+    assert grants[0].key == partner["client_id"].encode()
+    assert granting["id"].encode() in grants[0].value

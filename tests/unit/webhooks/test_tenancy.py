@@ -10,7 +10,7 @@ from sqlmodel import select
 from services.webhooks import service
 from services.webhooks.events import event_router
 from services.webhooks.models import Delivery
-from shared.events.catalog import ParticipantJoined, Payload
+from shared.events.catalog import ParticipantJoined, PartnerAccessGranted, Payload
 from tests.unit.webhooks import factories
 from tests.unit.webhooks.conftest import RunningService, StartService, envelope_of
 
@@ -83,3 +83,27 @@ async def test_without_a_grant_a_partner_endpoint_receives_nothing(
     await consume(webhooks, payload)
 
     assert await deliveries_to(webhooks, endpoint["id"]) == []
+
+
+async def test_a_grant_published_by_identity_opens_the_clinicians_events_to_the_partner(
+    start_service: StartService,
+) -> None:
+    webhooks = await start_service(background=False)
+    partner = webhooks.auth(role="client", scopes="webhooks:manage", subject="partner-app-3")
+    endpoint = await webhooks.register("http://127.0.0.1:9/partner", ["*"], partner)
+    before, after = factories.session_completed(), factories.session_completed()
+    after = after.model_copy(update={"clinician_id": before.clinician_id})
+
+    await consume(webhooks, before)  # no grant yet: nothing for the partner
+    await consume(
+        webhooks,
+        PartnerAccessGranted(
+            client_id="partner-app-3",
+            clinician_id=before.clinician_id,
+            granted_at=datetime.now(UTC),
+        ),
+    )
+    await consume(webhooks, after)
+
+    delivered = await deliveries_to(webhooks, endpoint["id"])
+    assert [d.payload["data"]["session_id"] for d in delivered] == [str(after.session_id)]
