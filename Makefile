@@ -8,8 +8,12 @@ PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks
 
 .PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars clean
 
-install:
+install: web/node_modules/.package-lock.json
 	$(UV) sync --frozen
+
+# The pages are plain ES modules (no build step); npm only fetches the libraries they load.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
 
 kafka-jars: install
 	$(PY) python -m deploy.kafka.launcher fetch
