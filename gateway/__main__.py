@@ -8,6 +8,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from gateway.websocket_proxy import QUEUED_MESSAGES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,8 +31,13 @@ def serve(settings: GatewaySettings) -> None:
         ws="websockets",
         ws_per_message_deflate=False,
         ws_max_size=settings.websocket_max_message_bytes,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Messages read from a client ahead of signaling taking them: beyond this the gateway
+        # stops reading that client (backpressure), so a flood costs it a bounded amount.
+        ws_max_queue=QUEUED_MESSAGES,
+        # X-Forwarded-For/-Proto are believed only from the configured proxies; with none,
+        # the client address and scheme are the connection's own.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
         server_header=False,
         access_log=settings.access_log,
         log_config=None,

@@ -6,8 +6,10 @@ import functools
 
 from fastapi import FastAPI
 
+from gateway.cors import CorsPolicy
 from gateway.edge import Edge, EdgeParts
 from gateway.metrics import EdgeMetrics
+from gateway.pages import WebPages
 from gateway.proxy import HttpProxy
 from gateway.rate_limit import RateLimiter
 from gateway.revocations import RevocationListener
@@ -68,7 +70,16 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
         upstreams=upstreams,
         authenticator=EdgeAuthenticator(verifier),
         login_limiter=RateLimiter(
-            per_minute=settings.login_rate_per_minute, burst=settings.login_burst
+            per_minute=settings.login_rate_per_minute,
+            burst=settings.login_burst,
+            max_keys=settings.rate_limit_max_keys,
+            refusal="too many attempts from this address; try again later",
+        ),
+        principal_limiter=_principal_limiter(settings),
+        cors=CorsPolicy(
+            settings.cors_allow_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            max_age_seconds=settings.cors_max_age_seconds,
         ),
         http_proxy=http_proxy,
         websocket_relay=WebSocketRelay(
@@ -81,9 +92,21 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
         security_headers=SecurityHeaders(hsts_max_age_seconds=settings.hsts_max_age_seconds),
         metrics=EdgeMetrics(),
         error_handler=app.exception_handlers[RapportError],
+        pages=WebPages(settings.web_root, hsts_max_age_seconds=settings.hsts_max_age_seconds),
     )
     app.add_middleware(Edge, parts=parts)
     return app
+
+
+def _principal_limiter(settings: GatewaySettings) -> RateLimiter | None:
+    if settings.principal_rate_per_minute == 0:
+        return None
+    return RateLimiter(
+        per_minute=settings.principal_rate_per_minute,
+        burst=settings.principal_burst,
+        max_keys=settings.rate_limit_max_keys,
+        refusal="too many requests for this account; try again later",
+    )
 
 
 def _readiness_checks(proxy: HttpProxy, upstreams: UpstreamDirectory) -> dict[str, ReadinessCheck]:

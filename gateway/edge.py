@@ -4,16 +4,18 @@ Every request passes through here once. Routed requests are checked (token, rate
 proxied straight away, without the per-request cost of the app's middleware (the shared
 metrics middleware alone would cut the gateway's throughput several times over); the gateway's
 own endpoints (health, readiness, metrics) go to the app. Every response leaves with the
-security headers and the request id. Errors are rendered by the handlers ``shared.errors``
-installed on the app, so they have the same shape as every service's.
+security headers and the request id (plus HSTS when served over TLS, and the CORS headers of
+the policy); CORS preflights are answered here. Errors are rendered by the handlers
+``shared.errors`` installed on the app, so they have the same shape as every service's.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -21,9 +23,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from gateway.cors import CorsPolicy
 from gateway.errors import UpgradeRequired
 from gateway.metrics import EdgeMetrics
-from gateway.proxy import HttpProxy, forwarding_headers
+from gateway.pages import WebPages
+from gateway.proxy import HttpProxy, forwarding_headers, header
 from gateway.rate_limit import RateLimiter
 from gateway.routing import (
     OWN_PATHS,
@@ -35,8 +39,12 @@ from gateway.routing import (
 from gateway.security import EdgeAuthenticator, SecurityHeaders, request_id_of
 from gateway.websocket_proxy import WebSocketRelay
 from shared.errors import NotFound, RapportError
+from shared.logging import current_request_id
+
+log = logging.getLogger(__name__)
 
 ErrorHandler = Callable[[Any, Exception], Response | Awaitable[Response]]
+HeaderPairs = Sequence[tuple[bytes, bytes]]
 
 METRICS_PATH = "/metrics"
 
@@ -54,23 +62,36 @@ class EdgeParts:
     security_headers: SecurityHeaders
     metrics: EdgeMetrics
     error_handler: ErrorHandler
+    # The web app's pages, on the paths no API route takes.
+    pages: WebPages | None = None
+    # Every request with an access token, per token subject; None: no such limit.
+    principal_limiter: RateLimiter | None = None
+    cors: CorsPolicy = field(default_factory=lambda: CorsPolicy(()))
 
 
 class _SecuredSend:
-    """Wraps ``send``: security headers and request id on the response head; notes the status."""
+    """Wraps ``send``: security headers and request id on the response head; notes the status.
 
-    __slots__ = ("_send", "_headers", "_request_id", "status")
+    ``extra`` are the edge's own headers for this request (HSTS over TLS, CORS).
+    """
 
-    def __init__(self, send: Send, headers: SecurityHeaders, request_id: str) -> None:
+    __slots__ = ("_send", "_headers", "_request_id", "_extra", "status")
+
+    def __init__(
+        self, send: Send, headers: SecurityHeaders, request_id: str, extra: HeaderPairs = ()
+    ) -> None:
         self._send = send
         self._headers = headers
         self._request_id = request_id.encode("ascii")
+        self._extra = extra
         self.status = 0
 
     async def __call__(self, message: Message) -> None:
         if message["type"] in ("http.response.start", "websocket.http.response.start"):
             self.status = message["status"]
-            message["headers"] = self._headers.apply(message.get("headers", ()), self._request_id)
+            secured = self._headers.apply(message.get("headers", ()), self._request_id)
+            secured.extend(self._extra)
+            message["headers"] = secured
         await self._send(message)
 
 
@@ -91,10 +112,32 @@ class Edge:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = request_id_of(scope["headers"])
+        # Everything logged while this request is handled carries its id.
+        context = current_request_id.set(request_id)
+        try:
+            await self._handle_http(scope, receive, send, request_id)
+        finally:
+            current_request_id.reset(context)
+
+    async def _handle_http(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None:
         parts = self._parts
         headers = scope["headers"]
-        request_id = request_id_of(headers)
-        secured = _SecuredSend(send, parts.security_headers, request_id)
+        method: str = scope["method"]
+        tls = scope.get("scheme") == "https"
+        if method == "OPTIONS":
+            origin = header(headers, b"origin")
+            requested = header(headers, b"access-control-request-method")
+            if origin is not None and requested is not None:
+                await self._preflight(scope, receive, send, request_id, tls, origin, requested)
+                return
+        extra = parts.security_headers.over_tls(tls)
+        if parts.cors.enabled:
+            cors = parts.cors.response_headers(header(headers, b"origin"))
+            extra = (*extra, *cors) if extra else cors
+        secured = _SecuredSend(send, parts.security_headers, request_id, extra)
         path: str = scope["path"]
         if path in OWN_PATHS:
             if path == METRICS_PATH:
@@ -104,15 +147,22 @@ class Edge:
             return
         route = parts.routes.match(path)
         if route is None:
+            pages = parts.pages
+            page = pages.find(method, path) if pages is not None else None
+            if pages is not None and page is not None:
+                page_send = _SecuredSend(send, pages.security_headers, request_id, extra)
+                await pages.serve(page, scope, receive, page_send)
+                return
             await self._respond_with_error(scope, receive, secured, NotFound("no such route"))
             return
-        method: str = scope["method"]
         started = time.perf_counter()
         try:
             if route.transport is Transport.WEBSOCKET:
                 raise UpgradeRequired("this route only accepts WebSocket connections")
             if not parts.routes.is_public(route, method, path):
-                await parts.authenticator.authenticate(headers)
+                principal = await parts.authenticator.authenticate(headers)
+                if parts.principal_limiter is not None:
+                    parts.principal_limiter.check(principal.subject)
             if parts.routes.is_rate_limited(method, path):
                 parts.login_limiter.check(client_address(scope))
             await parts.http_proxy.forward(
@@ -124,6 +174,8 @@ class Edge:
                 request_id=request_id,
             )
         except RapportError as exc:
+            if exc.status_code >= 500:
+                log.warning("%s %s: %s", method, route.path, exc.detail)
             await self._respond_with_error(scope, receive, secured, exc)
         finally:
             parts.metrics.record(
@@ -135,10 +187,20 @@ class Edge:
             )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = request_id_of(scope["headers"])
+        context = current_request_id.set(request_id)
+        try:
+            await self._handle_websocket(scope, receive, send, request_id)
+        finally:
+            current_request_id.reset(context)
+
+    async def _handle_websocket(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None:
         parts = self._parts
         headers = scope["headers"]
-        request_id = request_id_of(headers)
-        secured = _SecuredSend(send, parts.security_headers, request_id)
+        over_tls = parts.security_headers.over_tls(scope.get("scheme") == "wss")
+        secured = _SecuredSend(send, parts.security_headers, request_id, over_tls)
         if (await receive())["type"] != "websocket.connect":
             return
         path: str = scope["path"]
@@ -166,6 +228,30 @@ class Edge:
                 parts.metrics.websocket_closed(upstream)
         except RapportError as exc:
             await self._respond_with_error(scope, receive, secured, exc)
+
+    async def _preflight(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        tls: bool,
+        origin: bytes,
+        method: bytes,
+    ) -> None:
+        """Answer a CORS preflight here: no service sees it, and it carries no token."""
+        parts = self._parts
+        over_tls = parts.security_headers.over_tls(tls)
+        try:
+            requested_headers = header(scope["headers"], b"access-control-request-headers")
+            allowed = parts.cors.preflight_headers(origin, method, requested_headers)
+        except RapportError as exc:
+            secured = _SecuredSend(send, parts.security_headers, request_id, over_tls)
+            await self._respond_with_error(scope, receive, secured, exc)
+            return
+        secured = _SecuredSend(send, parts.security_headers, request_id, (*over_tls, *allowed))
+        await secured({"type": "http.response.start", "status": 204, "headers": []})
+        await secured({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _respond_with_error(
         self, scope: Scope, receive: Receive, send: Send, exc: RapportError

@@ -1,4 +1,4 @@
-"""Token buckets per client address, for endpoints that invite guessing (login)."""
+"""Token buckets: per client address (login) and per principal (every authenticated request)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Allows ``burst`` requests at once per address, refilled at ``per_minute``.
+    """Allows ``burst`` requests at once per key, refilled at ``per_minute``.
 
-    Buckets live in memory, one per address, the least recently used dropped beyond
-    ``max_addresses``: a dropped bucket comes back full, which for an address idle that long
-    is what it would have refilled to anyway. Per process: several gateway processes each
-    allow the full rate.
+    Buckets live in memory, one per key (an address, a token subject), least recently used
+    first. A bucket left alone long enough to refill completely is dropped, since a fresh one
+    is the same, so memory follows the keys active in the last ``burst / rate`` seconds; beyond
+    ``max_keys`` the least recent goes early (it comes back full, which only errs towards
+    allowing). Per process: several gateway processes each allow the full rate.
     """
 
     def __init__(
@@ -31,28 +32,36 @@ class RateLimiter:
         *,
         per_minute: float,
         burst: int,
-        max_addresses: int = 100_000,
+        max_keys: int = 100_000,
+        refusal: str = "too many requests; try again later",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if per_minute <= 0 or burst < 1:
-            raise ValueError("rate limit needs a positive rate and a burst of at least 1")
+        if per_minute <= 0 or burst < 1 or max_keys < 1:
+            raise ValueError("rate limit needs a positive rate, a burst and room for a key")
         self._rate = per_minute / 60.0
         self._burst = float(burst)
-        self._max_addresses = max_addresses
+        self._full_after = self._burst / self._rate
+        self._max_keys = max_keys
+        self._refusal = refusal
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def retry_after(self, address: str) -> float:
-        """Take one token for ``address``: 0 when allowed, else seconds until one is free."""
+    def __len__(self) -> int:
+        """How many buckets are held (idle full ones are dropped as others arrive)."""
+        return len(self._buckets)
+
+    def retry_after(self, key: str) -> float:
+        """Take one token for ``key``: 0 when allowed, else seconds until one is free."""
         now = self._clock()
-        bucket = self._buckets.get(address)
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            bucket = _Bucket(self._burst, now)
-            self._buckets[address] = bucket
-            if len(self._buckets) > self._max_addresses:
-                self._buckets.popitem(last=False)
+            self._forget_idle(now)
+            bucket = buckets[key] = _Bucket(self._burst, now)
+            if len(buckets) > self._max_keys:
+                buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(address)
+            buckets.move_to_end(key)
             refill = (now - bucket.refilled_at) * self._rate
             bucket.tokens = min(self._burst, bucket.tokens + refill)
             bucket.refilled_at = now
@@ -61,11 +70,18 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self._rate
 
-    def check(self, address: str) -> None:
-        """Raise :class:`RateLimited` (429 with Retry-After) when ``address`` is over its rate."""
-        wait = self.retry_after(address)
+    def check(self, key: str) -> None:
+        """Raise :class:`RateLimited` (429 with Retry-After) when ``key`` is over its rate."""
+        wait = self.retry_after(key)
         if wait > 0:
-            raise RateLimited(
-                "too many attempts from this address; try again later",
-                retry_after_seconds=max(1, math.ceil(wait)),
-            )
+            raise RateLimited(self._refusal, retry_after_seconds=max(1, math.ceil(wait)))
+
+    def _forget_idle(self, now: float) -> None:
+        # Least recent first, so the scan stops at the first bucket still refilling: each
+        # bucket is dropped once, which keeps this O(1) per request on average.
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if now - oldest.refilled_at < self._full_after:
+                return
+            buckets.popitem(last=False)

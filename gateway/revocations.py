@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # A logout ends one refresh token family; the access tokens of that login are not marked with
 # their family, so the edge leaves them to expire (at most 15 minutes) rather than logging the
-# user out everywhere.
+# user out everywhere. A revocation of every family at once (``family_id`` null: a password
+# change) ends every session, so it covers every access token too.
 _SUBJECT_WIDE_REASONS = frozenset({"refresh_reuse", "deactivated", "role_changed"})
 
 
@@ -83,7 +84,7 @@ class RevocationListener:
                 if partition in positioned:
                     for record in records:
                         if record.timestamp >= since_ms:
-                            self._apply(record.key, record.value, record.headers)
+                            self.apply(record.key, record.value, record.headers)
             # A newly assigned partition is read from ``since_ms`` on, not from its beginning
             # (whatever the fetch above returned for it is read again after the seek).
             new = consumer.assignment() - positioned
@@ -103,14 +104,17 @@ class RevocationListener:
             else:
                 consumer.seek(partition, found.offset)
 
-    def _apply(
+    def apply(
         self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
+        """Apply one record of the identity topic (anything but a revocation is ignored)."""
         try:
             payload = decode(key, value, headers).payload
         except MalformedEvent:
             return  # not ours to judge: identity's own consumers dead-letter bad events
-        if isinstance(payload, TokensRevoked) and payload.reason in _SUBJECT_WIDE_REASONS:
+        if isinstance(payload, TokensRevoked) and (
+            payload.reason in _SUBJECT_WIDE_REASONS or payload.family_id is None
+        ):
             before = payload.revoked_before
         elif isinstance(payload, UserDeactivated):
             before = payload.deactivated_at

@@ -45,22 +45,34 @@ class SecurityHeaders:
     """The headers every response leaves the gateway with.
 
     They replace whatever an upstream set under the same names, except Cache-Control, which
-    is only added (``no-store``: health data must not sit in shared caches) when absent.
+    is only added (``no-store``: health data must not sit in shared caches) when absent. CORS
+    and HSTS headers are the edge's alone: an upstream's are dropped, and the edge adds its
+    own (:meth:`over_tls`, the CORS policy) to what :meth:`apply` returns.
     """
 
-    def __init__(self, *, hsts_max_age_seconds: int | None = None) -> None:
+    def __init__(self, *, hsts_max_age_seconds: int | None = 0) -> None:
         enforced: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"no-referrer"),
             (b"content-security-policy", API_CONTENT_SECURITY_POLICY),
         ]
-        if hsts_max_age_seconds is not None:
-            enforced.append(
-                (b"strict-transport-security", f"max-age={hsts_max_age_seconds}".encode())
-            )
         self._enforced = tuple(enforced)
-        self._enforced_names = frozenset(name for name, _ in enforced)
+        self._enforced_names = frozenset(name for name, _ in enforced) | {
+            b"strict-transport-security"
+        }
+        self._over_tls: tuple[tuple[bytes, bytes], ...] = ()
+        if hsts_max_age_seconds:
+            hsts = f"max-age={hsts_max_age_seconds}".encode()
+            self._over_tls = ((b"strict-transport-security", hsts),)
+
+    def over_tls(self, tls: bool) -> tuple[tuple[bytes, bytes], ...]:
+        """Strict-Transport-Security, for a response served over TLS only.
+
+        Over plain HTTP browsers ignore it at best; at worst a proxy that strips TLS would pin
+        the name to HTTPS for clients that then cannot reach it.
+        """
+        return self._over_tls if tls else ()
 
     def apply(self, headers: Sequence[tuple[bytes, bytes]], request_id: bytes) -> RawHeaders:
         """``headers`` with the security headers enforced and the request id echoed."""
@@ -68,7 +80,7 @@ class SecurityHeaders:
         has_cache_control = has_request_id = False
         for name, value in headers:
             lower = name.lower()
-            if lower in self._enforced_names:
+            if lower in self._enforced_names or lower.startswith(b"access-control-"):
                 continue
             if lower == b"cache-control":
                 has_cache_control = True

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from gateway.pages import default_web_root
 from shared.settings import ServiceSettings
 
 
@@ -43,22 +46,39 @@ class GatewaySettings(ServiceSettings):
     # Login: a token bucket per client address.
     login_rate_per_minute: float = 10.0
     login_burst: int = 10
+    # Every request with an access token: a token bucket per token subject (user or partner
+    # app), generous enough for a dashboard loading a page at once; 0 turns it off.
+    principal_rate_per_minute: float = Field(1200.0, ge=0)
+    principal_burst: int = Field(200, ge=1)
+    # At most this many buckets per limiter; idle ones are dropped well before that.
+    rate_limit_max_keys: int = Field(100_000, ge=1)
 
     # Revocations from identity's events (deactivation, role change, refresh-token reuse):
     # read back this far on start, i.e. the longest access-token lifetime plus a margin.
     revocations_enabled: bool = True
     revocation_lookback_seconds: float = Field(960.0, gt=0)
 
-    # Strict-Transport-Security is only sent when set; only turn it on behind TLS.
-    hsts_max_age_seconds: int | None = None
+    # Strict-Transport-Security on responses served over TLS (the server's own, or https as a
+    # trusted proxy reports it in X-Forwarded-Proto); never over plain HTTP. 0 turns it off.
+    hsts_max_age_seconds: int = Field(31_536_000, ge=0)
 
-    # Addresses whose X-Forwarded-For / X-Forwarded-Proto uvicorn trusts (a load balancer in
-    # front of the gateway); everyone else's are replaced with what the gateway sees.
-    forwarded_allow_ips: str = "127.0.0.1"
+    # Addresses (comma-separated IPs or networks, "*" for any) of the proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed: a load balancer in front of the
+    # gateway. Empty (the default): nobody's, so clients cannot claim another address.
+    forwarded_allow_ips: str = ""
+
+    # CORS for partner web apps on other origins (comma-separated, e.g.
+    # "https://ehr.example.org"; "*" for any, never with credentials). Empty (the default):
+    # none, which is all the pages the gateway serves itself need.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    cors_max_age_seconds: int = Field(600, ge=0)
     websocket_max_message_bytes: int = 1024 * 1024
     # One JSON access-log line costs about half of what proxying a request does; the edge's
     # metrics cover the traffic, so turn this on for debugging rather than by default.
     access_log: bool = False
+    # The web app: pages from <web_root>/public, chart libraries from <web_root>/node_modules.
+    web_root: Path = Field(default_factory=default_web_root)
 
     @field_validator("signaling_urls", mode="before")
     @classmethod
@@ -73,3 +93,38 @@ class GatewaySettings(ServiceSettings):
         if not value:
             raise ValueError("at least one signaling URL is needed")
         return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins_only(cls, value: list[str]) -> list[str]:
+        return [check_origin(origin) for origin in value]
+
+    @model_validator(mode="after")
+    def _no_credentials_for_everyone(self) -> GatewaySettings:
+        if self.cors_allow_credentials and "*" in self.cors_allow_origins:
+            raise ValueError("CORS credentials cannot be allowed for every origin ('*')")
+        return self
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` as a browser sends it (scheme://host[:port], lower-case), or ValueError."""
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+    return origin.lower()

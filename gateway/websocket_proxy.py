@@ -5,6 +5,10 @@ then accepts the client with the subprotocol signaling chose, so the negotiation
 signaling's. Frames are relayed as they are (text stays text, binary stays binary) without
 compression, and each side's close code and reason reach the other side. Each hop keeps its own
 keepalive pings. One extra task per connection carries the upstream-to-client direction.
+
+Backpressure: each direction holds at most ``QUEUED_MESSAGES`` received messages; a side that
+stops reading makes the relay wait on its write, which stops the relay reading the other side,
+whose sender the TCP window then holds back. No queue grows with what a peer sends.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ HANDSHAKE_HEADERS: frozenset[bytes] = frozenset(
     }
 )
 _NOT_PASSED_ON = HANDSHAKE_HEADERS | SET_AT_THE_EDGE
+
+# Messages received from one side and not yet relayed to the other, per direction.
+QUEUED_MESSAGES = 8
 
 # Codes that are never sent in a close frame (RFC 6455 §7.4.1), and what to send instead.
 _NOT_ON_THE_WIRE_TO_CLIENT: dict[int, int] = {
@@ -96,6 +103,7 @@ class WebSocketRelay:
                 close_timeout=self._limits.close_timeout,
                 ping_interval=None,
                 max_size=self._limits.max_message_bytes,
+                max_queue=QUEUED_MESSAGES,
             )
         except InvalidStatus as exc:
             await _refuse_like_upstream(scope, send, exc)

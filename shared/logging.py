@@ -1,4 +1,4 @@
-"""JSON logs, one object per line, with the service name on every record.
+"""JSON logs, one object per line, with the service name and the request id on every record.
 
 Clinical text must never reach a log: log ids and statuses, never notes or goal statements.
 """
@@ -7,8 +7,24 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
+
+# The id of the request being handled: the gateway sets it at the edge (and forwards it as
+# X-Request-ID), each service sets it from that header, so one request's lines can be joined
+# across every process it touched.
+current_request_id: ContextVar[str | None] = ContextVar("rapport_request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to records logged while a request is being handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = current_request_id.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -21,6 +37,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             static_fields={"service": service},
         )
     )
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,7 +18,12 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logging import current_request_id
+
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+# The same shape the gateway accepts from clients; anything else is not logged.
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class Metrics:
@@ -55,6 +61,8 @@ class RequestMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = _request_id_of(scope)
+        context = current_request_id.set(request_id) if request_id else None
         started = time.perf_counter()
         status = 500
 
@@ -72,6 +80,16 @@ class RequestMetricsMiddleware:
             metrics = self.metrics
             metrics.requests.labels(metrics.service, scope["method"], template, status).inc()
             metrics.latency.labels(metrics.service, template).observe(time.perf_counter() - started)
+            if context is not None:
+                current_request_id.reset(context)
+
+
+def _request_id_of(scope: Scope) -> str | None:
+    """The X-Request-ID the gateway forwarded, when it has the expected shape."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("ascii") if _SANE_REQUEST_ID.fullmatch(value) else None
+    return None
 
 
 def install_observability(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]) -> Metrics:

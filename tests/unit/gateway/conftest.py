@@ -12,6 +12,7 @@ import hashlib
 import socket
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -199,6 +200,8 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
         "readiness_timeout": 1.0,
         # Never reached: tokens are checked with the test issuer's keys.
         "jwks_url": f"http://127.0.0.1:{closed_port()}/.well-known/jwks.json",
+        # No broker in unit tests; revocations are applied by hand (test_revocations.py).
+        "revocations_enabled": False,
     }
     values.update(overrides)
     return GatewaySettings(**values)
@@ -216,6 +219,25 @@ async def serve_gateway(settings: GatewaySettings, issuer: TestTokenIssuer) -> S
         # is just an untrusted header the gateway must replace.
         proxy_headers=False,
     ).start()
+
+
+@asynccontextmanager
+async def asgi_gateway(
+    settings: GatewaySettings,
+    issuer: TestTokenIssuer,
+    *,
+    client: tuple[str, int] = ("203.0.113.7", 50000),
+    base_url: str = "http://gateway",
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The gateway app, started, with an HTTP client calling it in-process from ``client``.
+
+    ``base_url``'s scheme is the scheme the gateway sees (https: as if served over TLS).
+    """
+    app = create_app(settings, key_source=issuer.key_source)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
+            yield app, http
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +13,7 @@ from gateway.security import EdgeAuthenticator, SecurityHeaders, request_id_of
 from shared.errors import Unauthorized
 from shared.tokens import TokenVerifier
 from tests.support.tokens import TestTokenIssuer
-from tests.unit.gateway.conftest import EchoUpstream
+from tests.unit.gateway.conftest import EchoUpstream, asgi_gateway, closed_port, gateway_settings
 
 USER = "3f1c0e7e-1111-4222-8333-944455556666"
 
@@ -60,11 +62,26 @@ def test_security_headers_replace_upstream_values_and_keep_cache_control() -> No
     assert b"strict-transport-security" not in as_dict
 
 
-def test_security_headers_add_no_store_and_hsts_when_configured() -> None:
+def test_security_headers_add_no_store_and_the_api_policy() -> None:
     headers = dict(SecurityHeaders(hsts_max_age_seconds=31536000).apply([], b"rid-2"))
     assert headers[b"cache-control"] == b"no-store"
-    assert headers[b"strict-transport-security"] == b"max-age=31536000"
     assert headers[b"content-security-policy"].startswith(b"default-src 'none'")
+
+
+def test_hsts_is_only_for_tls_and_upstream_values_never_pass() -> None:
+    security = SecurityHeaders(hsts_max_age_seconds=31536000)
+    assert security.over_tls(True) == ((b"strict-transport-security", b"max-age=31536000"),)
+    assert security.over_tls(False) == ()
+    assert SecurityHeaders(hsts_max_age_seconds=0).over_tls(True) == ()
+    upstream = [
+        (b"strict-transport-security", b"max-age=1"),
+        (b"access-control-allow-origin", b"*"),
+        (b"x-upstream", b"kept"),
+    ]
+    names = [name for name, _ in security.apply(upstream, b"rid-3")]
+    assert b"strict-transport-security" not in names
+    assert b"access-control-allow-origin" not in names
+    assert b"x-upstream" in names
 
 
 @pytest.mark.parametrize(
@@ -137,3 +154,69 @@ async def test_every_response_carries_the_security_headers(
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert "strict-transport-security" not in response.headers
     assert response.headers["x-request-id"]
+
+
+def _web_root(tmp_path: Path) -> Path:
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "index.html").write_text("<!doctype html><title>Sign in</title>")
+    return tmp_path
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+async def test_api_answers_errors_and_pages_all_carry_the_security_headers(
+    echo_upstream: EchoUpstream,
+    token_issuer: TestTokenIssuer,
+    bearer: dict[str, str],
+    tmp_path: Path,
+    scheme: str,
+) -> None:
+    settings = gateway_settings(
+        records_url=echo_upstream.url,
+        identity_url=echo_upstream.url,
+        web_root=_web_root(tmp_path),
+        hsts_max_age_seconds=63072000,
+        login_burst=1,
+    )
+    async with asgi_gateway(settings, token_issuer, base_url=f"{scheme}://gateway") as (_, http):
+        answers = {
+            "api": await http.get("/v1/goals/headers", headers=bearer),
+            "unauthorized": await http.get("/v1/goals/headers"),
+            "not found": await http.get("/v1/nowhere"),
+            "rate limited": [await http.post("/v1/auth/login", json={}) for _ in range(2)][-1],
+            "page": await http.get("/"),
+            "health": await http.get("/healthz"),
+        }
+    assert [a.status_code for a in answers.values()] == [200, 401, 404, 429, 200, 200]
+    for kind, answer in answers.items():
+        assert answer.headers["x-content-type-options"] == "nosniff", kind
+        assert answer.headers["x-frame-options"] == "DENY", kind
+        assert answer.headers["referrer-policy"] == "no-referrer", kind
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], kind
+        assert answer.headers["x-request-id"], kind
+        # HSTS only when the gateway is reached over TLS.
+        if scheme == "https":
+            assert answer.headers["strict-transport-security"] == "max-age=63072000", kind
+        else:
+            assert "strict-transport-security" not in answer.headers, kind
+    assert answers["api"].headers["content-security-policy"].startswith("default-src 'none'")
+    assert "script-src 'self'" in answers["page"].headers["content-security-policy"]
+
+
+async def test_log_lines_written_for_a_request_carry_its_id(
+    token_issuer: TestTokenIssuer, bearer: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    settings = gateway_settings(records_url=nowhere, log_level="INFO")
+    async with asgi_gateway(settings, token_issuer) as (_, http):
+        capsys.readouterr()
+        named = await http.get("/v1/goals", headers={**bearer, "X-Request-ID": "trace-in-logs-7"})
+        fresh = await http.get("/v1/goals", headers=bearer)
+    assert named.status_code == fresh.status_code == 503
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    warnings = [line for line in lines if line["logger"] == "gateway.edge"]
+    assert [line.get("request_id") for line in warnings] == [
+        "trace-in-logs-7",
+        fresh.headers["x-request-id"],
+    ]
+    assert all(line["service"] == "gateway" for line in warnings)
+    assert "records is unavailable" in warnings[0]["message"]

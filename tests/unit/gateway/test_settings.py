@@ -15,8 +15,14 @@ def test_defaults_follow_the_contract(no_env: None) -> None:
     assert settings.records_url == "http://127.0.0.1:8002"
     assert settings.signaling_urls == ["http://127.0.0.1:8003"]
     assert settings.webhooks_url == "http://127.0.0.1:8004"
-    assert settings.hsts_max_age_seconds is None
+    # HSTS for a year, but only ever on responses served over TLS.
+    assert settings.hsts_max_age_seconds == 31_536_000
     assert (settings.login_rate_per_minute, settings.login_burst) == (10.0, 10)
+    assert (settings.principal_rate_per_minute, settings.principal_burst) == (1200.0, 200)
+    # Nobody's X-Forwarded-* headers are believed, and no other origin gets CORS headers.
+    assert settings.forwarded_allow_ips == ""
+    assert settings.cors_allow_origins == []
+    assert settings.cors_allow_credentials is False
 
 
 def test_the_environment_configures_it(no_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,3 +43,29 @@ def test_signaling_needs_an_address(no_env: None, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RAPPORT_GATEWAY_SIGNALING_URLS", " , ")
     with pytest.raises(ValidationError, match="at least one signaling URL"):
         GatewaySettings()
+
+
+def test_cors_origins_come_comma_separated_and_normalised(
+    no_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "RAPPORT_GATEWAY_CORS_ALLOW_ORIGINS", "https://EHR.example.org, http://localhost:5173"
+    )
+    monkeypatch.setenv("RAPPORT_GATEWAY_CORS_ALLOW_CREDENTIALS", "true")
+    settings = GatewaySettings()
+    assert settings.cors_allow_origins == ["https://ehr.example.org", "http://localhost:5173"]
+    assert settings.cors_allow_credentials is True
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://ehr.example.org/", "https://ehr.example.org/app", "ftp://files", "ehr"]
+)
+def test_a_cors_origin_must_be_an_origin(no_env: None, origin: str) -> None:
+    with pytest.raises(ValidationError, match="not an origin"):
+        GatewaySettings(cors_allow_origins=[origin])
+
+
+def test_credentials_are_never_allowed_for_every_origin(no_env: None) -> None:
+    with pytest.raises(ValidationError, match="cannot be allowed for every origin"):
+        GatewaySettings(cors_allow_origins=["*"], cors_allow_credentials=True)
+    assert GatewaySettings(cors_allow_origins=["*"]).cors_allow_origins == ["*"]
