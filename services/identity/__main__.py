@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.identity.app import build_identity_service, create_app
 from services.identity.models import ROLES
 from services.identity.service import IdentityService
-from services.identity.settings import IdentitySettings
+from services.identity.settings import IdentitySettings, MissingSecretsKey
 from shared.db import Database
 from shared.errors import RapportError
 from shared.migrations import upgrade
@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RapportError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1
+    except MissingSecretsKey as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         print(
             f"error: database {settings.database_url} failed ({type(exc).__name__}); "

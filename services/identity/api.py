@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, unquote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.identity import schemas
+from services.identity import directory, schemas
 from services.identity.errors import InvalidRefreshToken, OAuthError
 from services.identity.service import (
     IdentityService,
@@ -213,6 +213,57 @@ async def update_me(
     return schemas.User.model_validate(user)
 
 
+def _entry(found: directory.DirectoryEntry) -> schemas.DirectoryEntry:
+    user = found.user
+    return schemas.DirectoryEntry.model_validate(
+        {
+            "id": user.id,
+            "display_name": user.display_name,
+            "time_zone": user.time_zone,
+            "role": user.role,
+            "email": user.email if found.email_visible else None,
+        }
+    )
+
+
+@router.get("/v1/users", tags=["users"])
+async def list_users(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    role: Annotated[Literal["client", "clinician", "admin"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = directory.DEFAULT_LIST_LIMIT,
+) -> list[schemas.DirectoryEntry]:
+    """A clinician's clients (who joined by their invitations); for an admin, any role."""
+    found = await directory.listing(session, principal, role=role, limit=limit)
+    return [_entry(e) for e in found]
+
+
+@router.get("/v1/users/{user_id}", tags=["users"])
+async def get_user(
+    user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> schemas.DirectoryEntry:
+    """One account: oneself, anyone for an admin, an invited client for their clinician."""
+    return _entry(await directory.entry(session, principal, user_id))
+
+
+@router.get("/v1/invitations", tags=["users"])
+async def list_invitations(
+    principal: CurrentPrincipal, session: SessionDep
+) -> list[schemas.InvitationView]:
+    """The calling clinician's invitations, newest first: pending, accepted or expired."""
+    return [
+        schemas.InvitationView(
+            email=state.invitation.email,
+            status=state.status,
+            created_at=state.invitation.created_at,
+            expires_at=state.invitation.expires_at,
+            accepted_at=state.invitation.used_at,
+            user_id=state.user_id,
+        )
+        for state in await directory.invitations(session, principal)
+    ]
+
+
 @router.post("/v1/invitations", status_code=201, tags=["users"])
 async def invite(
     body: schemas.InvitationRequest,
@@ -293,6 +344,15 @@ async def grant_partner(
 ) -> Response:
     """A clinician lets this partner app see and act on their own practice's data."""
     await identity.grant_partner(session, principal, client_id)
+    return Response(status_code=204)
+
+
+@router.delete("/v1/partner-apps/{client_id}/grants/me", status_code=204, tags=["partners"])
+async def revoke_partner(
+    client_id: str, principal: CurrentPrincipal, session: SessionDep, identity: IdentityDep
+) -> Response:
+    """A clinician withdraws this partner app's access to their practice's data."""
+    await identity.revoke_partner_grant(session, principal, client_id)
     return Response(status_code=204)
 
 

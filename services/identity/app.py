@@ -11,9 +11,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.identity import api, events
 from services.identity.errors import OAuthError
-from services.identity.login_throttle import LoginThrottle
+from services.identity.login_throttle import AccountLocks, AddressThrottle, LoginThrottle
 from services.identity.passwords import PasswordHashing
 from services.identity.reset_delivery import ResetDelivery
+from services.identity.secret_box import SecretBox
 from services.identity.service import IdentityService, SignupPolicy, TokenPolicy
 from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import Keyring
@@ -33,13 +34,22 @@ def build_identity_service(
     policy = TokenPolicy.from_settings(settings)
     return IdentityService(
         passwords=PasswordHashing(),
-        keyring=Keyring(database, retention=policy.key_retention),
+        keyring=Keyring(
+            database,
+            retention=policy.key_retention,
+            box=SecretBox(settings.secrets_key_bytes()),
+        ),
         policy=policy,
         throttle=LoginThrottle(
-            attempts_per_minute_per_address=settings.login_attempts_per_minute_per_address,
-            address_burst=settings.login_address_burst,
-            lock_after_failures=settings.login_lock_after_failures,
-            lock_seconds=settings.login_lock_seconds,
+            addresses=AddressThrottle(
+                attempts_per_minute_per_address=settings.login_attempts_per_minute_per_address,
+                address_burst=settings.login_address_burst,
+            ),
+            accounts=AccountLocks(
+                database,
+                lock_after_failures=settings.login_lock_after_failures,
+                lock_seconds=settings.login_lock_seconds,
+            ),
         ),
         resets=resets,
         signup=SignupPolicy.from_settings(settings),

@@ -2,8 +2,14 @@
 
 Both are keyed by what the caller sent, not by what exists: an email with no account is
 counted and locked exactly like one with an account, so the lock tells a guesser nothing
-about which addresses are registered. State lives in this process's memory (bounded, least
-recently used dropped); several identity processes each count on their own.
+about which addresses are registered.
+
+The account lock lives in the database (:class:`AccountLocks`), so every identity process
+counts the same failures and honours the same lock: running more replicas does not give a
+guesser more attempts per account. The per-address bucket (:class:`AddressThrottle`) stays in
+each process's memory (bounded, least recently used dropped): it is a brake on one client's
+request rate, and with N replicas behind a balancer an address gets at most N times the rate;
+the gateway's own per-address login limit sits in front of all of them.
 """
 
 from __future__ import annotations
@@ -13,21 +19,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime, timedelta
 
-V = TypeVar("V")
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.identity import repository
+from shared.db import Database, utc_now
 
 
 @dataclass(slots=True)
 class _Bucket:
     tokens: float
     refilled_at: float
-
-
-@dataclass(slots=True)
-class _Failures:
-    count: int = 0
-    locked_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -38,39 +41,33 @@ class Refusal:
     retry_after_seconds: int
 
 
-class LoginThrottle:
-    """Decides whether a login attempt may be checked at all, and counts failures."""
+class AddressThrottle:
+    """A token bucket per client address, in this process's memory."""
 
     def __init__(
         self,
         *,
         attempts_per_minute_per_address: float,
         address_burst: int,
-        lock_after_failures: int,
-        lock_seconds: float,
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if attempts_per_minute_per_address <= 0 or address_burst < 1 or lock_after_failures < 1:
-            raise ValueError("login throttle needs a positive rate, burst and failure limit")
+        if attempts_per_minute_per_address <= 0 or address_burst < 1:
+            raise ValueError("login throttle needs a positive rate and burst")
         self._rate = attempts_per_minute_per_address / 60.0
         self._burst = float(address_burst)
-        self._lock_after = lock_after_failures
-        self._lock_seconds = lock_seconds
         self._max_entries = max_entries
         self._clock = clock
         self._addresses: OrderedDict[str, _Bucket] = OrderedDict()
-        self._accounts: OrderedDict[str, _Failures] = OrderedDict()
 
-    def admit(self, *, email: str, address: str) -> Refusal | None:
-        """Take one attempt for ``address``; None if the password may be checked."""
+    def admit(self, address: str) -> Refusal | None:
+        """Take one attempt for ``address``; None if it may go ahead."""
         now = self._clock()
-        failures = self._accounts.get(email)
-        if failures is not None and failures.locked_until > now:
-            return Refusal("account", max(1, math.ceil(failures.locked_until - now)))
         bucket = self._addresses.get(address)
         if bucket is None:
-            bucket = self._remember(self._addresses, address, _Bucket(self._burst, now))
+            bucket = self._addresses[address] = _Bucket(self._burst, now)
+            if len(self._addresses) > self._max_entries:
+                self._addresses.popitem(last=False)
         else:
             self._addresses.move_to_end(address)
             bucket.tokens = min(
@@ -82,22 +79,74 @@ class LoginThrottle:
         bucket.tokens -= 1.0
         return None
 
-    def failed(self, email: str) -> None:
-        """Count a wrong password (or unknown email); lock the email after too many in a row."""
-        failures = self._accounts.get(email)
-        if failures is None:
-            failures = self._remember(self._accounts, email, _Failures())
-        failures.count += 1
-        if failures.count >= self._lock_after:
-            failures.locked_until = self._clock() + self._lock_seconds
-            failures.count = 0
 
-    def succeeded(self, email: str) -> None:
-        """A correct password clears the failure count."""
-        self._accounts.pop(email, None)
+class AccountLocks:
+    """Failures in a row per email and the temporary lock they lead to, in the database.
 
-    def _remember(self, table: OrderedDict[str, V], key: str, value: V) -> V:
-        table[key] = value
-        if len(table) > self._max_entries:
-            table.popitem(last=False)
-        return value
+    A failure is written in a unit of work of its own: the login that failed rolls its own
+    transaction back (it ends in an error), and the count must survive that. Failures older
+    than ``lock_seconds`` no longer count, and such rows are pruned as new failures come in,
+    so guessing at many random emails does not grow the table without bound.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        lock_after_failures: int,
+        lock_seconds: float,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if lock_after_failures < 1 or lock_seconds <= 0:
+            raise ValueError("account locks need a positive failure limit and lock time")
+        self._database = database
+        self._lock_after = lock_after_failures
+        self._lock = timedelta(seconds=lock_seconds)
+        self._clock = clock
+
+    async def refusal(self, session: AsyncSession, email: str) -> Refusal | None:
+        """A refusal while ``email`` is locked, else None."""
+        locked_until = await repository.login_locked_until(session, email)
+        now = self._clock()
+        if locked_until is None or locked_until <= now:
+            return None
+        return Refusal("account", max(1, math.ceil((locked_until - now).total_seconds())))
+
+    async def failed(self, email: str) -> None:
+        """Count a wrong password, an unknown email or a wrong code; lock after too many."""
+        now = self._clock()
+        async with self._database.unit_of_work(notify=False) as session:
+            await repository.record_login_failure(
+                session,
+                email,
+                now=now,
+                counts_since=now - self._lock,
+                lock_after=self._lock_after,
+                locked_until=now + self._lock,
+            )
+
+    async def succeeded(self, session: AsyncSession, email: str) -> None:
+        """A complete, correct login clears the count (in the login's own transaction)."""
+        await repository.clear_login_failures(session, email)
+
+
+class LoginThrottle:
+    """Whether a login attempt may be checked at all, and the failures that count towards a
+    lock: the account lock first (shared by every process), then the address's bucket."""
+
+    def __init__(self, *, addresses: AddressThrottle, accounts: AccountLocks) -> None:
+        self.addresses = addresses
+        self.accounts = accounts
+
+    async def admit(self, session: AsyncSession, *, email: str, address: str) -> Refusal | None:
+        """None if the password may be checked; else why not."""
+        locked = await self.accounts.refusal(session, email)
+        if locked is not None:
+            return locked
+        return self.addresses.admit(address)
+
+    async def failed(self, email: str) -> None:
+        await self.accounts.failed(email)
+
+    async def succeeded(self, session: AsyncSession, email: str) -> None:
+        await self.accounts.succeeded(session, email)

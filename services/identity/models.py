@@ -42,7 +42,8 @@ class User(SQLModel, table=True):
     # An IANA zone name (checked against the tz database before it is stored).
     time_zone: str = Field(default="UTC", max_length=64)
     # TOTP: a secret is set at enrollment and in force once confirmed (totp_enabled_at).
-    totp_secret: str | None = Field(default=None, max_length=64)
+    # Stored sealed (AES-GCM, services.identity.secret_box), never in the clear.
+    totp_secret: str | None = Field(default=None, max_length=255)
     totp_enabled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # The time step of the last accepted code: no code of that step or earlier works again.
     totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
@@ -59,6 +60,7 @@ class SigningKey(SQLModel, table=True):
 
     kid: str = Field(primary_key=True, max_length=64)
     algorithm: str = Field(default="EdDSA", max_length=20)
+    # Sealed (AES-GCM, services.identity.secret_box); the name predates the sealing.
     private_key_pem: str = Field(sa_column=Column(Text, nullable=False))
     public_jwk: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
@@ -162,3 +164,18 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class LoginFailure(SQLModel, table=True):
+    """Failed logins in a row for one email (registered or not), and the lock they caused.
+
+    In the database rather than in memory, so every identity process sees the same count.
+    """
+
+    __tablename__ = "login_failures"
+
+    # Normalized like account emails, or as typed when it is not a valid address.
+    email: str = Field(primary_key=True, max_length=EMAIL_MAX_LENGTH)
+    failures: int = 0
+    last_failure_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    locked_until: datetime | None = Field(default=None, sa_type=UtcDateTime)

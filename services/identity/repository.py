@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import case, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.identity.errors import EmailAlreadyRegistered
 from services.identity.models import (
     Invitation,
+    LoginFailure,
     PartnerApp,
     PartnerGrant,
     PasswordReset,
@@ -176,6 +179,18 @@ async def grant_partner(session: AsyncSession, client_id: str, clinician_id: uui
         await session.flush()
 
 
+async def revoke_partner_grant(
+    session: AsyncSession, client_id: str, clinician_id: uuid.UUID
+) -> bool:
+    """Delete the clinician's grant to the partner; whether there was one."""
+    found = await session.get(PartnerGrant, (client_id, clinician_id))
+    if found is None:
+        return False
+    await session.delete(found)
+    await session.flush()
+    return True
+
+
 async def granting_clinicians(session: AsyncSession, client_id: str) -> list[uuid.UUID]:
     """Clinicians who granted this partner access, in a stable order."""
     result = await session.exec(
@@ -212,3 +227,104 @@ async def invitation(session: AsyncSession, token_hash: str) -> Invitation | Non
         select(Invitation).where(Invitation.token_hash == token_hash).with_for_update()
     )
     return result.first()
+
+
+async def invited_clients(session: AsyncSession, clinician_id: uuid.UUID) -> list[User]:
+    """Active clients who joined through one of the clinician's invitations, by name.
+
+    An invitation is used only by the registration that created the account with its email
+    (a failed registration rolls the use back), so a used invitation and the account with
+    that email are the same person.
+    """
+    result = await session.exec(
+        select(User)
+        .join(Invitation, col(Invitation.email) == col(User.email))
+        .where(
+            Invitation.clinician_id == clinician_id,
+            col(Invitation.used_at).is_not(None),
+            User.role == "client",
+            col(User.is_active).is_(True),
+        )
+        .distinct()
+        .order_by(col(User.display_name), col(User.id))
+    )
+    return list(result.all())
+
+
+async def users_with_role(session: AsyncSession, role: str | None, limit: int) -> list[User]:
+    """Accounts (of one role, or all), by name."""
+    query = select(User)
+    if role is not None:
+        query = query.where(User.role == role)
+    result = await session.exec(query.order_by(col(User.display_name), col(User.id)).limit(limit))
+    return list(result.all())
+
+
+async def invitations_of(
+    session: AsyncSession, clinician_id: uuid.UUID
+) -> list[tuple[Invitation, uuid.UUID | None]]:
+    """The clinician's invitations, newest first, each with the account that accepted it."""
+    result = await session.exec(
+        select(Invitation, User.id)
+        .outerjoin(
+            User,
+            (col(User.email) == col(Invitation.email)) & col(Invitation.used_at).is_not(None),
+        )
+        .where(Invitation.clinician_id == clinician_id)
+        .order_by(col(Invitation.created_at).desc(), col(Invitation.token_hash))
+    )
+    return [(invitation, user_id) for invitation, user_id in result.all()]
+
+
+async def login_locked_until(session: AsyncSession, email: str) -> datetime | None:
+    """Until when logins to ``email`` are locked (may be in the past), or None."""
+    result = await session.exec(
+        select(LoginFailure.locked_until).where(LoginFailure.email == email)
+    )
+    return result.first()
+
+
+async def record_login_failure(
+    session: AsyncSession,
+    email: str,
+    *,
+    now: datetime,
+    counts_since: datetime,
+    lock_after: int,
+    locked_until: datetime,
+) -> None:
+    """Count one failure for ``email`` atomically (concurrent processes add up); at
+    ``lock_after`` failures in a row, lock it until ``locked_until`` and start counting again.
+    Failures before ``counts_since`` are forgotten, and rows that only hold such are pruned."""
+    table = LoginFailure.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(email=email, failures=1, last_failure_at=now)
+    await session.exec(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.email],
+            set_={
+                "failures": case(
+                    (table.c.last_failure_at < counts_since, 1), else_=table.c.failures + 1
+                ),
+                "last_failure_at": now,
+            },
+        )
+    )
+    await session.exec(
+        update(table)
+        .where(table.c.email == email, table.c.failures >= lock_after)
+        .values(failures=0, locked_until=locked_until)
+    )
+    await session.exec(
+        delete(table).where(
+            table.c.last_failure_at < counts_since,
+            or_(table.c.locked_until.is_(None), table.c.locked_until < now),
+        )
+    )
+
+
+async def clear_login_failures(session: AsyncSession, email: str) -> None:
+    """Forget the failures of ``email`` (after a correct login)."""
+    table = LoginFailure.__table__  # type: ignore[attr-defined]
+    await session.exec(delete(table).where(table.c.email == email))

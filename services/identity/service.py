@@ -58,11 +58,13 @@ from services.identity.models import (
 )
 from services.identity.passwords import PasswordHashing, password_problem
 from services.identity.reset_delivery import ResetDelivery, UndeliveredResets
+from services.identity.secret_box import totp_context
 from services.identity.settings import IdentitySettings
-from services.identity.signing_keys import ALGORITHM, Keyring, generate_signing_key
+from services.identity.signing_keys import ALGORITHM, Keyring
 from shared.db import utc_now
 from shared.events.catalog import (
     PartnerAccessGranted,
+    PartnerAccessRevoked,
     PartnerRegistered,
     PartnerSecretRotated,
     TokensRevoked,
@@ -434,16 +436,16 @@ class IdentityService:
         except InvalidAccountDetails:
             normalized = email.strip().lower()
         if self._throttle is not None:
-            refusal = self._throttle.admit(email=normalized, address=client_address)
+            refusal = await self._throttle.admit(session, email=normalized, address=client_address)
             if refusal is not None:
                 log.info("login throttled", extra={"reason": refusal.reason})
                 raise LoginThrottled(refusal.retry_after_seconds)
         user = await repository.user_by_email(session, normalized)
         if user is None:
             await self._passwords.verify_decoy(password)
-            self._failed(normalized)
+            await self._failed(normalized)
         elif not await self._passwords.verify(user.password_hash, password):
-            self._failed(normalized)
+            await self._failed(normalized)
         # Checked after the password, so a wrong guess cannot tell a disabled account apart.
         if user is None or not user.is_active:
             raise InvalidCredentials()
@@ -453,7 +455,7 @@ class IdentityService:
         if user.mfa_enabled:
             await self._second_factor(session, user, normalized, otp, recovery_code)
         if self._throttle is not None:
-            self._throttle.succeeded(normalized)
+            await self._throttle.succeeded(session, normalized)
         if self._passwords.needs_rehash(user.password_hash):
             user.password_hash = await self._passwords.hash(password)
             session.add(user)
@@ -479,8 +481,7 @@ class IdentityService:
         recovery_code: str | None,
     ) -> None:
         if otp:
-            assert user.totp_secret is not None
-            step = totp.matching_step(user.totp_secret, otp, after_step=user.totp_last_step)
+            step = totp.matching_step(self._totp_secret(user), otp, after_step=user.totp_last_step)
             if step is not None:
                 user.totp_last_step = step
                 session.add(user)
@@ -497,8 +498,13 @@ class IdentityService:
             raise MfaRequired()
         # Wrong codes count towards the lock: six digits must not be guessable at leisure.
         if self._throttle is not None:
-            self._throttle.failed(email)
+            await self._throttle.failed(email)
         raise InvalidMfaCode()
+
+    def _totp_secret(self, user: User) -> str:
+        """The user's TOTP secret, opened from its sealed stored form."""
+        assert user.totp_secret is not None
+        return self.keyring.box.open(user.totp_secret, context=totp_context(user.id))
 
     async def enroll_totp(self, session: AsyncSession, principal: Principal) -> tuple[str, str]:
         """Start TOTP enrollment: a new secret and its otpauth URI, not in force until
@@ -506,9 +512,10 @@ class IdentityService:
         user = await self.active_user(session, principal)
         if user.mfa_enabled:
             raise MfaAlreadyEnabled()
-        user.totp_secret = totp.new_secret()
+        secret = totp.new_secret()
+        user.totp_secret = self.keyring.box.seal(secret, context=totp_context(user.id))
         session.add(user)
-        return user.totp_secret, totp.provisioning_uri(user.totp_secret, user.email)
+        return secret, totp.provisioning_uri(secret, user.email)
 
     async def confirm_totp(
         self, session: AsyncSession, principal: Principal, code: str
@@ -519,7 +526,7 @@ class IdentityService:
             raise MfaAlreadyEnabled()
         if user.totp_secret is None:
             raise MfaNotEnrolled()
-        step = totp.matching_step(user.totp_secret, code, after_step=None)
+        step = totp.matching_step(self._totp_secret(user), code, after_step=None)
         if step is None:
             raise InvalidMfaCode()
         user.totp_enabled_at = utc_now()
@@ -595,6 +602,28 @@ class IdentityService:
             ),
             source=EVENT_SOURCE,
         )
+
+    async def revoke_partner_grant(
+        self, session: AsyncSession, principal: Principal, client_id: str
+    ) -> None:
+        """A clinician withdraws a partner app's access to their practice's data.
+
+        New tokens of the app no longer name the clinician; ``partner.access_revoked`` tells
+        other services (webhooks stops delivering the clinician's events to the app). Tokens
+        already issued keep their ``clinicians`` claim until they expire (at most the access
+        token lifetime). Revoking a grant that does not exist changes nothing.
+        """
+        principal.require_role("clinician")
+        if await repository.partner_app(session, client_id) is None:
+            raise PartnerAppNotFound()
+        if await repository.revoke_partner_grant(session, client_id, principal.user_id):
+            add_event(
+                session,
+                PartnerAccessRevoked(
+                    client_id=client_id, clinician_id=principal.user_id, revoked_at=utc_now()
+                ),
+                source=EVENT_SOURCE,
+            )
 
     async def client_credentials(
         self, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
@@ -682,9 +711,9 @@ class IdentityService:
         session.add(user)
         await self._revoke_all(session, user, reason="password_changed", at=utc_now())
 
-    def _failed(self, email: str) -> None:
+    async def _failed(self, email: str) -> None:
         if self._throttle is not None:
-            self._throttle.failed(email)
+            await self._throttle.failed(email)
         raise InvalidCredentials()
 
     async def refresh(self, session: AsyncSession, token: str) -> LoggedIn | RefreshRefused:
@@ -867,7 +896,7 @@ class IdentityService:
         """The key that signs now, created on first use."""
         key = await repository.newest_active_key(session)
         if key is None:
-            key = await repository.add_signing_key(session, generate_signing_key())
+            key = await repository.add_signing_key(session, self.keyring.new_key())
             log.info("created signing key", extra={"kid": key.kid})
         return key
 
@@ -875,7 +904,7 @@ class IdentityService:
         """Add a key that signs from now on; retire the old ones (they verify a while longer)."""
         now = utc_now()
         retired = await repository.retire_active_keys(session, at=now)
-        key = await repository.add_signing_key(session, generate_signing_key(created_at=now))
+        key = await repository.add_signing_key(session, self.keyring.new_key(created_at=now))
         log.info("rotated signing keys", extra={"kid": key.kid, "retired": retired})
         return KeyRotation(new_kid=key.kid, retired_kids=retired)
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import base64
+import binascii
+import hashlib
+from typing import Final
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+# Development and test only: a key anyone can derive from this public source, so secrets
+# sealed with it are not secret. Production refuses to start without its own key.
+DEVELOPMENT_SECRETS_KEY: Final = hashlib.sha256(
+    b"rapport identity: development-only secrets key (public, never for production)"
+).digest()
+
+
+class MissingSecretsKey(RuntimeError):
+    """Production without ``RAPPORT_IDENTITY_SECRETS_KEY``: identity refuses to start."""
 
 
 class IdentitySettings(ServiceSettings):
@@ -25,8 +40,9 @@ class IdentitySettings(ServiceSettings):
     # signed just before a rotation still verify on hosts whose clocks run a little behind.
     key_retirement_grace_seconds: int = Field(60, ge=0)
 
-    # Login throttling (per process): attempts per client address, and a temporary lock of an
-    # email after this many failures in a row (unknown emails are counted the same way).
+    # Login throttling: attempts per client address (each process's memory), and a temporary
+    # lock of an email after this many failures in a row within the lock time (in the
+    # database, shared by every process; unknown emails are counted the same way).
     login_attempts_per_minute_per_address: float = Field(30.0, gt=0)
     login_address_burst: int = Field(10, ge=1)
     login_lock_after_failures: int = Field(5, ge=1)
@@ -47,6 +63,29 @@ class IdentitySettings(ServiceSettings):
     client_invitation_required: bool | None = None
     invitation_ttl_seconds: int = Field(7 * 24 * 3600, ge=300)
 
+    # The AES-256-GCM key that seals TOTP secrets and private signing keys at rest: base64 of
+    # 32 random bytes (e.g. ``openssl rand -base64 32``). Required in production; development
+    # and test use DEVELOPMENT_SECRETS_KEY.
+    secrets_key: SecretStr | None = None
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _is_a_32_byte_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _decode_key(value.get_secret_value())
+        return value
+
+    def secrets_key_bytes(self) -> bytes:
+        """The key that seals secrets at rest; :class:`MissingSecretsKey` in production
+        without one."""
+        if self.secrets_key is not None:
+            return _decode_key(self.secrets_key.get_secret_value())
+        if self.environment == "production":
+            raise MissingSecretsKey(
+                "RAPPORT_IDENTITY_SECRETS_KEY is required in production (base64 of 32 random bytes)"
+            )
+        return DEVELOPMENT_SECRETS_KEY
+
     @property
     def requires_clinician_approval(self) -> bool:
         if self.clinician_approval_required is None:
@@ -58,3 +97,13 @@ class IdentitySettings(ServiceSettings):
         if self.client_invitation_required is None:
             return self.environment == "production"
         return self.client_invitation_required
+
+
+def _decode_key(encoded: str) -> bytes:
+    try:
+        key = base64.b64decode(encoded.strip(), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("the secrets key must be base64") from exc
+    if len(key) != 32:
+        raise ValueError(f"the secrets key must be 32 bytes, not {len(key)}")
+    return key

@@ -1,7 +1,8 @@
 """Ed25519 signing keys: making them, naming them, and the keyring that signs and verifies.
 
 A key's ``kid`` is its RFC 7638 JWK thumbprint, so the id is derived from the key itself and
-two processes can never give different keys the same id.
+two processes can never give different keys the same id. The private half is stored sealed
+(:mod:`services.identity.secret_box`) and opened only in memory, when the key first signs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.identity import repository
 from services.identity.models import SigningKey
+from services.identity.secret_box import SecretBox, signing_key_context
 from shared.db import Database, utc_now
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,9 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def generate_signing_key(created_at: datetime | None = None) -> SigningKey:
-    """A new Ed25519 key pair as a (not yet stored) :class:`SigningKey` row."""
+def generate_signing_key(box: SecretBox, created_at: datetime | None = None) -> SigningKey:
+    """A new Ed25519 key pair as a (not yet stored) :class:`SigningKey` row, its private half
+    sealed with ``box``."""
     private_key = Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     public_jwk: dict[str, Any] = OKPAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
@@ -54,7 +57,7 @@ def generate_signing_key(created_at: datetime | None = None) -> SigningKey:
     return SigningKey(
         kid=kid,
         algorithm=ALGORITHM,
-        private_key_pem=pem.decode("ascii"),
+        private_key_pem=box.seal(pem.decode("ascii"), context=signing_key_context(kid)),
         public_jwk=public_jwk,
         created_at=created_at or utc_now(),
     )
@@ -81,11 +84,13 @@ class Keyring:
         database: Database,
         *,
         retention: timedelta,
+        box: SecretBox,
         max_age_seconds: float = 60.0,
         min_refresh_seconds: float = 1.0,
     ) -> None:
         self._database = database
         self._retention = retention
+        self.box = box
         self._max_age = max_age_seconds
         self._min_refresh = min_refresh_seconds
         self._verifying: dict[str, _VerifyingKey] = {}
@@ -107,11 +112,16 @@ class Keyring:
             return None
         return key.jwk
 
+    def new_key(self, created_at: datetime | None = None) -> SigningKey:
+        """A new key pair to store, sealed with this keyring's box."""
+        return generate_signing_key(self.box, created_at)
+
     def signer(self, key: SigningKey) -> Ed25519PrivateKey:
         """The parsed private key of ``key``, which also starts verifying its tokens here."""
         private_key = self._signing.get(key.kid)
         if private_key is None:
-            loaded = load_pem_private_key(key.private_key_pem.encode("ascii"), password=None)
+            pem = self.box.open(key.private_key_pem, context=signing_key_context(key.kid))
+            loaded = load_pem_private_key(pem.encode("ascii"), password=None)
             if not isinstance(loaded, Ed25519PrivateKey):
                 raise TypeError(f"signing key {key.kid} is not an Ed25519 key")
             private_key = self._signing[key.kid] = loaded

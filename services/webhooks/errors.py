@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 
 
 class UnknownEventType(InvalidRequest):
@@ -23,3 +23,7 @@ class DeliveryNotFound(NotFound):
 
 class DeliveryInProgress(Conflict):
     """A replay of a delivery that is still pending (it is being retried already)."""
+
+
+class ClinicianAccessRevoked(Forbidden):
+    """A replay of a message about a clinician who no longer grants the partner app access."""

@@ -8,7 +8,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
 from services.webhooks.subscriptions import PARTNER_EVENTS
-from shared.events.catalog import AppointmentScheduled, PartnerAccessGranted, Payload
+from shared.events.catalog import (
+    AppointmentScheduled,
+    PartnerAccessGranted,
+    PartnerAccessRevoked,
+    Payload,
+)
 from shared.events.envelope import Envelope
 from shared.events.kafka import EventRouter
 
@@ -47,6 +52,13 @@ async def remember_grant(session: AsyncSession, payload: PartnerAccessGranted, _
     )
 
 
+async def forget_grant(session: AsyncSession, payload: PartnerAccessRevoked, _: Envelope) -> None:
+    """A clinician revoked a partner app's access: no more of their events to its endpoints."""
+    await service.revoke_access(
+        session, owner_id=payload.client_id, clinician_id=payload.clinician_id
+    )
+
+
 def event_router() -> EventRouter:
     """The router of consumed events (built in the app factory, nothing at import time)."""
     router = EventRouter()
@@ -55,4 +67,5 @@ def event_router() -> EventRouter:
             router.on(payload_type)(fan_out)
     router.on(AppointmentScheduled)(remember_session_and_fan_out)
     router.on(PartnerAccessGranted)(remember_grant)
+    router.on(PartnerAccessRevoked)(forget_grant)
     return router

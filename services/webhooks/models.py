@@ -91,6 +91,10 @@ class Delivery(SQLModel, table=True):
     event_id: str = Field(max_length=64)
     event_type: str = Field(max_length=200)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Whose practice the event is about, for partner apps' endpoints (None on clinic endpoints
+    # and for test events): when that clinician revokes the app's access, pending deliveries
+    # of their events stop and none is replayed.
+    clinician_id: uuid.UUID | None = None
     status: str = Field(
         default=DeliveryStatus.PENDING, sa_column=Column(String(16), nullable=False)
     )
@@ -122,8 +126,8 @@ class DeliveryAttempt(SQLModel, table=True):
 class ClinicianGrant(SQLModel, table=True):
     """Projection: an endpoint owner (a partner app) may receive events about this clinician.
 
-    Filled from identity's grant events once partner apps exist there; until then it is
-    empty, so partner apps' endpoints receive nothing but test events (fail closed).
+    Filled from identity's ``partner.access_granted`` and emptied by ``partner.access_revoked``;
+    without a grant a partner app's endpoints receive nothing but test events (fail closed).
     """
 
     __tablename__ = "clinician_grants"

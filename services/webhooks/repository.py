@@ -203,6 +203,22 @@ async def delete_grant(session: AsyncSession, owner_id: str, clinician_id: uuid.
         await session.delete(found)
 
 
+async def fail_pending_deliveries_about(
+    session: AsyncSession, owner_id: str, clinician_id: uuid.UUID
+) -> None:
+    """Stop retrying the deliveries of a clinician's events to an owner's endpoints."""
+    endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.owner_id == owner_id)
+    await session.exec(
+        update(Delivery)
+        .where(
+            col(Delivery.endpoint_id).in_(endpoints),
+            col(Delivery.clinician_id) == clinician_id,
+            col(Delivery.status) == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    )
+
+
 async def session_clinician(session: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
     """The clinician of a session, as appointment.scheduled said."""
     found = await session.get(SessionClinician, session_id)

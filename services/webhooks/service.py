@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.webhooks import repository
 from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.errors import (
+    ClinicianAccessRevoked,
     DeliveryInProgress,
     DeliveryNotFound,
     EndpointNotFound,
@@ -229,10 +230,15 @@ async def replay_delivery(
     session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID, delivery_id: str
 ) -> Delivery:
     """Send a message again, now, under the same webhook-id, with a fresh retry schedule."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
     record = await delivery_record(session, principal, endpoint_id, delivery_id)
     delivery = record.delivery
     if delivery.status == DeliveryStatus.PENDING:
         raise DeliveryInProgress(f"delivery {delivery_id} is still being retried")
+    if not await _still_granted(session, endpoint, delivery):
+        raise ClinicianAccessRevoked(
+            f"delivery {delivery_id} is about a clinician who revoked this app's access"
+        )
     _replay(delivery, utc_now())
     repository.add(session, delivery)
     return delivery
@@ -244,7 +250,11 @@ async def replay_failed_since(
     """Send again every failed message created since ``since``."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
     now = utc_now()
-    deliveries = await repository.failed_deliveries_since(session, endpoint.id, since)
+    deliveries = [
+        delivery
+        for delivery in await repository.failed_deliveries_since(session, endpoint.id, since)
+        if await _still_granted(session, endpoint, delivery)
+    ]
     for delivery in deliveries:
         _replay(delivery, now)
         repository.add(session, delivery)
@@ -303,8 +313,20 @@ async def grant_access(
 
 
 async def revoke_access(session: AsyncSession, *, owner_id: str, clinician_id: uuid.UUID) -> None:
-    """A clinician withdrew a partner app's access: no new deliveries of their events."""
+    """A clinician withdrew a partner app's access: no new deliveries of their events, and
+    the pending ones to the app's endpoints stop (they stay in the log as failed)."""
     await repository.delete_grant(session, owner_id, clinician_id)
+    await repository.fail_pending_deliveries_about(session, owner_id, clinician_id)
+
+
+async def _still_granted(
+    session: AsyncSession, endpoint: WebhookEndpoint, delivery: Delivery
+) -> bool:
+    """Whether the endpoint may still receive this message (a partner app's endpoint only
+    while the clinician it is about grants the app access)."""
+    if endpoint.audience == EndpointAudience.CLINIC or delivery.clinician_id is None:
+        return True
+    return endpoint.owner_id in await repository.owners_granted(session, delivery.clinician_id)
 
 
 async def enqueue_deliveries(
@@ -321,6 +343,7 @@ async def enqueue_deliveries(
         for e in await repository.live_endpoints(session)
         if subscribes_to(e.event_types, payload.type)
     ]
+    clinician_id: uuid.UUID | None = None
     if any(e.audience != EndpointAudience.CLINIC for e in subscribed):
         clinician_id = await clinician_of(session, payload)
         granted = (
@@ -346,6 +369,7 @@ async def enqueue_deliveries(
             event_id=event_id,
             event_type=payload.type,
             payload=message,
+            clinician_id=clinician_id if endpoint.audience != EndpointAudience.CLINIC else None,
             status=DeliveryStatus.PENDING,
             next_attempt_at=now,
         )

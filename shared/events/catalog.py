@@ -140,6 +140,22 @@ class PartnerAccessGranted(Payload):
         return self.client_id
 
 
+class PartnerAccessRevoked(Payload):
+    """A clinician withdrew a partner app's access to their practice's data."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.partner.access_revoked.v1"] = (
+        "rapport.identity.partner.access_revoked.v1"
+    )
+    client_id: str
+    clinician_id: uuid.UUID
+    revoked_at: datetime
+
+    def partition_key(self) -> str:
+        # The same key as the grant: grant and revocation stay in order on one partition.
+        return self.client_id
+
+
 # records ----------------------------------------------------------------------------------
 
 
@@ -155,6 +171,11 @@ class AppointmentScheduled(Payload):
     starts_at: datetime
     ends_at: datetime
     status: str = "booked"
+    # Who may be in the call at once (clinician and client count), and who else was invited
+    # (an interpreter, a family member). Added with defaults, so older events still decode.
+    max_participants: int = 2
+    invited_participant_ids: list[uuid.UUID] = Field(default_factory=list)
+    booked_by: Literal["clinician", "client", "partner"] = "clinician"
 
     def partition_key(self) -> str:
         return str(self.session_id)
@@ -178,6 +199,19 @@ class GoalUpdated(Payload):
         return str(self.session_id or self.goal_id)
 
 
+class CallQualitySummary(BaseModel):
+    """A session's connection quality over every participant's samples (numbers only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: int
+    round_trip_ms_median: float | None
+    round_trip_ms_p95: float | None
+    packet_loss_mean: float | None
+    jitter_ms_mean: float | None
+    bitrate_kbps_min: float | None
+
+
 class SessionCompleted(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
     type: Literal["rapport.records.session.completed.v1"] = "rapport.records.session.completed.v1"
@@ -191,6 +225,9 @@ class SessionCompleted(Payload):
     duration_seconds: int
     attended_by: list[uuid.UUID]
     goal_update_count: int
+    # What records knew of the call's quality when it announced the completion (added with a
+    # default, so events written before it still decode).
+    quality: CallQualitySummary | None = None
 
     def partition_key(self) -> str:
         return str(self.session_id)
@@ -319,19 +356,43 @@ class AppointmentRescheduled(_AppointmentChange):
     type: Literal["rapport.records.appointment.rescheduled.v1"] = (
         "rapport.records.appointment.rescheduled.v1"
     )
+    # As on AppointmentScheduled (defaults keep older events decoding).
+    max_participants: int = 2
+    invited_participant_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 class AppointmentCancelled(_AppointmentChange):
     type: Literal["rapport.records.appointment.cancelled.v1"] = (
         "rapport.records.appointment.cancelled.v1"
     )
-    cancelled_by: Role
+    cancelled_by: Role | Literal["partner"]
 
 
 class AppointmentNoShow(_AppointmentChange):
     type: Literal["rapport.records.appointment.no_show.v1"] = (
         "rapport.records.appointment.no_show.v1"
     )
+
+
+class AppointmentReminderDue(Payload):
+    """A booked appointment starts in ``lead_hours`` (sent once per appointment and lead time;
+    a rescheduled appointment is reminded again for its new time)."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    type: Literal["rapport.records.appointment.reminder_due.v1"] = (
+        "rapport.records.appointment.reminder_due.v1"
+    )
+    appointment_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    lead_hours: float
+    at: datetime
+
+    def partition_key(self) -> str:
+        return str(self.session_id)
 
 
 class _PlanEvent(Payload):
@@ -377,11 +438,16 @@ class BreakGlassUsed(Payload):
 # signaling --------------------------------------------------------------------------------
 
 
+# A participant's role in a session: an account role, or "guest" for someone the appointment
+# invited besides its client (an interpreter, a family member).
+SessionRole = Role | Literal["guest"]
+
+
 class _ParticipantEvent(Payload):
     topic: ClassVar[str] = TOPIC_SIGNALING
     session_id: uuid.UUID
     user_id: uuid.UUID
-    role: Role
+    role: SessionRole
     at: datetime
 
     def partition_key(self) -> str:
@@ -410,9 +476,9 @@ class ParticipantJoined(_ParticipantEvent):
 class ParticipantLeft(_ParticipantEvent):
     type: Literal["rapport.signaling.participant.left.v1"] = "rapport.signaling.participant.left.v1"
     # Why (added with a default, so events written before it still decode).
-    reason: Literal["left", "dropped", "declined", "sent-back", "replaced", "session-ended"] = (
-        "left"
-    )
+    reason: Literal[
+        "left", "dropped", "declined", "sent-back", "replaced", "session-ended", "revoked"
+    ] = "left"
 
 
 class CallConnected(Payload):
@@ -430,7 +496,8 @@ class SessionEnded(Payload):
     type: Literal["rapport.signaling.session.ended.v1"] = "rapport.signaling.session.ended.v1"
     session_id: uuid.UUID
     ended_by: uuid.UUID | None
-    reason: Literal["ended", "everyone-left", "expired"]
+    # "empty-room timeout": everyone had left for longer than signaling's timeout (no ended_by).
+    reason: Literal["ended", "everyone-left", "expired", "empty-room timeout"]
     at: datetime
 
     def partition_key(self) -> str:
@@ -477,7 +544,7 @@ class CallQuality(Payload):
     type: Literal["rapport.signaling.call.quality.v1"] = "rapport.signaling.call.quality.v1"
     session_id: uuid.UUID
     user_id: uuid.UUID
-    role: Role
+    role: SessionRole
     round_trip_ms: float | None
     packet_loss: float | None
     jitter_ms: float | None
@@ -514,6 +581,7 @@ EventPayload = Annotated[
     | PartnerRegistered
     | PartnerSecretRotated
     | PartnerAccessGranted
+    | PartnerAccessRevoked
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted
@@ -528,6 +596,7 @@ EventPayload = Annotated[
     | AppointmentRescheduled
     | AppointmentCancelled
     | AppointmentNoShow
+    | AppointmentReminderDue
     | BreakGlassUsed
     | PlanEndingStarted
     | PlanCompleted

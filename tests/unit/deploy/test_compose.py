@@ -107,3 +107,13 @@ def test_services_wait_for_healthy_dependencies() -> None:
     kafka = COMPOSE["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     assert "broker,controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+def test_identity_gets_its_secrets_key_and_compose_refuses_to_start_without_one() -> None:
+    # Compose runs in production, where identity will not start without the key that seals
+    # TOTP secrets and signing keys; `${VAR:?message}` makes compose say so before starting.
+    env = COMPOSE["services"]["identity"]["environment"]
+    assert env["RAPPORT_ENVIRONMENT"] == "production"
+    assert re.fullmatch(
+        r"\$\{RAPPORT_IDENTITY_SECRETS_KEY:\?.+\}", env["RAPPORT_IDENTITY_SECRETS_KEY"]
+    )

@@ -1,13 +1,21 @@
-"""Login throttling: per address, a temporary lock per email, and no difference for unknown
-emails. The clock is injected; nothing here waits."""
+"""Login throttling: per address, a temporary lock per email (in the database, shared by every
+identity process), and no difference for unknown emails. Clocks are injected; nothing waits."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlmodel import select
 
-from services.identity.login_throttle import LoginThrottle, Refusal
+from services.identity.app import create_app
+from services.identity.login_throttle import AccountLocks, AddressThrottle, Refusal
+from services.identity.models import LoginFailure
+from services.identity.settings import IdentitySettings
+from shared.db import Database
 from tests.unit.identity.factories import login, registered_user
 
 PASSWORD = "correct horse battery"
@@ -21,48 +29,118 @@ class FakeClock:
         return self.now
 
 
+class FakeWallClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
-def _throttle(clock: FakeClock) -> LoginThrottle:
-    return LoginThrottle(
-        attempts_per_minute_per_address=6,
-        address_burst=3,
-        lock_after_failures=3,
-        lock_seconds=600,
-        clock=clock,
-    )
+@pytest.fixture
+def wall_clock() -> FakeWallClock:
+    return FakeWallClock()
+
+
+def _addresses(clock: FakeClock) -> AddressThrottle:
+    return AddressThrottle(attempts_per_minute_per_address=6, address_burst=3, clock=clock)
+
+
+def _accounts(database: Database, clock: FakeWallClock) -> AccountLocks:
+    return AccountLocks(database, lock_after_failures=3, lock_seconds=600, clock=clock)
+
+
+async def _refusal(locks: AccountLocks, database: Database, email: str) -> Refusal | None:
+    async with database.unit_of_work() as session:
+        return await locks.refusal(session, email)
 
 
 def test_an_address_gets_its_burst_then_waits_for_the_refill(clock: FakeClock) -> None:
-    throttle = _throttle(clock)
-    for n in range(3):
-        assert throttle.admit(email=f"a{n}@example.com", address="10.0.0.1") is None
-    assert throttle.admit(email="b@example.com", address="10.0.0.1") == Refusal("address", 10)
-    assert throttle.admit(email="b@example.com", address="10.0.0.2") is None  # another address
-    clock.now += 10
-    assert throttle.admit(email="b@example.com", address="10.0.0.1") is None
-
-
-def test_failures_in_a_row_lock_the_email_until_the_lock_ends(clock: FakeClock) -> None:
-    throttle = _throttle(clock)
+    throttle = _addresses(clock)
     for _ in range(3):
-        throttle.failed("x@example.com")
-    assert throttle.admit(email="x@example.com", address="10.0.0.9") == Refusal("account", 600)
-    assert throttle.admit(email="y@example.com", address="10.0.0.9") is None
-    clock.now += 600
-    assert throttle.admit(email="x@example.com", address="10.0.0.9") is None
+        assert throttle.admit("10.0.0.1") is None
+    assert throttle.admit("10.0.0.1") == Refusal("address", 10)
+    assert throttle.admit("10.0.0.2") is None  # another address
+    clock.now += 10
+    assert throttle.admit("10.0.0.1") is None
 
 
-def test_a_success_clears_the_failure_count(clock: FakeClock) -> None:
-    throttle = _throttle(clock)
-    throttle.failed("x@example.com")
-    throttle.failed("x@example.com")
-    throttle.succeeded("x@example.com")
-    throttle.failed("x@example.com")
-    assert throttle.admit(email="x@example.com", address="10.0.0.9") is None
+async def test_failures_in_a_row_lock_the_email_until_the_lock_ends(
+    database: Database, wall_clock: FakeWallClock
+) -> None:
+    locks = _accounts(database, wall_clock)
+    for _ in range(3):
+        await locks.failed("x@example.com")
+    assert await _refusal(locks, database, "x@example.com") == Refusal("account", 600)
+    assert await _refusal(locks, database, "y@example.com") is None
+    wall_clock.now += timedelta(seconds=600)
+    assert await _refusal(locks, database, "x@example.com") is None
+
+
+async def test_a_success_clears_the_failure_count(
+    database: Database, wall_clock: FakeWallClock
+) -> None:
+    locks = _accounts(database, wall_clock)
+    await locks.failed("x@example.com")
+    await locks.failed("x@example.com")
+    async with database.unit_of_work() as session:
+        await locks.succeeded(session, "x@example.com")
+    await locks.failed("x@example.com")
+    assert await _refusal(locks, database, "x@example.com") is None
+
+
+async def test_failures_older_than_the_lock_time_are_forgotten_and_pruned(
+    database: Database, wall_clock: FakeWallClock
+) -> None:
+    locks = _accounts(database, wall_clock)
+    await locks.failed("slow@example.com")
+    await locks.failed("slow@example.com")
+    for email in (f"spray{n}@example.com" for n in range(20)):
+        await locks.failed(email)
+    wall_clock.now += timedelta(seconds=601)
+
+    await locks.failed("slow@example.com")  # counts as the first again
+
+    assert await _refusal(locks, database, "slow@example.com") is None
+    async with database.unit_of_work() as session:
+        left = (await session.exec(select(LoginFailure.email))).all()
+    assert left == ["slow@example.com"]
+
+
+async def test_failures_through_two_identity_processes_add_up_to_one_lock(
+    settings: IdentitySettings, migrated: str
+) -> None:
+    # Two apps on one database: two identity replicas behind a load balancer.
+    first, second = create_app(settings), create_app(settings)
+    async with (
+        first.router.lifespan_context(first),
+        second.router.lifespan_context(second),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://a") as a,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://b") as b,
+    ):
+        await registered_user(a, email="shared@example.com")
+        # The default lock is after 5 failures: alternate replicas, as a balancer would.
+        for replica in (a, b, a, b, a):
+            assert (await login(replica, "shared@example.com", "wrong guess")).status_code == 401
+        for replica in (a, b):
+            locked = await login(replica, "shared@example.com", PASSWORD)
+            assert locked.status_code == 429, locked.text
+            assert locked.json()["error"] == "LoginThrottled"
+
+
+async def test_concurrent_failures_are_all_counted(
+    database: Database, wall_clock: FakeWallClock
+) -> None:
+    locks = AccountLocks(database, lock_after_failures=8, lock_seconds=600, clock=wall_clock)
+    await asyncio.gather(*(locks.failed("burst@example.com") for _ in range(7)))
+    assert await _refusal(locks, database, "burst@example.com") is None
+    await locks.failed("burst@example.com")
+    assert await _refusal(locks, database, "burst@example.com") == Refusal("account", 600)
 
 
 async def test_repeated_failures_lock_the_account_even_for_the_right_password(

@@ -13,6 +13,7 @@ from services.identity import repository
 from services.identity.errors import InvalidAccountDetails, InvalidCredentials, RoleNotSelfService
 from services.identity.models import User
 from services.identity.passwords import PasswordHashing, owasp_minimum_hasher
+from services.identity.secret_box import SecretBox
 from services.identity.service import IdentityService, TokenPolicy, normalize_email
 from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import Keyring
@@ -48,7 +49,11 @@ async def identity(
     policy = TokenPolicy.from_settings(settings)
     yield IdentityService(
         passwords=PasswordHashing(hasher),
-        keyring=Keyring(database, retention=policy.key_retention),
+        keyring=Keyring(
+            database,
+            retention=policy.key_retention,
+            box=SecretBox(settings.secrets_key_bytes()),
+        ),
         policy=policy,
     )
 

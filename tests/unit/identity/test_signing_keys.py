@@ -10,10 +10,14 @@ from sqlmodel import select
 
 from services.identity.app import create_app
 from services.identity.models import SigningKey
-from services.identity.settings import IdentitySettings
+from services.identity.secret_box import SecretBox, signing_key_context
+from services.identity.settings import DEVELOPMENT_SECRETS_KEY, IdentitySettings
 from services.identity.signing_keys import Keyring, generate_signing_key, jwk_thumbprint
 from shared.db import Database, utc_now
 from tests.unit.identity.factories import access_token, bearer, registered_user, unverified_parts
+
+# The key identity's test settings (environment "test", no RAPPORT_IDENTITY_SECRETS_KEY) use.
+BOX = SecretBox(DEVELOPMENT_SECRETS_KEY)
 
 
 def test_kid_is_the_rfc_7638_thumbprint() -> None:
@@ -23,12 +27,13 @@ def test_kid_is_the_rfc_7638_thumbprint() -> None:
 
 
 def test_a_generated_key_is_named_by_its_own_thumbprint() -> None:
-    key = generate_signing_key()
+    key = generate_signing_key(BOX)
     assert key.kid == jwk_thumbprint(key.public_jwk)
     assert key.public_jwk["kid"] == key.kid
     assert "d" not in key.public_jwk
-    assert key.private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
-    assert generate_signing_key().kid != key.kid
+    pem = BOX.open(key.private_key_pem, context=signing_key_context(key.kid))
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert generate_signing_key(BOX).kid != key.kid
 
 
 async def test_the_first_start_creates_exactly_one_active_key(
@@ -54,13 +59,13 @@ async def test_a_key_retired_longer_than_any_token_lives_stops_verifying(
         # Longer ago than the longest token lifetime plus grace: nothing it signed is valid.
         old_key.retired_at = utc_now() - timedelta(hours=1)
         session.add(old_key)
-        session.add(generate_signing_key())
+        session.add(generate_signing_key(BOX))
 
     served = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert old_kid not in [k["kid"] for k in served]
     assert len(served) == 1
 
-    keyring = Keyring(database, retention=timedelta(seconds=960))
+    keyring = Keyring(database, retention=timedelta(seconds=960), box=BOX)
     assert await keyring.get(old_kid) is None
     assert await keyring.get(served[0]["kid"]) is not None
 
@@ -79,12 +84,12 @@ async def test_a_key_retired_longer_than_any_token_lives_stops_verifying(
 async def test_a_recently_retired_key_still_verifies_and_is_still_served(
     database: Database,
 ) -> None:
-    recently = generate_signing_key()
+    recently = generate_signing_key(BOX)
     recently.retired_at = utc_now() - timedelta(minutes=5)
     async with database.unit_of_work() as session:
         session.add(recently)
 
-    keyring = Keyring(database, retention=timedelta(seconds=960))
+    keyring = Keyring(database, retention=timedelta(seconds=960), box=BOX)
     key = await keyring.get(recently.kid)
     assert isinstance(key, jwt.PyJWK)
     assert key.algorithm_name == "EdDSA"

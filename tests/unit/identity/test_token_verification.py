@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from sqlmodel import select
 
 from services.identity.models import SigningKey
+from services.identity.secret_box import SecretBox, signing_key_context
+from services.identity.settings import DEVELOPMENT_SECRETS_KEY
 from shared.db import Database
 from shared.errors import Unauthorized
 from shared.tokens import StaticKeySource, TokenVerifier
@@ -48,7 +50,9 @@ class Issued:
 
     def resigned(self, **changes: Any) -> str:
         """The access token with changed claims, properly signed with identity's key."""
-        private = load_pem_private_key(self.key.private_key_pem.encode(), password=None)
+        box = SecretBox(DEVELOPMENT_SECRETS_KEY)  # what identity's test settings seal with
+        pem = box.open(self.key.private_key_pem, context=signing_key_context(self.key.kid))
+        private = load_pem_private_key(pem.encode(), password=None)
         return jwt.encode(
             {**self.claims, **changes}, private, algorithm="EdDSA", headers={"kid": self.key.kid}
         )

@@ -1,0 +1,99 @@
+"""The directory: who may look up whom (the dashboard's names and time zones).
+
+A person sees their own entry with their email; an admin sees everyone's, with emails; a
+clinician sees the clients who joined through their invitations (no emails: the clinician
+has the address they invited, and nothing more is needed to run a session). Nobody else sees
+anyone. Use cases only, like ``service``: nothing here commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.identity import repository
+from services.identity.errors import UserNotFound
+from services.identity.models import Invitation, User
+from shared.db import utc_now
+from shared.errors import Forbidden
+from shared.tokens import Principal
+
+InvitationStatus = Literal["pending", "accepted", "expired"]
+DEFAULT_LIST_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """What the caller may see of one account: the email only for themselves and admins."""
+
+    user: User
+    email_visible: bool
+
+
+@dataclass(frozen=True)
+class InvitationState:
+    """One of a clinician's invitations and where it stands."""
+
+    invitation: Invitation
+    status: InvitationStatus
+    user_id: uuid.UUID | None
+
+
+async def entry(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> DirectoryEntry:
+    """One account, if the caller may see it.
+
+    A clinician asking about anyone other than their invited clients gets the same 404 as for
+    an id that does not exist, so the directory cannot be used to learn who has an account.
+    """
+    caller = principal.user_id
+    if principal.role not in ("admin", "clinician") and caller != user_id:
+        raise Forbidden("only admins and clinicians look up other people")
+    user = await repository.user_by_id(session, user_id)
+    if user is None:
+        raise UserNotFound()
+    if caller == user_id or principal.role == "admin":
+        return DirectoryEntry(user, email_visible=True)
+    if user.role == "client" and any(
+        c.id == user_id for c in await repository.invited_clients(session, caller)
+    ):
+        return DirectoryEntry(user, email_visible=False)
+    raise UserNotFound()
+
+
+async def listing(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    role: str | None,
+    limit: int = DEFAULT_LIST_LIMIT,
+) -> list[DirectoryEntry]:
+    """A clinician's clients (those who accepted their invitations); an admin's any role."""
+    if principal.role == "admin":
+        users = await repository.users_with_role(session, role, limit)
+        return [DirectoryEntry(u, email_visible=True) for u in users]
+    if principal.role == "clinician":
+        if role not in (None, "client"):
+            raise Forbidden("clinicians list their clients only (role=client)")
+        clients = await repository.invited_clients(session, principal.user_id)
+        return [DirectoryEntry(c, email_visible=False) for c in clients[:limit]]
+    raise Forbidden("requires role clinician or admin")
+
+
+def _status(invitation: Invitation, now: datetime) -> InvitationStatus:
+    if invitation.used_at is not None:
+        return "accepted"
+    return "expired" if invitation.expires_at <= now else "pending"
+
+
+async def invitations(session: AsyncSession, principal: Principal) -> list[InvitationState]:
+    """The calling clinician's invitations, newest first, with their status."""
+    principal.require_role("clinician")
+    now = utc_now()
+    return [
+        InvitationState(invitation, _status(invitation, now), user_id)
+        for invitation, user_id in await repository.invitations_of(session, principal.user_id)
+    ]
