@@ -17,12 +17,16 @@ from services.records import service
 from services.records.schemas import (
     AppointmentView,
     AuditEntryView,
+    AvailabilityExceptionView,
+    AvailabilityView,
     CareRelationshipView,
     CheckInView,
     GoalStatusChange,
     GoalUpdateView,
     GoalView,
     NewAppointment,
+    NewAvailability,
+    NewAvailabilityException,
     NewCareRelationship,
     NewCheckIn,
     NewGoal,
@@ -35,6 +39,7 @@ from services.records.schemas import (
     ProgressPage,
     Readiness,
     SessionRecordView,
+    SlotsView,
     ValueView,
 )
 from shared.dependencies import SessionDep
@@ -55,12 +60,22 @@ async def request_context(request: Request) -> None:
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(request_context)])
 
 
+def slot_rules(request: Request) -> service.SlotRules:
+    """The service's slot length and step (from its settings)."""
+    rules: service.SlotRules = request.app.state.slot_rules
+    return rules
+
+
+SlotRulesDep = Annotated[service.SlotRules, Depends(slot_rules)]
+
+
 @router.post("/appointments", status_code=201)
 async def book_appointment(
-    principal: CurrentPrincipal, booking: NewAppointment, db: SessionDep
+    principal: CurrentPrincipal, booking: NewAppointment, db: SessionDep, rules: SlotRulesDep
 ) -> AppointmentView:
-    """Book an appointment with a client (clinicians only); creates its session record."""
-    return await service.book_appointment(db, principal, booking)
+    """Book an appointment; creates its session record. A clinician books any free time of
+    theirs; a client (with their clinician) or a partner app a free slot."""
+    return await service.book_appointment(db, principal, booking, rules)
 
 
 @router.get("/appointments")
@@ -69,16 +84,69 @@ async def list_appointments(
     db: SessionDep,
     tz: Annotated[str | None, Query(description="IANA time zone to show times in")] = None,
 ) -> list[AppointmentView]:
-    """The caller's appointments, as clinician or as client, earliest first."""
+    """The caller's appointments, as clinician or as client (a partner app: those of the
+    clinicians who granted it access), earliest first."""
     return await service.list_appointments(db, principal, tz)
 
 
 @router.post("/appointments/{appointment_id}/reschedule")
 async def reschedule_appointment(
-    principal: CurrentPrincipal, appointment_id: uuid.UUID, times: NewTimes, db: SessionDep
+    principal: CurrentPrincipal,
+    appointment_id: uuid.UUID,
+    times: NewTimes,
+    db: SessionDep,
+    rules: SlotRulesDep,
 ) -> AppointmentView:
-    """Move a booked appointment to a free, future time (its clinician or client)."""
-    return await service.reschedule_appointment(db, principal, appointment_id, times)
+    """Move a booked appointment to a free, future time (its clinician or client, or a
+    partner app with appointments:write)."""
+    return await service.reschedule_appointment(db, principal, appointment_id, times, rules)
+
+
+@router.put("/availability")
+async def set_availability(
+    principal: CurrentPrincipal, new: NewAvailability, db: SessionDep, rules: SlotRulesDep
+) -> AvailabilityView:
+    """Set the calling clinician's weekly hours in their IANA time zone (replaces them)."""
+    return await service.set_availability(db, principal, new, rules)
+
+
+@router.get("/availability")
+async def read_availability(
+    principal: CurrentPrincipal, db: SessionDep, rules: SlotRulesDep
+) -> AvailabilityView:
+    """The calling clinician's weekly hours and exceptions."""
+    return await service.read_availability(db, principal, rules)
+
+
+@router.post("/availability/exceptions", status_code=201)
+async def add_availability_exception(
+    principal: CurrentPrincipal, new: NewAvailabilityException, db: SessionDep
+) -> AvailabilityExceptionView:
+    """Days or hours off, or extra hours, on local dates (the calling clinician)."""
+    return await service.add_availability_exception(db, principal, new)
+
+
+@router.delete("/availability/exceptions/{exception_id}", status_code=204)
+async def remove_availability_exception(
+    principal: CurrentPrincipal, exception_id: uuid.UUID, db: SessionDep
+) -> None:
+    """Take back an exception (the calling clinician)."""
+    await service.remove_availability_exception(db, principal, exception_id)
+
+
+@router.get("/clinicians/{clinician_id}/slots")
+async def list_slots(
+    principal: CurrentPrincipal,
+    clinician_id: uuid.UUID,
+    db: SessionDep,
+    rules: SlotRulesDep,
+    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    starts_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> SlotsView:
+    """Free bookable slots starting in [from, to), UTC, earliest first (the clinician, their
+    clients, partner apps with appointments:read). ``from`` defaults to now less 15 minutes,
+    so the slot under way is offered too; ``to`` to two weeks after ``from``."""
+    return await service.list_slots(db, principal, clinician_id, starts_from, starts_before, rules)
 
 
 @router.post("/appointments/{appointment_id}/cancel")

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.records import api, events, service
 from services.records.audit import Verification
 from services.records.settings import RecordsSettings
+from services.records.timers import CompletionLoop, ReminderLoop
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
@@ -30,6 +31,14 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
     add_event_pipeline(
         background, service=SERVICE, settings=settings, database=database, router=events.router
     )
+    reminders = ReminderLoop(
+        database, settings.reminder_hours, poll_seconds=settings.reminder_poll_seconds
+    )
+    background.add("reminders", reminders.run, stop=reminders.stop)
+    completions = CompletionLoop(
+        database, settings.completion_settle_seconds, poll_seconds=settings.completion_poll_seconds
+    )
+    background.add("session-completions", completions.run, stop=completions.stop)
 
     app = build_service_app(
         name=SERVICE,
@@ -39,6 +48,9 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         description="Appointments, session records, goals and the audit log.",
     )
     app.state.database = database
+    app.state.slot_rules = service.SlotRules(
+        slot_minutes=settings.slot_minutes, step_minutes=settings.slot_step_minutes
+    )
     app.state.token_verifier = TokenVerifier(
         key_source or JwksKeySource(settings.jwks_url),
         issuer=settings.token_issuer,

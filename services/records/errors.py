@@ -67,3 +67,19 @@ class PlanClosed(Conflict):
 
 class UnknownValue(InvalidRequest):
     """The value id names none of this client's current values."""
+
+
+class NotABookableSlot(InvalidRequest):
+    """A client or partner app books only a free slot of the clinician's availability."""
+
+
+class NoAvailability(NotFound):
+    """The clinician has not set their weekly hours yet."""
+
+
+class AvailabilityExceptionNotFound(NotFound):
+    pass
+
+
+class UnknownParticipant(InvalidRequest):
+    """An invited participant id names no registered user (or names the clinician or client)."""

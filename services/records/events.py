@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.records import service
 from shared.events.catalog import (
     CallConnected,
+    CallQuality,
     GoalProgressShared,
     ParticipantAdmitted,
     ParticipantCheckedIn,
@@ -61,6 +62,12 @@ async def participant_left(db: AsyncSession, event: ParticipantLeft, _: Envelope
 async def call_connected(db: AsyncSession, event: CallConnected, _: Envelope) -> None:
     """The peers' media connected."""
     await service.note_call_connected(db, event)
+
+
+@router.on(CallQuality)
+async def call_quality(db: AsyncSession, event: CallQuality, _: Envelope) -> None:
+    """A participant's connection-quality sample."""
+    await service.note_call_quality(db, event)
 
 
 @router.on(SessionEnded)

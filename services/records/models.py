@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime, utc_now
@@ -40,6 +41,67 @@ class Appointment(SQLModel, table=True):
     ends_at: datetime = Field(sa_type=UtcDateTime)
     status: str = Field(default="booked", max_length=20)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # Who may be in the call at once (clinician and client included), and who else is invited
+    # (an interpreter, a family member), as user id strings.
+    max_participants: int = Field(default=2)
+    invited_participant_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # Who booked it: the clinician, the client, or a partner app acting for the clinician.
+    booked_by: str = Field(default="clinician", max_length=20)
+
+
+class Availability(SQLModel, table=True):
+    """A clinician's weekly hours, in their own time zone.
+
+    ``weekly_hours`` is a list of ``{"weekday": 1..7 (ISO, Monday = 1), "start": minute of
+    the day, "end": minute of the day}``; slot length and step override the service's
+    defaults when set.
+    """
+
+    __tablename__ = "availability"
+
+    clinician_id: uuid.UUID = Field(primary_key=True)
+    time_zone: str = Field(max_length=64)
+    weekly_hours: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    slot_minutes: int | None = None
+    step_minutes: int | None = None
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class AvailabilityException(SQLModel, table=True):
+    """Days (a range of local dates) off, hours off on them, or extra hours on them.
+
+    Dates and minutes are local to the clinician's time zone. An ``off`` exception without
+    minutes takes the whole days off.
+    """
+
+    __tablename__ = "availability_exceptions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinician_id: uuid.UUID = Field(index=True)
+    kind: str = Field(max_length=10)
+    first_day: date
+    last_day: date
+    start_minute: int | None = None
+    end_minute: int | None = None
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class ReminderSent(SQLModel, table=True):
+    """An ``AppointmentReminderDue`` queued for one appointment, lead time and start time.
+
+    The start time is part of the key: a rescheduled appointment is reminded of its new time.
+    """
+
+    __tablename__ = "reminders_sent"
+
+    appointment_id: uuid.UUID = Field(foreign_key="appointments.id", primary_key=True)
+    lead_minutes: int = Field(primary_key=True)
+    starts_at: datetime = Field(sa_type=UtcDateTime, primary_key=True)
+    sent_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
 class SessionRecord(SQLModel, table=True):
@@ -50,6 +112,9 @@ class SessionRecord(SQLModel, table=True):
     """
 
     __tablename__ = "session_records"
+    __table_args__ = (
+        Index("ix_session_records_announcement", "completion_announced_at", "ended_at"),
+    )
 
     session_id: uuid.UUID = Field(primary_key=True)
     appointment_id: uuid.UUID = Field(foreign_key="appointments.id", unique=True)
@@ -77,6 +142,22 @@ class SessionAttendance(SQLModel, table=True):
     role: str = Field(max_length=20)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     left_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class CallQualitySample(SQLModel, table=True):
+    """One participant's connection-quality sample, as signaling reported it (numbers only)."""
+
+    __tablename__ = "call_quality_samples"
+
+    session_id: uuid.UUID = Field(foreign_key="session_records.session_id", primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True)
+    at: datetime = Field(sa_type=UtcDateTime, primary_key=True)
+    role: str = Field(max_length=20)
+    round_trip_ms: float | None = None
+    # A fraction, 0..1.
+    packet_loss: float | None = None
+    jitter_ms: float | None = None
+    bitrate_kbps: float | None = None
 
 
 class Goal(SQLModel, table=True):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import SQLModel, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records.models import (
     Appointment,
     AuditEntry,
+    Availability,
+    AvailabilityException,
+    CallQualitySample,
     CareRelationship,
     CheckIn,
     ClientValue,
@@ -22,9 +25,13 @@ from services.records.models import (
     GoalAgreement,
     GoalUpdate,
     KnownUser,
+    ReminderSent,
     SessionAttendance,
     SessionRecord,
 )
+
+# Appointments in these statuses no longer hold their time.
+FREED_STATUSES = ("cancelled", "noshow", "entered-in-error")
 
 # Any fixed key: the one advisory lock that orders appends to the audit chain.
 AUDIT_CHAIN_LOCK = 0x52415050_41554454
@@ -52,26 +59,150 @@ async def lock_clinician_schedule(db: AsyncSession, clinician_id: uuid.UUID) -> 
     await db.exec(select(func.pg_advisory_xact_lock(key)))
 
 
-async def has_overlapping_appointment(
+async def overlapping_appointment(
     db: AsyncSession,
     clinician_id: uuid.UUID,
     starts_at: datetime,
     ends_at: datetime,
     excluding: uuid.UUID | None = None,
-) -> bool:
-    """Whether the clinician has a live appointment sharing any time with the interval.
+) -> Appointment | None:
+    """The clinician's earliest live appointment sharing any time with the interval.
 
     Cancelled and no-show appointments free their time.
     """
-    query = select(Appointment.id).where(
+    query = select(Appointment).where(
         Appointment.clinician_id == clinician_id,
-        col(Appointment.status).not_in(("cancelled", "noshow", "entered-in-error")),
+        col(Appointment.status).not_in(FREED_STATUSES),
         col(Appointment.starts_at) < ends_at,
         col(Appointment.ends_at) > starts_at,
     )
     if excluding is not None:
         query = query.where(Appointment.id != excluding)
-    return (await db.exec(query.limit(1))).first() is not None
+    return (await db.exec(query.order_by(col(Appointment.starts_at)).limit(1))).first()
+
+
+async def busy_intervals(
+    db: AsyncSession,
+    clinician_id: uuid.UUID,
+    starts_from: datetime,
+    ends_before: datetime,
+    excluding: uuid.UUID | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """The times the clinician's live appointments hold within the window."""
+    query = select(Appointment.starts_at, Appointment.ends_at).where(
+        Appointment.clinician_id == clinician_id,
+        col(Appointment.status).not_in(FREED_STATUSES),
+        col(Appointment.starts_at) < ends_before,
+        col(Appointment.ends_at) > starts_from,
+    )
+    if excluding is not None:
+        query = query.where(Appointment.id != excluding)
+    return [(row[0], row[1]) for row in (await db.exec(query)).all()]
+
+
+async def get_availability(db: AsyncSession, clinician_id: uuid.UUID) -> Availability | None:
+    return await db.get(Availability, clinician_id)
+
+
+async def list_availability_exceptions(
+    db: AsyncSession, clinician_id: uuid.UUID
+) -> Sequence[AvailabilityException]:
+    query = (
+        select(AvailabilityException)
+        .where(AvailabilityException.clinician_id == clinician_id)
+        .order_by(col(AvailabilityException.first_day), col(AvailabilityException.created_at))
+    )
+    return (await db.exec(query)).all()
+
+
+async def get_availability_exception(
+    db: AsyncSession, exception_id: uuid.UUID
+) -> AvailabilityException | None:
+    return await db.get(AvailabilityException, exception_id)
+
+
+async def delete(db: AsyncSession, row: SQLModel) -> None:
+    await db.delete(row)
+
+
+async def appointments_due_for_reminder(
+    db: AsyncSession, starts_after: datetime, starts_by: datetime
+) -> Sequence[Appointment]:
+    """Booked appointments starting in ``(starts_after, starts_by]``, earliest first."""
+    query = (
+        select(Appointment)
+        .where(
+            Appointment.status == "booked",
+            col(Appointment.starts_at) > starts_after,
+            col(Appointment.starts_at) <= starts_by,
+        )
+        .order_by(col(Appointment.starts_at), col(Appointment.id))
+    )
+    return (await db.exec(query)).all()
+
+
+async def reminders_sent_for(
+    db: AsyncSession, appointment_ids: Sequence[uuid.UUID]
+) -> set[tuple[uuid.UUID, int, datetime]]:
+    """The (appointment, lead minutes, start time) reminders already queued."""
+    if not appointment_ids:
+        return set()
+    query = select(
+        ReminderSent.appointment_id, ReminderSent.lead_minutes, ReminderSent.starts_at
+    ).where(col(ReminderSent.appointment_id).in_(appointment_ids))
+    return {(row[0], row[1], row[2]) for row in (await db.exec(query)).all()}
+
+
+async def unannounced_ended_sessions(
+    db: AsyncSession, unchanged_since: datetime, limit: int = 500
+) -> Sequence[SessionRecord]:
+    """Ended sessions whose completion is not announced, unchanged since the given time."""
+    query = (
+        select(SessionRecord)
+        .where(
+            col(SessionRecord.ended_at).is_not(None),
+            col(SessionRecord.completion_announced_at).is_(None),
+            col(SessionRecord.updated_at) <= unchanged_since,
+        )
+        .order_by(col(SessionRecord.updated_at))
+        .limit(limit)
+    )
+    return (await db.exec(query)).all()
+
+
+async def claim_announcement(db: AsyncSession, session_id: uuid.UUID, at: datetime) -> bool:
+    """Mark the session's completion announced unless it already is; True if this call did.
+
+    One conditional UPDATE, so two writers (the consumer and the completion loop, or two
+    records processes) cannot both announce: on PostgreSQL the second waits for the first's
+    row lock and then matches nothing; SQLite has a single writer.
+    """
+    result = await db.exec(
+        update(SessionRecord)
+        .where(
+            col(SessionRecord.session_id) == session_id,
+            col(SessionRecord.completion_announced_at).is_(None),
+        )
+        .values(completion_announced_at=at)
+    )
+    return bool(result.rowcount)
+
+
+async def get_quality_sample(
+    db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, at: datetime
+) -> CallQualitySample | None:
+    return await db.get(CallQualitySample, (session_id, user_id, at))
+
+
+async def list_quality_samples(
+    db: AsyncSession, session_id: uuid.UUID
+) -> Sequence[CallQualitySample]:
+    query = (
+        select(CallQualitySample)
+        .where(CallQualitySample.session_id == session_id)
+        .order_by(col(CallQualitySample.at), col(CallQualitySample.user_id))
+    )
+    return (await db.exec(query)).all()
 
 
 async def get_appointment(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
@@ -88,17 +219,35 @@ async def list_appointments_of(db: AsyncSession, user_id: uuid.UUID) -> Sequence
     return (await db.exec(query)).all()
 
 
+async def list_appointments_of_clinicians(
+    db: AsyncSession, clinician_ids: Collection[uuid.UUID]
+) -> Sequence[Appointment]:
+    """The appointments of any of these clinicians, earliest first."""
+    query = (
+        select(Appointment)
+        .where(col(Appointment.clinician_id).in_(clinician_ids))
+        .order_by(col(Appointment.starts_at), col(Appointment.id))
+    )
+    return (await db.exec(query)).all()
+
+
 async def get_goal(db: AsyncSession, goal_id: uuid.UUID) -> Goal | None:
     return await db.get(Goal, goal_id)
 
 
 async def list_goals(
-    db: AsyncSession, *, clinician_id: uuid.UUID | None = None, client_id: uuid.UUID | None = None
+    db: AsyncSession,
+    *,
+    clinician_id: uuid.UUID | None = None,
+    client_id: uuid.UUID | None = None,
+    clinician_ids: Collection[uuid.UUID] | None = None,
 ) -> Sequence[Goal]:
-    """Goals filtered by clinician and/or client, oldest first."""
+    """Goals filtered by clinician (or any of ``clinician_ids``) and/or client, oldest first."""
     query = select(Goal)
     if clinician_id is not None:
         query = query.where(Goal.clinician_id == clinician_id)
+    if clinician_ids is not None:
+        query = query.where(col(Goal.clinician_id).in_(clinician_ids))
     if client_id is not None:
         query = query.where(Goal.client_id == client_id)
     return (await db.exec(query.order_by(col(Goal.created_at), col(Goal.id)))).all()
@@ -236,7 +385,7 @@ async def list_notes(
 
 
 async def client_rows(
-    db: AsyncSession, client_id: uuid.UUID, clinician_id: uuid.UUID | None
+    db: AsyncSession, client_id: uuid.UUID, clinician_ids: Collection[uuid.UUID] | None
 ) -> tuple[
     Sequence[CareRelationship],
     Sequence[Appointment],
@@ -245,12 +394,12 @@ async def client_rows(
     Sequence[CheckIn],
 ]:
     """A client's relationships, appointments, sessions, goals and check-ins, oldest first,
-    limited to one clinician's when ``clinician_id`` is given."""
+    limited to those clinicians' when ``clinician_ids`` is given."""
 
     def mine(model: Any) -> Any:
         query = select(model).where(model.client_id == client_id)
-        if clinician_id is not None:
-            query = query.where(model.clinician_id == clinician_id)
+        if clinician_ids is not None:
+            query = query.where(col(model.clinician_id).in_(clinician_ids))
         return query
 
     relationships = (
@@ -325,7 +474,7 @@ async def recent_check_ins(
 async def sessions_of_client(
     db: AsyncSession,
     client_id: uuid.UUID,
-    clinician_id: uuid.UUID | None,
+    clinician_ids: Collection[uuid.UUID] | None,
     starts_from: datetime | None,
     starts_before: datetime | None,
     offset: int,
@@ -337,8 +486,8 @@ async def sessions_of_client(
         .join(Appointment, col(Appointment.id) == col(SessionRecord.appointment_id))
         .where(SessionRecord.client_id == client_id)
     )
-    if clinician_id is not None:
-        query = query.where(SessionRecord.clinician_id == clinician_id)
+    if clinician_ids is not None:
+        query = query.where(col(SessionRecord.clinician_id).in_(clinician_ids))
     if starts_from is not None:
         query = query.where(col(Appointment.starts_at) >= starts_from)
     if starts_before is not None:

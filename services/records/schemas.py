@@ -5,11 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.records.availability import WEEKDAYS, parse_clock
+from shared.events.catalog import CallQualitySummary
+
+WeekdayName = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 NOTE_MAX_LENGTH = 2000
 STATEMENT_MAX_LENGTH = 1000
+# Clinician and client, plus up to three invited participants (an interpreter, family).
+MAX_PARTICIPANTS = 5
 
 LifecycleStatus = Literal[
     "proposed", "accepted", "active", "on-hold", "completed", "cancelled", "entered-in-error"
@@ -40,27 +48,56 @@ class View(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+def _check_participants(max_participants: int | None, invited: list[uuid.UUID] | None) -> None:
+    if invited is None:
+        return
+    if len(set(invited)) != len(invited):
+        raise ValueError("invited_participant_ids: each participant once")
+    if max_participants is not None and len(invited) > max_participants - 2:
+        raise ValueError(
+            f"invited_participant_ids: {len(invited)} invited, but max_participants "
+            f"{max_participants} leaves room for {max_participants - 2} besides the clinician "
+            "and the client"
+        )
+
+
 class NewAppointment(RequestBody):
-    client_id: uuid.UUID
+    """A booking. A clinician names the client; a client may leave ``client_id`` out (it is
+    themself) and names their clinician; a partner app names both."""
+
+    client_id: uuid.UUID | None = None
+    clinician_id: uuid.UUID | None = None
     # Aware datetimes only: a naive time means a different instant in every time zone.
     starts_at: AwareDatetime
     ends_at: AwareDatetime
+    max_participants: int = Field(default=2, ge=2, le=MAX_PARTICIPANTS)
+    invited_participant_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=MAX_PARTICIPANTS - 2
+    )
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        _check_participants(self.max_participants, self.invited_participant_ids)
         return self
 
 
 class NewTimes(RequestBody):
+    """New times for an appointment; the participant fields change only when given."""
+
     starts_at: AwareDatetime
     ends_at: AwareDatetime
+    max_participants: int | None = Field(default=None, ge=2, le=MAX_PARTICIPANTS)
+    invited_participant_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=MAX_PARTICIPANTS - 2
+    )
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        _check_participants(self.max_participants, self.invited_participant_ids)
         return self
 
 
@@ -72,6 +109,123 @@ class AppointmentView(View):
     starts_at: datetime
     ends_at: datetime
     status: str
+    max_participants: int = 2
+    invited_participant_ids: list[uuid.UUID] = []
+    booked_by: str = "clinician"
+
+
+def _clock(value: str) -> str:
+    parse_clock(value)
+    return value
+
+
+class NewWeeklyHours(RequestBody):
+    """Open hours on one weekday, local to the clinician's time zone."""
+
+    # ISO weekday (1 = Monday .. 7 = Sunday) or its English name.
+    weekday: Annotated[int, Field(ge=1, le=7)] | WeekdayName
+    start: str = Field(examples=["09:00"])
+    end: str = Field(examples=["17:00"])
+
+    _valid_clock = field_validator("start", "end")(_clock)
+
+    @field_validator("weekday")
+    @classmethod
+    def _iso_weekday(cls, value: int | str) -> int:
+        return WEEKDAYS.index(value) + 1 if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if parse_clock(self.end) <= parse_clock(self.start):
+            raise ValueError("end must be after start")
+        return self
+
+
+class NewAvailability(RequestBody):
+    """A clinician's weekly hours (replacing the previous ones) in their IANA time zone."""
+
+    time_zone: str = Field(examples=["Europe/Paris"])
+    weekly_hours: list[NewWeeklyHours] = Field(max_length=70)
+    slot_minutes: int | None = Field(default=None, ge=5, le=480)
+    step_minutes: int | None = Field(default=None, ge=5, le=480)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from exc
+        return value
+
+
+class WeeklyHoursView(BaseModel):
+    weekday: str
+    start: str
+    end: str
+
+
+class NewAvailabilityException(RequestBody):
+    """Local days off (whole days, or ``start``-``end`` on them) or extra hours on them."""
+
+    kind: Literal["off", "extra"]
+    first_day: date
+    # Inclusive; the same day when left out.
+    last_day: date | None = None
+    start: str | None = None
+    end: str | None = None
+
+    _valid_clock = field_validator("start", "end")(
+        lambda value: None if value is None else _clock(value)
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.last_day is not None and self.last_day < self.first_day:
+            raise ValueError("last_day must not be before first_day")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("start and end go together")
+        if self.kind == "extra" and self.start is None:
+            raise ValueError("extra hours need start and end")
+        if (
+            self.start is not None
+            and self.end is not None
+            and parse_clock(self.end) <= parse_clock(self.start)
+        ):
+            raise ValueError("end must be after start")
+        return self
+
+
+class AvailabilityExceptionView(BaseModel):
+    id: uuid.UUID
+    kind: Literal["off", "extra"]
+    first_day: date
+    last_day: date
+    start: str | None
+    end: str | None
+
+
+class AvailabilityView(BaseModel):
+    clinician_id: uuid.UUID
+    time_zone: str
+    weekly_hours: list[WeeklyHoursView]
+    slot_minutes: int
+    step_minutes: int
+    exceptions: list[AvailabilityExceptionView]
+
+
+class SlotView(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SlotsView(BaseModel):
+    """Free slots, UTC, earliest first; ``time_zone`` is the clinician's (for showing them)."""
+
+    clinician_id: uuid.UUID
+    time_zone: str
+    slot_minutes: int
+    slots: list[SlotView]
 
 
 class NewCareRelationship(RequestBody):
@@ -165,6 +319,8 @@ class SessionRecordView(View):
     outcome: str | None
     attendees: list[AttendeeView]
     goal_updates: list[GoalUpdateView]
+    # Connection quality over every participant's samples; None before the first sample.
+    quality: CallQualitySummary | None = None
 
 
 class NewOutcomeCheckIn(RequestBody):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
@@ -16,3 +19,32 @@ class RecordsSettings(ServiceSettings):
 
     port: int = 8002
     database_url: str = "sqlite+aiosqlite:///./var/records.db"
+    # Bookable slots: how long one is, and how far apart they start, unless a clinician's
+    # availability says otherwise.
+    slot_minutes: int = Field(50, ge=5, le=480)
+    slot_step_minutes: int = Field(60, ge=5, le=480)
+    # How many hours before an appointment ``appointment.reminder_due`` goes out, as a
+    # comma-separated list ("24,1"); each lead time is reminded once per appointment.
+    reminder_hours: Annotated[list[float], NoDecode] = [24.0]
+    # How often the reminder loop looks for due reminders.
+    reminder_poll_seconds: float = Field(60.0, gt=0)
+
+    # An ended session where not both parties joined (a no-show, an interrupted call) is
+    # announced once no event has changed its record for this long, so that participant
+    # events arriving after the end still count.
+    completion_settle_seconds: float = Field(10.0, ge=0)
+    completion_poll_seconds: float = Field(1.0, gt=0)
+
+    @field_validator("reminder_hours", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reminder_hours")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(hours <= 0 for hours in value):
+            raise ValueError("reminder hours must be positive")
+        return sorted(set(value), reverse=True)

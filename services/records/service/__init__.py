@@ -41,16 +41,27 @@ from services.records.service.partnership import (
     plan_readiness,
     start_care_relationship,
 )
+from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
     export_client_fhir,
     query_audit_log,
     verify_audit_log,
 )
+from services.records.service.scheduling import (
+    SlotRules,
+    add_availability_exception,
+    list_slots,
+    read_availability,
+    remove_availability_exception,
+    set_availability,
+)
 from services.records.service.session_records import (
+    announce_settled_sessions,
     close_session,
     note_admission,
     note_call_connected,
+    note_call_quality,
     note_check_in,
     note_join,
     note_leave,
@@ -60,8 +71,11 @@ from services.records.service.session_records import (
 )
 
 __all__ = [
+    "SlotRules",
+    "add_availability_exception",
     "add_value",
     "agree_to_goal",
+    "announce_settled_sessions",
     "book_appointment",
     "break_glass_reason",
     "cancel_appointment",
@@ -77,22 +91,28 @@ __all__ = [
     "list_check_ins",
     "list_goals",
     "list_notes",
+    "list_slots",
     "list_values",
     "mark_no_show",
     "note_admission",
     "note_call_connected",
+    "note_call_quality",
     "note_check_in",
     "note_join",
     "note_leave",
     "plan_readiness",
     "propose_goal",
     "query_audit_log",
+    "read_availability",
     "read_session_record",
     "record_goal_update",
     "record_shared_progress",
+    "remove_availability_exception",
     "register_user",
     "request_origin",
     "reschedule_appointment",
+    "send_due_reminders",
+    "set_availability",
     "start_care_relationship",
     "submit_check_in",
     "verify_audit_log",

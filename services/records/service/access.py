@@ -29,6 +29,7 @@ from services.records.schemas import (
     GoalUpdateView,
 )
 from shared.db import utc_now
+from shared.errors import Forbidden
 from shared.events.catalog import (
     BreakGlassUsed,
 )
@@ -38,6 +39,8 @@ from shared.tokens import Principal
 SOURCE = "/rapport/records"
 
 PartyRole = Literal["clinician", "client"]
+# Who reads a record: one of its parties, or a partner app acting for its clinician.
+ReaderRole = Literal["clinician", "client", "partner"]
 Outcome = Literal["completed", "no-show", "interrupted"]
 
 # FHIR Appointment statuses an appointment can still change from.
@@ -47,6 +50,49 @@ BOOKING_GRACE = timedelta(minutes=15)
 
 
 # Access rules: the one place that decides who may read or change what.
+
+# What a partner app's scopes allow here (identity issues them; the token's ``clinicians``
+# claim names the clinicians who granted the app access). A partner never reads notes,
+# values, check-ins or the audit log.
+APPOINTMENTS_READ = "appointments:read"
+APPOINTMENTS_WRITE = "appointments:write"
+SESSIONS_READ = "sessions:read"
+GOALS_READ = "goals:read"
+# The FHIR export holds appointments, encounters (sessions, check-ins) and goals.
+FHIR_EXPORT_SCOPES = (APPOINTMENTS_READ, SESSIONS_READ, GOALS_READ)
+
+
+def is_partner(principal: Principal) -> bool:
+    return principal.role == "partner"
+
+
+def partner_clinicians(principal: Principal, *scopes: str) -> frozenset[uuid.UUID]:
+    """The clinicians whose records a partner app may use under ``scopes`` (all required).
+
+    Raises :class:`Forbidden` when the caller is not a partner or lacks a scope.
+    """
+    if not is_partner(principal):
+        raise Forbidden("requires a partner app's token")
+    missing = [scope for scope in scopes if scope not in principal.scopes]
+    if missing:
+        raise Forbidden(f"requires the scope {' and '.join(missing)}")
+    granted = principal.claims.get("clinicians")
+    if not isinstance(granted, list):
+        return frozenset()
+    clinicians = set()
+    for value in granted:
+        try:
+            clinicians.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return frozenset(clinicians)
+
+
+def _partner_for(principal: Principal, clinician_id: uuid.UUID, *scopes: str) -> None:
+    """A partner app with ``scopes`` acting for ``clinician_id``: :class:`Forbidden` without
+    a scope, :class:`NotYourRecord` (also 403) for a clinician who granted it nothing."""
+    if clinician_id not in partner_clinicians(principal, *scopes):
+        raise NotYourRecord("this clinician has not granted your app access")
 
 
 def _party_role(principal: Principal, clinician_id: uuid.UUID, client_id: uuid.UUID) -> PartyRole:
@@ -66,13 +112,21 @@ async def _reader_role(
     client_id: uuid.UUID,
     resource_type: str,
     resource_id: object,
-) -> PartyRole:
-    """Like :func:`_party_role` for reads, plus an admin who breaks the glass.
+    *,
+    partner_scope: str | None = None,
+) -> ReaderRole:
+    """Like :func:`_party_role` for reads, plus an admin who breaks the glass, and a partner
+    app holding ``partner_scope`` for the record's clinician (when the read allows one).
 
     An admin reads clinical content only with a reason (the ``X-Break-Glass-Reason`` header
     on a read); each such read is audited with the reason and published as an event, and
     then sees what the clinician sees.
     """
+    if is_partner(principal):
+        if partner_scope is None:
+            raise Forbidden("partner apps cannot read this")
+        _partner_for(principal, clinician_id, partner_scope)
+        return "partner"
     reason = break_glass_reason.get()
     if principal.role != "admin" or not reason:
         return _party_role(principal, clinician_id, client_id)
@@ -98,14 +152,15 @@ def _actor_uuid(principal: Principal) -> uuid.UUID | None:
 
 
 def _goal_update_view(
-    update: GoalUpdate, reader_role: PartyRole, reader_id: uuid.UUID
+    update: GoalUpdate, reader_role: ReaderRole, reader_id: uuid.UUID | None
 ) -> GoalUpdateView:
     view = GoalUpdateView.model_validate(update).model_copy(
         update={"entered_in_error": update.entered_in_error_at is not None}
     )
     # The clinician sees every note on their client's goals; a client sees the notes they
-    # wrote, never the clinician's (those stay private until shared notes exist).
-    if reader_role == "clinician" or update.author_id == reader_id:
+    # wrote, never the clinician's (those stay private until shared notes exist); a partner
+    # app sees ratings and never note text.
+    if reader_role == "clinician" or (reader_role == "client" and update.author_id == reader_id):
         return view
     return view.model_copy(update={"note": None})
 

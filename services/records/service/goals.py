@@ -27,13 +27,17 @@ from services.records.schemas import (
     NewGoalUpdate,
 )
 from services.records.service.access import (
+    GOALS_READ,
     SOURCE,
     PartyRole,
+    _actor_uuid,
     _audit,
     _goal_update_view,
     _party_role,
     _reader_role,
     _require_client,
+    is_partner,
+    partner_clinicians,
 )
 from services.records.service.partnership import _current_value, _require_relationship
 from shared.db import utc_now
@@ -161,14 +165,17 @@ async def change_goal_status(
 async def list_goals(
     db: AsyncSession, principal: Principal, client_id: uuid.UUID | None
 ) -> list[GoalView]:
-    """A clinician's own goals (optionally for one client), or a client's own goals."""
-    caller = principal.user_id
+    """A clinician's own goals (optionally for one client), a client's own goals, or, for a
+    partner app with ``goals:read``, the goals of the clinicians who granted it access."""
     if principal.role == "clinician":
-        goals = await repository.list_goals(db, clinician_id=caller, client_id=client_id)
+        goals = await repository.list_goals(db, clinician_id=principal.user_id, client_id=client_id)
     elif principal.role == "client":
-        if client_id is not None and client_id != caller:
+        if client_id is not None and client_id != principal.user_id:
             raise Forbidden("clients see only their own goals")
-        goals = await repository.list_goals(db, client_id=caller)
+        goals = await repository.list_goals(db, client_id=principal.user_id)
+    elif is_partner(principal):
+        clinicians = partner_clinicians(principal, GOALS_READ)
+        goals = await repository.list_goals(db, clinician_ids=clinicians, client_id=client_id)
     else:
         raise Forbidden("requires role clinician or client")
     await _audit(db, principal, "read", "goal", (g.id for g in goals))
@@ -253,8 +260,9 @@ async def goal_history(
     if goal is None:
         raise GoalNotFound(f"no goal {goal_id}")
     reader_role = await _reader_role(
-        db, principal, goal.clinician_id, goal.client_id, "goal", goal.id
+        db, principal, goal.clinician_id, goal.client_id, "goal", goal.id, partner_scope=GOALS_READ
     )
     updates = await repository.list_goal_updates(db, goal.id)
     await _audit(db, principal, "read", "goal_update", (u.id for u in updates))
-    return [_goal_update_view(u, reader_role, principal.user_id) for u in updates]
+    reader = _actor_uuid(principal)
+    return [_goal_update_view(u, reader_role, reader) for u in updates]

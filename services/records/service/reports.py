@@ -22,10 +22,14 @@ from services.records.schemas import (
     SessionProgress,
 )
 from services.records.service.access import (
+    FHIR_EXPORT_SCOPES,
+    GOALS_READ,
     _audit,
     _reader_role,
     _require_client,
     break_glass_reason,
+    is_partner,
+    partner_clinicians,
 )
 from shared.db import utc_now
 from shared.errors import Forbidden
@@ -47,17 +51,21 @@ async def client_progress(
 ) -> ProgressPage:
     """Per session: each goal's progress from both sides, the check-in totals and flags.
 
-    A clinician sees their sessions with the client; a client sees all of their own.
+    A clinician sees their sessions with the client; a client sees all of their own; a
+    partner app with ``goals:read`` the sessions with the clinicians who granted it access.
     Corrected (entered-in-error) updates are left out; the latest standing rating counts.
     """
+    clinician_ids: frozenset[uuid.UUID] | None
     if principal.role == "clinician":
-        clinician_id: uuid.UUID | None = principal.user_id
+        clinician_ids = frozenset({principal.user_id})
     elif principal.role == "client" and principal.user_id == client_id:
-        clinician_id = None
+        clinician_ids = None
+    elif is_partner(principal):
+        clinician_ids = partner_clinicians(principal, GOALS_READ)
     else:
         raise Forbidden("a client's progress is for the client and their clinicians")
     rows = await repository.sessions_of_client(
-        db, client_id, clinician_id, starts_from, starts_before, offset, limit + 1
+        db, client_id, clinician_ids, starts_from, starts_before, offset, limit + 1
     )
     page, more = rows[:limit], len(rows) > limit
     session_ids = [record.session_id for record, _ in page]
@@ -97,31 +105,35 @@ async def client_progress(
 
 # FHIR export
 
-FHIR_EXPORT_SCOPE = "fhir:read"
-
 
 async def export_client_fhir(
     db: AsyncSession, principal: Principal, client_id: uuid.UUID
 ) -> dict[str, Any]:
     """A client's records as a FHIR R4 Bundle: for a clinician, what they share with the
-    client; for a partner holding the ``fhir:read`` scope, everything exportable. No notes."""
-    clinician_id: uuid.UUID | None
-    if principal.role == "clinician":
-        clinician_id = principal.user_id
-        relationships, *_ = await repository.client_rows(db, client_id, clinician_id)
+    client; for a partner app holding appointments:read, sessions:read and goals:read, what
+    the client shares with the clinicians who granted it access. No notes, ever."""
+    clinician_ids: frozenset[uuid.UUID] | None
+    if principal.role == "clinician" or is_partner(principal):
+        clinician_ids = (
+            frozenset({principal.user_id})
+            if principal.role == "clinician"
+            else partner_clinicians(principal, *FHIR_EXPORT_SCOPES)
+        )
+        # One answer for "unknown client" and "not a client of yours": no oracle.
+        relationships, *_ = await repository.client_rows(db, client_id, clinician_ids)
         if not relationships:
-            raise NotYourRecord("you have no care relationship with this client")
-    elif FHIR_EXPORT_SCOPE in principal.scopes or (
-        principal.role == "admin" and break_glass_reason.get()
-    ):
-        clinician_id = None
+            raise NotYourRecord("no care relationship with this client is open to you")
+    elif principal.role == "admin" and break_glass_reason.get():
+        clinician_ids = None
         await _require_client(db, client_id)
-        if principal.role == "admin":
-            await _reader_role(db, principal, client_id, client_id, "client", client_id)
+        await _reader_role(db, principal, client_id, client_id, "client", client_id)
     else:
-        raise Forbidden(f"requires a clinician of this client or the scope {FHIR_EXPORT_SCOPE}")
+        raise Forbidden(
+            "requires a clinician of this client or a partner app with "
+            + ", ".join(FHIR_EXPORT_SCOPES)
+        )
     relationships, appointments, sessions, goals, check_ins = await repository.client_rows(
-        db, client_id, clinician_id
+        db, client_id, clinician_ids
     )
     attendance = {
         s.session_id: await repository.list_attendance(db, s.session_id) for s in sessions

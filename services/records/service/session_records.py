@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import repository
+from services.records import quality, repository
 from services.records.errors import (
     SessionRecordNotFound,
 )
 from services.records.models import (
+    CallQualitySample,
     GoalUpdate,
     KnownUser,
     SessionAttendance,
@@ -25,8 +27,10 @@ from services.records.schemas import (
 )
 from services.records.service.access import (
     OPEN_STATUSES,
+    SESSIONS_READ,
     SOURCE,
     Outcome,
+    _actor_uuid,
     _audit,
     _goal_update_view,
     _reader_role,
@@ -35,6 +39,8 @@ from services.records.service.appointments import _set_no_show
 from shared.db import utc_now
 from shared.events.catalog import (
     CallConnected,
+    CallQuality,
+    CallQualitySummary,
     GoalProgressShared,
     GoalUpdated,
     ParticipantAdmitted,
@@ -62,20 +68,65 @@ async def read_session_record(
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
     reader_role = await _reader_role(
-        db, principal, record.clinician_id, record.client_id, "session_record", session_id
+        db,
+        principal,
+        record.clinician_id,
+        record.client_id,
+        "session_record",
+        session_id,
+        partner_scope=SESSIONS_READ,
     )
     attendance = await repository.list_attendance(db, session_id)
     updates = await repository.list_goal_updates_in_session(db, session_id)
     await _audit(db, principal, "read", "session_record", [session_id])
     await _audit(db, principal, "read", "goal_update", (u.id for u in updates))
-    reader = principal.user_id
+    reader = _actor_uuid(principal)
     return SessionRecordView.model_validate(
         {
             **record.model_dump(),
             "attendees": [AttendeeView.model_validate(a) for a in attendance],
             "goal_updates": [_goal_update_view(u, reader_role, reader) for u in updates],
+            "quality": await _quality_summary(db, session_id),
         }
     )
+
+
+async def _quality_summary(db: AsyncSession, session_id: uuid.UUID) -> CallQualitySummary | None:
+    samples = await repository.list_quality_samples(db, session_id)
+    if not samples:
+        return None
+    summary = quality.summarize(
+        [
+            quality.Sample(s.round_trip_ms, s.packet_loss, s.jitter_ms, s.bitrate_kbps)
+            for s in samples
+        ]
+    )
+    return CallQualitySummary(**dataclasses.asdict(summary))
+
+
+async def note_call_quality(db: AsyncSession, event: CallQuality) -> None:
+    """Keep a participant's quality sample, once; the summary is derived from all of them."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is None:
+        return
+    at = _utc(event.at)
+    if await repository.get_quality_sample(db, record.session_id, event.user_id, at) is not None:
+        return
+    repository.add(
+        db,
+        CallQualitySample(
+            session_id=record.session_id,
+            user_id=event.user_id,
+            at=at,
+            role=event.role,
+            round_trip_ms=event.round_trip_ms,
+            packet_loss=event.packet_loss,
+            jitter_ms=event.jitter_ms,
+            bitrate_kbps=event.bitrate_kbps,
+        ),
+    )
+    # Visible to the next read in this unit of work (a batch may hold the same sample twice).
+    await db.flush()
 
 
 # Goal progress shared during a call (signaling)
@@ -262,32 +313,53 @@ async def _settle(db: AsyncSession, record: SessionRecord) -> None:
     """Derive status, duration and outcome from what is known, and announce completion once.
 
     Recomputed on every event, so an event that arrives after the end still corrects the
-    record; ``SessionCompleted`` goes out the first time the end is known, never again.
+    record. ``SessionCompleted`` goes out once: at once when both parties joined and the call
+    connected (the outcome can no longer change, nor, in practice, the duration); otherwise
+    (a no-show, an interrupted session, or the end arriving before the rest) only when no
+    event has changed the record for a settling time (:func:`announce_settled_sessions`), so
+    events that arrive after the end still count.
     """
+    joins = await _derive(db, record)
+    record.updated_at = utc_now()
+    await _audit(db, None, "update", "session_record", [record.session_id])
+    if record.outcome == "completed" and record.connected_at is not None:
+        await _announce(db, record, joins)
+
+
+async def _derive(db: AsyncSession, record: SessionRecord) -> dict[uuid.UUID, datetime]:
+    """Status, duration and outcome from what is known; returns who joined and when."""
     attendance: Sequence[SessionAttendance] = await repository.list_attendance(
         db, record.session_id
     )
     joins = {a.user_id: a.joined_at for a in attendance if a.joined_at is not None}
-    record.updated_at = utc_now()
-    await _audit(db, None, "update", "session_record", [record.session_id])
     if record.ended_at is None:
         record.status = "in-progress" if joins or record.connected_at else "scheduled"
-        return
+        return joins
     record.status = "completed"
     started_at = record.connected_at or min(joins.values(), default=None)
     elapsed = (record.ended_at - started_at).total_seconds() if started_at else 0
     record.duration_seconds = max(0, int(elapsed))
-    outcome = _outcome(record, set(joins))
-    record.outcome = outcome
+    record.outcome = _outcome(record, set(joins))
+    return joins
+
+
+async def _announce(
+    db: AsyncSession, record: SessionRecord, joins: dict[uuid.UUID, datetime]
+) -> None:
+    """Close the appointment (fulfilled or no-show) and publish ``SessionCompleted``, once."""
+    if record.completion_announced_at is not None or record.ended_at is None:
+        return
+    announced_at = utc_now()
+    if not await repository.claim_announcement(db, record.session_id, announced_at):
+        return
+    outcome: Outcome = record.outcome  # type: ignore[assignment]
     appointment = await repository.get_appointment(db, record.appointment_id)
     if appointment is not None and appointment.status in OPEN_STATUSES:
         if outcome == "no-show":
             _set_no_show(db, appointment)
         else:
             appointment.status = "fulfilled"
-    if record.completion_announced_at is not None:
-        return
-    record.completion_announced_at = utc_now()
+    record.completion_announced_at = announced_at
     add_event(
         db,
         SessionCompleted(
@@ -296,11 +368,25 @@ async def _settle(db: AsyncSession, record: SessionRecord) -> None:
             clinician_id=record.clinician_id,
             client_id=record.client_id,
             outcome=outcome,
-            started_at=started_at,
+            started_at=record.connected_at or min(joins.values(), default=None),
             ended_at=record.ended_at,
-            duration_seconds=record.duration_seconds,
+            duration_seconds=record.duration_seconds or 0,
             attended_by=sorted(joins),
             goal_update_count=await repository.count_goal_updates_in_session(db, record.session_id),
+            quality=await _quality_summary(db, record.session_id),
         ),
         source=SOURCE,
     )
+
+
+async def announce_settled_sessions(db: AsyncSession, now: datetime, settle: timedelta) -> int:
+    """Announce the ended sessions whose records nothing has changed for ``settle``.
+
+    These are the no-shows, interrupted sessions and calls that never connected (a completed,
+    connected one is announced at once). Returns how many were announced.
+    """
+    records = await repository.unannounced_ended_sessions(db, now - settle)
+    for record in records:
+        joins = await _derive(db, record)
+        await _announce(db, record, joins)
+    return len(records)

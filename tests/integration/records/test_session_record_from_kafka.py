@@ -22,6 +22,7 @@ from services.records.settings import RecordsSettings
 from shared.events.catalog import (
     TOPIC_RECORDS,
     CallConnected,
+    CallQuality,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
@@ -130,6 +131,25 @@ def _session_events(
     ]
 
 
+def _quality(
+    session_id: uuid.UUID, clinician: uuid.UUID, client: uuid.UUID, t0: datetime
+) -> list[Payload]:
+    """One connection-quality sample from each side, mid-call."""
+    return [
+        CallQuality(
+            session_id=session_id,
+            user_id=user,
+            role=role,  # type: ignore[arg-type]
+            round_trip_ms=rtt,
+            packet_loss=0.02,
+            jitter_ms=4.0,
+            bitrate_kbps=900.0,
+            at=t0 + timedelta(seconds=600),
+        )
+        for user, role, rtt in ((clinician, "clinician", 40.0), (client, "client", 80.0))
+    ]
+
+
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("session_id", "appointment_id")}
 
@@ -185,6 +205,8 @@ async def test_the_same_session_record_from_ordered_and_from_shuffled_duplicated
     shuffled_id = await _book(records, clinician, client, t0 + timedelta(hours=2))
 
     in_order = [_encoded(e) for e in _session_events(ordered_id, clinician, client, t0)]
+    in_order[-1:-1] = [_encoded(e) for e in _quality(ordered_id, clinician, client, t0)]
+    quality_a, quality_b = (_encoded(e) for e in _quality(shuffled_id, clinician, client, t0))
     shuffled_events = _session_events(shuffled_id, clinician, client, t0)
     shuffled = [_encoded(e) for e in shuffled_events]
     checked_in, _, admitted, joined_a, joined_b, connected, left_a, left_b, ended = shuffled
@@ -198,8 +220,8 @@ async def test_the_same_session_record_from_ordered_and_from_shuffled_duplicated
     # The admission comes last: once it shows, the whole shuffled stream has been applied
     # (one key, one partition, applied in order).
     reordered = [
-        ended, left_b, joined_b, connected, ended, rejoin, checked_in, left_a, shuffled[1],
-        joined_a, connected, left_a, admitted,
+        ended, left_b, quality_b, joined_b, connected, ended, rejoin, checked_in, left_a,
+        shuffled[1], quality_a, joined_a, connected, quality_b, left_a, admitted,
     ]  # fmt: skip
     await _send(records.bootstrap, in_order + reordered)
 
@@ -219,6 +241,7 @@ async def test_the_same_session_record_from_ordered_and_from_shuffled_duplicated
     assert _comparable(second) == _comparable(first)
     assert first["outcome"] == "completed"
     assert first["duration_seconds"] == 2750 - 45
+    assert first["quality"]["samples"] == 2 and first["quality"]["round_trip_ms_median"] == 60
     assert datetime.fromisoformat(first["checked_in_at"]) == t0
     attendees = {a["role"]: a for a in first["attendees"]}
     assert datetime.fromisoformat(attendees["client"]["joined_at"]) == t0 + timedelta(seconds=42)
@@ -230,5 +253,7 @@ async def test_the_same_session_record_from_ordered_and_from_shuffled_duplicated
     [in_order_completion] = [c for c in found if c.session_id == ordered_id]
     assert in_order_completion.duration_seconds == 2750 - 45
     assert in_order_completion.outcome == "completed"
+    assert in_order_completion.quality is not None
+    assert in_order_completion.quality.round_trip_ms_p95 == 80
     # Known limit: when the end arrives before the joins, the one announcement carries what
     # was known then; the record itself is corrected by the later events (asserted above).

@@ -24,6 +24,7 @@ from services.records.app import create_app, migrate
 from services.records.events import router
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
+from services.records.timers import CompletionLoop
 from shared.db import Database
 from shared.events.catalog import Payload, UserRegistered, decode_payload
 from shared.events.envelope import decode, encode
@@ -88,6 +89,34 @@ class Records:
             headers=self.auth(clinician),
         )
 
+    async def set_hours(
+        self,
+        clinician: uuid.UUID,
+        weekdays: tuple[str, ...] = (
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ),
+        start: str = "09:00",
+        end: str = "17:00",
+        time_zone: str = "UTC",
+    ) -> dict[str, Any]:
+        """The clinician's weekly hours: the same hours on each of ``weekdays``."""
+        response = await self.http.put(
+            "/v1/availability",
+            json={
+                "time_zone": time_zone,
+                "weekly_hours": [{"weekday": d, "start": start, "end": end} for d in weekdays],
+            },
+            headers=self.auth(clinician),
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
     async def booked_session(
         self, clinician: uuid.UUID, client: uuid.UUID, starts_at: datetime = T0
     ) -> uuid.UUID:
@@ -125,6 +154,14 @@ class Records:
         assert response.status_code == 200, response.text
         return response.json()
 
+    async def settle(self) -> int:
+        """Announce every ended session now, as the completion loop does once a record has
+        not changed for the settling time."""
+        loop = CompletionLoop(
+            self.database, 0, clock=lambda: datetime.now(UTC) + timedelta(hours=1)
+        )
+        return await loop.tick()
+
     async def outbox(self, payload_type: type[Payload]) -> list[Any]:
         """The payloads of the outbox rows of one event type, oldest first."""
         event_type = payload_type.model_fields["type"].default
@@ -160,6 +197,9 @@ async def records(tmp_path: Path) -> AsyncIterator[Records]:
         environment="test",
         database_url=await migrated_database(tmp_path),
         kafka_bootstrap="127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
+        # The app's own reminder loop ticks once at start; tests drive theirs with a clock.
+        reminder_poll_seconds=3600,
+        completion_poll_seconds=3600,
     )
     issuer = TestTokenIssuer()
     app = create_app(settings, key_source=issuer.key_source)

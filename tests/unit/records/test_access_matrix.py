@@ -5,6 +5,11 @@ by every actor on A-and-a's records; the one cell per row that changes state the
 last, so the denied callers all meet the same state. Every response to anyone but clinician
 A (and an admin who broke the glass, who then sees what A sees) is searched for A's private
 note and A's goal-update note: finding one fails the test.
+
+Partner apps come as identity issues them: role ``partner``, the app's client id as subject,
+and a ``clinicians`` claim. "partner_scoped" holds exactly the scopes the row needs and was
+granted access by A; "partner_unscoped" was granted access by A and holds every scope but
+those; "partner_other" holds every scope but was granted access only by B (another clinic).
 """
 
 from __future__ import annotations
@@ -27,10 +32,20 @@ ACTORS = (
     "admin_break_glass",
     "partner_scoped",
     "partner_unscoped",
+    "partner_other",
     "client_other",
     "clinician_other",
     "client_own",
     "clinician_own",
+)
+
+
+PARTNER_SCOPES = (
+    "appointments:read",
+    "appointments:write",
+    "sessions:read",
+    "goals:read",
+    "webhooks:manage",
 )
 
 
@@ -39,7 +54,7 @@ class World:
     records: Records
     ids: dict[str, str]
 
-    def headers(self, actor: str) -> dict[str, str]:
+    def headers(self, actor: str, row_scopes: tuple[str, ...] = ()) -> dict[str, str]:
         issuer = self.records.issuer
         if actor == "anonymous":
             return {}
@@ -49,8 +64,17 @@ class World:
                 headers["X-Break-Glass-Reason"] = "Subpoena 2030-0042"
             return headers
         if actor.startswith("partner"):
-            scopes = "records:read fhir:read" if actor == "partner_scoped" else ""
-            token = issuer.issue("partner-app-1", "partner", scopes=scopes)
+            if actor == "partner_scoped":
+                # Rows no partner may use get every scope: still refused.
+                scopes = row_scopes or PARTNER_SCOPES
+            elif actor == "partner_unscoped":
+                scopes = tuple(s for s in PARTNER_SCOPES if s not in row_scopes)
+            else:
+                scopes = PARTNER_SCOPES
+            clinician = self.ids["B"] if actor == "partner_other" else self.ids["A"]
+            token = issuer.issue(
+                f"pa_{actor}", "partner", scopes=" ".join(scopes), clinicians=[clinician]
+            )
             return {"Authorization": f"Bearer {token}"}
         user = {
             "client_own": "a",
@@ -69,6 +93,14 @@ async def _build(records: Records) -> World:
     admin = await records.register("admin")
     session_a = await records.booked_session(A, a)
     await records.booked_session(B, b)
+    for clinician in (A, B):
+        await records.set_hours(clinician)
+    exception = await records.http.post(
+        "/v1/availability/exceptions",
+        json={"kind": "off", "first_day": "2030-03-08"},
+        headers=records.auth(A),
+    )
+    assert exception.status_code == 201, exception.text
     goal = await records.set_goal(A, a)
     proposed = await records.propose_goal(A, a, "Walk every morning")
     [relationship] = (
@@ -110,6 +142,7 @@ async def _build(records: Records) -> World:
         "goal": goal["id"],
         "proposed_goal": proposed["id"],
         "relationship": relationship["id"],
+        "exception": exception.json()["id"],
     }
     return World(records, ids)
 
@@ -119,6 +152,7 @@ NOT_PARTY = {
     "admin_break_glass": 403,
     "partner_scoped": 403,
     "partner_unscoped": 403,
+    "partner_other": 403,
     "anonymous": 401,
 }
 # Reads an admin may make with a break-glass reason (audited and published).
@@ -137,6 +171,8 @@ class Row:
     params: dict[str, str] | None = None
     # Actor whose call changes state; it runs last.
     last: str = "clinician_own"
+    # The scopes a partner app needs for this row (none: no partner may use it).
+    scopes: tuple[str, ...] = ()
 
 
 FUTURE = (T0 + timedelta(days=2)).isoformat()
@@ -147,16 +183,41 @@ ROWS = [
         "book appointment",
         "POST",
         "/v1/appointments",
+        # The partner app books A's free slot for a first; a and A, who may book it too, then
+        # find it taken (409). B books only B's own time.
+        {
+            **NOT_PARTY,
+            "partner_scoped": 201,
+            "client_own": 409,
+            "client_other": 403,
+            "clinician_other": 403,
+            "clinician_own": 409,
+        },
+        body={
+            "client_id": "{a}",
+            "clinician_id": "{A}",
+            "starts_at": FUTURE,
+            "ends_at": FUTURE_END,
+        },
+        scopes=("appointments:write",),
+    ),
+    Row(
+        "book appointment without naming the clinician",
+        "POST",
+        "/v1/appointments",
         # Until identity's invitations exist, any clinician may take on a registered client
         # by booking (that starts their own relationship; it opens nothing of A's).
         {
             **NOT_PARTY,
-            "client_own": 403,
+            "partner_scoped": 422,
+            "partner_other": 422,
+            "client_own": 422,
             "client_other": 403,
             "clinician_other": 201,
             "clinician_own": 201,
         },
         body={"client_id": "{a}", "starts_at": FUTURE, "ends_at": FUTURE_END},
+        scopes=("appointments:write",),
     ),
     Row(
         "list appointments",
@@ -164,11 +225,14 @@ ROWS = [
         "/v1/appointments",
         {
             **NOT_PARTY,
+            "partner_scoped": 200,
+            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": OWN_ONLY,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
+        scopes=("appointments:read",),
     ),
     Row(
         "reschedule appointment",
@@ -176,26 +240,98 @@ ROWS = [
         "/v1/appointments/{appointment}/reschedule",
         {
             **NOT_PARTY,
+            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
         body={"starts_at": FUTURE, "ends_at": FUTURE_END},
+        scopes=("appointments:write",),
     ),
     Row(
         "cancel appointment",
         "POST",
         "/v1/appointments/{appointment}/cancel",
-        # The clinician cancels first; the client then finds it already cancelled.
+        # The partner app cancels first; A and a then find it already cancelled.
         {
             **NOT_PARTY,
+            "partner_scoped": 200,
             "client_own": 409,
+            "client_other": 403,
+            "clinician_other": 403,
+            "clinician_own": 409,
+        },
+        last="client_own",
+        scopes=("appointments:write",),
+    ),
+    Row(
+        "free slots",
+        "GET",
+        "/v1/clinicians/{A}/slots",
+        {
+            **NOT_PARTY,
+            "partner_scoped": 200,
+            "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
-        last="client_own",
+        scopes=("appointments:read",),
+    ),
+    Row(
+        "set availability",
+        "PUT",
+        "/v1/availability",
+        # Each clinician sets only their own hours.
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": 200,
+            "clinician_own": 200,
+        },
+        body={
+            "time_zone": "Europe/Paris",
+            "weekly_hours": [{"weekday": 1, "start": "08:00", "end": "12:00"}],
+        },
+    ),
+    Row(
+        "read availability",
+        "GET",
+        "/v1/availability",
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": OWN_ONLY,
+            "clinician_own": 200,
+        },
+    ),
+    Row(
+        "add availability exception",
+        "POST",
+        "/v1/availability/exceptions",
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": 201,
+            "clinician_own": 201,
+        },
+        body={"kind": "extra", "first_day": "2030-03-09", "start": "10:00", "end": "12:00"},
+    ),
+    Row(
+        "remove availability exception",
+        "DELETE",
+        "/v1/availability/exceptions/{exception}",
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": 404,
+            "clinician_own": 204,
+        },
     ),
     Row(
         "mark no-show",
@@ -217,11 +353,13 @@ ROWS = [
         {
             **NOT_PARTY,
             **GLASS,
+            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
+        scopes=("sessions:read",),
     ),
     Row(
         "start care relationship",
@@ -344,11 +482,14 @@ ROWS = [
         "/v1/goals",
         {
             **NOT_PARTY,
+            "partner_scoped": 200,
+            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": OWN_ONLY,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
+        scopes=("goals:read",),
     ),
     Row(
         "list a client's goals",
@@ -356,12 +497,15 @@ ROWS = [
         "/v1/goals",
         {
             **NOT_PARTY,
+            "partner_scoped": 200,
+            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
         params={"client_id": "{a}"},
+        scopes=("goals:read",),
     ),
     Row(
         "record goal update",
@@ -383,11 +527,13 @@ ROWS = [
         {
             **NOT_PARTY,
             **GLASS,
+            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
+        scopes=("goals:read",),
     ),
     Row(
         "submit check-in",
@@ -467,11 +613,14 @@ ROWS = [
         "/v1/clients/{a}/progress",
         {
             **NOT_PARTY,
+            "partner_scoped": 200,
+            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
+        scopes=("goals:read",),
     ),
     Row(
         "add value",
@@ -513,6 +662,7 @@ ROWS = [
             "clinician_other": 403,
             "clinician_own": 200,
         },
+        scopes=("appointments:read", "sessions:read", "goals:read"),
     ),
 ]
 
@@ -542,7 +692,7 @@ async def test_access_matrix(records: Records, row: Row):
             _fill(row.path, ids),
             json=_fill(row.body, ids),
             params=_fill(row.params, ids),
-            headers=world.headers(actor),
+            headers=world.headers(actor, row.scopes),
         )
         expected = row.expected[actor]
         assert response.status_code == expected, (actor, response.text)

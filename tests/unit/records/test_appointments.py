@@ -35,6 +35,7 @@ def _times(starts_at: datetime, minutes: int = 50) -> dict[str, str]:
 
 async def test_a_client_reschedules_into_a_free_slot_and_the_session_stays(records: Records):
     clinician, client, appointment = await _booked(records)
+    await records.set_hours(clinician)
     later = T0 + timedelta(hours=3)
 
     moved = await records.http.post(
@@ -132,6 +133,7 @@ async def test_statuses_follow_the_session_check_in_fulfilled_and_noshow(records
         SessionEnded(session_id=attended_session, ended_by=clinician, reason="ended", at=at),
         SessionEnded(session_id=missed_session, ended_by=None, reason="expired", at=at),
     )
+    await records.settle()
     statuses = await _statuses(records, clinician)
     assert statuses == {attended["id"]: "fulfilled", missed["id"]: "noshow"}
     [no_show] = await records.outbox(AppointmentNoShow)

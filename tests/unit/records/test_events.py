@@ -205,6 +205,7 @@ async def test_the_outcome_depends_on_who_joined(
         ),
         SessionEnded(session_id=session_id, ended_by=None, reason="expired", at=minutes(10)),
     )
+    await records.settle()
 
     record = await session_record(records, session_id, clinician)
     [completed] = await completions(records, session_id)
@@ -225,6 +226,7 @@ async def test_duration_never_goes_negative_and_is_zero_without_anyone(records: 
         CallConnected(session_id=late_connect, at=minutes(6)),
         SessionEnded(session_id=empty, ended_by=None, reason="expired", at=minutes(50)),
     )
+    await records.settle()
 
     assert (await session_record(records, late_connect, client))["duration_seconds"] == 0
     assert (await session_record(records, empty, client))["duration_seconds"] == 0

@@ -114,21 +114,34 @@ async def test_who_may_export(records: Records):
     clinician, client, _ = await _client_with_history(records)
     stranger = await records.register("clinician")
     url = f"/v1/clients/{client}/fhir"
+    every_read = "appointments:read sessions:read goals:read"
 
-    def partner(scopes: str) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {records.issuer.issue('ehr-1', 'partner', scopes=scopes)}"
-        }
+    def partner(scopes: str, *clinicians: uuid.UUID) -> dict[str, str]:
+        token = records.issuer.issue(
+            "pa_ehr1", "partner", scopes=scopes, clinicians=[str(c) for c in clinicians]
+        )
+        return {"Authorization": f"Bearer {token}"}
 
-    scoped = await records.http.get(url, headers=partner("fhir:read"))
-    unscoped = await records.http.get(url, headers=partner("records:read"))
+    scoped = await records.http.get(url, headers=partner(every_read, clinician))
+    # Each read scope is needed: the bundle holds appointments, encounters and goals.
+    missing_one = [
+        await records.http.get(url, headers=partner(every_read.replace(scope, ""), clinician))
+        for scope in every_read.split()
+    ]
+    other_clinic = await records.http.get(url, headers=partner(every_read, stranger))
     other = await records.http.get(url, headers=records.auth(stranger))
     own_client = await records.http.get(url, headers=records.auth(client))
     unknown = await records.http.get(
-        f"/v1/clients/{uuid.uuid4()}/fhir", headers=partner("fhir:read")
+        f"/v1/clients/{uuid.uuid4()}/fhir", headers=partner(every_read, clinician)
     )
     assert scoped.status_code == 200
     assert NOTE not in scoped.text
     Bundle.model_validate_json(scoped.content)
-    assert (unscoped.status_code, other.status_code, own_client.status_code) == (403, 403, 403)
-    assert unknown.status_code == 422
+    assert [r.status_code for r in missing_one] == [403, 403, 403]
+    assert (other_clinic.status_code, other.status_code, own_client.status_code) == (403, 403, 403)
+    # An unknown client and another clinic's client get the same answer.
+    assert unknown.status_code == 403
+    # The partner's export is audited under its client id.
+    exports = [e for e in await records.audit_entries() if e.actor_subject == "pa_ehr1"]
+    assert {e.action for e in exports} == {"export"} and exports[0].actor_role == "partner"
+    assert {e.resource_type for e in exports} >= {"appointment", "session_record", "goal"}

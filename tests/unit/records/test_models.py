@@ -33,6 +33,10 @@ RECORDS_TABLES = {
     "clinician_notes",
     "client_values",
     "audit_entries",
+    "availability",
+    "availability_exceptions",
+    "reminders_sent",
+    "call_quality_samples",
     "outbox",
     "inbox",
 }

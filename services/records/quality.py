@@ -1,0 +1,55 @@
+"""A session's connection-quality summary from the samples signaling reported (pure rules)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sample:
+    round_trip_ms: float | None
+    packet_loss: float | None
+    jitter_ms: float | None
+    bitrate_kbps: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Numbers only; each is None when no sample reported that measure."""
+
+    samples: int
+    round_trip_ms_median: float | None
+    round_trip_ms_p95: float | None
+    packet_loss_mean: float | None
+    jitter_ms_mean: float | None
+    bitrate_kbps_min: float | None
+
+
+def _present(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile: the smallest value with ``fraction`` of them at or below."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summarize(samples: Sequence[Sample]) -> Summary:
+    """Median and 95th percentile round trip, mean loss and jitter, lowest bitrate."""
+    rtt = _present(s.round_trip_ms for s in samples)
+    loss = _present(s.packet_loss for s in samples)
+    jitter = _present(s.jitter_ms for s in samples)
+    bitrate = _present(s.bitrate_kbps for s in samples)
+    return Summary(
+        samples=len(samples),
+        round_trip_ms_median=round(statistics.median(rtt), 3) if rtt else None,
+        round_trip_ms_p95=round(percentile(rtt, 0.95), 3) if rtt else None,
+        packet_loss_mean=round(statistics.fmean(loss), 6) if loss else None,
+        jitter_ms_mean=round(statistics.fmean(jitter), 3) if jitter else None,
+        bitrate_kbps_min=round(min(bitrate), 3) if bitrate else None,
+    )
