@@ -10,6 +10,7 @@ import pytest
 
 from gateway.pages import PAGE_CONTENT_SECURITY_POLICY, VENDOR_FILES, WebPages, default_web_root
 from gateway.security import API_CONTENT_SECURITY_POLICY
+from gateway.settings import GatewaySettings
 from tests.support.tokens import TestTokenIssuer
 from tests.unit.gateway.conftest import EchoUpstream, Gateway, gateway_settings, serve_gateway
 
@@ -166,3 +167,11 @@ def test_the_default_web_root_is_the_repositorys_web_folder() -> None:
     assert pages.find("GET", "/") is not None
     for path in VENDOR_FILES:
         assert pages.find("GET", path) is not None, f"{path}: run `make install`"
+
+
+def test_the_web_root_is_a_setting(
+    monkeypatch: pytest.MonkeyPatch, web_root: Path, no_env: None
+) -> None:
+    assert GatewaySettings().web_root == default_web_root()
+    monkeypatch.setenv("RAPPORT_GATEWAY_WEB_ROOT", str(web_root))
+    assert GatewaySettings().web_root == web_root

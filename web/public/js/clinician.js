@@ -1,0 +1,321 @@
+// The clinician's dashboard: schedule, booking, the live waiting room of every session that
+// is open now, and the call with its goal panel and notes.
+
+import { ApiError, api, displayName, optional, requireUser } from "./api.js";
+import { CLOSE_REASONS, Call, Signaling, openDevices, qualityText } from "./signal.js";
+import { $, dayOf, h, joinable, sameDay, say, sinceText, timeOf, topbar } from "./ui.js";
+
+const user = await requireUser("clinician");
+topbar();
+const status = $("#status");
+const rooms = new Map(); // session id -> {appointment, signaling, waiting, iceServers, pending}
+const clientNames = new Map();
+const finished = new Set(); // sessions that ended or whose window closed: not reopened
+let appointments = [];
+let stream = null;
+let active = null; // {room, call, clientId, goals}
+
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+async function nameOf(clientId) {
+  if (!clientNames.has(clientId)) clientNames.set(clientId, await displayName(clientId));
+  return clientNames.get(clientId);
+}
+
+async function loadClients() {
+  const [relationships, directory] = await Promise.all([
+    api("/v1/care-relationships"),
+    optional("/v1/users?role=client").catch(() => null),
+  ]);
+  for (const entry of directory || []) clientNames.set(entry.id, entry.display_name);
+  const ids = new Set([...relationships.filter((r) => r.status === "active").map((r) => r.client_id), ...(directory || []).map((e) => e.id)]);
+  const clients = await Promise.all([...ids].map(async (id) => ({ id, name: await nameOf(id) })));
+  clients.sort((a, b) => a.name.localeCompare(b.name));
+  const select = $("#book-client");
+  const chosen = select.value;
+  select.replaceChildren(
+    h("option", { value: "" }, clients.length ? "Choose a client" : "No clients yet"),
+    ...clients.map((c) => h("option", { value: c.id, selected: c.id === chosen }, c.name)),
+  );
+  $("#clients").replaceChildren(
+    ...(clients.length
+      ? clients.map((c) => h("li", {}, h("span", {}, c.name), h("a", { href: `/clinician/client?id=${c.id}` }, `Open ${c.name}'s record`)))
+      : [h("li", { class: "empty" }, "No clients yet.")]),
+  );
+}
+
+function appointmentItem(appointment, name, withDay) {
+  const when = withDay ? `${dayOf(appointment.starts_at)} ${timeOf(appointment.starts_at)}` : `${timeOf(appointment.starts_at)}–${timeOf(appointment.ends_at)}`;
+  const open = rooms.has(appointment.session_id);
+  return h(
+    "li",
+    { dataset: { sessionId: appointment.session_id } },
+    h("span", {}, h("strong", {}, when), " ", name, " ", h("span", { class: `badge ${appointment.status === "cancelled" ? "bad" : ""}` }, appointment.status)),
+    h(
+      "span",
+      { class: "actions" },
+      open ? h("span", { class: "badge ok" }, "Room open") : null,
+      h("a", { href: `/clinician/client?id=${appointment.client_id}` }, "Record"),
+    ),
+  );
+}
+
+async function loadSchedule() {
+  appointments = await api("/v1/appointments");
+  const now = new Date();
+  const weekEnd = new Date(now.getTime() + 7 * 86400000);
+  const live = appointments.filter((a) => a.status !== "cancelled");
+  const today = live.filter((a) => sameDay(new Date(a.starts_at), now));
+  const week = live.filter((a) => {
+    const starts = new Date(a.starts_at);
+    return starts > now && starts < weekEnd && !sameDay(starts, now);
+  });
+  for (const appointment of live.filter((a) => joinable(a))) openRoom(appointment);
+  const render = async (list, withDay) => Promise.all(list.map(async (a) => appointmentItem(a, await nameOf(a.client_id), withDay)));
+  $("#today").replaceChildren(...(today.length ? await render(today, false) : [h("li", { class: "empty" }, "Nothing booked today.")]));
+  $("#week").replaceChildren(...(week.length ? await render(week, true) : [h("li", { class: "empty" }, "Nothing else this week.")]));
+}
+
+function renderWaiting() {
+  const items = [];
+  for (const room of rooms.values()) {
+    for (const person of room.waiting) {
+      const name = person.display_name || clientNames.get(person.user_id) || "A client";
+      const admit = h("button", { type: "button", disabled: Boolean(active && active.room !== room) }, `Admit ${name}`);
+      admit.addEventListener("click", () => admitOne(room, person.user_id, admit));
+      const decline = h("button", { type: "button", class: "secondary" }, `Decline ${name}`);
+      decline.addEventListener("click", () => room.signaling.send({ type: "decline", user_id: person.user_id }));
+      items.push(
+        h(
+          "li",
+          { dataset: { userId: person.user_id, sessionId: room.appointment.session_id } },
+          h("span", {}, h("strong", {}, name), h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`)),
+          h("span", { class: "actions" }, admit, decline),
+        ),
+      );
+    }
+  }
+  const open = [...rooms.values()].length;
+  $("#waiting-list").replaceChildren(
+    ...(items.length ? items : [h("li", { class: "empty" }, open ? "Nobody is waiting." : "No session is open right now.")]),
+  );
+  $("#admit-all").disabled = items.length === 0 || Boolean(active);
+}
+
+async function ensureStream() {
+  if (!stream) {
+    const devices = await openDevices();
+    stream = devices.stream;
+    if (!stream) say(status, "Your camera or microphone is not available; the client will not see or hear you.", "error");
+  }
+  return stream;
+}
+
+async function admitOne(room, userId, button) {
+  button.disabled = true;
+  await ensureStream();
+  room.signaling.send({ type: "admit", user_id: userId });
+}
+
+function openRoom(appointment) {
+  if (rooms.has(appointment.session_id) || finished.has(appointment.session_id)) return;
+  const signaling = new Signaling(appointment.session_id, user.display_name);
+  const room = { appointment, signaling, waiting: [], iceServers: [], pending: [] };
+  rooms.set(appointment.session_id, room);
+  signaling.on("joined", async (message) => {
+    room.waiting = message.waiting || [];
+    renderWaiting();
+    room.iceServers = await signaling.iceServers();
+    const client = message.peers.find((p) => p.role === "client");
+    if (client && !active) startCall(room, client); // resumed with the client still in the call
+  });
+  signaling.on("waiting-room", (message) => {
+    room.waiting = message.waiting;
+    renderWaiting();
+  });
+  signaling.on("peer-joined", (message) => startCall(room, message.peer));
+  for (const type of ["offer", "answer", "ice-candidate"]) {
+    signaling.on(type, (message) => (active?.room === room ? active.call.handle(message) : room.pending.push(message)));
+  }
+  signaling.on("peer-left", (message) => {
+    if (active?.room === room && active.clientId === message.user_id) endCallView("Your client left the call.");
+  });
+  signaling.on("peer-reconnecting", () => active?.room === room && ($("#quality").textContent = "Your client is reconnecting…"));
+  signaling.on("peer-back", () => active?.room === room && active.call.restart());
+  signaling.on("goal-updated", (message) => {
+    const mark = document.querySelector(`[data-shared-goal="${message.goal_id}"]`);
+    if (mark) mark.textContent = `Shared ${message.progress}/10 at ${timeOf(message.at)}`;
+  });
+  signaling.on("ended", () => {
+    finished.add(appointment.session_id);
+    if (active?.room === room) endCallView("The session has ended. Well done.");
+    rooms.delete(appointment.session_id);
+    renderWaiting();
+    loadSchedule();
+  });
+  signaling.on("closed", ({ code }) => {
+    rooms.delete(appointment.session_id);
+    if (code === 4010) {
+      // Opened in another window: leave it there rather than take it back every minute.
+      finished.add(appointment.session_id);
+      say(status, `The session at ${timeOf(appointment.starts_at)} is open in another window.`);
+    }
+    if (active?.room === room) endCallView(CLOSE_REASONS[code] || "The connection was lost.");
+    renderWaiting();
+  });
+  signaling.open({ retryForMs: 10 * 60_000 }).catch((error) => {
+    rooms.delete(appointment.session_id);
+    renderWaiting();
+    if ([4008, 4410].includes(error.code)) finished.add(appointment.session_id);
+    else say(status, `Session at ${timeOf(appointment.starts_at)}: ${error.message}`, "error");
+  });
+}
+
+async function startCall(room, peer) {
+  if (active) return;
+  await ensureStream();
+  const call = new Call(room.signaling, { peerId: peer.user_id, polite: false, localStream: stream, iceServers: room.iceServers });
+  active = { room, call, clientId: peer.user_id, goals: [] };
+  window.rapportCall = call;
+  const queued = room.pending;
+  room.pending = [];
+  for (const message of queued) call.handle(message);
+  $("#call").hidden = false;
+  $("#call-title").textContent = `In session with ${await nameOf(peer.user_id)}`;
+  $("#local-video").srcObject = stream;
+  call.addEventListener("remote-stream", (event) => ($("#remote-video").srcObject = event.detail));
+  call.addEventListener("quality", (event) => ($("#quality").textContent = qualityText(event.detail)));
+  renderWaiting();
+  await loadGoalPanel(peer.user_id);
+  $("#call").scrollIntoView({ block: "start" });
+}
+
+/** The clinician's latest standing rating of a goal, to start the slider from. */
+async function latestRating(goal) {
+  const history = await api(`/v1/goals/${goal.id}/updates`).catch(() => []);
+  const own = history.filter((u) => u.author_role === "clinician" && !u.entered_in_error);
+  own.sort((a, b) => a.recorded_at.localeCompare(b.recorded_at));
+  return own.at(-1)?.progress ?? 5;
+}
+
+async function loadGoalPanel(clientId) {
+  const goals = (await api(`/v1/goals?client_id=${clientId}`)).filter((g) => g.status === "active");
+  const ratings = await Promise.all(goals.map(latestRating));
+  if (active) active.goals = goals;
+  $("#goal-panel").replaceChildren(
+    ...(goals.length
+      ? goals.map((goal, index) => {
+          const id = `progress-${goal.id}`;
+          const value = ratings[index];
+          const range = h("input", { type: "range", min: 0, max: 10, step: 1, value, id, "aria-describedby": `${id}-value` });
+          const output = h("output", { id: `${id}-value`, for: id }, String(value));
+          range.addEventListener("input", () => (output.textContent = range.value));
+          const note = h("input", { type: "text", id: `${id}-note`, maxlength: 500 });
+          const share = h("button", { type: "button", class: "secondary", dataset: { goalId: goal.id } }, "Share progress");
+          const shared = h("span", { class: "meta", role: "status", dataset: { sharedGoal: goal.id } });
+          share.addEventListener("click", () => shareProgress(goal, Number(range.value), note));
+          return h(
+            "div",
+            { class: "goal", dataset: { goalId: goal.id } },
+            h("label", { for: id, class: "statement" }, goal.statement),
+            h("div", { class: "scale" }, range, output),
+            h("label", { for: `${id}-note` }, "Short note (private)"),
+            note,
+            h("div", { class: "actions" }, share, shared),
+          );
+        })
+      : [h("p", { class: "empty" }, "No agreed goals with this client yet.")]),
+  );
+}
+
+async function shareProgress(goal, progress, noteInput) {
+  if (!active) return;
+  active.room.signaling.send({ type: "goal-update", goal_id: goal.id, progress });
+  const text = noteInput.value.trim();
+  if (text) {
+    // Progress travels live through signaling; notes are written in records, never relayed.
+    try {
+      await api("/v1/notes", {
+        method: "POST",
+        body: { client_id: active.clientId, session_id: active.room.appointment.session_id, visibility: "private", text: `${goal.statement}: ${text}` },
+      });
+      noteInput.value = "";
+    } catch (error) {
+      say(status, `The note was not saved: ${error.message}`, "error");
+    }
+  }
+}
+
+function endCallView(message) {
+  active?.call.close();
+  active = null;
+  window.rapportCall = null;
+  $("#call").hidden = true;
+  $("#remote-video").srcObject = null;
+  say(status, message);
+  renderWaiting();
+}
+
+function toggleTrack(button, kind, onText, offText) {
+  const off = button.getAttribute("aria-pressed") !== "true";
+  button.setAttribute("aria-pressed", String(off));
+  button.textContent = off ? offText : onText;
+  for (const track of stream?.getTracks() || []) if (track.kind === kind) track.enabled = !off;
+}
+
+$("#book-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const bookStatus = $("#book-status");
+  const clientId = $("#book-client").value;
+  const startValue = $("#book-start").value;
+  if (!clientId || !startValue) return say(bookStatus, "Choose a client and a start time.", "error");
+  const starts = new Date(startValue);
+  const ends = new Date(starts.getTime() + Number($("#book-length").value) * 60000);
+  $("#book-submit").disabled = true;
+  try {
+    await api("/v1/appointments", { method: "POST", body: { client_id: clientId, starts_at: starts.toISOString(), ends_at: ends.toISOString() } });
+    say(bookStatus, `Booked ${await nameOf(clientId)} on ${dayOf(starts.toISOString())} at ${timeOf(starts.toISOString())}.`, "ok");
+    await loadSchedule();
+  } catch (error) {
+    say(bookStatus, error instanceof ApiError ? error.message : "Could not book.", "error");
+  } finally {
+    $("#book-submit").disabled = false;
+  }
+});
+
+$("#note-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!active) return;
+  const form = event.target;
+  try {
+    await api("/v1/notes", {
+      method: "POST",
+      body: { client_id: active.clientId, session_id: active.room.appointment.session_id, visibility: form.elements.visibility.value, text: $("#note-text").value.trim() },
+    });
+    $("#note-text").value = "";
+    say($("#note-status"), "Note saved.", "ok");
+  } catch (error) {
+    say($("#note-status"), error.message, "error");
+  }
+});
+
+$("#admit-all").addEventListener("click", async () => {
+  await ensureStream();
+  for (const room of rooms.values()) if (room.waiting.length) room.signaling.send({ type: "admit-all" });
+});
+$("#end-session").addEventListener("click", () => active?.room.signaling.send({ type: "end" }));
+$("#mute").addEventListener("click", (event) => toggleTrack(event.currentTarget, "audio", "Mute", "Unmute"));
+$("#camera").addEventListener("click", (event) => toggleTrack(event.currentTarget, "video", "Camera off", "Camera on"));
+
+const next = new Date(Date.now() + 5 * 60000);
+next.setMinutes(Math.ceil(next.getMinutes() / 5) * 5, 0, 0);
+$("#book-start").value = localInput(next);
+renderWaiting();
+Promise.all([loadClients(), loadSchedule()]).catch((error) => say(status, error.message, "error"));
+setInterval(() => {
+  loadSchedule().catch(() => {});
+  renderWaiting();
+}, 60_000);

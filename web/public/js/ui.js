@@ -1,0 +1,62 @@
+// Small DOM helpers shared by the pages (no inline handlers or styles: the CSP forbids them).
+
+import { currentUser, signOut } from "./api.js";
+
+/** Builds an element: h("li", {class: "x", dataset: {id}}, "text", child). */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "dataset") Object.assign(element.dataset, value);
+    else if (name === "on") for (const [event, fn] of Object.entries(value)) element.addEventListener(event, fn);
+    else if (name === "text") element.textContent = value;
+    else element.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** Shows a message in a status element (role=status/alert is in the markup). */
+export function say(element, message, kind = "") {
+  element.textContent = message;
+  element.className = `status ${kind}`.trim();
+  element.hidden = !message;
+}
+
+export function timeOf(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+export function dayOf(iso) {
+  return new Date(iso).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" });
+}
+
+export function sinceText(iso) {
+  const minutes = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
+  return minutes < 1 ? "just now" : `${minutes} min`;
+}
+
+export function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/** Fills the top bar: who is signed in, and a sign-out button. */
+export function topbar() {
+  const user = currentUser();
+  const who = $("#who");
+  if (who && user) who.textContent = `${user.display_name} (${user.role})`;
+  const button = $("#sign-out");
+  if (button) button.addEventListener("click", () => signOut());
+}
+
+/** The join window signaling enforces: 15 min before the start to 30 min after the end. */
+export function joinable(appointment, now = Date.now()) {
+  const opens = new Date(appointment.starts_at).getTime() - 15 * 60000;
+  const closes = new Date(appointment.ends_at).getTime() + 30 * 60000;
+  return now >= opens && now <= closes && !["cancelled", "noshow", "fulfilled", "entered-in-error"].includes(appointment.status);
+}
