@@ -117,3 +117,13 @@ def test_identity_gets_its_secrets_key_and_compose_refuses_to_start_without_one(
     assert re.fullmatch(
         r"\$\{RAPPORT_IDENTITY_SECRETS_KEY:\?.+\}", env["RAPPORT_IDENTITY_SECRETS_KEY"]
     )
+
+
+def test_the_image_holds_the_pages_where_the_gateway_looks_for_them() -> None:
+    from gateway.pages import default_web_root
+
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    # The image's /app mirrors the repository root, so the default web root must be <root>/web.
+    assert default_web_root() == ROOT / "web"
+    assert "COPY web/public ./web/public" in dockerfile
+    assert "COPY --from=web /web/node_modules ./web/node_modules" in dockerfile
