@@ -111,6 +111,7 @@ PARTNER_SCOPES: Final = (
     "appointments:write",
     "sessions:read",
     "goals:read",
+    "fhir:read",
     "webhooks:manage",
 )
 

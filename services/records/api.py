@@ -38,6 +38,7 @@ from services.records.schemas import (
     PlanChange,
     ProgressPage,
     Readiness,
+    ScheduleTime,
     SessionRecordView,
     SlotsView,
     ValueView,
@@ -140,8 +141,8 @@ async def list_slots(
     clinician_id: uuid.UUID,
     db: SessionDep,
     rules: SlotRulesDep,
-    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    starts_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    starts_from: Annotated[ScheduleTime | None, Query(alias="from")] = None,
+    starts_before: Annotated[ScheduleTime | None, Query(alias="to")] = None,
 ) -> SlotsView:
     """Free bookable slots starting in [from, to), UTC, earliest first (the clinician, their
     clients, partner apps with appointments:read). ``from`` defaults to now less 15 minutes,

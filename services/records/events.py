@@ -1,4 +1,5 @@
-"""What records consumes: registered users, and what signaling reports about each session.
+"""What records consumes: registered users, partner grants and their revocations (identity),
+and what signaling reports about each session.
 
 Handlers are entry points like HTTP handlers: they run inside the consumer's unit of work
 (one per batch, together with the inbox ids) and hand the payload to the service.
@@ -17,6 +18,8 @@ from shared.events.catalog import (
     ParticipantCheckedIn,
     ParticipantJoined,
     ParticipantLeft,
+    PartnerAccessGranted,
+    PartnerAccessRevoked,
     SessionEnded,
     UserRegistered,
 )
@@ -30,6 +33,22 @@ router = EventRouter()
 async def user_registered(db: AsyncSession, event: UserRegistered, _: Envelope) -> None:
     """Add the user to records' projection of who exists and in which role."""
     await service.register_user(db, event)
+
+
+@router.on(PartnerAccessRevoked)
+async def partner_access_revoked(
+    db: AsyncSession, event: PartnerAccessRevoked, _: Envelope
+) -> None:
+    """A clinician revoked a partner app: its tokens issued until now lose that clinician."""
+    await service.note_partner_revocation(db, event)
+
+
+@router.on(PartnerAccessGranted)
+async def partner_access_granted(
+    db: AsyncSession, event: PartnerAccessGranted, _: Envelope
+) -> None:
+    """A clinician granted a partner app access (perhaps again after revoking it)."""
+    await service.note_partner_grant(db, event)
 
 
 @router.on(ParticipantCheckedIn)

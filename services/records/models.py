@@ -104,6 +104,23 @@ class ReminderSent(SQLModel, table=True):
     sent_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
+class PartnerGrantRevocation(SQLModel, table=True):
+    """A clinician withdrew a partner app's access (from ``partner.access_revoked``).
+
+    Partner tokens issued at or before ``revoked_at`` still name the clinician in their
+    ``clinicians`` claim until they expire; records refuses them the clinician's data. A later
+    re-grant (``regranted_at``) does not lift it for those tokens: only tokens issued after the
+    revocation (which identity issues from the current grants) are believed.
+    """
+
+    __tablename__ = "partner_grant_revocations"
+
+    partner_id: str = Field(primary_key=True, max_length=64)
+    clinician_id: uuid.UUID = Field(primary_key=True)
+    revoked_at: datetime = Field(sa_type=UtcDateTime)
+    regranted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
 class SessionRecord(SQLModel, table=True):
     """What happened in one session, as signaling reported it.
 

@@ -25,6 +25,7 @@ from services.records.models import (
     GoalAgreement,
     GoalUpdate,
     KnownUser,
+    PartnerGrantRevocation,
     ReminderSent,
     SessionAttendance,
     SessionRecord,
@@ -44,6 +45,27 @@ def add(db: AsyncSession, *rows: SQLModel) -> None:
 
 async def get_known_user(db: AsyncSession, user_id: uuid.UUID) -> KnownUser | None:
     return await db.get(KnownUser, user_id)
+
+
+async def partner_revocations(
+    db: AsyncSession, partner_id: str, clinician_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """When each of ``clinician_ids`` last revoked the partner app's access (if ever)."""
+    if not clinician_ids:
+        return {}
+    rows = await db.exec(
+        select(PartnerGrantRevocation.clinician_id, PartnerGrantRevocation.revoked_at).where(
+            PartnerGrantRevocation.partner_id == partner_id,
+            col(PartnerGrantRevocation.clinician_id).in_(clinician_ids),
+        )
+    )
+    return dict(rows.all())
+
+
+async def get_partner_revocation(
+    db: AsyncSession, partner_id: str, clinician_id: uuid.UUID
+) -> PartnerGrantRevocation | None:
+    return await db.get(PartnerGrantRevocation, (partner_id, clinician_id))
 
 
 async def lock_clinician_schedule(db: AsyncSession, clinician_id: uuid.UUID) -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from services.records.availability import WEEKDAYS, parse_clock
 from shared.events.catalog import CallQualitySummary
@@ -35,6 +43,23 @@ AchievementStatus = Literal[
 ]
 Rating = Annotated[int, Field(ge=0, le=10, strict=True)]
 
+# Times a schedule may hold. Python's datetimes end at years 1 and 9999, and slot arithmetic
+# (a slot's length either side, a day either side in the clinician's zone) would overflow
+# there: such times are refused as input, naming the field, instead.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _within_calendar(value: datetime) -> datetime:
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise ValueError("must be between 1970-01-01 and 2999-12-31 (UTC)")
+    return value
+
+
+# Aware datetimes only (a naive time means a different instant in every time zone), within
+# the calendar above.
+ScheduleTime = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+
 
 class RequestBody(BaseModel):
     """Request bodies refuse unknown fields, so a typo is a 422 rather than silently ignored."""
@@ -46,6 +71,21 @@ class View(BaseModel):
     """Response bodies, read from table rows."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+# The longest appointment: a longer one is a typo (a wrong day or month), and would hold the
+# clinician's calendar and the call's join window open for that long.
+MAX_APPOINTMENT_LENGTH = timedelta(hours=24)
+
+
+def _check_times(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise ValueError("ends_at must be after starts_at")
+    if ends_at - starts_at > MAX_APPOINTMENT_LENGTH:
+        raise ValueError(
+            f"ends_at: at most {MAX_APPOINTMENT_LENGTH.total_seconds() / 3600:g} hours after "
+            "starts_at"
+        )
 
 
 def _check_participants(max_participants: int | None, invited: list[uuid.UUID] | None) -> None:
@@ -67,9 +107,8 @@ class NewAppointment(RequestBody):
 
     client_id: uuid.UUID | None = None
     clinician_id: uuid.UUID | None = None
-    # Aware datetimes only: a naive time means a different instant in every time zone.
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ScheduleTime
+    ends_at: ScheduleTime
     max_participants: int = Field(default=2, ge=2, le=MAX_PARTICIPANTS)
     invited_participant_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=MAX_PARTICIPANTS - 2
@@ -77,8 +116,7 @@ class NewAppointment(RequestBody):
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+        _check_times(self.starts_at, self.ends_at)
         _check_participants(self.max_participants, self.invited_participant_ids)
         return self
 
@@ -86,8 +124,8 @@ class NewAppointment(RequestBody):
 class NewTimes(RequestBody):
     """New times for an appointment; the participant fields change only when given."""
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ScheduleTime
+    ends_at: ScheduleTime
     max_participants: int | None = Field(default=None, ge=2, le=MAX_PARTICIPANTS)
     invited_participant_ids: list[uuid.UUID] | None = Field(
         default=None, max_length=MAX_PARTICIPANTS - 2
@@ -95,8 +133,7 @@ class NewTimes(RequestBody):
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+        _check_times(self.starts_at, self.ends_at)
         _check_participants(self.max_participants, self.invited_participant_ids)
         return self
 

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from shared.events.catalog import (
     AppointmentCancelled,
     AppointmentNoShow,
+    AppointmentReminderDue,
     AppointmentRescheduled,
     AppointmentScheduled,
     CallConnected,
@@ -42,6 +43,7 @@ PARTNER_EVENTS: tuple[type[Payload], ...] = (
     AppointmentRescheduled,
     AppointmentCancelled,
     AppointmentNoShow,
+    AppointmentReminderDue,
     CareRelationshipStarted,
     GoalProposed,
     GoalAgreed,

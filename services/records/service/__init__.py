@@ -32,6 +32,10 @@ from services.records.service.notes import (
     list_notes,
     write_note,
 )
+from services.records.service.partner_grants import (
+    note_partner_grant,
+    note_partner_revocation,
+)
 from services.records.service.partnership import (
     add_value,
     change_plan,
@@ -100,6 +104,8 @@ __all__ = [
     "note_check_in",
     "note_join",
     "note_leave",
+    "note_partner_grant",
+    "note_partner_revocation",
     "plan_readiness",
     "propose_goal",
     "query_audit_log",

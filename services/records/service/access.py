@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,16 +58,25 @@ APPOINTMENTS_READ = "appointments:read"
 APPOINTMENTS_WRITE = "appointments:write"
 SESSIONS_READ = "sessions:read"
 GOALS_READ = "goals:read"
-# The FHIR export holds appointments, encounters (sessions, check-ins) and goals.
-FHIR_EXPORT_SCOPES = (APPOINTMENTS_READ, SESSIONS_READ, GOALS_READ)
+# The FHIR export (appointments, encounters, goals in one Bundle) has a scope of its own, so an
+# app can be given the export without the piecemeal reads, or those without the export.
+FHIR_READ = "fhir:read"
 
 
 def is_partner(principal: Principal) -> bool:
     return principal.role == "partner"
 
 
-def partner_clinicians(principal: Principal, *scopes: str) -> frozenset[uuid.UUID]:
+async def partner_clinicians(
+    db: AsyncSession, principal: Principal, *scopes: str
+) -> frozenset[uuid.UUID]:
     """The clinicians whose records a partner app may use under ``scopes`` (all required).
+
+    The token's ``clinicians`` claim, less every clinician who revoked the app's access at or
+    after the token was issued (``iat``, whole seconds: a token from the revocation's own second
+    counts as older). Identity stops naming a clinician in new tokens at once, but tokens
+    already issued keep the claim until they expire; records hears of the revocation from
+    ``partner.access_revoked`` and believes only tokens issued after it.
 
     Raises :class:`Forbidden` when the caller is not a partner or lacks a scope.
     """
@@ -85,13 +94,32 @@ def partner_clinicians(principal: Principal, *scopes: str) -> frozenset[uuid.UUI
             clinicians.add(uuid.UUID(str(value)))
         except ValueError:
             continue
+    revocations = await repository.partner_revocations(db, principal.subject, clinicians)
+    if revocations:
+        issued_at = _issued_at(principal)
+        clinicians -= {
+            clinician
+            for clinician, revoked_at in revocations.items()
+            if issued_at is None or issued_at <= revoked_at
+        }
     return frozenset(clinicians)
 
 
-def _partner_for(principal: Principal, clinician_id: uuid.UUID, *scopes: str) -> None:
+def _issued_at(principal: Principal) -> datetime | None:
+    """When the token was issued (its ``iat``), or None when it does not say."""
+    iat = principal.claims.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        return None
+    return datetime.fromtimestamp(iat, UTC)
+
+
+async def _partner_for(
+    db: AsyncSession, principal: Principal, clinician_id: uuid.UUID, *scopes: str
+) -> None:
     """A partner app with ``scopes`` acting for ``clinician_id``: :class:`Forbidden` without
-    a scope, :class:`NotYourRecord` (also 403) for a clinician who granted it nothing."""
-    if clinician_id not in partner_clinicians(principal, *scopes):
+    a scope, :class:`NotYourRecord` (also 403) for a clinician who granted it nothing (or
+    revoked the grant after the token was issued)."""
+    if clinician_id not in await partner_clinicians(db, principal, *scopes):
         raise NotYourRecord("this clinician has not granted your app access")
 
 
@@ -125,7 +153,7 @@ async def _reader_role(
     if is_partner(principal):
         if partner_scope is None:
             raise Forbidden("partner apps cannot read this")
-        _partner_for(principal, clinician_id, partner_scope)
+        await _partner_for(db, principal, clinician_id, partner_scope)
         return "partner"
     reason = break_glass_reason.get()
     if principal.role != "admin" or not reason:

@@ -174,7 +174,7 @@ async def list_goals(
             raise Forbidden("clients see only their own goals")
         goals = await repository.list_goals(db, client_id=principal.user_id)
     elif is_partner(principal):
-        clinicians = partner_clinicians(principal, GOALS_READ)
+        clinicians = await partner_clinicians(db, principal, GOALS_READ)
         goals = await repository.list_goals(db, clinician_ids=clinicians, client_id=client_id)
     else:
         raise Forbidden("requires role clinician or client")

@@ -22,7 +22,7 @@ from services.records.schemas import (
     SessionProgress,
 )
 from services.records.service.access import (
-    FHIR_EXPORT_SCOPES,
+    FHIR_READ,
     GOALS_READ,
     _audit,
     _reader_role,
@@ -61,7 +61,7 @@ async def client_progress(
     elif principal.role == "client" and principal.user_id == client_id:
         clinician_ids = None
     elif is_partner(principal):
-        clinician_ids = partner_clinicians(principal, GOALS_READ)
+        clinician_ids = await partner_clinicians(db, principal, GOALS_READ)
     else:
         raise Forbidden("a client's progress is for the client and their clinicians")
     rows = await repository.sessions_of_client(
@@ -110,14 +110,14 @@ async def export_client_fhir(
     db: AsyncSession, principal: Principal, client_id: uuid.UUID
 ) -> dict[str, Any]:
     """A client's records as a FHIR R4 Bundle: for a clinician, what they share with the
-    client; for a partner app holding appointments:read, sessions:read and goals:read, what
-    the client shares with the clinicians who granted it access. No notes, ever."""
+    client; for a partner app holding fhir:read, what the client shares with the clinicians
+    who granted it access. No notes, ever."""
     clinician_ids: frozenset[uuid.UUID] | None
     if principal.role == "clinician" or is_partner(principal):
         clinician_ids = (
             frozenset({principal.user_id})
             if principal.role == "clinician"
-            else partner_clinicians(principal, *FHIR_EXPORT_SCOPES)
+            else await partner_clinicians(db, principal, FHIR_READ)
         )
         # One answer for "unknown client" and "not a client of yours": no oracle.
         relationships, *_ = await repository.client_rows(db, client_id, clinician_ids)
@@ -128,10 +128,7 @@ async def export_client_fhir(
         await _require_client(db, client_id)
         await _reader_role(db, principal, client_id, client_id, "client", client_id)
     else:
-        raise Forbidden(
-            "requires a clinician of this client or a partner app with "
-            + ", ".join(FHIR_EXPORT_SCOPES)
-        )
+        raise Forbidden(f"requires a clinician of this client or a partner app with {FHIR_READ}")
     relationships, appointments, sessions, goals, check_ins = await repository.client_rows(
         db, client_id, clinician_ids
     )

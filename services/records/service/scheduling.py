@@ -208,7 +208,7 @@ async def free_slots(
 async def may_see_schedule(db: AsyncSession, principal: Principal, clinician_id: uuid.UUID) -> None:
     """The clinician, their clients, and partner apps with appointments:read they granted."""
     if is_partner(principal):
-        _partner_for(principal, clinician_id, APPOINTMENTS_READ)
+        await _partner_for(db, principal, clinician_id, APPOINTMENTS_READ)
         return
     principal.require_role("clinician", "client")
     caller = principal.user_id

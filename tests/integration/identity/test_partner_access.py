@@ -12,7 +12,9 @@ would. Webhooks verifies the partner's tokens with the keys identity's JWKS endp
 - Records (which learns accounts from identity's ``user.registered`` over Kafka) refuses an
   ``appointments:read`` token on goals and lists only the granting clinician's appointments.
 - After a clinician revokes the grant, new tokens no longer name them and their new events
-  are not delivered to the partner.
+  are not delivered to the partner; records (hearing ``partner.access_revoked`` over Kafka)
+  refuses the very token issued before the revocation, and after a re-grant believes only
+  tokens issued after it.
 """
 
 from __future__ import annotations
@@ -413,3 +415,34 @@ async def test_records_holds_a_partner_token_to_its_scope_and_its_clinicians(
     assert listed.status_code == 200, listed.text
     assert [a["id"] for a in listed.json()] == [mine]
     assert theirs not in listed.text
+
+    # The clinician revokes the grant: the SAME token (its claim still names them) stops
+    # seeing their appointments once records hears ``partner.access_revoked`` over Kafka.
+    revoked = await identity.delete(
+        f"/v1/partner-apps/{reader['client_id']}/grants/me", headers=_bearer(granting_token)
+    )
+    assert revoked.status_code == 204
+    assert _claims(token)["clinicians"] == [str(granting)]
+
+    async def records_refuses_the_old_token() -> bool:
+        response = await records.get("/v1/appointments", headers=_bearer(token))
+        assert response.status_code == 200, response.text
+        return response.json() == []
+
+    await _until(records_refuses_the_old_token, "records refuses the revoked clinician")
+    fresh = await _client_credentials(identity, reader)
+    assert (await records.get("/v1/appointments", headers=_bearer(fresh))).json() == []
+
+    # A re-grant lets in tokens issued after it; the token from before the revocation stays
+    # refused. (``iat`` has whole seconds: the re-granted token is issued a second later.)
+    regranted = await identity.put(
+        f"/v1/partner-apps/{reader['client_id']}/grants/me", headers=_bearer(granting_token)
+    )
+    assert regranted.status_code == 204
+    await asyncio.sleep(1.1)
+    later = await _client_credentials(identity, reader)
+    assert _claims(later)["clinicians"] == [str(granting)]
+    assert [
+        a["id"] for a in (await records.get("/v1/appointments", headers=_bearer(later))).json()
+    ] == [mine]
+    assert (await records.get("/v1/appointments", headers=_bearer(token))).json() == []

@@ -183,6 +183,17 @@ async def test_unknown_scopes_cannot_be_registered(app: FastAPI, client: httpx.A
     )
     assert response.status_code == 422
     assert response.json()["error"] == "UnknownScope"
+    assert "fhir:read" in response.json()["detail"]  # the choices are named
+
+
+async def test_an_app_may_hold_fhir_read_alone(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The FHIR export's own scope: records asks for it instead of the three read scopes."""
+    partner = await _partner(app, client, ["fhir:read"])
+    response = await _token(client, partner)
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "fhir:read"
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["scope"] == "fhir:read" and claims["role"] == "partner"
 
 
 async def test_the_token_names_only_the_clinicians_who_granted_access(

@@ -45,6 +45,7 @@ PARTNER_SCOPES = (
     "appointments:write",
     "sessions:read",
     "goals:read",
+    "fhir:read",
     "webhooks:manage",
 )
 
@@ -662,7 +663,8 @@ ROWS = [
             "clinician_other": 403,
             "clinician_own": 200,
         },
-        scopes=("appointments:read", "sessions:read", "goals:read"),
+        # Its own scope: "partner_unscoped" holds the three read scopes and is refused.
+        scopes=("fhir:read",),
     ),
 ]
 

@@ -37,6 +37,7 @@ RECORDS_TABLES = {
     "availability_exceptions",
     "reminders_sent",
     "call_quality_samples",
+    "partner_grant_revocations",
     "outbox",
     "inbox",
 }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from pydantic import BaseModel
 from sqlmodel import select
 
 from services.webhooks.events import CONSUMER_GROUP, event_router
 from services.webhooks.models import Delivery
+from services.webhooks.subscriptions import PARTNER_EVENTS
 from shared.events.catalog import UserRegistered
 from shared.events.envelope import encode
 from shared.events.kafka import EventConsumer, EventPublisher
@@ -101,6 +103,7 @@ async def test_events_partners_do_not_receive_are_not_handled() -> None:
     assert router.handles(SESSION_COMPLETED)
     assert router.handles("rapport.records.appointment.scheduled.v1")
     assert router.handles("rapport.records.goal.updated.v1")
+    assert router.handles("rapport.records.appointment.reminder_due.v1")
     assert router.handles("rapport.signaling.session.ended.v1")
     assert not router.handles(UserRegistered.model_fields["type"].default)
     assert not router.handles("rapport.records.checkin.submitted.v1")
@@ -110,7 +113,16 @@ async def test_events_partners_do_not_receive_are_not_handled() -> None:
 
 @pytest.mark.parametrize(
     "make_payload",
-    [factories.session_completed, factories.appointment_scheduled, factories.goal_updated],
+    [
+        factories.session_completed,
+        factories.session_completed_with_quality,
+        factories.appointment_scheduled,
+        factories.appointment_scheduled_for_a_group,
+        factories.appointment_rescheduled,
+        factories.appointment_cancelled_by_a_partner,
+        factories.appointment_reminder_due,
+        factories.goal_updated,
+    ],
 )
 async def test_payloads_carry_no_clinical_free_text(
     webhooks: RunningService, make_payload: Any
@@ -123,6 +135,52 @@ async def test_payloads_carry_no_clinical_free_text(
     (delivery,) = await deliveries(webhooks)
     assert set(delivery.payload) == {"type", "timestamp", "data"}
     assert keys_in(delivery.payload).isdisjoint(CLINICAL_TEXT_KEYS)
+
+
+# The only ``str`` fields a subscribable payload may have: statuses from a closed vocabulary
+# that records sets, never text a person typed.
+STATUS_FIELDS = {"status", "lifecycle_status"}
+
+
+def free_text_fields(model: type[BaseModel], path: str = "") -> list[str]:
+    """The fields of ``model`` (nested models included) that may hold any string."""
+    found = []
+    for name, field in model.model_fields.items():
+        if name == "type":
+            continue
+        for annotation in _leaf_types(field.annotation):
+            if annotation is str and name not in STATUS_FIELDS:
+                found.append(f"{path}{name}")
+            elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                found.extend(free_text_fields(annotation, f"{path}{name}."))
+    return found
+
+
+def _leaf_types(annotation: Any) -> list[Any]:
+    if get_origin(annotation) is Literal:
+        return []
+    arguments = get_args(annotation)
+    if not arguments:
+        return [annotation]
+    return [leaf for argument in arguments for leaf in _leaf_types(argument)]
+
+
+@pytest.mark.parametrize("payload_type", PARTNER_EVENTS, ids=lambda p: p.__name__)
+def test_no_subscribable_payload_has_a_free_text_field(payload_type: type[BaseModel]) -> None:
+    assert free_text_fields(payload_type) == []
+
+
+def test_the_free_text_check_catches_a_text_field() -> None:
+    class Leaky(BaseModel):
+        status: str
+        reason: Literal["ended"]
+        note: str | None
+
+    class Nested(BaseModel):
+        detail: list[Leaky]
+
+    assert free_text_fields(Leaky) == ["note"]
+    assert free_text_fields(Nested) == ["detail.note"]
 
 
 async def test_the_same_event_dispatched_twice_is_queued_once(webhooks: RunningService) -> None:

@@ -107,3 +107,29 @@ async def test_a_grant_published_by_identity_opens_the_clinicians_events_to_the_
 
     delivered = await deliveries_to(webhooks, endpoint["id"])
     assert [d.payload["data"]["session_id"] for d in delivered] == [str(after.session_id)]
+
+
+async def test_reminders_reach_a_partner_only_for_its_grantors_and_a_clinic_always(
+    start_service: StartService,
+) -> None:
+    webhooks = await start_service(background=False)
+    partner = webhooks.auth(role="client", scopes="webhooks:manage", subject="partner-app-3")
+    partners = await webhooks.register(
+        "http://127.0.0.1:9/partner", ["appointment.reminder_due"], partner
+    )
+    clinics = await webhooks.register("http://127.0.0.1:9/clinic", ["appointment.*"])
+    granted, other = factories.appointment_reminder_due(), factories.appointment_reminder_due()
+    await grant(webhooks, "partner-app-3", granted.clinician_id)
+
+    await consume(webhooks, granted)
+    await consume(webhooks, other)
+
+    to_partner = await deliveries_to(webhooks, partners["id"])
+    to_clinic = await deliveries_to(webhooks, clinics["id"])
+    assert [d.payload["data"]["appointment_id"] for d in to_partner] == [
+        str(granted.appointment_id)
+    ]
+    assert {d.payload["type"] for d in to_partner} == {"appointment.reminder_due"}
+    assert sorted(d.payload["data"]["appointment_id"] for d in to_clinic) == sorted(
+        [str(granted.appointment_id), str(other.appointment_id)]
+    )
