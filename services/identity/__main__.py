@@ -112,13 +112,15 @@ def seed_demo(settings: IdentitySettings, _: argparse.Namespace) -> int:
     async def seed(identity: IdentityService, database: Database) -> None:
         async with database.unit_of_work() as session:
             seeded = await identity.seed_demo(session)
-        for entry in seeded:
+        for entry in seeded.accounts:
             account = entry.account
             state = "created" if entry.created else "exists "
             print(
                 f"{state} {account.role:<9} {account.email:<24} "
                 f"password={account.password:<20} id={entry.user_id}"
             )
+        state = "linked " if seeded.linked else "exists "
+        print(f"{state} the demo client accepted the demo clinician's invitation")
 
     _with_identity(settings, seed)
     return 0
@@ -140,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=ROLES)
     create.set_defaults(run=create_user)
     commands.add_parser(
-        "seed-demo", help="create the demo clinician, client and admin if missing"
+        "seed-demo",
+        help="create the demo clinician, client and admin if missing, and link the client",
     ).set_defaults(run=seed_demo)
     return parser
 

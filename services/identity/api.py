@@ -257,7 +257,7 @@ async def list_invitations(
             status=state.status,
             created_at=state.invitation.created_at,
             expires_at=state.invitation.expires_at,
-            accepted_at=state.invitation.used_at,
+            accepted_at=state.invitation.accepted_at,
             user_id=state.user_id,
         )
         for state in await directory.invitations(session, principal)

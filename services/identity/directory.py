@@ -1,9 +1,10 @@
 """The directory: who may look up whom (the dashboard's names and time zones).
 
 A person sees their own entry with their email; an admin sees everyone's, with emails; a
-clinician sees the clients who joined through their invitations (no emails: the clinician
-has the address they invited, and nothing more is needed to run a session). Nobody else sees
-anyone. Use cases only, like ``service``: nothing here commits.
+clinician sees the clients who accepted their invitations, and such a client sees that
+clinician (no emails either way: the clinician has the address they invited, the client has
+the invitation, and nothing more is needed to run a session). Nobody else sees anyone.
+Use cases only, like ``service``: nothing here commits.
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ async def entry(session: AsyncSession, principal: Principal, user_id: uuid.UUID)
     """One account, if the caller may see it.
 
     A clinician asking about anyone other than their invited clients gets the same 404 as for
-    an id that does not exist, so the directory cannot be used to learn who has an account.
+    an id that does not exist, so the directory cannot be used to learn who has an account. A
+    client asking about anyone but the clinicians whose invitations they accepted gets 403,
+    whether the id exists or not.
     """
     caller = principal.user_id
+    if principal.role == "client" and caller != user_id:
+        return await _clinician_of_client(session, caller, user_id)
     if principal.role not in ("admin", "clinician") and caller != user_id:
         raise Forbidden("only admins and clinicians look up other people")
     user = await repository.user_by_id(session, user_id)
@@ -62,6 +67,17 @@ async def entry(session: AsyncSession, principal: Principal, user_id: uuid.UUID)
     ):
         return DirectoryEntry(user, email_visible=False)
     raise UserNotFound()
+
+
+async def _clinician_of_client(
+    session: AsyncSession, client_id: uuid.UUID, clinician_id: uuid.UUID
+) -> DirectoryEntry:
+    """A client's own clinician (one whose invitation they accepted), without the email."""
+    if await repository.invited_by(session, client_id, clinician_id):
+        clinician = await repository.user_by_id(session, clinician_id)
+        if clinician is not None and clinician.role == "clinician":
+            return DirectoryEntry(clinician, email_visible=False)
+    raise Forbidden("clients look up only themselves and their own clinicians")
 
 
 async def listing(
@@ -84,7 +100,7 @@ async def listing(
 
 
 def _status(invitation: Invitation, now: datetime) -> InvitationStatus:
-    if invitation.used_at is not None:
+    if invitation.accepted_at is not None:
         return "accepted"
     return "expired" if invitation.expires_at <= now else "pending"
 
@@ -94,6 +110,6 @@ async def invitations(session: AsyncSession, principal: Principal) -> list[Invit
     principal.require_role("clinician")
     now = utc_now()
     return [
-        InvitationState(invitation, _status(invitation, now), user_id)
-        for invitation, user_id in await repository.invitations_of(session, principal.user_id)
+        InvitationState(invitation, _status(invitation, now), invitation.accepted_by)
+        for invitation in await repository.invitations_of(session, principal.user_id)
     ]

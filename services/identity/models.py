@@ -159,12 +159,16 @@ class Invitation(SQLModel, table=True):
     __tablename__ = "invitations"
 
     token_hash: str = Field(primary_key=True, max_length=64)
+    # The public name of the invitation (events carry it; the token's digest stays here).
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
     clinician_id: uuid.UUID = Field(foreign_key="users.id", index=True)
     # Normalized like account emails: only this address can accept it.
     email: str = Field(max_length=EMAIL_MAX_LENGTH)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime)
-    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Set together by the registration that used it: once accepted, never again.
+    accepted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    accepted_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
 
 
 class LoginFailure(SQLModel, table=True):

@@ -230,18 +230,12 @@ async def invitation(session: AsyncSession, token_hash: str) -> Invitation | Non
 
 
 async def invited_clients(session: AsyncSession, clinician_id: uuid.UUID) -> list[User]:
-    """Active clients who joined through one of the clinician's invitations, by name.
-
-    An invitation is used only by the registration that created the account with its email
-    (a failed registration rolls the use back), so a used invitation and the account with
-    that email are the same person.
-    """
+    """Active clients who accepted one of the clinician's invitations, by name."""
     result = await session.exec(
         select(User)
-        .join(Invitation, col(Invitation.email) == col(User.email))
+        .join(Invitation, col(Invitation.accepted_by) == col(User.id))
         .where(
             Invitation.clinician_id == clinician_id,
-            col(Invitation.used_at).is_not(None),
             User.role == "client",
             col(User.is_active).is_(True),
         )
@@ -249,6 +243,16 @@ async def invited_clients(session: AsyncSession, clinician_id: uuid.UUID) -> lis
         .order_by(col(User.display_name), col(User.id))
     )
     return list(result.all())
+
+
+async def invited_by(session: AsyncSession, client_id: uuid.UUID, clinician_id: uuid.UUID) -> bool:
+    """Whether the client accepted one of the clinician's invitations."""
+    result = await session.exec(
+        select(Invitation.token_hash)
+        .where(Invitation.clinician_id == clinician_id, Invitation.accepted_by == client_id)
+        .limit(1)
+    )
+    return result.first() is not None
 
 
 async def users_with_role(session: AsyncSession, role: str | None, limit: int) -> list[User]:
@@ -260,20 +264,14 @@ async def users_with_role(session: AsyncSession, role: str | None, limit: int) -
     return list(result.all())
 
 
-async def invitations_of(
-    session: AsyncSession, clinician_id: uuid.UUID
-) -> list[tuple[Invitation, uuid.UUID | None]]:
-    """The clinician's invitations, newest first, each with the account that accepted it."""
+async def invitations_of(session: AsyncSession, clinician_id: uuid.UUID) -> list[Invitation]:
+    """The clinician's invitations, newest first (``accepted_by``: who accepted one)."""
     result = await session.exec(
-        select(Invitation, User.id)
-        .outerjoin(
-            User,
-            (col(User.email) == col(Invitation.email)) & col(Invitation.used_at).is_not(None),
-        )
+        select(Invitation)
         .where(Invitation.clinician_id == clinician_id)
         .order_by(col(Invitation.created_at).desc(), col(Invitation.token_hash))
     )
-    return [(invitation, user_id) for invitation, user_id in result.all()]
+    return list(result.all())
 
 
 async def login_locked_until(session: AsyncSession, email: str) -> datetime | None:

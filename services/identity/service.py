@@ -63,6 +63,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import ALGORITHM, Keyring
 from shared.db import utc_now
 from shared.events.catalog import (
+    InvitationAccepted,
     PartnerAccessGranted,
     PartnerAccessRevoked,
     PartnerRegistered,
@@ -230,6 +231,15 @@ class SeededAccount:
     created: bool
 
 
+@dataclass(frozen=True)
+class DemoSeed:
+    """What seeding did: the demo accounts, and whether this run linked the demo client to
+    the demo clinician (an accepted invitation)."""
+
+    accounts: list[SeededAccount]
+    linked: bool
+
+
 def normalize_email(address: str) -> str:
     """The canonical, lower-case form of ``address`` that accounts are stored and found by."""
     try:
@@ -313,9 +323,25 @@ class IdentityService:
             approved=not (role == "clinician" and self._signup.clinician_approval_required),
         )
         if invited is not None:
-            invited.used_at = utc_now()
-            session.add(invited)
+            self._accept(session, invited, user)
         return user
+
+    def _accept(self, session: AsyncSession, invitation: Invitation, client: User) -> None:
+        """Mark the invitation accepted by ``client`` and queue ``InvitationAccepted`` (records
+        links the two from it), in the caller's unit of work."""
+        invitation.accepted_at = utc_now()
+        invitation.accepted_by = client.id
+        session.add(invitation)
+        add_event(
+            session,
+            InvitationAccepted(
+                invitation_id=invitation.id,
+                clinician_id=invitation.clinician_id,
+                client_id=client.id,
+                accepted_at=invitation.accepted_at,
+            ),
+            source=EVENT_SOURCE,
+        )
 
     async def _valid_invitation(
         self, session: AsyncSession, token: str | None, email: str
@@ -323,7 +349,7 @@ class IdentityService:
         found = await repository.invitation(session, hash_refresh_token(token)) if token else None
         if (
             found is None
-            or found.used_at is not None
+            or found.accepted_at is not None
             or found.expires_at <= utc_now()
             or found.email != normalize_email(email)
         ):
@@ -873,9 +899,12 @@ class IdentityService:
             extra_claims={"sid": str(session_id)},
         )
 
-    async def seed_demo(self, session: AsyncSession) -> list[SeededAccount]:
-        """Create the demo accounts that are missing; leave existing ones untouched."""
+    async def seed_demo(self, session: AsyncSession) -> DemoSeed:
+        """Create the demo accounts that are missing (leaving existing ones untouched), and
+        link the demo client to the demo clinician through an accepted invitation unless one
+        links them already: records starts their care relationship from the event."""
         seeded = []
+        users: dict[str, User] = {}
         for account in DEMO_ACCOUNTS:
             user = await repository.user_by_email(session, normalize_email(account.email))
             created = user is None
@@ -888,7 +917,20 @@ class IdentityService:
                     role=account.role,
                 )
             seeded.append(SeededAccount(account=account, user_id=user.id, created=created))
-        return seeded
+            users[account.role] = user
+        clinician, client = users["clinician"], users["client"]
+        linked = False
+        if not await repository.invited_by(session, client.id, clinician.id):
+            invitation = Invitation(
+                token_hash=hash_refresh_token(secrets.token_urlsafe(32)),
+                clinician_id=clinician.id,
+                email=client.email,
+                expires_at=utc_now() + timedelta(seconds=self._signup.invitation_ttl_seconds),
+            )
+            await repository.add_invitation(session, invitation)
+            self._accept(session, invitation, client)
+            linked = True
+        return DemoSeed(accounts=seeded, linked=linked)
 
     # signing keys --------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""What records consumes: registered users, partner grants and their revocations (identity),
-and what signaling reports about each session.
+"""What records consumes: registered users, accepted invitations, partner grants and their
+revocations (identity), and what signaling reports about each session.
 
 Handlers are entry points like HTTP handlers: they run inside the consumer's unit of work
 (one per batch, together with the inbox ids) and hand the payload to the service.
@@ -14,6 +14,7 @@ from shared.events.catalog import (
     CallConnected,
     CallQuality,
     GoalProgressShared,
+    InvitationAccepted,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
@@ -33,6 +34,12 @@ router = EventRouter()
 async def user_registered(db: AsyncSession, event: UserRegistered, _: Envelope) -> None:
     """Add the user to records' projection of who exists and in which role."""
     await service.register_user(db, event)
+
+
+@router.on(InvitationAccepted)
+async def invitation_accepted(db: AsyncSession, event: InvitationAccepted, _: Envelope) -> None:
+    """A client accepted a clinician's invitation: the two are in a care relationship."""
+    await service.link_invited_client(db, event)
 
 
 @router.on(PartnerAccessRevoked)

@@ -250,7 +250,8 @@ class CareRelationship(SQLModel, table=True):
     """The working partnership of one clinician and one client; ended by discharge.
 
     ``started_via`` says what created it: ``booking`` (the clinician's first appointment with
-    the client), ``clinician`` (an explicit request) or, later, ``invitation``.
+    the client), ``clinician`` (an explicit request) or ``invitation`` (the client accepted
+    the clinician's invitation; identity's ``invitation.accepted``).
     """
 
     __tablename__ = "care_relationships"

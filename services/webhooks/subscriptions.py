@@ -33,7 +33,10 @@ from shared.events.catalog import (
 
 # What partners may subscribe to: events about a clinician's practice that carry ids, times and
 # statuses only. Not offered: user.registered (a new account belongs to no clinician's practice
-# yet); user.role_changed and tokens.revoked (security plumbing); check-in scores and the flags
+# yet); invitation.accepted (partners learn of the link from care_relationship.started, which
+# records publishes when it applies the acceptance, held to the clinician's grants like every
+# event; the invitation itself stays between identity and records);
+# user.role_changed and tokens.revoked (security plumbing); check-in scores and the flags
 # derived from them (clinical measures); goal.progress_shared (records turns it into
 # goal.updated); call.quality (per-participant network samples); webhooks.endpoint.disabled
 # (for operators: it names other partners' endpoints).

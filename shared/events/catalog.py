@@ -156,6 +156,24 @@ class PartnerAccessRevoked(Payload):
         return self.client_id
 
 
+class InvitationAccepted(Payload):
+    """A client registered with a clinician's invitation: the two are to be linked."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    type: Literal["rapport.identity.invitation.accepted.v1"] = (
+        "rapport.identity.invitation.accepted.v1"
+    )
+    invitation_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    accepted_at: datetime
+
+    def partition_key(self) -> str:
+        # The client's key, like their user.registered (written in the same transaction): a
+        # consumer hears of the account before the acceptance that names it.
+        return str(self.client_id)
+
+
 # records ----------------------------------------------------------------------------------
 
 
@@ -582,6 +600,7 @@ EventPayload = Annotated[
     | PartnerSecretRotated
     | PartnerAccessGranted
     | PartnerAccessRevoked
+    | InvitationAccepted
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted

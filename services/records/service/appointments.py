@@ -184,8 +184,8 @@ async def book_appointment(
     await _require_invitees(db, booking.invited_participant_ids, clinician_id, client_id)
     await repository.lock_clinician_schedule(db, clinician_id)
     if booked_by == "clinician":
-        # The first booking with a client starts the care relationship (until invitations
-        # exist).
+        # The first booking with a client starts the care relationship (when no accepted
+        # invitation started it already).
         relationship, created = await _start_relationship(db, clinician_id, client_id, "booking")
         if created:
             await _audit(db, principal, "create", "care_relationship", [relationship.id])

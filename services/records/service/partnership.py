@@ -30,6 +30,7 @@ from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.catalog import (
     CareRelationshipStarted,
+    InvitationAccepted,
     PlanCompleted,
     PlanEndingStarted,
 )
@@ -45,7 +46,7 @@ async def _start_relationship(
     """The pair's active relationship, started now if there is none; and whether it is new.
 
     The one way a relationship begins, whatever begins it (a booking, an explicit request,
-    later an accepted invitation event), so each path gets the same event and audit entry.
+    an accepted invitation), so each path gets the same event and audit entry.
     """
     existing = await repository.get_active_relationship(db, clinician_id, client_id)
     if existing is not None:
@@ -78,6 +79,21 @@ async def start_care_relationship(
         db, principal, "create" if created else "read", "care_relationship", [relationship.id]
     )
     return CareRelationshipView.model_validate(relationship), created
+
+
+async def link_invited_client(db: AsyncSession, event: InvitationAccepted) -> None:
+    """A client accepted a clinician's invitation (identity says so): their relationship
+    starts, unless an active one links them already; a repeat changes nothing.
+
+    Audited as ``system``, like every change records makes from another service's event: no
+    one presented a token here, and the relationship itself names the client and says it
+    started by ``invitation``.
+    """
+    relationship, created = await _start_relationship(
+        db, event.clinician_id, event.client_id, "invitation"
+    )
+    if created:
+        await _audit(db, None, "create", "care_relationship", [relationship.id])
 
 
 async def list_care_relationships(

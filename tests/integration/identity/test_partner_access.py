@@ -15,6 +15,8 @@ would. Webhooks verifies the partner's tokens with the keys identity's JWKS endp
   are not delivered to the partner; records (hearing ``partner.access_revoked`` over Kafka)
   refuses the very token issued before the revocation, and after a re-grant believes only
   tokens issued after it.
+- A client who registers with a clinician's invitation ends up in a care relationship with
+  them in records (``invitation.accepted`` over Kafka), visible to both.
 """
 
 from __future__ import annotations
@@ -446,3 +448,50 @@ async def test_records_holds_a_partner_token_to_its_scope_and_its_clinicians(
         a["id"] for a in (await records.get("/v1/appointments", headers=_bearer(later))).json()
     ] == [mine]
     assert (await records.get("/v1/appointments", headers=_bearer(token))).json() == []
+
+
+async def test_an_accepted_invitation_links_client_and_clinician_in_records(
+    system: System, records: httpx.AsyncClient
+) -> None:
+    """Identity's ``invitation.accepted`` crosses Kafka; records starts the relationship."""
+    identity = system.identity
+    clinician_id, clinician_token = await _clinician(identity, "inviting@example.com")
+    invited = await identity.post(
+        "/v1/invitations", json={"email": "ada@example.com"}, headers=_bearer(clinician_token)
+    )
+    assert invited.status_code == 201, invited.text
+    registered = await identity.post(
+        "/v1/auth/register",
+        json={
+            "email": "ada@example.com",
+            "password": PASSWORD,
+            "display_name": "Ada",
+            "role": "client",
+            "invitation": invited.json()["invitation"],
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    client_id = registered.json()["id"]
+    client_token = await _login(identity, "ada@example.com")
+
+    async def linked() -> bool:
+        response = await records.get("/v1/care-relationships", headers=_bearer(client_token))
+        assert response.status_code == 200, response.text
+        return bool(response.json())
+
+    await _until(linked, "records started the care relationship")
+    for token in (client_token, clinician_token):
+        response = await records.get("/v1/care-relationships", headers=_bearer(token))
+        [relationship] = response.json()
+        assert (relationship["clinician_id"], relationship["client_id"]) == (
+            str(clinician_id),
+            client_id,
+        )
+        assert (relationship["started_via"], relationship["status"]) == ("invitation", "active")
+    # The client reads their clinician's public profile; the clinician lists the client.
+    profile = await identity.get(f"/v1/users/{clinician_id}", headers=_bearer(client_token))
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["display_name"] == "inviting@example.com"
+    assert profile.json()["email"] is None
+    clients = await identity.get("/v1/users?role=client", headers=_bearer(clinician_token))
+    assert [c["id"] for c in clients.json()] == [client_id]

@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import col, select
 
 from services.identity.__main__ import main
-from services.identity.models import User
+from services.identity.models import Invitation, User
 from shared.db import Database
-from shared.events.catalog import UserRegistered
+from shared.events.catalog import InvitationAccepted, UserRegistered
 from shared.events.envelope import decode
 from shared.events.outbox import OutboxMessage
 from tests.unit.identity.factories import (
@@ -71,15 +71,52 @@ async def test_seed_demo_migrates_creates_the_demo_accounts_and_is_idempotent(
         ("clinician@demo.rapport", "clinician"),
     }
     assert {str(u.id) for u in users} == set(ids)
-    # One UserRegistered per account, from the first run only.
+    # One UserRegistered per account and one InvitationAccepted, from the first run only.
     payloads = [
         decode(m.key, m.value, [(k, v.encode()) for k, v in m.headers]).payload for m in outbox
     ]
-    assert len(payloads) == 3
-    assert all(isinstance(p, UserRegistered) for p in payloads)
-    assert {(str(p.user_id), p.role) for p in payloads if isinstance(p, UserRegistered)} == {
-        (str(u.id), u.role) for u in users
-    }
+    assert len(payloads) == 4
+    registered = [p for p in payloads if isinstance(p, UserRegistered)]
+    assert {(str(p.user_id), p.role) for p in registered} == {(str(u.id), u.role) for u in users}
+    [accepted] = [p for p in payloads if isinstance(p, InvitationAccepted)]
+    by_email = {u.email: u.id for u in users}
+    assert (accepted.clinician_id, accepted.client_id) == (
+        by_email["clinician@demo.rapport"],
+        by_email["client@demo.rapport"],
+    )
+    assert "linked  the demo client accepted" in first
+    assert "exists  the demo client accepted" in second
+
+
+async def test_seed_demo_links_demo_accounts_that_existed_before_linking(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older seed made the accounts without the link: the next run adds only the link."""
+    assert await run_cli("seed-demo") == 0
+    database = Database(cli_env)
+    try:
+        async with database.unit_of_work() as session:
+            for invitation in (await session.exec(select(Invitation))).all():
+                await session.delete(invitation)
+            for message in (await session.exec(select(OutboxMessage))).all():
+                await session.delete(message)
+        capsys.readouterr()
+        assert await run_cli("seed-demo") == 0
+        assert "linked  the demo client accepted" in capsys.readouterr().out
+        async with database.unit_of_work() as session:
+            accepted = (await session.exec(select(Invitation))).one()
+            outbox = (await session.exec(select(OutboxMessage))).all()
+            client = (
+                await session.exec(select(User).where(User.email == "client@demo.rapport"))
+            ).one()
+    finally:
+        await database.dispose()
+    assert accepted.accepted_by == client.id and accepted.accepted_at is not None
+    [payload] = [
+        decode(m.key, m.value, [(k, v.encode()) for k, v in m.headers]).payload for m in outbox
+    ]
+    assert isinstance(payload, InvitationAccepted)
+    assert payload.invitation_id == accepted.id
 
 
 async def test_seed_demo_logins_work(

@@ -126,19 +126,48 @@ async def test_a_clinician_cannot_look_up_anyone_else(
         assert response.json()["error"] == "UserNotFound"
 
 
-async def test_a_person_sees_themselves_with_the_email_and_a_client_nobody_else(
+async def test_a_person_sees_themselves_with_the_email(
     client: httpx.AsyncClient, practice: Practice
 ) -> None:
     own = await client.get(
         f"/v1/users/{practice.invited['id']}", headers=bearer(practice.invited_token)
     )
-    clinician = await client.get(
-        f"/v1/users/{practice.clinician_id}", headers=bearer(practice.invited_token)
-    )
 
     assert own.status_code == 200
     assert own.json()["email"] == "ada@example.com"
-    assert clinician.status_code == 403
+
+
+async def test_a_client_sees_the_clinician_who_invited_them_without_the_email(
+    client: httpx.AsyncClient, practice: Practice
+) -> None:
+    response = await client.get(
+        f"/v1/users/{practice.clinician_id}", headers=bearer(practice.invited_token)
+    )
+
+    by_admin = await client.get(
+        f"/v1/users/{practice.clinician_id}", headers=bearer(practice.admin)
+    )
+
+    assert response.status_code == 200, response.text
+    assert by_admin.json()["email"] == "doc@example.com"
+    assert response.json() == {**by_admin.json(), "email": None}
+    assert response.json()["role"] == "clinician"
+
+
+async def test_a_client_sees_nobody_else(client: httpx.AsyncClient, practice: Practice) -> None:
+    walk_in = await access_token(client, "walkin@example.com")
+    for token, someone in (
+        (practice.invited_token, practice.other_clinician_id),
+        (practice.invited_token, practice.others_client["id"]),
+        (practice.invited_token, practice.uninvited["id"]),
+        (practice.invited_token, str(uuid.uuid4())),
+        # A client who did not accept the clinician's invitation does not see them.
+        (walk_in, practice.clinician_id),
+    ):
+        response = await client.get(f"/v1/users/{someone}", headers=bearer(token))
+        # The same answer whether the id exists or not.
+        assert response.status_code == 403, someone
+        assert response.json()["error"] == "Forbidden"
 
 
 async def test_an_admin_sees_everyone_with_emails(

@@ -13,6 +13,7 @@ from shared.events.catalog import (
     GoalAchieved,
     GoalAgreed,
     GoalProposed,
+    InvitationAccepted,
     OutcomeBelowCutoff,
     OutcomeReliableChange,
 )
@@ -373,3 +374,81 @@ async def test_private_notes_stay_with_the_clinician(records: Records):
     assert [n["id"] for n in by_client.json()] == [shared["id"]]
     assert "PRIVATE" not in by_client.text
     assert all(b"PRIVATE" not in value for value in await records.outbox_values())
+
+
+# Accepted invitations (identity's invitation.accepted)
+
+
+def _accepted(clinician: uuid.UUID, client: uuid.UUID) -> InvitationAccepted:
+    return InvitationAccepted(
+        invitation_id=uuid.uuid4(), clinician_id=clinician, client_id=client, accepted_at=T0
+    )
+
+
+async def test_an_accepted_invitation_starts_the_relationship_both_parties_see(
+    records: Records,
+):
+    clinician = await records.register("clinician")
+    client = await records.register("client")
+
+    await records.deliver(_accepted(clinician, client), source="/rapport/identity")
+
+    [started] = await records.outbox(CareRelationshipStarted)
+    assert (started.clinician_id, started.client_id) == (clinician, client)
+    for user in (clinician, client):
+        listed = await records.http.get("/v1/care-relationships", headers=records.auth(user))
+        [relationship] = listed.json()
+        assert relationship["id"] == str(started.relationship_id)
+        assert relationship["started_via"] == "invitation"
+        assert relationship["status"] == "active"
+    created = [e for e in await records.audit_entries() if e.action == "create"]
+    [entry] = [e for e in created if e.resource_type == "care_relationship"]
+    assert (entry.resource_id, entry.actor_role, entry.actor_id) == (
+        str(started.relationship_id),
+        "system",
+        None,
+    )
+    # The relationship is the one a booking or an explicit request would find.
+    assert (await records.relate(clinician, client))["id"] == str(started.relationship_id)
+    await records.booked_session(clinician, client)
+    assert len(await records.outbox(CareRelationshipStarted)) == 1
+
+
+async def test_a_repeated_acceptance_or_an_active_relationship_changes_nothing(
+    records: Records,
+):
+    clinician = await records.register("clinician")
+    client = await records.register("client")
+    manual = await records.relate(clinician, client)
+    audited = len(await records.audit_entries())
+    accepted = _accepted(clinician, client)
+
+    # Delivered twice as two events (the inbox would drop a redelivery of the same id).
+    await records.deliver(accepted, accepted, source="/rapport/identity")
+
+    listed = await records.http.get("/v1/care-relationships", headers=records.auth(client))
+    assert [r["id"] for r in listed.json()] == [manual["id"]]
+    assert listed.json()[0]["started_via"] == "clinician"
+    assert len(await records.outbox(CareRelationshipStarted)) == 1
+    # Only the listing just made was audited.
+    assert len(await records.audit_entries()) == audited + 1
+
+
+async def test_an_invitation_accepted_after_a_discharge_starts_a_new_relationship(
+    records: Records,
+):
+    clinician = await records.register("clinician")
+    client = await records.register("client")
+    first = await records.relate(clinician, client)
+    ended = await records.http.post(
+        f"/v1/care-relationships/{first['id']}/discharge", headers=records.auth(clinician)
+    )
+    assert ended.status_code == 200, ended.text
+
+    await records.deliver(_accepted(clinician, client), source="/rapport/identity")
+
+    listed = await records.http.get("/v1/care-relationships", headers=records.auth(clinician))
+    assert sorted((r["status"], r["started_via"]) for r in listed.json()) == [
+        ("active", "invitation"),
+        ("ended", "clinician"),
+    ]

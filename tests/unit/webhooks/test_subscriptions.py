@@ -54,3 +54,12 @@ def test_unknown_selectors_are_those_matching_nothing_in_the_catalog() -> None:
         "sessions.*",
         "x",
     ]
+
+
+def test_invitation_accepted_is_not_offered_to_partners() -> None:
+    """Partners learn of the link from care_relationship.started, which records publishes
+    when it applies the acceptance; the invitation itself stays between identity and records."""
+    assert unknown_selectors(
+        ["invitation.*", "invitation.accepted", "rapport.identity.invitation.accepted.v1"]
+    ) == ["invitation.*", "invitation.accepted", "rapport.identity.invitation.accepted.v1"]
+    assert unknown_selectors(["care_relationship.started"]) == []
