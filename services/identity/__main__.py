@@ -15,14 +15,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from services.identity.app import build_identity_service, create_app
 from services.identity.models import ROLES
 from services.identity.service import IdentityService
 from services.identity.settings import IdentitySettings, MissingSecretsKey
+from shared.cli import ServiceCommands
 from shared.db import Database
-from shared.errors import RapportError
 from shared.migrations import upgrade
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,28 +40,6 @@ def _with_identity(
             await database.dispose()
 
     return asyncio.run(main())
-
-
-def serve(settings: IdentitySettings, _: argparse.Namespace) -> int:
-    """Run the HTTP service until interrupted."""
-    import uvicorn
-
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        log_config=None,  # keep the JSON logging configured by the app
-        server_header=False,
-    )
-    return 0
-
-
-def migrate(settings: IdentitySettings, _: argparse.Namespace) -> int:
-    """Upgrade the database to the newest schema."""
-    upgrade(MIGRATIONS, settings.database_url)
-    print(f"identity database at head: {settings.database_url}")
-    return 0
 
 
 def rotate_keys(settings: IdentitySettings, _: argparse.Namespace) -> int:
@@ -126,48 +102,33 @@ def seed_demo(settings: IdentitySettings, _: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every identity command."""
-    parser = argparse.ArgumentParser(prog="python -m services.identity", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    commands.add_parser("serve", help="run the HTTP service").set_defaults(run=serve)
-    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=migrate)
-    commands.add_parser(
-        "rotate-keys", help="start signing with a new key and retire the current one"
-    ).set_defaults(run=rotate_keys)
-    create = commands.add_parser("create-user", help="create an account of any role")
-    create.add_argument("--email", required=True)
-    create.add_argument("--password", help="the account's password (prompted for when left out)")
-    create.add_argument("--display-name", required=True)
-    create.add_argument("--role", required=True, choices=ROLES)
-    create.set_defaults(run=create_user)
-    commands.add_parser(
-        "seed-demo",
-        help="create the demo clinician, client and admin if missing, and link the client",
-    ).set_defaults(run=seed_demo)
-    return parser
+COMMANDS = ServiceCommands(
+    "services.identity",
+    __doc__,
+    settings=IdentitySettings,
+    create_app=create_app,
+    migrations=MIGRATIONS,
+)
+COMMANDS.add("rotate-keys", "start signing with a new key and retire the current one", rotate_keys)
+_create = COMMANDS.add("create-user", "create an account of any role", create_user)
+_create.add_argument("--email", required=True)
+_create.add_argument("--password", help="the account's password (prompted for when left out)")
+_create.add_argument("--display-name", required=True)
+_create.add_argument("--role", required=True, choices=ROLES)
+COMMANDS.add(
+    "seed-demo",
+    "create the demo clinician, client and admin if missing, and link the client",
+    seed_demo,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
-    args = build_parser().parse_args(argv)
-    settings = IdentitySettings()
     try:
-        code: int = args.run(settings, args)
-    except RapportError as exc:
-        print(f"error: {exc.detail}", file=sys.stderr)
-        return 1
+        return COMMANDS.main(argv)
     except MissingSecretsKey as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SQLAlchemyError as exc:
-        print(
-            f"error: database {settings.database_url} failed ({type(exc).__name__}); "
-            "is it reachable and migrated (python -m services.identity migrate)?",
-            file=sys.stderr,
-        )
-        return 1
-    return code
 
 
 if __name__ == "__main__":

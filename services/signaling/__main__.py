@@ -12,26 +12,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from services.signaling.app import create_app
 from services.signaling.settings import SignalingSettings
-from shared.migrations import upgrade
-
-MIGRATIONS = Path(__file__).parent / "migrations"
+from shared.cli import ServiceCommands
 
 
 def serve(settings: SignalingSettings, _: argparse.Namespace) -> int:
-    """Run the service until interrupted."""
+    """Run the service until interrupted (uvicorn tuned for many idle WebSockets)."""
     import uvicorn
 
-    from services.signaling.app import create_app, server_config
+    from services.signaling.app import server_config
 
     uvicorn.Server(server_config(create_app(settings), settings)).run()
-    return 0
-
-
-def migrate(settings: SignalingSettings, _: argparse.Namespace) -> int:
-    """Upgrade the database to the newest schema."""
-    upgrade(MIGRATIONS, settings.database_url)
-    print(f"signaling database at head: {settings.database_url}")
     return 0
 
 
@@ -49,27 +41,24 @@ def protocol_docs(_: SignalingSettings, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every signaling command."""
-    parser = argparse.ArgumentParser(prog="python -m services.signaling", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    commands.add_parser("serve", help="run the signaling service").set_defaults(run=serve)
-    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=migrate)
-    reference = commands.add_parser(
-        "protocol-docs", help="regenerate the protocol reference in docs/ from the models"
-    )
-    reference.add_argument(
-        "--check", action="store_true", help="only report whether the reference is up to date"
-    )
-    reference.set_defaults(run=protocol_docs)
-    return parser
+COMMANDS = ServiceCommands(
+    "services.signaling",
+    __doc__,
+    settings=SignalingSettings,
+    create_app=create_app,
+    migrations=Path(__file__).parent / "migrations",
+    serve=serve,
+)
+COMMANDS.add(
+    "protocol-docs", "regenerate the protocol reference in docs/ from the models", protocol_docs
+).add_argument(
+    "--check", action="store_true", help="only report whether the reference is up to date"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
-    args = build_parser().parse_args(argv)
-    code: int = args.run(SignalingSettings(), args)
-    return code
+    return COMMANDS.main(argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from services.signaling.__main__ import build_parser, main
+from services.signaling.__main__ import COMMANDS, main
 from services.signaling.settings import SignalingSettings
 
 
@@ -25,7 +25,7 @@ def test_protocol_docs_check_passes_on_the_committed_docs() -> None:
 
 
 def test_the_commands() -> None:
-    parser = build_parser()
+    parser = COMMANDS.parser
     for command in ["serve", "migrate", "protocol-docs"]:
         assert parser.parse_args([command]).command == command
     with pytest.raises(SystemExit):
