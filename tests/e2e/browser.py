@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -47,7 +47,12 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 async def new_context(
-    browser: Browser, base_url: str, *, phone: bool = False, inject_scripts: bool = False
+    browser: Browser,
+    base_url: str,
+    *,
+    phone: bool = False,
+    inject_scripts: bool = False,
+    timezone_id: str = "UTC",
 ) -> BrowserContext:
     """A person's browser. ``inject_scripts`` lets a test add axe-core to the pages, which
     their Content Security Policy (no inline scripts) would otherwise refuse."""
@@ -57,9 +62,9 @@ async def new_context(
         viewport=PHONE if phone else DESKTOP,
         is_mobile=phone,
         has_touch=phone,
-        timezone_id="UTC",
+        timezone_id=timezone_id,
         locale="en-GB",
-        permissions=["camera", "microphone"],
+        permissions=["camera", "microphone", "clipboard-read", "clipboard-write"],
     )
     context.set_default_timeout(20_000)
     return context
@@ -168,25 +173,64 @@ async def book_now(http: httpx.AsyncClient, clinician: Person, client: Person) -
     return str(response.json()["session_id"])
 
 
-async def open_hours_now(http: httpx.AsyncClient, clinician: Person) -> None:
+@dataclass
+class HoursNow:
     """Weekly hours (UTC) on today's weekday that start a bookable slot within the last five
     minutes, so a client can book a session that is open to join at once."""
+
+    weekday: int
+    start: str
+    end: str
+    slot_minutes: int
+
+
+def hours_now() -> HoursNow:
     now = datetime.now(UTC)
     start = (now.hour * 60 + now.minute) // 5 * 5
     end = min(start + 120, 24 * 60)
+    return HoursNow(
+        weekday=now.isoweekday(),
+        start=f"{start // 60:02d}:{start % 60:02d}",
+        end=f"{end // 60:02d}:{end % 60:02d}",
+        slot_minutes=max(5, min(50, end - start)),
+    )
+
+
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+async def set_hours_now_in_browser(page: Page) -> HoursNow:
+    """The clinician (signed in on ``page``) sets :func:`hours_now` as their only weekly hours
+    on the availability page, in UTC, as a person would."""
+    hours = hours_now()
+    await page.goto("/clinician/availability")
+    rows = page.locator("#hours .hours-row")
+    await expect(rows.first).to_be_visible()
+    while await rows.count():
+        await rows.first.get_by_role("button", name="Remove").click()
+    await page.get_by_role("button", name="Add hours").click()
+    await page.get_by_label("Time zone").fill("UTC")
+    row = rows.first
+    await row.locator("select").select_option(WEEKDAY_NAMES[hours.weekday - 1])
+    await row.locator("input[name=start]").fill(hours.start)
+    await row.locator("input[name=end]").fill(hours.end)
+    await page.get_by_label("Session length (minutes)").fill(str(hours.slot_minutes))
+    await page.get_by_label("A slot starts every (minutes)").fill("60")
+    await page.get_by_role("button", name="Save weekly hours").click()
+    await expect(page.locator("#hours-status")).to_have_text("Weekly hours saved.")
+    return hours
+
+
+async def open_hours_now(http: httpx.AsyncClient, clinician: Person) -> None:
+    """:func:`hours_now` set through the API (for tests about other screens)."""
+    hours = hours_now()
     response = await http.put(
         "/v1/availability",
         headers=clinician.headers,
         json={
             "time_zone": "UTC",
-            "weekly_hours": [
-                {
-                    "weekday": now.isoweekday(),
-                    "start": f"{start // 60:02d}:{start % 60:02d}",
-                    "end": f"{end // 60:02d}:{end % 60:02d}",
-                }
-            ],
-            "slot_minutes": max(5, min(50, end - start)),
+            "weekly_hours": [{"weekday": hours.weekday, "start": hours.start, "end": hours.end}],
+            "slot_minutes": hours.slot_minutes,
             "step_minutes": 60,
         },
     )
@@ -266,3 +310,44 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
         }))"""
     )
     return list(result)
+
+
+BLOCKING = {"serious", "critical"}
+
+
+class AxeReport:
+    """axe-core on screen after screen: prints every violation, keeps the blocking ones."""
+
+    def __init__(self) -> None:
+        self.blocking: list[str] = []
+        self.screens: list[str] = []
+
+    async def check(self, page: Page, screen: str) -> None:
+        violations = await axe_violations(page)
+        self.screens.append(screen)
+        print(f"axe: {screen}: {len(violations)} violation(s)")
+        for violation in violations:
+            line = (
+                f"{screen}: [{violation['impact']}] {violation['id']}: {violation['help']}"
+                f" at {violation['nodes']}"
+            )
+            print(line)
+            if violation["impact"] in BLOCKING:
+                self.blocking.append(line)
+
+
+def watch_for_problems(page: Page, problems: list[str]) -> None:
+    """Collect the page's uncaught errors and Content Security Policy refusals (and print its
+    warnings, for the log of a failed run)."""
+    page.on(
+        "console",
+        lambda message: (
+            message.type in ("warning", "error")
+            and print(f"console {message.type}: {message.text}")
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and problems.append(message.text),
+    )

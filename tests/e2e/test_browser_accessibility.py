@@ -1,18 +1,22 @@
 """axe-core on every main screen of the web app, as people reach them in a real browser.
 
 No serious or critical violation is allowed; the others are printed. The screens are the
-sign-in page, the clinician's dashboard with a client waiting, the call, the client's join
-page (device check), waiting room, check-in and thank-you chart, the client's own page with
-charts and booking, and the clinician's view of the client's record.
+sign-in page, the clinician's availability page, the dashboard with a client waiting, the
+call, the client's join page (device check), waiting room, check-in and thank-you chart, the
+client's own page with charts and booking, and the clinician's view of the client's record.
+The settings screens (invitation, account, treatment plan) are checked in
+test_browser_settings.py.
 """
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from tests.e2e.browser import (
+    BLOCKING,
+    AxeReport,
     agreed_goal,
     axe_violations,
     book_now,
@@ -20,36 +24,15 @@ from tests.e2e.browser import (
     eventually,
     frames_decoded,
     new_context,
-    open_hours_now,
     register,
     screenshot,
+    set_hours_now_in_browser,
     sign_in,
     start_care,
 )
 from tests.e2e.system import RapportSystem
 
 pytestmark = pytest.mark.e2e
-
-BLOCKING = {"serious", "critical"}
-
-
-class AxeReport:
-    def __init__(self) -> None:
-        self.blocking: list[str] = []
-        self.screens: list[str] = []
-
-    async def check(self, page: Page, screen: str) -> None:
-        violations = await axe_violations(page)
-        self.screens.append(screen)
-        print(f"axe: {screen}: {len(violations)} violation(s)")
-        for violation in violations:
-            line = (
-                f"{screen}: [{violation['impact']}] {violation['id']}: {violation['help']}"
-                f" at {violation['nodes']}"
-            )
-            print(line)
-            if violation["impact"] in BLOCKING:
-                self.blocking.append(line)
 
 
 async def test_the_main_screens_have_no_serious_accessibility_violations(
@@ -76,12 +59,16 @@ async def test_the_main_screens_have_no_serious_accessibility_violations(
         )
         assert note.status_code == 201, note.text
         session_id = await book_now(http, clinician, client)
-        await open_hours_now(http, clinician)  # free slots for the client's booking form
 
         desk = await new_context(browser, rapport.gateway_url, inject_scripts=True)
         phone = await new_context(browser, rapport.gateway_url, phone=True, inject_scripts=True)
         dashboard = await desk.new_page()
         mobile = await phone.new_page()
+
+        # Free slots for the client's booking form, from the clinician's availability page.
+        await sign_in(dashboard, clinician)
+        await set_hours_now_in_browser(dashboard)
+        await report.check(dashboard, "availability")
 
         await mobile.goto("/")
         # The check can fail: an unlabelled field is a critical violation.
@@ -157,5 +144,5 @@ async def test_the_main_screens_have_no_serious_accessibility_violations(
         await report.check(dashboard, "dashboard and booking")
         await screenshot(dashboard, "clinician-dashboard")
 
-    assert len(report.screens) == 12
+    assert len(report.screens) == 13
     assert report.blocking == [], "\n".join(report.blocking)

@@ -1,7 +1,8 @@
 """The whole flow in a real browser: a clinician on a desktop and a client on a phone-sized
 screen, two Chromium contexts against every Rapport process (real Kafka, real PostgreSQL).
 
-Sign in, book (the client, from the clinician's free slots), join, wait, admit, video
+Sign in, open weekly hours (the clinician, on the availability page), book (the client, from
+the clinician's free slots), join, wait, admit, video
 decoded on both sides, a live goal update on the client's screen, end, check-in, and the
 client's chart showing the new point.
 """
@@ -22,9 +23,9 @@ from tests.e2e.browser import (
     chromium,
     eventually,
     new_context,
-    open_hours_now,
     register,
     screenshot,
+    set_hours_now_in_browser,
     sign_in,
     start_care,
     video_decodes,
@@ -52,7 +53,6 @@ async def test_a_clinician_and_a_client_run_a_session_in_the_browser(
         client = await register(http, "client", "Sam Rivera", invited_by=clinician)
         await start_care(http, clinician, client)
         goal = await agreed_goal(http, clinician, client, "Sleep through the night")
-        await open_hours_now(http, clinician)
 
         desk = await new_context(browser, rapport.gateway_url)
         phone = await new_context(browser, rapport.gateway_url, phone=True)
@@ -72,6 +72,10 @@ async def test_a_clinician_and_a_client_run_a_session_in_the_browser(
         # The client signs in and books the clinician's free slot that starts now.
         await dashboard.goto("/")
         await screenshot(dashboard, "sign-in")
+        # The clinician opens weekly hours that start now, on their availability page.
+        await sign_in(dashboard, clinician)
+        assert dashboard.url.endswith("/clinician")
+        await set_hours_now_in_browser(dashboard)
         await sign_in(mobile, client)
         assert mobile.url.endswith("/client")
         slot = mobile.get_by_role("radio").first
@@ -90,8 +94,7 @@ async def test_a_clinician_and_a_client_run_a_session_in_the_browser(
         await screenshot(mobile, "phone-booked")
 
         # The clinician's day shows it.
-        await sign_in(dashboard, clinician)
-        assert dashboard.url.endswith("/clinician")
+        await dashboard.goto("/clinician")
         await expect(
             dashboard.locator(f"#today li[data-session-id='{session_id}']")
         ).to_contain_text("Sam Rivera")

@@ -32,6 +32,14 @@ function store(answer) {
   return auth;
 }
 
+/** Keeps this tab's copy of the signed-in user in step after a profile change. */
+export function rememberUser(user) {
+  const auth = load();
+  if (!auth) return;
+  auth.user = { ...auth.user, ...user };
+  sessionStorage.setItem(STORE, JSON.stringify(auth));
+}
+
 export function currentUser() {
   return load()?.user || null;
 }

@@ -10,10 +10,21 @@ const status = $("#status");
 const clientId = new URLSearchParams(location.search).get("id");
 let goals = [];
 
+let relationship = null;
+let pendingConfirm = null;
+
+const PLAN_TEXT = { active: "Active", ending: "Planned ending under way", completed: "Completed" };
+
+/** The care relationship with this client: the active one, else the latest that ended. */
+async function findRelationship() {
+  const mine = (await api("/v1/care-relationships")).filter((r) => r.client_id === clientId);
+  mine.sort((a, b) => (a.status === b.status ? b.started_at.localeCompare(a.started_at) : a.status === "active" ? -1 : 1));
+  return mine[0] || null;
+}
+
 async function loadReadiness() {
-  const relationship = (await api("/v1/care-relationships")).find((r) => r.client_id === clientId && r.status === "active");
   const box = $("#readiness");
-  if (!relationship) {
+  if (!relationship || relationship.status !== "active") {
     box.replaceChildren(h("p", { class: "empty" }, "No active care relationship."));
     return;
   }
@@ -31,6 +42,116 @@ async function loadReadiness() {
     ),
   );
 }
+
+function renderPlan() {
+  const box = $("#plan");
+  hideConfirm();
+  if (!relationship) {
+    box.replaceChildren(h("p", { class: "empty" }, "No care relationship with this client."));
+    for (const id of ["#criteria-form", "#plan-ending", "#plan-completed", "#discharge"]) $(id).hidden = true;
+    $("#start-care").hidden = false;
+    return;
+  }
+  const open = relationship.status === "active";
+  const ended = relationship.ended_at ? ` on ${dayOf(relationship.ended_at)}` : "";
+  box.replaceChildren(
+    h(
+      "ul",
+      { class: "list" },
+      h("li", {}, "Plan", h("strong", { id: "plan-status-text" }, PLAN_TEXT[relationship.plan_status] || relationship.plan_status)),
+      h("li", {}, "Ending criteria", h("span", { id: "criteria-text" }, relationship.ending_criteria || "not recorded yet")),
+      h("li", {}, "Care", h("strong", {}, open ? `since ${dayOf(relationship.started_at)}` : `ended${ended}`)),
+    ),
+  );
+  $("#criteria-form").hidden = !open;
+  if (open && document.activeElement !== $("#ending-criteria")) $("#ending-criteria").value = relationship.ending_criteria || "";
+  $("#plan-ending").hidden = !open || relationship.plan_status !== "active";
+  $("#plan-completed").hidden = !open || relationship.plan_status !== "ending";
+  $("#discharge").hidden = !open;
+  $("#start-care").hidden = open;
+}
+
+function askFirst(text, action, button) {
+  pendingConfirm = { action, button };
+  $("#confirm-text").textContent = text;
+  $("#confirm").hidden = false;
+  $("#confirm-yes").focus();
+}
+
+function hideConfirm() {
+  $("#confirm").hidden = true;
+  pendingConfirm = null;
+}
+
+async function changeRelationship(request, done) {
+  const planStatus = $("#plan-status");
+  try {
+    relationship = await request();
+    renderPlan();
+    say(planStatus, done, "ok");
+    await loadReadiness();
+  } catch (error) {
+    say(planStatus, error.message, "error");
+  }
+}
+
+const changePlan = (body, done) =>
+  changeRelationship(() => api(`/v1/care-relationships/${relationship.id}/plan`, { method: "PATCH", body }), done);
+
+$("#criteria-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("#ending-criteria").value.trim();
+  if (!text) return say($("#plan-status"), "Write the ending criteria first.", "error");
+  return changePlan({ ending_criteria: text }, "Ending criteria saved.");
+});
+$("#plan-ending").addEventListener("click", () => changePlan({ plan_status: "ending" }, "The planned ending has started."));
+$("#plan-completed").addEventListener("click", (event) =>
+  askFirst("Mark the plan completed? This ends the care relationship; it cannot be reopened.", () => changePlan({ plan_status: "completed" }, "The plan is completed."), event.currentTarget),
+);
+$("#discharge").addEventListener("click", (event) =>
+  askFirst(
+    `Discharge ${$("#client-name").textContent}? This ends the care relationship now.`,
+    () => changeRelationship(() => api(`/v1/care-relationships/${relationship.id}/discharge`, { method: "POST" }), "Discharged."),
+    event.currentTarget,
+  ),
+);
+$("#start-care").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  const planStatus = $("#plan-status");
+  // A client who has just accepted an invitation reaches records a moment later (an event):
+  // until then records answers UnknownClient, so try again for a little while.
+  const deadline = Date.now() + 30_000;
+  try {
+    for (;;) {
+      try {
+        relationship = await api("/v1/care-relationships", { method: "POST", body: { client_id: clientId } });
+        renderPlan();
+        say(planStatus, "Care started.", "ok");
+        await loadReadiness();
+        break;
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === "UnknownClient") || Date.now() > deadline) throw error;
+        say(planStatus, "Rapport is still setting up this client's account…");
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  } catch (error) {
+    say(planStatus, error.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+});
+$("#confirm-yes").addEventListener("click", async () => {
+  const pending = pendingConfirm;
+  hideConfirm();
+  if (pending) await pending.action();
+});
+$("#confirm-no").addEventListener("click", () => {
+  const button = pendingConfirm?.button;
+  hideConfirm();
+  button?.focus();
+});
 
 async function loadGoals() {
   goals = await api(`/v1/goals?client_id=${clientId}`);
@@ -98,6 +219,10 @@ if (!clientId) {
     const name = await displayName(clientId);
     $("#client-name").textContent = name;
     document.title = `${name} · Rapport`;
+    // The plan first: a client who has only just accepted an invitation may not be known to
+    // records yet (their goals and notes answer an error), and can still be taken on here.
+    relationship = await findRelationship();
+    renderPlan();
     await loadGoals();
     await Promise.all([loadReadiness(), loadValues(), loadNotes(), loadProgress()]);
   } catch (error) {

@@ -24,7 +24,7 @@ async function loadSessions() {
         h("span", {}, h("strong", {}, `${dayOf(a.starts_at)}, ${timeOf(a.starts_at)}`), ` with ${clinician}`),
         joinable(a)
           ? h("a", { class: "button", href: `/join?session_id=${a.session_id}` }, "Join session")
-          : h("span", { class: "meta" }, "Join link opens 15 minutes before"),
+          : h("span", { class: "meta" }, a.status === "fulfilled" || new Date(a.starts_at).getTime() < now ? "Session over" : "Join link opens 15 minutes before"),
       );
     }),
   );

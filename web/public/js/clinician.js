@@ -3,7 +3,7 @@
 
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { CLOSE_REASONS, Call, Signaling, openDevices, qualityText } from "./signal.js";
-import { $, dayOf, h, joinable, sameDay, say, sinceText, timeOf, topbar } from "./ui.js";
+import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf, topbar } from "./ui.js";
 
 const user = await requireUser("clinician");
 topbar();
@@ -14,6 +14,8 @@ const finished = new Set(); // sessions that ended or whose window closed: not r
 let appointments = [];
 let stream = null;
 let active = null; // {room, call, clientId, goals}
+let presence = "online"; // what waiting clients are told (signaling sets online on joining)
+let sentBack = null; // the client just sent back to the waiting room
 
 function localInput(date) {
   const pad = (n) => String(n).padStart(2, "0");
@@ -126,6 +128,7 @@ function openRoom(appointment) {
   const room = { appointment, signaling, waiting: [], iceServers: [], pending: [] };
   rooms.set(appointment.session_id, room);
   signaling.on("joined", async (message) => {
+    if (presence !== "online") signaling.send({ type: "presence", status: presence });
     room.waiting = message.waiting || [];
     renderWaiting();
     room.iceServers = await signaling.iceServers();
@@ -141,7 +144,11 @@ function openRoom(appointment) {
     signaling.on(type, (message) => (active?.room === room ? active.call.handle(message) : room.pending.push(message)));
   }
   signaling.on("peer-left", (message) => {
-    if (active?.room === room && active.clientId === message.user_id) endCallView("Your client left the call.");
+    if (active?.room === room && active.clientId === message.user_id) {
+      const back = sentBack === message.user_id;
+      sentBack = null;
+      endCallView(back ? `${clientNames.get(message.user_id) || "Your client"} is back in the waiting room.` : "Your client left the call.");
+    }
   });
   signaling.on("peer-reconnecting", () => active?.room === room && ($("#quality").textContent = "Your client is reconnecting…"));
   signaling.on("peer-back", () => active?.room === room && active.call.restart());
@@ -307,6 +314,57 @@ $("#admit-all").addEventListener("click", async () => {
   for (const room of rooms.values()) if (room.waiting.length) room.signaling.send({ type: "admit-all" });
 });
 $("#end-session").addEventListener("click", () => active?.room.signaling.send({ type: "end" }));
+$("#send-back").addEventListener("click", () => {
+  if (!active) return;
+  sentBack = active.clientId;
+  active.room.signaling.send({ type: "send-back", user_id: active.clientId });
+});
+$("#presence").addEventListener("change", (event) => {
+  presence = event.target.value;
+  for (const room of rooms.values()) room.signaling.send({ type: "presence", status: presence });
+  const open = rooms.size;
+  $("#presence-status").textContent = open
+    ? `Waiting clients see you as ${presence === "away" ? "away for a moment" : "online"}.`
+    : "No session is open; your status applies when one opens.";
+});
+
+async function loadInvitations() {
+  const invitations = (await optional("/v1/invitations")) || [];
+  $("#invitations").replaceChildren(
+    ...(invitations.length
+      ? invitations.slice(0, 10).map((i) => h("li", {}, h("span", {}, i.email), h("span", { class: `badge ${i.status === "accepted" ? "ok" : i.status === "expired" ? "bad" : ""}` }, i.status)))
+      : [h("li", { class: "empty" }, "No invitations yet.")]),
+  );
+}
+
+$("#invite-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const inviteStatus = $("#invite-status");
+  const email = $("#invite-email").value.trim();
+  if (!$("#invite-email").checkValidity() || !email) return say(inviteStatus, "Enter the client's email address.", "error");
+  $("#invite-submit").disabled = true;
+  try {
+    const issued = await api("/v1/invitations", { method: "POST", body: { email } });
+    // In the fragment: browsers never send it to the server or in a Referer.
+    const link = `${location.origin}/accept-invitation#${new URLSearchParams({ token: issued.invitation, email: issued.email })}`;
+    $("#invitation-link").value = link;
+    $("#invitation-link").rows = Math.min(8, Math.ceil(link.length / 28) + 1); // all of it in view
+    $("#invitation").hidden = false;
+    $("#copy-status").textContent = "";
+    say(inviteStatus, `Invitation for ${issued.email} created; it expires ${dayOf(issued.expires_at)} ${timeOf(issued.expires_at)}.`, "ok");
+    $("#invite-email").value = "";
+    await loadInvitations();
+  } catch (error) {
+    say(inviteStatus, error.message, "error");
+  } finally {
+    $("#invite-submit").disabled = false;
+  }
+});
+$("#copy-invitation").addEventListener("click", async () => {
+  const copied = await copyText($("#invitation-link").value);
+  if (!copied) $("#invitation-link").select();
+  $("#copy-status").textContent = copied ? "Copied." : "Select the link and copy it.";
+});
 $("#mute").addEventListener("click", (event) => toggleTrack(event.currentTarget, "audio", "Mute", "Unmute"));
 $("#camera").addEventListener("click", (event) => toggleTrack(event.currentTarget, "video", "Camera off", "Camera on"));
 
@@ -314,7 +372,7 @@ const next = new Date(Date.now() + 5 * 60000);
 next.setMinutes(Math.ceil(next.getMinutes() / 5) * 5, 0, 0);
 $("#book-start").value = localInput(next);
 renderWaiting();
-Promise.all([loadClients(), loadSchedule()]).catch((error) => say(status, error.message, "error"));
+Promise.all([loadClients(), loadSchedule(), loadInvitations()]).catch((error) => say(status, error.message, "error"));
 setInterval(() => {
   loadSchedule().catch(() => {});
   renderWaiting();

@@ -202,6 +202,7 @@ function startCall(joined) {
 function endCall() {
   call?.close();
   call = null;
+  window.rapportCall = null;
 }
 
 async function startEcho() {

@@ -60,3 +60,49 @@ export function joinable(appointment, now = Date.now()) {
   const closes = new Date(appointment.ends_at).getTime() + 30 * 60000;
   return now >= opens && now <= closes && !["cancelled", "noshow", "fulfilled", "entered-in-error"].includes(appointment.status);
 }
+
+/** Shows (or clears, with "") a message under a form field: the element `#<field id>-error`,
+ * which the field names in its aria-describedby. */
+export function fieldError(input, message) {
+  const box = document.getElementById(`${input.id}-error`);
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  if (box) {
+    box.textContent = message;
+    box.hidden = !message;
+  }
+}
+
+/** Where an API error points: {field: message} from 422 problems ("body.password") or from a
+ * detail written as "password: …"; `fallback` holds what names no known field. */
+export function errorsByField(error, fields) {
+  const found = {};
+  for (const problem of error?.body?.problems || []) {
+    const name = problem.field.split(".").find((part) => fields.includes(part));
+    if (name) found[name] = problem.message.replace(/^Value error, /, "");
+  }
+  const detail = error?.message || "";
+  const match = /^([a-z_]+): (.*)$/s.exec(detail);
+  if (!Object.keys(found).length && match && fields.includes(match[1])) found[match[1]] = match[2];
+  for (const [name, message] of Object.entries(found)) found[name] = sentence(name, message);
+  if (!Object.keys(found).length) found.fallback = detail || "Something went wrong. Try again.";
+  return found;
+}
+
+const SUBJECTS = { password: "This password", new_password: "This password", current_password: "The password", display_name: "The name", time_zone: "The time zone", email: "The email address" };
+
+/** A server's "must be 8 to 128 characters long" as a sentence about the field. */
+function sentence(field, message) {
+  if (/^(is|must|should|was) /.test(message) && SUBJECTS[field]) return `${SUBJECTS[field]} ${message}.`.replace(/\.\.$/, ".");
+  return message.charAt(0).toUpperCase() + message.slice(1);
+}
+
+/** Copies text to the clipboard; answers whether it worked (the caller says so). */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
