@@ -10,6 +10,8 @@ const PING_EVERY_MS = 30_000;
 // network broke off (1006 abnormal, 1011 server error, 1012 restart, 1013 try again later).
 const RETRY_CODES = new Set([4004, 4425, 1006, 1011, 1012, 1013]);
 const TRANSIENT_RETRIES = 5;
+// How long a call may sit with no connection attempt before the impolite side offers again.
+const RENEGOTIATE_AFTER_MS = 10_000;
 
 export const CLOSE_REASONS = {
   1000: "You left the session.",
@@ -172,6 +174,27 @@ export class Call extends EventTarget {
       if (pc.connectionState === "failed" && !this.polite) pc.restartIce();
     });
     this.statsTimer = setInterval(() => this.#sample(), 2000);
+    // A lost offer (sent while the other side was still setting up, or dropped by a network
+    // blip) would leave both peers idle forever; the impolite side offers again until the
+    // connection starts, which perfect negotiation makes safe.
+    this.renegotiator = setInterval(() => this.#offerAgainIfIdle(), RENEGOTIATE_AFTER_MS);
+  }
+
+  async #offerAgainIfIdle() {
+    const pc = this.pc;
+    if (pc.connectionState !== "new" || pc.iceConnectionState !== "new") {
+      clearInterval(this.renegotiator);
+      return;
+    }
+    if (this.polite || this.makingOffer || pc.signalingState === "closed") return;
+    console.warn("no connection yet; offering again");
+    try {
+      // An offer still waiting for its answer this long was lost: take it back first.
+      if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
+      pc.restartIce();
+    } catch (error) {
+      console.warn("offering again failed", error);
+    }
   }
 
   /** Takes a relayed offer, answer or ICE candidate; they are applied one at a time, in order. */
@@ -262,6 +285,7 @@ export class Call extends EventTarget {
 
   close() {
     clearInterval(this.statsTimer);
+    clearInterval(this.renegotiator);
     this.pc.close();
   }
 }
