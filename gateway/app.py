@@ -12,7 +12,7 @@ from gateway.metrics import EdgeMetrics
 from gateway.pages import WebPages
 from gateway.proxy import HttpProxy
 from gateway.rate_limit import RateLimiter
-from gateway.revocations import RevocationListener
+from gateway.revocations import revocation_follower
 from gateway.routing import RouteTable, Upstream, UpstreamDirectory
 from gateway.security import EdgeAuthenticator, SecurityHeaders
 from gateway.settings import GatewaySettings
@@ -58,7 +58,7 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
     )
     app.state.token_verifier = verifier
     if settings.revocations_enabled:
-        revocations = RevocationListener(
+        revocations = revocation_follower(
             verifier,
             bootstrap_servers=settings.kafka_bootstrap,
             lookback_seconds=settings.revocation_lookback_seconds,

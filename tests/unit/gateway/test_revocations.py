@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.revocations import RevocationListener
+from gateway.revocations import revocation_follower
 from shared.events.catalog import (
     AppointmentScheduled,
     Payload,
@@ -23,20 +23,21 @@ from shared.events.catalog import (
     UserRoleChanged,
 )
 from shared.events.envelope import encode
+from shared.events.revocations import RevocationFollower
 from tests.support.tokens import TestTokenIssuer
 from tests.unit.gateway.conftest import EchoUpstream, asgi_gateway, gateway_settings
 
 
-def _listener(app: FastAPI) -> RevocationListener:
+def _listener(app: FastAPI) -> RevocationFollower:
     # Not started: no broker in unit tests, records are handed to it directly.
-    return RevocationListener(
+    return revocation_follower(
         app.state.token_verifier, bootstrap_servers="unused:9", lookback_seconds=960
     )
 
 
-def _deliver(listener: RevocationListener, payload: Payload) -> None:
+async def _deliver(listener: RevocationFollower, payload: Payload) -> None:
     record = encode(payload, source="/rapport/identity")
-    listener.apply(record.key, record.value, record.headers)
+    await listener.apply(record.key, record.value, record.headers)
 
 
 async def _status(http: httpx.AsyncClient, token: str, path: str) -> int:
@@ -75,7 +76,7 @@ async def test_a_revoked_users_still_valid_token_is_refused(
     async with asgi_gateway(settings, token_issuer) as (app, http):
         path = f"/v1/goals/revoked-{revocation.replace(' ', '-')}"
         assert await _status(http, token, path) == 200  # valid, and now cached as verified
-        _deliver(_listener(app), payloads[revocation])
+        await _deliver(_listener(app), payloads[revocation])
         refused = await http.get(path, headers={"Authorization": f"Bearer {token}"})
         assert await _status(http, other, path) == 200
     assert refused.status_code == 401
@@ -90,7 +91,7 @@ async def test_tokens_issued_after_the_revocation_still_pass(
     user = uuid.uuid4()
     settings = gateway_settings(records_url=echo_upstream.url)
     async with asgi_gateway(settings, token_issuer) as (app, http):
-        _deliver(
+        await _deliver(
             _listener(app),
             UserRoleChanged(
                 user_id=user,
@@ -111,13 +112,13 @@ async def test_a_logout_or_another_event_leaves_access_tokens_alone(
     async with asgi_gateway(settings, token_issuer) as (app, http):
         listener = _listener(app)
         # A logout ends one refresh family; its access tokens expire on their own.
-        _deliver(
+        await _deliver(
             listener,
             TokensRevoked(
                 user_id=user, family_id=uuid.uuid4(), reason="logout", revoked_before=_now()
             ),
         )
-        _deliver(
+        await _deliver(
             listener,
             AppointmentScheduled(
                 appointment_id=uuid.uuid4(),

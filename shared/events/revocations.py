@@ -1,0 +1,143 @@
+"""Identity's revocations, followed by every process that holds live credentials.
+
+The gateway refuses a revoked user's still-valid access tokens; signaling closes their live
+sockets. Both must see every revocation, whichever partition it is on and whichever process
+holds the user's connection, so a :class:`RevocationFollower` reads every partition of
+``rapport.identity`` without a consumer group and commits nothing. On start it reads back
+``lookback`` (the longest token lifetime, plus a margin): older revocations only concern
+tokens that have expired anyway. While Kafka is unreachable it retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from shared.events.catalog import (
+    TOPIC_IDENTITY,
+    EventPayload,
+    TokensRevoked,
+    UserDeactivated,
+    UserRoleChanged,
+)
+from shared.events.envelope import MalformedEvent, decode
+
+log = logging.getLogger(__name__)
+
+# A logout ends one refresh-token family; the access and signaling tokens of that login are not
+# marked with their family, so they are left to expire (minutes) rather than ending the user's
+# other sessions. These reasons, and a revocation of every family at once (``family_id`` null:
+# a password change), concern every token the user holds.
+SUBJECT_WIDE_REASONS = frozenset({"refresh_reuse", "deactivated", "role_changed"})
+
+Revoke = Callable[[uuid.UUID, datetime], Awaitable[None]]
+
+
+def revocation_of(payload: EventPayload) -> tuple[uuid.UUID, datetime] | None:
+    """Whose tokens ``payload`` revokes, and those issued before when; None if it revokes none."""
+    if isinstance(payload, UserDeactivated):
+        return payload.user_id, payload.deactivated_at
+    if isinstance(payload, UserRoleChanged):
+        return payload.user_id, payload.changed_at
+    if isinstance(payload, TokensRevoked) and (
+        payload.reason in SUBJECT_WIDE_REASONS or payload.family_id is None
+    ):
+        return payload.user_id, payload.revoked_before
+    return None
+
+
+class RevocationFollower:
+    """Follows ``rapport.identity`` and awaits ``revoke(user_id, before)`` for each revocation."""
+
+    def __init__(
+        self,
+        revoke: Revoke,
+        *,
+        client_id: str,
+        bootstrap_servers: str,
+        lookback_seconds: float,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._revoke = revoke
+        self._client_id = client_id
+        self._bootstrap = bootstrap_servers
+        self._lookback = lookback_seconds
+        self._retry = retry_seconds
+        self._stopping = asyncio.Event()
+        self.applied = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Follow the identity topic until stopped, reconnecting after Kafka errors."""
+        while not self._stopping.is_set():
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                # Notices the topic (and new partitions) soon after they appear.
+                metadata_max_age_ms=1000,
+                client_id=self._client_id,
+            )
+            try:
+                await consumer.start()
+                await self._follow(consumer)
+            except (KafkaError, OSError) as exc:
+                log.warning("revocation follower reconnecting: %s", type(exc).__name__)
+            finally:
+                await consumer.stop()
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._retry)
+            except TimeoutError:
+                pass
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        # Without a group, a subscription is assigned every partition of the topic.
+        consumer.subscribe([TOPIC_IDENTITY])
+        since_ms = int((time.time() - self._lookback) * 1000)
+        positioned: set[TopicPartition] = set()
+        while not self._stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for partition, records in batches.items():
+                if partition in positioned:
+                    for record in records:
+                        if record.timestamp >= since_ms:
+                            await self.apply(record.key, record.value, record.headers)
+            # A newly assigned partition is read from ``since_ms`` on, not from its beginning
+            # (whatever the fetch above returned for it is read again after the seek).
+            new = consumer.assignment() - positioned
+            if new:
+                # The end is taken first: a record appended while the times are looked up
+                # must be read, not skipped by a later seek to the (new) end.
+                ends = await consumer.end_offsets(list(new))
+                offsets = await consumer.offsets_for_times(dict.fromkeys(new, since_ms))
+                for partition in new:
+                    found = offsets.get(partition)
+                    consumer.seek(partition, ends[partition] if found is None else found.offset)
+                positioned |= new
+                log.info("following revocations on %d partitions", len(positioned))
+
+    async def apply(
+        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Apply one record of the identity topic (anything but a revocation is ignored)."""
+        try:
+            payload = decode(key, value, headers).payload
+        except MalformedEvent:
+            return  # not ours to judge: identity's own consumers dead-letter bad events
+        revocation = revocation_of(payload)
+        if revocation is None:
+            return
+        user_id, before = revocation
+        await self._revoke(user_id, before)
+        self.applied += 1
+        log.info("revoked tokens of %s issued before %s", user_id, before.isoformat())
