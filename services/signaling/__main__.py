@@ -21,9 +21,11 @@ def serve(settings: SignalingSettings, _: argparse.Namespace) -> int:
     """Run the service until interrupted (uvicorn tuned for many idle WebSockets)."""
     import uvicorn
 
-    from services.signaling.app import server_config
+    from services.signaling.app import freeze_startup_objects, server_config
 
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    server = uvicorn.Server(server_config(create_app(settings), settings))
+    freeze_startup_objects()
+    server.run()
     return 0
 
 

@@ -14,7 +14,10 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -46,6 +49,7 @@ from services.signaling.schemas import (
     ErrorCode,
     GetIceServers,
     GoalUpdate,
+    HeldRooms,
     IceCandidate,
     IceServers,
     Join,
@@ -90,6 +94,14 @@ async def get_ice_servers(principal: CurrentPrincipal, request: Request) -> IceS
     return signaling.ice_servers(principal.user_id)
 
 
+@router.get("/ops/rooms", include_in_schema=False)
+async def held_rooms(request: Request) -> HeldRooms:
+    """For operators, on signaling's own port (the gateway does not route it): the rooms this
+    process holds. With several processes, every session id shows up in at most one."""
+    signaling: Signaling = request.app.state.signaling
+    return signaling.held_rooms()
+
+
 def _routing_session(scope: Scope) -> str | None:
     """The ``session_id`` query parameter the gateway routes by, if the client sent one."""
     query = scope.get("query_string", b"")
@@ -122,7 +134,7 @@ class SignalingSocketRoute:
 class Connection:
     """One accepted socket: sends that never raise once it is gone, and an idempotent close."""
 
-    __slots__ = ("id", "websocket", "rate_limit", "closed", "echo_test")
+    __slots__ = ("id", "websocket", "rate_limit", "closed", "echo_test", "heard_at")
 
     def __init__(
         self, connection_id: ConnectionId, websocket: WebSocket, rate_limit: MessageRateLimit
@@ -132,6 +144,8 @@ class Connection:
         self.rate_limit = rate_limit
         self.closed = False
         self.echo_test: RunningEchoTest | None = None
+        # When the joined connection last sent anything (monotonic); None before it joined.
+        self.heard_at: float | None = None
 
     async def send(self, message: ServerMessage) -> None:
         await self.send_text(message.model_dump_json())
@@ -182,8 +196,11 @@ class SignalingEdge:
         self._connections: dict[ConnectionId, Connection] = {}
         self._ids = itertools.count(1)
         self._allowed_origins = frozenset(o.rstrip("/").lower() for o in settings.allowed_origins)
-        # Grace-period expiries that are running (kept so they are not garbage collected).
-        self._expiries: set[asyncio.Task[None]] = set()
+        # Grace-period expiries and empty-room ends that are running (kept so they are not
+        # garbage collected), and the empty rooms whose end is scheduled.
+        self._timers: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._empty_rooms: set[tuple[uuid.UUID, datetime]] = set()
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one connection from handshake to close."""
@@ -196,6 +213,9 @@ class SignalingEdge:
             await websocket.close(CloseCode.PROTOCOL_ERROR, f"offer the {SUBPROTOCOL} subprotocol")
             return
         await websocket.accept(subprotocol=SUBPROTOCOL)
+        # The handshake is done and its headers were read (Origin above); the server's copy
+        # in the scope would otherwise live as long as the socket (about 1 KiB).
+        websocket.scope["headers"] = []
         settings = self._settings
         connection = Connection(
             next(self._ids),
@@ -226,6 +246,46 @@ class SignalingEdge:
                 await connection.echo_test.stop("disconnected")
             if seat is not None:
                 await self._release(seat)
+
+    async def close_idle(self) -> None:
+        """Until :meth:`stop_closing_idle`: close joined connections that have sent nothing for
+        the idle timeout with 4408. One sweep every few seconds for all connections costs
+        less than a timer per connection, on every message and in memory."""
+        idle = self._settings.idle_timeout_seconds
+        every = min(idle / 4, 5.0)
+        while not self._stopping.is_set():
+            try:
+                async with asyncio.timeout(every):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
+            silent_since = self._monotonic() - idle
+            silent = [
+                c
+                for c in self._connections.values()
+                if c.heard_at is not None and c.heard_at <= silent_since and not c.closed
+            ]
+            for connection in silent:
+                await connection.close(CloseCode.IDLE, "idle")
+
+    def stop_closing_idle(self) -> None:
+        self._stopping.set()
+
+    async def revoke(self, user_id: uuid.UUID, before: datetime) -> None:
+        """Identity revoked ``user_id``'s tokens issued before ``before``: refuse those tokens
+        from now on, and take the user out of every room of this process, closing their
+        sockets with 4401."""
+        self._verifier.revoke_subject(str(user_id), before=before.timestamp())
+        signaling = self._signaling
+        for session_id in signaling.rooms_of(user_id):
+            try:
+                await self._change(
+                    session_id, partial(signaling.revoke, room=session_id, user_id=user_id)
+                )
+            except Exception:
+                # One room's failure (most likely its database write) must not keep the user
+                # in the others; the follower has no one else to report it to.
+                log.exception("could not take a revoked user out of session %s", session_id)
 
     def _origin_allowed(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", ()):
@@ -304,14 +364,11 @@ class SignalingEdge:
         await connection.close(code, reason)
 
     async def _converse(self, connection: Connection, seat: Seat) -> None:
-        idle = self._settings.idle_timeout_seconds
+        # No timer per connection: close_idle() looks at heard_at for all of them at once.
+        connection.heard_at = self._monotonic()
         while not connection.closed:
-            try:
-                async with asyncio.timeout(idle):
-                    frame = await connection.websocket.receive()
-            except TimeoutError:
-                await connection.close(CloseCode.IDLE, "idle")
-                return
+            frame = await connection.websocket.receive()
+            connection.heard_at = self._monotonic()
             message = await self._read(connection, frame)
             if message is None:
                 continue
@@ -430,6 +487,13 @@ class SignalingEdge:
             async with self._database.unit_of_work() as session:
                 outcome = await use_case(session)
             await self._send_all(outcome)
+            emptied_at = self._signaling.emptied_at(session_id)
+            if emptied_at is not None and (session_id, emptied_at) not in self._empty_rooms:
+                self._empty_rooms.add((session_id, emptied_at))
+                asyncio.get_running_loop().call_later(
+                    self._settings.empty_room_timeout_seconds,
+                    lambda: self._start_task(self._end_if_empty(session_id, emptied_at)),
+                )
         # Closing waits for the other side's close frame: do it after giving up the turn.
         await self._close_all(outcome)
 
@@ -470,9 +534,23 @@ class SignalingEdge:
             asyncio.get_running_loop().call_later(grace, self._start_expiry, seat)
 
     def _start_expiry(self, seat: Seat) -> None:
-        task = asyncio.create_task(self._expire(seat))
-        self._expiries.add(task)
-        task.add_done_callback(self._expiries.discard)
+        self._start_task(self._expire(seat))
+
+    def _start_task(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    async def _end_if_empty(self, session_id: uuid.UUID, emptied_at: datetime) -> None:
+        self._empty_rooms.discard((session_id, emptied_at))
+        signaling = self._signaling
+        try:
+            await self._change(
+                session_id,
+                partial(signaling.end_if_empty, session_id=session_id, emptied_at=emptied_at),
+            )
+        except Exception:
+            log.exception("could not end the empty room of session %s", session_id)
 
     async def _expire(self, seat: Seat) -> None:
         signaling = self._signaling

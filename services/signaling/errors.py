@@ -98,3 +98,9 @@ class UnknownParticipant(MessageRefused, NotFound):
     """The message names a participant who is not where it has to be."""
 
     code = "unknown-participant"
+
+
+class RoomFull(MessageRefused, Conflict):
+    """Admitting one more would exceed the appointment's ``max_participants``."""
+
+    code = "room-full"

@@ -1,11 +1,14 @@
-"""The events signaling consumes: appointments tell it who may join which session."""
+"""The events signaling consumes: appointments tell it who may join which session, and when.
+
+(Identity's revocations are read by every process, not by this consumer group: see
+:mod:`shared.events.revocations`.)"""
 
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.signaling import service
-from shared.events.catalog import AppointmentScheduled
+from shared.events.catalog import AppointmentRescheduled, AppointmentScheduled
 from shared.events.envelope import Envelope
 from shared.events.kafka import EventRouter
 
@@ -17,8 +20,16 @@ async def on_appointment_scheduled(
     await service.record_appointment(session, appointment)
 
 
+async def on_appointment_rescheduled(
+    session: AsyncSession, appointment: AppointmentRescheduled, _: Envelope
+) -> None:
+    """The session moved (or its invitations changed): joins check the new slot and roster."""
+    await service.record_appointment(session, appointment)
+
+
 def build_router() -> EventRouter:
     """The handlers of signaling's consumer group (``signaling``)."""
     router = EventRouter()
     router.on(AppointmentScheduled)(on_appointment_scheduled)
+    router.on(AppointmentRescheduled)(on_appointment_rescheduled)
     return router

@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime
 
 
 class SessionAccess(SQLModel, table=True):
-    """One session's roster and time slot, as ``appointment.scheduled`` described it.
+    """One session's roster and time slot, as ``appointment.scheduled`` (and
+    ``appointment.rescheduled``) described it.
 
     Built from records' events, never read from records' database. ``started_at``,
     ``call_connected_at`` and ``ended_at`` are signaling's own: a session starts and its call
@@ -32,3 +34,14 @@ class SessionAccess(SQLModel, table=True):
     call_connected_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ended_by: uuid.UUID | None = None
+    # Who may be in the call at once (clinician and client included), and who else the
+    # appointment invited (an interpreter, a family member), as UUID strings.
+    max_participants: int = 2
+    invited_participant_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+
+    @property
+    def invited(self) -> frozenset[uuid.UUID]:
+        """The invited participants' user ids."""
+        return frozenset(uuid.UUID(value) for value in self.invited_participant_ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import update
@@ -26,8 +27,11 @@ async def save_access(
     client_id: uuid.UUID,
     starts_at: datetime,
     ends_at: datetime,
+    max_participants: int = 2,
+    invited_participant_ids: Sequence[uuid.UUID] = (),
 ) -> SessionAccess:
     """Insert or update a session's roster and slot; signaling's own facts stay as they are."""
+    invited = [str(user_id) for user_id in invited_participant_ids]
     access = await session.get(SessionAccess, session_id)
     if access is None:
         access = SessionAccess(
@@ -37,6 +41,8 @@ async def save_access(
             client_id=client_id,
             starts_at=starts_at,
             ends_at=ends_at,
+            max_participants=max_participants,
+            invited_participant_ids=invited,
         )
     else:
         access.appointment_id = appointment_id
@@ -44,6 +50,8 @@ async def save_access(
         access.client_id = client_id
         access.starts_at = starts_at
         access.ends_at = ends_at
+        access.max_participants = max_participants
+        access.invited_participant_ids = invited
     session.add(access)
     return access
 
@@ -69,9 +77,10 @@ async def mark_started(session: AsyncSession, session_id: uuid.UUID, at: datetim
 
 
 async def mark_ended(
-    session: AsyncSession, session_id: uuid.UUID, *, at: datetime, ended_by: uuid.UUID
+    session: AsyncSession, session_id: uuid.UUID, *, at: datetime, ended_by: uuid.UUID | None
 ) -> None:
-    """Remember that the session ended, so later joins are refused."""
+    """Remember that the session ended (``ended_by`` None: nobody did, the room stayed
+    empty), so later joins are refused."""
     await session.exec(
         update(SessionAccess)
         .where(col(SessionAccess.session_id) == session_id)

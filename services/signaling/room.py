@@ -13,7 +13,7 @@ same user) from the current one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -23,6 +23,7 @@ from services.signaling.errors import (
     NotAllowed,
     NotJoined,
     NotYourSession,
+    RoomFull,
     SessionOver,
     UnknownParticipant,
 )
@@ -64,7 +65,9 @@ from shared.events.catalog import (
 )
 
 ConnectionId = int
-LeaveReason = Literal["left", "dropped", "declined", "sent-back", "replaced", "session-ended"]
+LeaveReason = Literal[
+    "left", "dropped", "declined", "sent-back", "replaced", "session-ended", "revoked"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +104,22 @@ class Participant:
 
     @property
     def polite(self) -> bool:
-        # Perfect negotiation: the clinician is the impolite peer and makes the offers.
+        # Perfect negotiation: the clinician is the impolite peer and makes the offers; every
+        # other member is polite towards the clinician (see polite_towards for other pairs).
         return self.role != "clinician"
+
+
+def polite_towards(one: Participant, other: Participant) -> bool:
+    """Whether ``one`` is the polite peer of the pair (``one``, ``other``) in perfect
+    negotiation. Defined pairwise so that every pair has exactly one impolite side, which
+    makes the offer: the clinician is impolite towards everyone; between two other members,
+    the one whose user id is smaller (as a lowercase UUID string) is impolite. Both sides know
+    both ids, so neither needs to be told."""
+    if one.role == "clinician":
+        return False
+    if other.role == "clinician":
+        return True
+    return str(one.user_id) > str(other.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +158,20 @@ class Room:
         *,
         clinician_id: uuid.UUID,
         client_id: uuid.UUID,
+        invited: Iterable[uuid.UUID] = (),
+        max_participants: int = 2,
         call_connected: bool = False,
         started: bool = False,
     ) -> None:
         self.session_id = session_id
         self._client_id = client_id
-        self._roster: dict[uuid.UUID, ParticipantRole] = {
-            client_id: "client",
-            clinician_id: "clinician",
-        }
+        # Invited participants (an interpreter, a family member) are guests: they wait and are
+        # admitted like the client. The clinician and client keep their roles if also invited.
+        self._roster: dict[uuid.UUID, ParticipantRole] = dict.fromkeys(invited, "guest")
+        self._roster[client_id] = "client"
+        self._roster[clinician_id] = "clinician"
+        # How many may be members of the call at once, the clinician included.
+        self.max_participants = max(2, max_participants)
         self._participants: dict[uuid.UUID, Participant] = {}
         self.clinician_id = clinician_id
         # Whether this session's clinician is in another session's room right now (the
@@ -160,6 +182,9 @@ class Room:
         # SessionStarted is recorded at the first admission, once per session.
         self.started = started
         self.ended = False
+        # When the last participant of a started session left (None while anyone is here);
+        # the session ends if nobody comes back within the empty-room timeout.
+        self.emptied_at: datetime | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -200,6 +225,7 @@ class Room:
         if role is None:
             raise NotYourSession()
         outcome = Outcome()
+        self.emptied_at = None
         previous = self._participants.get(user_id)
         if previous is not None and previous.dropped_at is not None and previous.admitted:
             self._resume(previous, connection, display_name, outcome)
@@ -278,6 +304,8 @@ class Room:
         if clinician.role != "clinician":
             raise NotAllowed("only the clinician may admit")
         client = self._waiting_one(user_id)
+        if self._seats_left() < 1:
+            raise RoomFull(f"the call already has {self.max_participants} participants")
         outcome = Outcome()
         self._admit(clinician, client, now, outcome)
         outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
@@ -289,7 +317,8 @@ class Room:
         if clinician.role != "clinician":
             raise NotAllowed("only the clinician may admit")
         outcome = Outcome()
-        waiting = sorted(self._waiting(), key=lambda p: p.since)
+        # Longest-waiting first, as many as the call has room for; the rest keep waiting.
+        waiting = sorted(self._waiting(), key=lambda p: p.since)[: self._seats_left()]
         for client in waiting:
             self._admit(clinician, client, now, outcome)
         outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
@@ -304,6 +333,13 @@ class Room:
         if client is None or not client.admitted or client.role == "clinician":
             raise UnknownParticipant(f"{user_id} is not a client in this call")
         outcome = Outcome()
+        if client.dropped_at is not None:
+            # Their socket is gone: in the waiting room they would have nothing to wait on
+            # (someone waiting who drops leaves at once), so they leave now; a later join
+            # arrives in the waiting room like any other.
+            self._depart(client, now, outcome, "sent-back")
+            outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
+            return outcome
         client.admitted = False
         client.connected = False
         client.since = now
@@ -332,7 +368,10 @@ class Room:
             ),
         )
         for member in members:
-            outcome.send(member.connection, PeerJoined(peer=client.peer, polite=client.polite))
+            outcome.send(
+                member.connection,
+                PeerJoined(peer=client.peer, polite=polite_towards(client, member)),
+            )
         outcome.record(
             ParticipantAdmitted(
                 session_id=self.session_id,
@@ -462,6 +501,18 @@ class Room:
         outcome.close(seat.connection, CloseCode.NORMAL, "left")
         return outcome
 
+    def revoke(self, user_id: uuid.UUID, now: datetime) -> Outcome:
+        """Identity revoked ``user_id``'s tokens: they leave at once (no grace period, even if
+        their socket had dropped) and their connection is closed with 4401."""
+        participant = self._participants.get(user_id)
+        if participant is None:
+            return Outcome()
+        outcome = Outcome()
+        self._depart(participant, now, outcome, "revoked")
+        if participant.dropped_at is None:
+            outcome.close(participant.connection, CloseCode.REVOKED, "revoked")
+        return outcome
+
     def drop(self, seat: Seat, now: datetime) -> Outcome:
         """The participant's socket went away without ``leave``.
 
@@ -515,6 +566,23 @@ class Room:
         )
         return outcome
 
+    def end_empty(self) -> Outcome:
+        """Nobody came back within the empty-room timeout: the session ends, ended by no one,
+        at the time the last participant left. Nothing happens if someone is here."""
+        outcome = Outcome()
+        if self._participants or self.ended or self.emptied_at is None:
+            return outcome
+        self.ended = True
+        outcome.record(
+            SessionEnded(
+                session_id=self.session_id,
+                ended_by=None,
+                reason="empty-room timeout",
+                at=self.emptied_at,
+            )
+        )
+        return outcome
+
     def _depart(
         self, participant: Participant, now: datetime, outcome: Outcome, reason: LeaveReason
     ) -> None:
@@ -542,6 +610,10 @@ class Room:
         if participant is None or participant.admitted:
             raise UnknownParticipant(f"{user_id} is not in the waiting room")
         return participant
+
+    def _seats_left(self) -> int:
+        # Members who dropped keep their seat for the grace period.
+        return self.max_participants - len(self._members())
 
     def _members(self) -> list[Participant]:
         return [p for p in self._participants.values() if p.admitted]

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SUBPROTOCOL = "rapport.signal.v1"
 
-ParticipantRole = Literal["clinician", "client"]
+# "guest": someone the appointment invited besides its client (an interpreter, family).
+ParticipantRole = Literal["clinician", "client", "guest"]
 PresenceStatus = Literal["online", "away", "in-another-session", "offline"]
 # What the clinician may set about themselves.
 SettablePresence = Literal["online", "away"]
@@ -29,6 +30,7 @@ ErrorCode = Literal[
     "unknown-participant",
     "too-fast",
     "echo-test-unavailable",
+    "room-full",
 ]
 
 
@@ -42,6 +44,7 @@ class CloseCode(IntEnum):
     SESSION_ENDED = 4008
     REPLACED = 4010
     PROTOCOL_ERROR = 4400
+    REVOKED = 4401
     IDLE = 4408
     TOO_LATE = 4410
     TOO_BIG = 4413
@@ -59,6 +62,8 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.SESSION_ENDED: "the clinician ended the session (also refuses later joins)",
     CloseCode.REPLACED: "the same user joined the same session from a newer connection",
     CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
+    CloseCode.REVOKED: "the user's tokens were revoked (account deactivated, role changed, or a "
+    "refresh token reused): closed at once, and their older signaling tokens are refused",
     CloseCode.IDLE: "the client sent nothing (not even `ping`) for the idle timeout (120 s)",
     CloseCode.TOO_LATE: "the session's join window has closed (30 minutes after its end by "
     "default)",
@@ -80,6 +85,8 @@ ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
     "not a client in the call, or a `to` that names no other admitted member",
     "echo-test-unavailable": "the pre-call test is at its limit (a few at a time per process, "
     "one per connection), or its offer could not be answered",
+    "room-full": "`admit` when the call already has the appointment's `max_participants` "
+    "members (the clinician and members within their resume grace period count)",
     "too-fast": "the connection's rate limit (50 messages/s, bursts of 100) was exceeded; "
     "the message was dropped",
 }
@@ -338,8 +345,9 @@ class WaitingRoom(Message):
 class Joined(Message):
     """You are a member of the call: to the clinician after `join`, to a client when admitted.
 
-    `polite` is whether *you* are the polite peer of perfect negotiation (the clinician never
-    is). `waiting` is only sent to the clinician."""
+    `polite` is whether *you* are the polite peer of perfect negotiation towards the
+    clinician (the clinician never is; between other members the smaller user id is the
+    impolite side). `waiting` is only sent to the clinician."""
 
     type: Literal["joined"] = "joined"
     session_id: uuid.UUID
@@ -353,7 +361,8 @@ class Joined(Message):
 
 class PeerJoined(Message):
     """To the members already in the call: `peer` joined. `polite` is whether that peer is
-    the polite one. The clinician (impolite) makes the offer to a client that joined."""
+    polite towards *you*; the impolite side of each pair makes the offer (the clinician
+    always does)."""
 
     type: Literal["peer-joined"] = "peer-joined"
     peer: Peer
@@ -514,6 +523,20 @@ ServerMessage = Annotated[
 ]
 
 server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+class HeldRoom(BaseModel):
+    """One live room of this process, for operators (``GET /ops/rooms``): no names, no SDP."""
+
+    session_id: uuid.UUID
+    participants: int
+
+
+class HeldRooms(BaseModel):
+    """The live rooms this signaling process holds (the gateway routes each session id to
+    exactly one process)."""
+
+    rooms: list[HeldRoom]
 
 
 def relayed(

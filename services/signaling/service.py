@@ -21,10 +21,22 @@ from services.signaling.errors import NotJoined, SessionOver, TooEarly, TooLate,
 from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.registry import RoomRegistry
 from services.signaling.room import ConnectionId, Outcome, Room, Seat
-from services.signaling.schemas import IceServers, RelayMessage, SettablePresence, Stats
+from services.signaling.schemas import (
+    HeldRoom,
+    HeldRooms,
+    IceServers,
+    RelayMessage,
+    SettablePresence,
+    Stats,
+)
 from shared.db import utc_now
 from shared.errors import Unauthorized
-from shared.events.catalog import AppointmentScheduled, CallConnected, SessionStarted
+from shared.events.catalog import (
+    AppointmentRescheduled,
+    AppointmentScheduled,
+    CallConnected,
+    SessionStarted,
+)
 from shared.events.outbox import add_event
 from shared.tokens import Principal
 
@@ -93,6 +105,8 @@ class Signaling:
                 session_id,
                 clinician_id=access.clinician_id,
                 client_id=access.client_id,
+                invited=access.invited,
+                max_participants=access.max_participants,
                 call_connected=access.call_connected_at is not None,
                 started=access.started_at is not None,
             )
@@ -140,8 +154,7 @@ class Signaling:
         if room is None:
             return Outcome()
         outcome = room.drop(seat, self._clock())
-        if room.is_empty:
-            self._rooms.remove(seat.session_id)
+        self._settle(room)
         self._record(session, outcome)
         return outcome
 
@@ -151,8 +164,37 @@ class Signaling:
         if room is None:
             return Outcome()
         outcome = room.expire(seat, self._clock())
-        if room.is_empty:
-            self._rooms.remove(seat.session_id)
+        self._settle(room)
+        self._record(session, outcome)
+        return outcome
+
+    def _settle(self, room: Room) -> None:
+        """Forget a room nobody is in any more, unless its session is under way: then it stays
+        (empty) until :meth:`end_if_empty`, so that coming back continues the same session."""
+        if not room.is_empty:
+            return
+        if room.started and not room.ended:
+            if room.emptied_at is None:
+                room.emptied_at = self._clock()
+            return
+        self._rooms.remove(room.session_id)
+
+    def emptied_at(self, session_id: uuid.UUID) -> datetime | None:
+        """When everyone had left the room of ``session_id`` (None if someone is there)."""
+        room = self._rooms.get(session_id)
+        return room.emptied_at if room is not None else None
+
+    async def end_if_empty(
+        self, session: AsyncSession, session_id: uuid.UUID, emptied_at: datetime
+    ) -> Outcome:
+        """The empty-room timeout since ``emptied_at`` is over: if nobody came back since, the
+        session ends (``session.ended``, reason ``empty-room timeout``, ended by no one)."""
+        room = self._rooms.get(session_id)
+        if room is None or room.emptied_at != emptied_at:
+            return Outcome()
+        outcome = room.end_empty()
+        self._rooms.remove(session_id)
+        await repository.mark_ended(session, session_id, at=emptied_at, ended_by=None)
         self._record(session, outcome)
         return outcome
 
@@ -195,8 +237,7 @@ class Signaling:
         if room is None:
             return Outcome()
         outcome = room.leave(seat, self._clock())
-        if room.is_empty:
-            self._rooms.remove(seat.session_id)
+        self._settle(room)
         self._record(session, outcome)
         return outcome
 
@@ -207,6 +248,37 @@ class Signaling:
         outcome = room.end(seat, now)
         self._rooms.remove(seat.session_id)
         await repository.mark_ended(session, seat.session_id, at=now, ended_by=seat.user_id)
+        self._record(session, outcome)
+        return outcome
+
+    def held_rooms(self) -> HeldRooms:
+        """Which rooms this process holds, and how many participants each has."""
+        return HeldRooms(
+            rooms=[
+                HeldRoom(session_id=room.session_id, participants=len(room.participants))
+                for room in self._rooms.rooms()
+            ]
+        )
+
+    def rooms_of(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The sessions whose live room in this process holds ``user_id`` (waiting, in the
+        call, or dropped within the grace period)."""
+        return [
+            room.session_id
+            for room in self._rooms.rooms()
+            if any(p.user_id == user_id for p in room.participants)
+        ]
+
+    async def revoke(
+        self, session: AsyncSession, *, room: uuid.UUID, user_id: uuid.UUID
+    ) -> Outcome:
+        """Identity revoked ``user_id``'s tokens: they leave the room of session ``room`` at
+        once."""
+        live = self._rooms.get(room)
+        if live is None:
+            return Outcome()
+        outcome = live.revoke(user_id, self._clock())
+        self._settle(live)
         self._record(session, outcome)
         return outcome
 
@@ -240,8 +312,11 @@ class Signaling:
             add_event(session, event, source=SOURCE)
 
 
-async def record_appointment(session: AsyncSession, appointment: AppointmentScheduled) -> None:
-    """Project a scheduled appointment: its clinician and client may join its session."""
+async def record_appointment(
+    session: AsyncSession, appointment: AppointmentScheduled | AppointmentRescheduled
+) -> None:
+    """Project a scheduled (or rescheduled) appointment: its clinician, its client and its
+    invited participants may join its session, within its (new) time slot."""
     await repository.save_access(
         session,
         session_id=appointment.session_id,
@@ -250,4 +325,7 @@ async def record_appointment(session: AsyncSession, appointment: AppointmentSche
         client_id=appointment.client_id,
         starts_at=appointment.starts_at,
         ends_at=appointment.ends_at,
+        # Read with defaults: events written before these fields existed still project.
+        max_participants=getattr(appointment, "max_participants", 2),
+        invited_participant_ids=getattr(appointment, "invited_participant_ids", ()),
     )

@@ -46,12 +46,21 @@ class SignalingSettings(ServiceSettings):
     idle_timeout_seconds: float = Field(120.0, gt=0)
     # A member whose socket drops keeps their place in the call this long (0: leave at once).
     resume_grace_seconds: float = Field(20.0, ge=0)
+    # A session under way whose room everyone has left (dropped members count once their
+    # grace period is over) ends after this long unless someone comes back.
+    empty_room_timeout_seconds: float = Field(300.0, gt=0)
     # Browsers send Origin on the WebSocket handshake; one not listed here is refused (403)
     # so that another site cannot open signaling sockets with a user's credentials.
     # Non-browser clients send no Origin and are not affected.
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
+
+    # Revocations from identity's events (deactivation, role change, refresh-token reuse)
+    # close the user's sockets at once. Every signaling process reads them all (no consumer
+    # group), from this far back on start: longer than a signaling token lives (5 minutes).
+    revocations_enabled: bool = True
+    revocation_lookback_seconds: float = Field(960.0, gt=0)
 
     # A member's connection stats are kept as a quality sample at most this often.
     quality_sample_interval_seconds: float = Field(10.0, gt=0)

@@ -13,8 +13,12 @@ from tests.e2e.system import RapportSystem
 def rapport(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator[RapportSystem]:  # type: ignore[no-untyped-def]
     """The whole system, started once for the end-to-end tests."""
     log_dir: Path = tmp_path_factory.mktemp("rapport-logs")
+    # Two signaling processes behind the gateway: every end-to-end call crosses its routing.
     system = RapportSystem(
-        kafka_bootstrap=kafka_bootstrap, postgres=postgres_server, log_dir=log_dir
+        kafka_bootstrap=kafka_bootstrap,
+        postgres=postgres_server,
+        log_dir=log_dir,
+        signaling_processes=2,
     )
     try:
         system.start()

@@ -50,17 +50,29 @@ class Participant:
         self.url = url
         self.token = token
         self.ws: websockets.ClientConnection | None = None
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(VideoStreamTrack())
         self.frames_received = 0
         self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.close_code: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.candidates_received = 0
+        self.pc = self._peer_connection()
 
-        @self.pc.on("track")
+    def _peer_connection(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(VideoStreamTrack())
+        self.candidates_ended = False
+
+        @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             self._tasks.append(asyncio.create_task(self._count_frames(track)))
+
+        return pc
+
+    async def new_peer_connection(self) -> None:
+        """Replace the peer connection, as a browser does for a peer that is a new device
+        (a takeover): the old one is closed."""
+        old, self.pc = self.pc, self._peer_connection()
+        await old.close()
 
     async def _count_frames(self, track: MediaStreamTrack) -> None:
         with suppress(MediaStreamError):
@@ -97,10 +109,15 @@ class Participant:
     async def _on_offer(self, message: dict[str, Any]) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        await self._send_description("answer")
+        await self._send_description("answer", to=message.get("from"))
 
     async def _on_candidate(self, payload: dict[str, Any] | None) -> None:
+        if self.candidates_ended:
+            # A renegotiation without an ICE restart trickles the same candidates again;
+            # the ICE agent (aioice) refuses any after end-of-candidates, and needs none.
+            return
         if payload is None:
+            self.candidates_ended = True
             await self.pc.addIceCandidate(None)
             return
         candidate = candidate_from_sdp(payload["candidate"].split(":", 1)[1])
@@ -109,17 +126,20 @@ class Participant:
         await self.pc.addIceCandidate(candidate)
         self.candidates_received += 1
 
-    async def _send_description(self, kind: str) -> None:
+    async def _send_description(self, kind: str, to: str | None = None) -> None:
+        # ``to`` addresses one member (needed once a call has more than two).
+        address = {"to": to} if to is not None else {}
         sdp, candidates = split_candidates(self.pc.localDescription.sdp)
-        await self.send({"type": kind, "sdp": sdp})
+        await self.send({"type": kind, "sdp": sdp, **address})
         for candidate in candidates:
-            await self.send({"type": "ice-candidate", "candidate": candidate})
-        await self.send({"type": "ice-candidate", "candidate": None})
+            await self.send({"type": "ice-candidate", "candidate": candidate, **address})
+        await self.send({"type": "ice-candidate", "candidate": None, **address})
 
-    async def offer(self) -> None:
-        """The impolite side (the clinician) starts the negotiation."""
+    async def offer(self, to: str | None = None) -> None:
+        """The impolite side (the clinician) starts the negotiation (with ``to``: with that
+        member only)."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await self._send_description("offer")
+        await self._send_description("offer", to=to)
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self.ws is not None
@@ -134,6 +154,21 @@ class Participant:
                     return message
                 if message["type"] == "__closed__":
                     raise ConnectionError(f"{self.name}: closed with {message['code']}")
+
+    async def close_socket(self) -> None:
+        """Close only the signaling socket (cleanly) and forget what it received, so that
+        :meth:`connect` can be called again; the peer connection stays as it is."""
+        for task in self._tasks:
+            if task.get_coro().__name__ == "_read":  # type: ignore[union-attr]
+                task.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+        self.messages = asyncio.Queue()
+
+    def drop_socket(self) -> None:
+        """A network drop: the TCP connection goes away without a WebSocket close frame."""
+        assert self.ws is not None
+        self.ws.transport.abort()
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -6,6 +6,7 @@ operator would run it: ``python -m services.<name> migrate`` then ``... serve``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,15 @@ class RapportSystem:
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     databases: list[str] = field(default_factory=list)
+    # How many signaling processes run behind the gateway. They share one database (the
+    # projection of who may join) and one consumer group; each holds the rooms the gateway
+    # routes to it. Named "signaling", "signaling-2", ... in ports/processes/logs.
+    signaling_processes: int = 1
+
+    @property
+    def signaling_names(self) -> list[str]:
+        """The process names of every signaling process, the first being "signaling"."""
+        return ["signaling"] + [f"signaling-{n}" for n in range(2, self.signaling_processes + 1)]
 
     @property
     def gateway_url(self) -> str:
@@ -53,13 +63,26 @@ class RapportSystem:
             RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS="true",
             RAPPORT_WEBHOOKS_DISPATCHER_POLL_SECONDS="0.2",
             RAPPORT_LOG_LEVEL="INFO",
+            # Every simulated user logs in from 127.0.0.1: the per-address login limits of
+            # the gateway and identity are meant for one person's address, not a test run's.
+            RAPPORT_GATEWAY_LOGIN_RATE_PER_MINUTE="6000",
+            RAPPORT_GATEWAY_LOGIN_BURST="1000",
+            RAPPORT_IDENTITY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ADDRESS="6000",
+            RAPPORT_IDENTITY_LOGIN_ADDRESS_BURST="1000",
         )
         for name in SERVICES:
             prefix = f"RAPPORT_{name.upper()}_"
             env[prefix + "PORT"] = str(self.ports[name])
             env[prefix + "DATABASE_URL"] = self.postgres.async_url(self._db(name))  # type: ignore[attr-defined]
             env[f"RAPPORT_GATEWAY_{name.upper()}_URL"] = self.url(name)
+        signaling_urls = ",".join(self.url(name) for name in self.signaling_names)
+        env["RAPPORT_GATEWAY_SIGNALING_URL"] = signaling_urls
+        env["RAPPORT_GATEWAY_SIGNALING_URLS"] = signaling_urls
         env["RAPPORT_GATEWAY_PORT"] = str(self.ports["gateway"])
+        # Browsers open signaling sockets from the gateway's origin (the web app's pages).
+        env["RAPPORT_SIGNALING_ALLOWED_ORIGINS"] = json.dumps(
+            [self.gateway_url, f"http://localhost:{self.ports['gateway']}"]
+        )
         return env
 
     def _db(self, name: str) -> str:
@@ -67,7 +90,7 @@ class RapportSystem:
 
     def start(self) -> None:
         self.run_id = uuid.uuid4().hex[:8]
-        self.ports = {name: free_port() for name in [*SERVICES, "gateway"]}
+        self.ports = {name: free_port() for name in [*SERVICES, *self.signaling_names, "gateway"]}
         for name in SERVICES:
             self.postgres.create_database(self._db(name))  # type: ignore[attr-defined]
             self.databases.append(self._db(name))
@@ -76,8 +99,11 @@ class RapportSystem:
             self.run_cli(name, "migrate")
         for name in SERVICES:
             self._spawn(name, [sys.executable, "-m", f"services.{name}", "serve"], env)
+        for name in self.signaling_names[1:]:
+            extra = {**env, "RAPPORT_SIGNALING_PORT": str(self.ports[name])}
+            self._spawn(name, [sys.executable, "-m", "services.signaling", "serve"], extra)
         self._spawn("gateway", [sys.executable, "-m", "gateway"], env)
-        for name in [*SERVICES, "gateway"]:
+        for name in [*SERVICES, *self.signaling_names[1:], "gateway"]:
             self._wait_ready(name)
 
     def run_cli(self, service: str, *args: str) -> str:

@@ -314,3 +314,17 @@ def test_a_waiting_client_who_drops_leaves_at_once() -> None:
     assert _to(outcome, 1) == [WaitingRoom(waiting=[])]
     [left] = outcome.events
     assert isinstance(left, ParticipantLeft) and left.reason == "dropped"
+
+
+def test_sending_back_a_member_who_dropped_lets_them_leave() -> None:
+    # Found by the state machine: a member within their grace period was sent back and kept
+    # a place in the waiting room with no socket behind it.
+    room = _room()
+    clinician, client = _in_call(room)
+    room.drop(client, NOW)
+    outcome = room.send_back(clinician, CLIENT, NOW)
+    assert [p.user_id for p in room.participants] == [CLINICIAN]
+    assert outcome.messages == [(1, PeerLeft(user_id=CLIENT)), (1, WaitingRoom(waiting=[]))]
+    [left] = outcome.events
+    assert isinstance(left, ParticipantLeft) and left.reason == "sent-back"
+    assert not room.awaits_resume(client)

@@ -1,5 +1,6 @@
 """A hypothesis state machine drives two rooms through joins, admissions, declines, sending
-back, relays, drops, resumes, expiries, leaves and ends, and checks after every step that
+back, relays, drops, resumes, expiries, revocations, leaves and ends, and checks after every
+step that
 
 - no one outside the call (waiting, declined, gone) receives media signaling,
 - no message of one room reaches a connection of the other,
@@ -201,6 +202,15 @@ class TwoRooms(RuleBasedStateMachine):
         if seat is not None:
             r = self.rooms[room]
             self._attempt(room, lambda: r.expire(seat, self._tick()))
+
+    @rule(room=st.sampled_from(ROOMS), role=st.sampled_from(ROLES))
+    def revoke(self, room: str, role: str) -> None:
+        # Identity revoked the user's tokens: gone at once, whatever they were doing.
+        r = self.rooms[room]
+        user = self.users[(room, role)]
+        outcome = r.revoke(user, self._tick())
+        self._check(room, outcome)
+        assert user not in [p.user_id for p in r.participants]
 
     @rule(room=st.sampled_from(ROOMS), acting=st.sampled_from(ROLES))
     def end(self, room: str, acting: str) -> None:
