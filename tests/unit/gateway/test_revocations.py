@@ -129,6 +129,6 @@ async def test_a_logout_or_another_event_leaves_access_tokens_alone(
                 ends_at=_now() + timedelta(minutes=50),
             ),
         )
-        listener.apply(b"key", b"not a cloudevent", [])
+        await listener.apply(b"key", b"not a cloudevent", [])
         assert await _status(http, token, "/v1/goals/after-logout") == 200
     assert listener.applied == 0
