@@ -46,6 +46,15 @@ class SessionOver(JoinRefused, Conflict):
         super().__init__("session ended")
 
 
+class SessionCancelled(JoinRefused, Conflict):
+    """The session's appointment was cancelled; it will not take place."""
+
+    close_code = CloseCode.SESSION_ENDED
+
+    def __init__(self) -> None:
+        super().__init__("session cancelled: its appointment was cancelled")
+
+
 class TooEarly(JoinRefused, Conflict):
     """The session's join window has not opened yet."""
 

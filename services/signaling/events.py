@@ -8,7 +8,11 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.signaling import service
-from shared.events.catalog import AppointmentRescheduled, AppointmentScheduled
+from shared.events.catalog import (
+    AppointmentCancelled,
+    AppointmentRescheduled,
+    AppointmentScheduled,
+)
 from shared.events.envelope import Envelope
 from shared.events.kafka import EventRouter
 
@@ -27,9 +31,17 @@ async def on_appointment_rescheduled(
     await service.record_appointment(session, appointment)
 
 
+async def on_appointment_cancelled(
+    session: AsyncSession, appointment: AppointmentCancelled, _: Envelope
+) -> None:
+    """The session will not take place: joins to it are refused from now on."""
+    await service.record_cancellation(session, appointment)
+
+
 def build_router() -> EventRouter:
     """The handlers of signaling's consumer group (``signaling``)."""
     router = EventRouter()
     router.on(AppointmentScheduled)(on_appointment_scheduled)
     router.on(AppointmentRescheduled)(on_appointment_rescheduled)
+    router.on(AppointmentCancelled)(on_appointment_cancelled)
     return router

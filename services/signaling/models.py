@@ -34,6 +34,8 @@ class SessionAccess(SQLModel, table=True):
     call_connected_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     ended_by: uuid.UUID | None = None
+    # Set by ``appointment.cancelled``: the session will not happen, so joins are refused.
+    cancelled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # Who may be in the call at once (clinician and client included), and who else the
     # appointment invited (an interpreter, a family member), as UUID strings.
     max_participants: int = 2

@@ -86,3 +86,11 @@ async def mark_ended(
         .where(col(SessionAccess.session_id) == session_id)
         .values(ended_at=at, ended_by=ended_by)
     )
+
+
+async def mark_cancelled(session: AsyncSession, session_id: uuid.UUID, at: datetime) -> None:
+    """Record that the session's appointment was cancelled (no-op for an unknown session)."""
+    access = await session.get(SessionAccess, session_id)
+    if access is not None and access.cancelled_at is None:
+        access.cancelled_at = at
+        session.add(access)

@@ -59,7 +59,10 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.FORBIDDEN: "the token's user is neither the session's clinician nor its client, "
     "the clinician declined this client, or the handshake's `Origin` is not allowed",
     CloseCode.UNKNOWN_SESSION: "the token's session is not (yet) known to signaling",
-    CloseCode.SESSION_ENDED: "the clinician ended the session (also refuses later joins)",
+    CloseCode.SESSION_ENDED: (
+        "the session ended (the clinician ended it, or it sat empty) or its appointment was "
+        "cancelled; later joins are refused the same way"
+    ),
     CloseCode.REPLACED: "the same user joined the same session from a newer connection",
     CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
     CloseCode.REVOKED: "the user's tokens were revoked (account deactivated, role changed, or a "

@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.signaling import repository
-from services.signaling.errors import NotJoined, SessionOver, TooEarly, TooLate, UnknownSession
+from services.signaling.errors import (
+    NotJoined,
+    SessionCancelled,
+    SessionOver,
+    TooEarly,
+    TooLate,
+    UnknownSession,
+)
 from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.registry import RoomRegistry
 from services.signaling.room import ConnectionId, Outcome, Room, Seat
@@ -32,6 +39,7 @@ from services.signaling.schemas import (
 from shared.db import utc_now
 from shared.errors import Unauthorized
 from shared.events.catalog import (
+    AppointmentCancelled,
     AppointmentRescheduled,
     AppointmentScheduled,
     CallConnected,
@@ -82,8 +90,8 @@ class Signaling:
     ) -> tuple[Seat, Outcome]:
         """Seat a verified signaling token's user in their session's room.
 
-        Raises UnknownSession, SessionOver or NotYourSession (each closes the socket), or
-        Unauthorized for a token that names no session.
+        Raises UnknownSession, SessionOver, SessionCancelled or NotYourSession (each closes the
+        socket), or Unauthorized for a token that names no session.
         """
         if principal.session_id is None:
             raise Unauthorized("a signaling token must name its session (sid)")
@@ -93,6 +101,8 @@ class Signaling:
             raise UnknownSession()
         if access.ended_at is not None:
             raise SessionOver()
+        if access.cancelled_at is not None:
+            raise SessionCancelled()
         now = self._clock()
         if now < access.starts_at - self._opens_before:
             raise TooEarly()
@@ -329,3 +339,9 @@ async def record_appointment(
         max_participants=getattr(appointment, "max_participants", 2),
         invited_participant_ids=getattr(appointment, "invited_participant_ids", ()),
     )
+
+
+async def record_cancellation(session: AsyncSession, appointment: AppointmentCancelled) -> None:
+    """A cancelled appointment's session is closed to joins (a room already open stays as it
+    is: records only cancels appointments that have not started)."""
+    await repository.mark_cancelled(session, appointment.session_id, appointment.at)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from services.signaling.events import build_router
 from services.signaling.models import SessionAccess
+from services.signaling.schemas import CloseCode
 from shared.db import Database
-from shared.events.catalog import TOPIC_RECORDS, AppointmentScheduled
+from shared.events.catalog import TOPIC_RECORDS, AppointmentCancelled, AppointmentScheduled, Payload
 from shared.events.envelope import decode, encode
+from tests.unit.signaling.conftest import RunningSignaling
 
 
 def _scheduled(
@@ -25,7 +27,7 @@ def _scheduled(
     )
 
 
-async def _deliver(database: Database, payload: AppointmentScheduled) -> None:
+async def _deliver(database: Database, payload: Payload) -> None:
     record = encode(payload, source="/rapport/records")
     async with database.unit_of_work() as session:
         await build_router().dispatch(session, decode(record.key, record.value, record.headers))
@@ -35,6 +37,7 @@ def test_the_router_consumes_records_appointments() -> None:
     router = build_router()
     assert router.topics == [TOPIC_RECORDS]
     assert router.handles("rapport.records.appointment.scheduled.v1")
+    assert router.handles("rapport.records.appointment.cancelled.v1")
     assert not router.handles("rapport.records.goal.updated.v1")
 
 
@@ -77,3 +80,53 @@ async def test_a_later_event_for_the_session_updates_it_without_forgetting_the_e
         access = await session.get(SessionAccess, session_id)
     assert access is not None
     assert (access.client_id, access.starts_at, access.ended_at) == (new_client, moved, ended_at)
+
+
+async def test_a_cancelled_appointments_session_refuses_joins(signaling: RunningSignaling) -> None:
+    clinician_id, client_id = uuid.uuid4(), uuid.uuid4()
+    session_id = await signaling.schedule(clinician_id, client_id)
+    async with signaling.database.unit_of_work() as session:
+        access = await session.get(SessionAccess, session_id)
+    assert access is not None
+    cancellation = AppointmentCancelled(
+        appointment_id=access.appointment_id,
+        session_id=session_id,
+        clinician_id=clinician_id,
+        client_id=client_id,
+        starts_at=access.starts_at,
+        ends_at=access.ends_at,
+        status="cancelled",
+        at=datetime.now(UTC),
+        cancelled_by="client",
+    )
+    await _deliver(signaling.database, cancellation)
+
+    for user_id, role in [(client_id, "client"), (clinician_id, "clinician")]:
+        late = await signaling.connect()
+        await late.send(
+            {"type": "join", "token": signaling.issuer.signaling(user_id, role, session_id)}
+        )
+        assert await late.closed_with() == CloseCode.SESSION_ENDED
+
+
+async def test_a_cancellation_of_an_unknown_session_is_ignored(
+    migrated_database: Database,
+) -> None:
+    now = datetime.now(UTC)
+    session_id = uuid.uuid4()
+    await _deliver(
+        migrated_database,
+        AppointmentCancelled(
+            appointment_id=uuid.uuid4(),
+            session_id=session_id,
+            clinician_id=uuid.uuid4(),
+            client_id=uuid.uuid4(),
+            starts_at=now,
+            ends_at=now + timedelta(minutes=50),
+            status="cancelled",
+            at=now,
+            cancelled_by="clinician",
+        ),
+    )
+    async with migrated_database.unit_of_work() as session:
+        assert await session.get(SessionAccess, session_id) is None
