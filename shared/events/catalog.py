@@ -35,11 +35,17 @@ class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     topic: ClassVar[str]
+    # The field holding the id of the aggregate (session, user, goal, ...) the event is about:
+    # its str() is the Kafka record key. Kafka keeps order only within a partition and picks the
+    # partition from the key, so one aggregate's events share a key, land on one partition and
+    # are consumed in the order they were written. Changing an event's key field moves its
+    # aggregate's events to another partition (no ordering against earlier ones across a deploy).
+    key_field: ClassVar[str]
     type: str
 
     def partition_key(self) -> str:
         """The aggregate id that keeps one aggregate's events in order on one partition."""
-        raise NotImplementedError
+        return str(getattr(self, self.key_field))
 
     def data(self) -> dict[str, Any]:
         """The CloudEvent ``data``: the payload without its type (that travels as ce_type)."""
@@ -51,57 +57,50 @@ class Payload(BaseModel):
 
 class UserRegistered(Payload):
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "user_id"
     type: Literal["rapport.identity.user.registered.v1"] = "rapport.identity.user.registered.v1"
     user_id: uuid.UUID
     role: Role
     registered_at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.user_id)
 
 
 class UserDeactivated(Payload):
     """An account can no longer sign in; tokens it holds must be refused everywhere."""
 
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "user_id"
     type: Literal["rapport.identity.user.deactivated.v1"] = "rapport.identity.user.deactivated.v1"
     user_id: uuid.UUID
     deactivated_at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.user_id)
 
 
 class UserRoleChanged(Payload):
     """An account's role changed; tokens issued before ``changed_at`` carry the old role."""
 
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "user_id"
     type: Literal["rapport.identity.user.role_changed.v1"] = "rapport.identity.user.role_changed.v1"
     user_id: uuid.UUID
     old_role: Role
     new_role: Role
     changed_at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.user_id)
-
 
 class TokensRevoked(Payload):
     """Tokens of a user issued at or before ``revoked_before`` must be refused."""
 
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "user_id"
     type: Literal["rapport.identity.tokens.revoked.v1"] = "rapport.identity.tokens.revoked.v1"
     user_id: uuid.UUID
     family_id: uuid.UUID | None
     reason: Literal["logout", "refresh_reuse", "deactivated", "role_changed", "password_changed"]
     revoked_before: datetime
 
-    def partition_key(self) -> str:
-        return str(self.user_id)
-
 
 class PartnerRegistered(Payload):
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "client_id"
     type: Literal["rapport.identity.partner.registered.v1"] = (
         "rapport.identity.partner.registered.v1"
     )
@@ -109,26 +108,22 @@ class PartnerRegistered(Payload):
     scopes: list[str]
     registered_at: datetime
 
-    def partition_key(self) -> str:
-        return self.client_id
-
 
 class PartnerSecretRotated(Payload):
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "client_id"
     type: Literal["rapport.identity.partner.secret_rotated.v1"] = (
         "rapport.identity.partner.secret_rotated.v1"
     )
     client_id: str
     rotated_at: datetime
 
-    def partition_key(self) -> str:
-        return self.client_id
-
 
 class PartnerAccessGranted(Payload):
     """A clinician let a partner app act on (and hear about) their practice's data."""
 
     topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "client_id"
     type: Literal["rapport.identity.partner.access_granted.v1"] = (
         "rapport.identity.partner.access_granted.v1"
     )
@@ -136,14 +131,13 @@ class PartnerAccessGranted(Payload):
     clinician_id: uuid.UUID
     granted_at: datetime
 
-    def partition_key(self) -> str:
-        return self.client_id
-
 
 class PartnerAccessRevoked(Payload):
     """A clinician withdrew a partner app's access to their practice's data."""
 
     topic: ClassVar[str] = TOPIC_IDENTITY
+    # The same key as the grant: grant and revocation stay in order on one partition.
+    key_field: ClassVar[str] = "client_id"
     type: Literal["rapport.identity.partner.access_revoked.v1"] = (
         "rapport.identity.partner.access_revoked.v1"
     )
@@ -151,15 +145,14 @@ class PartnerAccessRevoked(Payload):
     clinician_id: uuid.UUID
     revoked_at: datetime
 
-    def partition_key(self) -> str:
-        # The same key as the grant: grant and revocation stay in order on one partition.
-        return self.client_id
-
 
 class InvitationAccepted(Payload):
     """A client registered with a clinician's invitation: the two are to be linked."""
 
     topic: ClassVar[str] = TOPIC_IDENTITY
+    # The client's key, like their user.registered (written in the same transaction): a
+    # consumer hears of the account before the acceptance that names it.
+    key_field: ClassVar[str] = "client_id"
     type: Literal["rapport.identity.invitation.accepted.v1"] = (
         "rapport.identity.invitation.accepted.v1"
     )
@@ -168,17 +161,13 @@ class InvitationAccepted(Payload):
     client_id: uuid.UUID
     accepted_at: datetime
 
-    def partition_key(self) -> str:
-        # The client's key, like their user.registered (written in the same transaction): a
-        # consumer hears of the account before the acceptance that names it.
-        return str(self.client_id)
-
 
 # records ----------------------------------------------------------------------------------
 
 
 class AppointmentScheduled(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.records.appointment.scheduled.v1"] = (
         "rapport.records.appointment.scheduled.v1"
     )
@@ -194,9 +183,6 @@ class AppointmentScheduled(Payload):
     max_participants: int = 2
     invited_participant_ids: list[uuid.UUID] = Field(default_factory=list)
     booked_by: Literal["clinician", "client", "partner"] = "clinician"
-
-    def partition_key(self) -> str:
-        return str(self.session_id)
 
 
 class GoalUpdated(Payload):
@@ -214,6 +200,8 @@ class GoalUpdated(Payload):
     recorded_at: datetime
 
     def partition_key(self) -> str:
+        # Not one field (so no key_field): the session's key, or the goal's for an update
+        # logged outside a session.
         return str(self.session_id or self.goal_id)
 
 
@@ -232,6 +220,7 @@ class CallQualitySummary(BaseModel):
 
 class SessionCompleted(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.records.session.completed.v1"] = "rapport.records.session.completed.v1"
     session_id: uuid.UUID
     appointment_id: uuid.UUID
@@ -247,12 +236,10 @@ class SessionCompleted(Payload):
     # default, so events written before it still decode).
     quality: CallQualitySummary | None = None
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 class CareRelationshipStarted(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "relationship_id"
     type: Literal["rapport.records.care_relationship.started.v1"] = (
         "rapport.records.care_relationship.started.v1"
     )
@@ -261,22 +248,17 @@ class CareRelationshipStarted(Payload):
     client_id: uuid.UUID
     started_at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.relationship_id)
-
 
 class _GoalEvent(Payload):
     """A goal's lifecycle moved. The statement stays in records; ids and statuses travel."""
 
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "goal_id"
     goal_id: uuid.UUID
     clinician_id: uuid.UUID
     client_id: uuid.UUID
     lifecycle_status: str
     at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.goal_id)
 
 
 class GoalProposed(_GoalEvent):
@@ -300,6 +282,7 @@ class CheckInSubmitted(Payload):
     """A client's outcome (ORS-shaped) or session (SRS-shaped) check-in: totals, no text."""
 
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.records.checkin.submitted.v1"] = "rapport.records.checkin.submitted.v1"
     check_in_id: uuid.UUID
     session_id: uuid.UUID
@@ -309,21 +292,16 @@ class CheckInSubmitted(Payload):
     total: int
     submitted_at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 class _CheckInFlag(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
     check_in_id: uuid.UUID
     session_id: uuid.UUID
     clinician_id: uuid.UUID
     client_id: uuid.UUID
     total: int
     at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.session_id)
 
 
 class AllianceConcernFlagged(_CheckInFlag):
@@ -355,6 +333,7 @@ class OutcomeBelowCutoff(_CheckInFlag):
 
 class _AppointmentChange(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
     appointment_id: uuid.UUID
     session_id: uuid.UUID
     clinician_id: uuid.UUID
@@ -363,9 +342,6 @@ class _AppointmentChange(Payload):
     ends_at: datetime
     status: str
     at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.session_id)
 
 
 class AppointmentRescheduled(_AppointmentChange):
@@ -397,6 +373,7 @@ class AppointmentReminderDue(Payload):
     a rescheduled appointment is reminded again for its new time)."""
 
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.records.appointment.reminder_due.v1"] = (
         "rapport.records.appointment.reminder_due.v1"
     )
@@ -409,20 +386,15 @@ class AppointmentReminderDue(Payload):
     lead_hours: float
     at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 class _PlanEvent(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "relationship_id"
     relationship_id: uuid.UUID
     clinician_id: uuid.UUID
     client_id: uuid.UUID
     ready: bool
     at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.relationship_id)
 
 
 class PlanEndingStarted(_PlanEvent):
@@ -441,6 +413,7 @@ class BreakGlassUsed(Payload):
     """An admin read clinical records under break-glass. The reason stays in the audit log."""
 
     topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "resource_id"
     type: Literal["rapport.records.audit.break_glass_used.v1"] = (
         "rapport.records.audit.break_glass_used.v1"
     )
@@ -448,9 +421,6 @@ class BreakGlassUsed(Payload):
     resource_type: str
     resource_id: str
     at: datetime
-
-    def partition_key(self) -> str:
-        return self.resource_id
 
 
 # signaling --------------------------------------------------------------------------------
@@ -463,13 +433,11 @@ SessionRole = Role | Literal["guest"]
 
 class _ParticipantEvent(Payload):
     topic: ClassVar[str] = TOPIC_SIGNALING
+    key_field: ClassVar[str] = "session_id"
     session_id: uuid.UUID
     user_id: uuid.UUID
     role: SessionRole
     at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.session_id)
 
 
 class ParticipantCheckedIn(_ParticipantEvent):
@@ -501,16 +469,15 @@ class ParticipantLeft(_ParticipantEvent):
 
 class CallConnected(Payload):
     topic: ClassVar[str] = TOPIC_SIGNALING
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.signaling.call.connected.v1"] = "rapport.signaling.call.connected.v1"
     session_id: uuid.UUID
     at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 class SessionEnded(Payload):
     topic: ClassVar[str] = TOPIC_SIGNALING
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.signaling.session.ended.v1"] = "rapport.signaling.session.ended.v1"
     session_id: uuid.UUID
     ended_by: uuid.UUID | None
@@ -518,20 +485,15 @@ class SessionEnded(Payload):
     reason: Literal["ended", "everyone-left", "expired", "empty-room timeout"]
     at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 class SessionStarted(Payload):
     """The clinician admitted the first client: the session is under way (once per session)."""
 
     topic: ClassVar[str] = TOPIC_SIGNALING
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.signaling.session.started.v1"] = "rapport.signaling.session.started.v1"
     session_id: uuid.UUID
     at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.session_id)
 
 
 class GoalProgressShared(Payload):
@@ -539,6 +501,7 @@ class GoalProgressShared(Payload):
     update of the session (``goal_update_id`` makes that idempotent). No note travels."""
 
     topic: ClassVar[str] = TOPIC_SIGNALING
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.signaling.goal.progress_shared.v1"] = (
         "rapport.signaling.goal.progress_shared.v1"
     )
@@ -550,15 +513,13 @@ class GoalProgressShared(Payload):
     progress: int = Field(ge=0, le=10)
     at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 class CallQuality(Payload):
     """A connection-quality sample one participant's client reported (at most one per
     participant per sampling interval)."""
 
     topic: ClassVar[str] = TOPIC_SIGNALING
+    key_field: ClassVar[str] = "session_id"
     type: Literal["rapport.signaling.call.quality.v1"] = "rapport.signaling.call.quality.v1"
     session_id: uuid.UUID
     user_id: uuid.UUID
@@ -569,9 +530,6 @@ class CallQuality(Payload):
     bitrate_kbps: float | None
     at: datetime
 
-    def partition_key(self) -> str:
-        return str(self.session_id)
-
 
 # webhooks ---------------------------------------------------------------------------------
 
@@ -580,15 +538,13 @@ class WebhookEndpointDisabled(Payload):
     """A partner's endpoint stopped receiving: it answered 410 Gone, or failed for too long."""
 
     topic: ClassVar[str] = TOPIC_WEBHOOKS
+    key_field: ClassVar[str] = "endpoint_id"
     type: Literal["rapport.webhooks.endpoint.disabled.v1"] = "rapport.webhooks.endpoint.disabled.v1"
     endpoint_id: uuid.UUID
     owner_id: str
     reason: Literal["gone", "failing"]
     failing_since: datetime | None
     disabled_at: datetime
-
-    def partition_key(self) -> str:
-        return str(self.endpoint_id)
 
 
 EventPayload = Annotated[
