@@ -39,6 +39,10 @@ SUBJECT_WIDE_REASONS = frozenset({"refresh_reuse", "deactivated", "role_changed"
 
 Revoke = Callable[[uuid.UUID, datetime], Awaitable[None]]
 
+# Reconnect attempts while Kafka is down back off to this: a revocation published during an
+# outage still arrives within seconds of the broker's return (and is read back on connect).
+MAX_RETRY_SECONDS = 8.0
+
 
 def revocation_of(payload: EventPayload) -> tuple[uuid.UUID, datetime] | None:
     """Whose tokens ``payload`` revokes, and those issued before when; None if it revokes none."""
@@ -77,7 +81,12 @@ class RevocationFollower:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Follow the identity topic until stopped, reconnecting after Kafka errors."""
+        """Follow the identity topic until stopped, reconnecting after Kafka errors.
+
+        Reconnects back off from ``retry_seconds`` to ``MAX_RETRY_SECONDS`` and the outage is
+        logged once, not on every attempt.
+        """
+        delay = self._retry
         while not self._stopping.is_set():
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self._bootstrap,
@@ -90,15 +99,20 @@ class RevocationFollower:
             )
             try:
                 await consumer.start()
+                delay = self._retry  # connected: the next outage starts from the short delay
                 await self._follow(consumer)
             except (KafkaError, OSError) as exc:
-                log.warning("revocation follower reconnecting: %s", type(exc).__name__)
+                if delay == self._retry:
+                    log.warning("revocation follower reconnecting: %s", type(exc).__name__)
+                else:
+                    log.debug("revocation follower still reconnecting: %s", type(exc).__name__)
             finally:
                 await consumer.stop()
             try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._retry)
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
             except TimeoutError:
                 pass
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         # Without a group, a subscription is assigned every partition of the topic.
