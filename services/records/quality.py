@@ -7,6 +7,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from shared.events.catalog import CallQualitySummary
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -14,18 +16,6 @@ class Sample:
     packet_loss: float | None
     jitter_ms: float | None
     bitrate_kbps: float | None
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Numbers only; each is None when no sample reported that measure."""
-
-    samples: int
-    round_trip_ms_median: float | None
-    round_trip_ms_p95: float | None
-    packet_loss_mean: float | None
-    jitter_ms_mean: float | None
-    bitrate_kbps_min: float | None
 
 
 def _present(values: Iterable[float | None]) -> list[float]:
@@ -39,13 +29,14 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def summarize(samples: Sequence[Sample]) -> Summary:
-    """Median and 95th percentile round trip, mean loss and jitter, lowest bitrate."""
+def summarize(samples: Sequence[Sample]) -> CallQualitySummary:
+    """Median and 95th percentile round trip, mean loss and jitter, lowest bitrate (each None
+    when no sample reported that measure)."""
     rtt = _present(s.round_trip_ms for s in samples)
     loss = _present(s.packet_loss for s in samples)
     jitter = _present(s.jitter_ms for s in samples)
     bitrate = _present(s.bitrate_kbps for s in samples)
-    return Summary(
+    return CallQualitySummary(
         samples=len(samples),
         round_trip_ms_median=round(statistics.median(rtt), 3) if rtt else None,
         round_trip_ms_p95=round(percentile(rtt, 0.95), 3) if rtt else None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -95,13 +94,12 @@ async def _quality_summary(db: AsyncSession, session_id: uuid.UUID) -> CallQuali
     samples = await repository.list_quality_samples(db, session_id)
     if not samples:
         return None
-    summary = quality.summarize(
+    return quality.summarize(
         [
             quality.Sample(s.round_trip_ms, s.packet_loss, s.jitter_ms, s.bitrate_kbps)
             for s in samples
         ]
     )
-    return CallQualitySummary(**dataclasses.asdict(summary))
 
 
 async def note_call_quality(db: AsyncSession, event: CallQuality) -> None:
