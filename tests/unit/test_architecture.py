@@ -75,13 +75,23 @@ def test_shared_importing_a_service_breaks_the_contract(tmp_path: Path) -> None:
     assert "shared/ imports no service and not the gateway BROKEN" in result.stdout
 
 
-def test_a_service_module_in_no_layer_breaks_the_contract(tmp_path: Path) -> None:
+INWARD_BROKEN = "Inside a service, dependencies point inward BROKEN"
+
+
+def _lint_skeleton_with(tmp_path: Path, files: dict[str, str]) -> str:
+    """lint-imports' report on the skeleton plus ``files``; it must have failed."""
     root = _skeleton(tmp_path)
-    (root / "services/webhooks/stray.py").write_text("")
+    for path, text in files.items():
+        (root / path).write_text(text)
     result = _lint_imports(root)
-    assert result.returncode != 0
-    assert "Inside a service, dependencies point inward BROKEN" in result.stdout
-    assert "services.webhooks.stray" in result.stdout
+    assert result.returncode != 0, result.stdout
+    return result.stdout
+
+
+def test_a_service_module_in_no_layer_breaks_the_contract(tmp_path: Path) -> None:
+    report = _lint_skeleton_with(tmp_path, {"services/webhooks/stray.py": ""})
+    assert INWARD_BROKEN in report
+    assert "services.webhooks.stray" in report
 
 
 @pytest.mark.parametrize(
@@ -97,12 +107,8 @@ def test_a_service_module_in_no_layer_breaks_the_contract(tmp_path: Path) -> Non
 def test_an_import_pointing_outward_breaks_the_contract(
     tmp_path: Path, module: str, imports: str
 ) -> None:
-    root = _skeleton(tmp_path)
-    (root / module).write_text(f"import {imports}\n")
-    (root / (imports.replace(".", "/") + ".py")).write_text("")
-    result = _lint_imports(root)
-    assert result.returncode != 0
-    assert "Inside a service, dependencies point inward BROKEN" in result.stdout
+    files = {module: f"import {imports}\n", imports.replace(".", "/") + ".py": ""}
+    assert INWARD_BROKEN in _lint_skeleton_with(tmp_path, files)
 
 
 def _subdomain_leaks(root: Path) -> list[str]:
