@@ -96,6 +96,7 @@ class EventRouter:
 
     Each service builds its router in ``events.build_router()``, called by its app factory:
     registering is explicit and happens per app, never as a side effect of an import.
+    Several handlers of one event type run in the order they were registered.
     """
 
     def __init__(self) -> None:
