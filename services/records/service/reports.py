@@ -102,6 +102,10 @@ async def client_progress(
             )
         )
     await _audit(db, principal, "read", "session_record", session_ids)
+    # The ratings and totals shown come from these rows: their reads are audited too.
+    shown = (u.id for u in updates if goal_id is None or u.goal_id == goal_id)
+    await _audit(db, principal, "read", "goal_update", shown)
+    await _audit(db, principal, "read", "check_in", (c.id for c in check_ins))
     return ProgressPage(items=items, next_offset=offset + limit if more else None)
 
 
