@@ -161,17 +161,18 @@ class Call:
     def request(self, world: World) -> tuple[str, dict[str, str] | None, Any]:
         """The concrete path, query and JSON body for ``world``."""
         return (
-            _fill(self.path, world.ids),
-            _fill(self.params, world.ids),
-            _fill(self.body, world.ids),
+            fill_ids(self.path, world.ids),
+            fill_ids(self.params, world.ids),
+            fill_ids(self.body, world.ids),
         )
 
 
-def _fill(value: Any, ids: dict[str, str]) -> Any:
+def fill_ids(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with each ``{name}`` in its strings replaced by the world id of that name."""
     if isinstance(value, str):
         return value.format(**ids)
     if isinstance(value, dict):
-        return {k: _fill(v, ids) for k, v in value.items()}
+        return {k: fill_ids(v, ids) for k, v in value.items()}
     return value
 
 
