@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
+from services.records.models import AuditEntry
 from shared.scopes import PartnerScope
 from tests.unit.records.clinical_world import (
     CALLS,
@@ -148,6 +150,16 @@ def kinds_of_data(text: str, world: World) -> set[str]:
     return found
 
 
+async def _audited_for_app(records: Records) -> int:
+    async with records.database.unit_of_work() as db:
+        rows = await db.exec(
+            select(AuditEntry.actor_role).where(col(AuditEntry.actor_subject) == APP)
+        )
+        roles = rows.all()
+    assert set(roles) <= {"partner"}
+    return len(roles)
+
+
 def test_every_route_is_called_or_holds_no_records_data(records: Records):
     routes = route_table(records.app)
     missing = routes - set(CALLS) - NOT_RECORDS
@@ -172,11 +184,15 @@ async def test_a_partner_sees_what_its_scopes_grant_and_nothing_else(
 
     for (method, _), call in CALLS.items():
         path, params, body = call.request(world)
+        audited_before = await _audited_for_app(records)
         response = await records.http.request(
             method, path, params=params, json=body, headers=partner
         )
         assert response.status_code < 500, (method, path, response.text)
         kinds = kinds_of_data(response.text, world)
+        if kinds:
+            # What a partner was shown is audited under its client id.
+            assert await _audited_for_app(records) > audited_before, (method, path)
         if not response.is_success:
             # A refusal says why, and shows nothing of the records.
             assert response.status_code in (403, 404, 409, 422), (method, path, response.text)
