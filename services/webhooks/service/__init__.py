@@ -21,7 +21,6 @@ from services.webhooks.service.delivery import (
     record_attempt,
 )
 from services.webhooks.service.endpoints import (
-    MANAGE_SCOPE,
     DeliveryRecord,
     delete_endpoint,
     delivery_log,
@@ -48,7 +47,6 @@ from services.webhooks.service.fan_out import (
 
 __all__ = [
     "EVENT_SOURCE",
-    "MANAGE_SCOPE",
     "AttemptOutcome",
     "DeliveryRecord",
     "DueDelivery",

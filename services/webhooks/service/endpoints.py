@@ -35,15 +35,15 @@ from services.webhooks.service.fan_out import still_granted
 from services.webhooks.subscriptions import TEST_EVENT_TYPE, unknown_selectors
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
-
-MANAGE_SCOPE = "webhooks:manage"
 
 
 def require_manager(principal: Principal) -> None:
     """Only admins and tokens granted ``webhooks:manage`` (partner apps) manage endpoints."""
-    if principal.role != "admin" and MANAGE_SCOPE not in principal.scopes:
-        raise Forbidden(f"managing webhook endpoints requires role admin or scope {MANAGE_SCOPE}")
+    scope = PartnerScope.WEBHOOKS_MANAGE
+    if principal.role != "admin" and scope not in principal.scopes:
+        raise Forbidden(f"managing webhook endpoints requires role admin or scope {scope}")
 
 
 def _may_see(principal: Principal, endpoint: WebhookEndpoint) -> bool:
