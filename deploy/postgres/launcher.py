@@ -178,6 +178,24 @@ def _create_sql(name: str) -> str:
     return f'CREATE DATABASE "{_check_db_name(name)}"'
 
 
+class _AdminConnection:
+    """Creating and dropping databases over a connection to the maintenance database; the
+    server's address and credentials come from ``_admin_kwargs``."""
+
+    def _admin_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def create_database(self, name: str) -> None:
+        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
+        _run_blocking(
+            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
+        )
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
+        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
+
+
 def _clean_env() -> dict[str, str]:
     """The environment for server binaries, minus libpq's PG* variables.
 
@@ -191,7 +209,7 @@ def _clean_env() -> dict[str, str]:
 # the throwaway server
 
 
-class PostgresServer(LocalServer):
+class PostgresServer(LocalServer, _AdminConnection):
     """A private PostgreSQL cluster in a temporary directory, listening on 127.0.0.1.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`::
@@ -305,16 +323,6 @@ class PostgresServer(LocalServer):
         return True
 
     # ---- databases ------------------------------------------------------------------------
-
-    def create_database(self, name: str) -> None:
-        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
-        _run_blocking(
-            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
-        )
-
-    def drop_database(self, name: str) -> None:
-        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
-        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
 
     def async_url(self, name: str) -> str:
         """SQLAlchemy URL for the asyncpg driver:
@@ -583,7 +591,7 @@ def _name_of(uid: int, gid: int) -> str:
 # an already running server (e.g. RAPPORT_TEST_POSTGRES_DSN_BASE)
 
 
-class ExternalPostgres:
+class ExternalPostgres(_AdminConnection):
     """The :class:`DatabaseAdmin` API on a server someone else runs.
 
     ``dsn_base`` is a SQLAlchemy URL without a database, e.g.
@@ -611,16 +619,6 @@ class ExternalPostgres:
     def port(self) -> int:
         """Port from the URL (default 5432)."""
         return self._url.port or 5432
-
-    def create_database(self, name: str) -> None:
-        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
-        _run_blocking(
-            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
-        )
-
-    def drop_database(self, name: str) -> None:
-        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
-        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
 
     def async_url(self, name: str) -> str:
         """SQLAlchemy asyncpg URL for database ``name`` on this server (password included)."""
