@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import false, func, update
 from sqlmodel import SQLModel, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,10 +72,14 @@ async def lock_clinician_schedule(db: AsyncSession, clinician_id: uuid.UUID) -> 
     """Serialize bookings of one clinician until the unit of work ends.
 
     Without it two concurrent bookings could both see a free slot. PostgreSQL takes a
-    transaction-scoped advisory lock; SQLite has a single writer already, and a writer whose
-    snapshot went stale fails rather than double-books.
+    transaction-scoped advisory lock. SQLite has one writer, but its Python driver begins a
+    transaction only at the first write, so the overlap check would read outside any
+    transaction and every concurrent booking could see the slot free: a write that changes
+    nothing takes the database's write lock here instead (waiting for the writer ahead, up
+    to the busy timeout), and the reads that follow see every booking committed before it.
     """
-    if db.get_bind().dialect.name != "postgresql":
+    if db.get_bind().dialect.name == "sqlite":
+        await db.exec(update(Appointment).where(false()).values(id=Appointment.id))
         return
     key = int.from_bytes(clinician_id.bytes[:8], "big", signed=True)
     await db.exec(select(func.pg_advisory_xact_lock(key)))

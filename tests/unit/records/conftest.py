@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,11 +193,12 @@ async def migrated_database(directory: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
+@asynccontextmanager
+async def running_records(database_url: str) -> AsyncIterator[Records]:
+    """The records app on a migrated database, with its lifespan, and a client calling it."""
     settings = RecordsSettings(
         environment="test",
-        database_url=await migrated_database(tmp_path),
+        database_url=database_url,
         kafka_bootstrap="127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
         # The app's own reminder loop ticks once at start; tests drive theirs with a clock.
         reminder_poll_seconds=3600,
@@ -210,3 +212,9 @@ async def records(tmp_path: Path) -> AsyncIterator[Records]:
         httpx.AsyncClient(transport=transport, base_url="http://records") as client,
     ):
         yield Records(app, client, issuer)
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    async with running_records(await migrated_database(tmp_path)) as running:
+        yield running
