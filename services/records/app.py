@@ -29,7 +29,11 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
     background = BackgroundTasks()
     background.on_shutdown(database.dispose)
     add_event_pipeline(
-        background, service=SERVICE, settings=settings, database=database, router=events.router
+        background,
+        service=SERVICE,
+        settings=settings,
+        database=database,
+        router=events.build_router(),
     )
     reminders = ReminderLoop(
         database, settings.reminder_hours, poll_seconds=settings.reminder_poll_seconds

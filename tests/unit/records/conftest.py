@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from services.records.app import create_app, migrate
-from services.records.events import router
+from services.records.events import build_router
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop
@@ -44,6 +44,7 @@ class Records:
         self.issuer = issuer
         self.database: Database = app.state.database
         self.roles: dict[uuid.UUID, str] = {}
+        self.router = build_router()
 
     async def deliver(self, *payloads: Payload, source: str = "/rapport/signaling") -> None:
         """Apply events one by one, each in its own unit of work (a batch of one)."""
@@ -57,7 +58,7 @@ class Records:
         ]
         async with self.database.unit_of_work() as db:
             for envelope in envelopes:
-                await router.dispatch(db, envelope)
+                await self.router.dispatch(db, envelope)
 
     async def register(self, role: str) -> uuid.UUID:
         """A new user known to records through a UserRegistered event."""

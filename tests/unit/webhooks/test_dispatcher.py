@@ -12,7 +12,7 @@ import httpx
 
 from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.dispatcher import Dispatcher
-from services.webhooks.events import event_router
+from services.webhooks.events import build_router
 from services.webhooks.models import Delivery
 from services.webhooks.service import DueDelivery, RetryPolicy
 from shared.events.catalog import Payload
@@ -34,7 +34,7 @@ async def publish(webhooks: RunningService, payload: Payload) -> Envelope:
     """Apply the event as the consumer would: in a unit of work, whose commit wakes sending."""
     envelope = envelope_of(payload)
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope)
+        await build_router().dispatch(session, envelope)
     return envelope
 
 
