@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -25,6 +26,10 @@ from shared.errors import Forbidden, Unauthorized
 # are refused before any key is looked up.
 ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"]
+# Identity's private claim naming the sign-in (refresh-token family) a user's access token was
+# minted from; signaling tokens copy it from the access token they were requested with. A
+# logout revokes one family, and with it exactly the tokens carrying its id.
+FAMILY_CLAIM = "fid"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Principal:
     token_id: str
     expires_at: int
     session_id: uuid.UUID | None = None
+    # The sign-in (refresh-token family) the token was minted from; None for tokens that
+    # belong to no sign-in (a partner app's client credentials, tokens older than the claim).
+    family_id: uuid.UUID | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -109,7 +117,13 @@ class TokenVerifier:
     """Verifies a bearer token and turns it into a :class:`Principal`."""
 
     def __init__(
-        self, keys: KeySource, *, issuer: str, audience: str, cache_size: int = 10_000
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = 10_000,
+        family_memory_seconds: float = 3600.0,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
@@ -117,11 +131,36 @@ class TokenVerifier:
         self._cache: OrderedDict[tuple[str, str], Principal] = OrderedDict()
         self._cache_size = cache_size
         self._revoked_subjects: dict[str, float] = {}
+        # Every logout adds one; a revoked family is forgotten once it is older than any token
+        # lives (no token of it can still be valid), so the map stays as small as the logouts
+        # of the last hour. Kept in order of revocation, so forgetting pops from the front.
+        self._revoked_families: OrderedDict[uuid.UUID, float] = OrderedDict()
+        self._family_memory = family_memory_seconds
 
     def revoke_subject(self, subject: str, before: float | None = None) -> None:
         """Refuse tokens of ``subject`` issued before ``before`` (default: now)."""
         self._revoked_subjects[subject] = before if before is not None else time.time()
-        for cache_key in [k for k, p in self._cache.items() if p.subject == subject]:
+        self._forget_cached(lambda principal: principal.subject == subject)
+
+    def revoke_family(self, family_id: uuid.UUID, at: float | None = None) -> None:
+        """Refuse every token minted from the sign-in ``family_id`` (revoked at ``at``).
+
+        Unlike a subject's revocation this has no time bound: identity mints nothing from a
+        revoked family, so any token carrying its id is one of the ended sign-in's.
+        """
+        at = at if at is not None else time.time()
+        self._revoked_families[family_id] = at
+        self._revoked_families.move_to_end(family_id)
+        forget_before = time.time() - self._family_memory
+        while self._revoked_families:
+            oldest, revoked_at = next(iter(self._revoked_families.items()))
+            if revoked_at >= forget_before or oldest == family_id:
+                break
+            del self._revoked_families[oldest]
+        self._forget_cached(lambda principal: principal.family_id == family_id)
+
+    def _forget_cached(self, revoked: Callable[[Principal], bool]) -> None:
+        for cache_key in [k for k, p in self._cache.items() if revoked(p)]:
             del self._cache[cache_key]
 
     async def verify(self, token: str, *, audience: str | None = None) -> Principal:
@@ -171,10 +210,10 @@ class TokenVerifier:
         revoked_before = self._revoked_subjects.get(str(claims["sub"]))
         if revoked_before is not None and claims["iat"] <= revoked_before:
             raise Unauthorized("token revoked")
-        try:
-            session_id = uuid.UUID(str(claims["sid"])) if claims.get("sid") else None
-        except ValueError as exc:
-            raise Unauthorized("invalid sid claim") from exc
+        session_id = _uuid_claim(claims, "sid")
+        family_id = _uuid_claim(claims, FAMILY_CLAIM)
+        if family_id is not None and family_id in self._revoked_families:
+            raise Unauthorized("token revoked")
         return Principal(
             subject=str(claims["sub"]),
             role=str(claims.get("role", "")),
@@ -182,8 +221,19 @@ class TokenVerifier:
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
             session_id=session_id,
+            family_id=family_id,
             claims=claims,
         )
+
+
+def _uuid_claim(claims: dict[str, Any], name: str) -> uuid.UUID | None:
+    value = claims.get(name)
+    if not value:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise Unauthorized(f"invalid {name} claim") from exc
 
 
 _bearer = HTTPBearer(auto_error=False)

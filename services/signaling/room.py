@@ -501,11 +501,21 @@ class Room:
         outcome.close(seat.connection, CloseCode.NORMAL, "left")
         return outcome
 
-    def revoke(self, user_id: uuid.UUID, now: datetime) -> Outcome:
+    def revoke(
+        self,
+        user_id: uuid.UUID,
+        now: datetime,
+        *,
+        connections: frozenset[ConnectionId] | None = None,
+    ) -> Outcome:
         """Identity revoked ``user_id``'s tokens: they leave at once (no grace period, even if
-        their socket had dropped) and their connection is closed with 4401."""
+        their socket had dropped) and their connection is closed with 4401. With
+        ``connections`` (the sockets of one signed-out sign-in), only a participant seated on
+        one of them leaves: the same user seated from another device stays."""
         participant = self._participants.get(user_id)
         if participant is None:
+            return Outcome()
+        if connections is not None and participant.connection not in connections:
             return Outcome()
         outcome = Outcome()
         self._depart(participant, now, outcome, "revoked")

@@ -280,14 +280,19 @@ class Signaling:
         ]
 
     async def revoke(
-        self, session: AsyncSession, *, room: uuid.UUID, user_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        *,
+        room: uuid.UUID,
+        user_id: uuid.UUID,
+        connections: frozenset[ConnectionId] | None = None,
     ) -> Outcome:
         """Identity revoked ``user_id``'s tokens: they leave the room of session ``room`` at
-        once."""
+        once (only if seated on one of ``connections``, when given)."""
         live = self._rooms.get(room)
         if live is None:
             return Outcome()
-        outcome = live.revoke(user_id, self._clock())
+        outcome = live.revoke(user_id, self._clock(), connections=connections)
         self._settle(live)
         self._record(session, outcome)
         return outcome
