@@ -8,6 +8,7 @@ verified token's claims are cached until the token expires.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -64,29 +65,49 @@ class KeySource(Protocol):
 
 
 class JwksKeySource:
-    """Public keys fetched from identity's /.well-known/jwks.json over HTTP."""
+    """Public keys fetched from identity's /.well-known/jwks.json over HTTP.
+
+    Identity signs with a new key the moment it rotates, so a kid not held here is first of all
+    a reason to fetch again: the new key's tokens pass at once, however recently the keys were
+    fetched. What is limited is the fetching for kids that then stay unknown (made up, or of
+    another issuer): after such a miss, unknown kids are refused without a fetch for
+    ``min_refresh_seconds``, so a flood of them costs identity one request per interval.
+    Concurrent lookups share one fetch.
+    """
 
     def __init__(
-        self, url: str, *, min_refresh_seconds: float = 10.0, max_age_seconds: float = 300.0
+        self,
+        url: str,
+        *,
+        min_refresh_seconds: float = 10.0,
+        max_age_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._clock = clock
+        self._fetched_at = -math.inf
+        # When a fetch last left the kid it was made for unknown.
+        self._missed_at = -math.inf
         self._min_refresh = min_refresh_seconds
         # Keys removed from the JWKS (retired, or compromised) must stop verifying here too.
         self._max_age = max_age_seconds
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
-        age = time.monotonic() - self._fetched_at
         key = self._keys.get(kid)
-        if key is not None and age < self._max_age:
+        if key is not None and self._clock() - self._fetched_at < self._max_age:
             return key
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            stale = age >= self._max_age
-            if stale or (kid not in self._keys and age > self._min_refresh):
-                await self._refresh()
+            now = self._clock()
+            stale = now - self._fetched_at >= self._max_age
+            unknown = kid not in self._keys
+            if stale or (unknown and now - self._missed_at >= self._min_refresh):
+                try:
+                    await self._refresh()
+                finally:
+                    if kid not in self._keys:
+                        self._missed_at = self._clock()
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
@@ -99,7 +120,7 @@ class JwksKeySource:
             # Unknown keys stay unknown; tokens signed by them are refused until a fetch works.
             raise Unauthorized("token keys are unavailable right now") from exc
         finally:
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
         self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
 
 
