@@ -135,7 +135,7 @@ class SignalingSocketRoute:
 class Connection:
     """One accepted socket: sends that never raise once it is gone, and an idempotent close."""
 
-    __slots__ = ("id", "websocket", "rate_limit", "closed", "echo_test", "heard_at", "family_id")
+    __slots__ = ("id", "websocket", "rate_limit", "closed", "echo_test", "heard_at")
 
     def __init__(
         self, connection_id: ConnectionId, websocket: WebSocket, rate_limit: MessageRateLimit
@@ -147,8 +147,6 @@ class Connection:
         self.echo_test: RunningEchoTest | None = None
         # When the joined connection last sent anything (monotonic); None before it joined.
         self.heard_at: float | None = None
-        # The sign-in its join token was minted from: a logout of that sign-in closes it.
-        self.family_id: uuid.UUID | None = None
 
     async def send(self, message: ServerMessage) -> None:
         await self.send_text(message.model_dump_json())
@@ -277,22 +275,18 @@ class SignalingEdge:
     async def revoke(self, revocation: Revocation) -> None:
         """Identity revoked tokens of a user: refuse those tokens from now on, and take the
         user out of every room of this process, closing their sockets with 4401. A logout
-        (one sign-in's tokens) takes out only the sockets joined with that sign-in's tokens."""
+        (one sign-in's tokens) takes out only those who joined with that sign-in's tokens."""
         revocation.apply_to(self._verifier)
         signaling, user_id = self._signaling, revocation.user_id
-        connections: frozenset[ConnectionId] | None = None
-        if revocation.family_id is not None:
-            connections = frozenset(
-                c.id for c in self._connections.values() if c.family_id == revocation.family_id
-            )
-            if not connections:
-                return
         for session_id in signaling.rooms_of(user_id):
             try:
                 await self._change(
                     session_id,
                     partial(
-                        signaling.revoke, room=session_id, user_id=user_id, connections=connections
+                        signaling.revoke,
+                        room=session_id,
+                        user_id=user_id,
+                        family_id=revocation.family_id,
                     ),
                 )
             except Exception:
@@ -340,7 +334,6 @@ class SignalingEdge:
         if principal.session_id is None:
             await connection.close(CloseCode.UNAUTHORIZED, "unauthorized: no session in token")
             return None
-        connection.family_id = principal.family_id
         routed_for = _routing_session(connection.websocket.scope)
         if routed_for is not None and routed_for != str(principal.session_id):
             # The gateway chose this process by the URL's session id; a token for another

@@ -62,11 +62,31 @@ def test_a_revoked_waiting_client_leaves_the_clinicians_waiting_room() -> None:
     assert [c.code for c in outcome.closures] == [CloseCode.REVOKED]
 
 
-def test_revoking_one_sign_in_leaves_a_member_seated_from_another_alone() -> None:
-    room = _in_call()
-    assert room.revoke(CLIENT, NOW, connections=frozenset({7})) == Outcome()
-    outcome = room.revoke(CLIENT, NOW, connections=frozenset({2, 7}))
+def test_a_logout_takes_out_only_a_member_who_joined_with_that_sign_in() -> None:
+    phone, laptop = uuid.uuid4(), uuid.uuid4()
+    room = Room(SESSION, clinician_id=CLINICIAN, client_id=CLIENT)
+    room.check_in(CLINICIAN, 1, "Dr. Lee", NOW)
+    room.check_in(CLIENT, 2, "Sam", NOW, family_id=laptop)
+    room.admit(Seat(SESSION, CLINICIAN, 1), CLIENT, NOW)
+    assert room.revoke(CLIENT, NOW, family_id=phone) == Outcome()
+    outcome = room.revoke(CLIENT, NOW, family_id=laptop)
     assert [(c.connection, c.code) for c in outcome.closures] == [(2, CloseCode.REVOKED)]
+
+
+def test_a_logout_ends_the_grace_period_of_a_member_of_that_sign_in() -> None:
+    phone, laptop = uuid.uuid4(), uuid.uuid4()
+    room = Room(SESSION, clinician_id=CLINICIAN, client_id=CLIENT)
+    room.check_in(CLINICIAN, 1, "Dr. Lee", NOW)
+    room.check_in(CLIENT, 2, "Sam", NOW, family_id=phone)
+    room.admit(Seat(SESSION, CLINICIAN, 1), CLIENT, NOW)
+    room.drop(Seat(SESSION, CLIENT, 2), NOW)
+    # Back from the laptop within the grace period: the phone's logout no longer concerns them.
+    room.check_in(CLIENT, 3, "Sam", NOW, family_id=laptop)
+    assert room.revoke(CLIENT, NOW, family_id=phone) == Outcome()
+    room.drop(Seat(SESSION, CLIENT, 3), NOW)
+    [left] = room.revoke(CLIENT, NOW, family_id=laptop).events
+    assert isinstance(left, ParticipantLeft) and left.reason == "revoked"
+    assert not room.awaits_resume(Seat(SESSION, CLIENT, 3))
 
 
 def test_revoking_someone_not_in_the_room_changes_nothing() -> None:
