@@ -24,13 +24,12 @@ from tests.e2e.flows import (
     sign_up,
 )
 from tests.e2e.system import RapportSystem
+from tests.support.waiting import HANG_SECONDS
 
 pytestmark = pytest.mark.e2e
 
 REVOKED = 4401
 PASSWORD = "correct horse e2e"
-# Bounds against a hang only: each wait ends as soon as its event happens.
-HANG = 60.0
 
 
 async def _sign_in(http: httpx.AsyncClient, email: str) -> tuple[User, str]:
@@ -68,16 +67,16 @@ async def test_a_logout_closes_that_sign_ins_socket_and_refuses_its_token_only(
             out = await http.post("/v1/auth/logout", json={"refresh_token": phone_refresh})
             assert out.status_code == 204, out.text
 
-            closed = await on_phone.expect("__closed__", timeout=HANG)
+            closed = await on_phone.expect("__closed__", timeout=HANG_SECONDS)
             assert closed["code"] == REVOKED
-            left = await clinician_peer.expect("peer-left", timeout=HANG)
+            left = await clinician_peer.expect("peer-left", timeout=HANG_SECONDS)
             assert left["user_id"] == phone.id
 
             async def refused() -> httpx.Response | None:
                 response = await http.get("/v1/appointments", headers=phone.headers)
                 return response if response.status_code == 401 else None
 
-            refusal = await eventually(refused, timeout=HANG, interval=0.1)
+            refusal = await eventually(refused, timeout=HANG_SECONDS, interval=0.1)
             assert refusal.json() == {"error": "Unauthorized", "detail": "token revoked"}
             # Nor can the ended sign-in get a new signaling token to come back with.
             again = await http.post(
