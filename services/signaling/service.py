@@ -122,7 +122,9 @@ class Signaling:
             )
             clinician_id = access.clinician_id
             room.clinician_elsewhere = lambda: self._clinician_elsewhere(clinician_id, session_id)
-        outcome = room.check_in(user_id, connection, display_name, now)
+        outcome = room.check_in(
+            user_id, connection, display_name, now, family_id=principal.family_id
+        )
         self._rooms.add(room)
         self._record(session, outcome)
         return Seat(session_id, user_id, connection), outcome
@@ -280,14 +282,19 @@ class Signaling:
         ]
 
     async def revoke(
-        self, session: AsyncSession, *, room: uuid.UUID, user_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        *,
+        room: uuid.UUID,
+        user_id: uuid.UUID,
+        family_id: uuid.UUID | None = None,
     ) -> Outcome:
-        """Identity revoked ``user_id``'s tokens: they leave the room of session ``room`` at
-        once."""
+        """Identity revoked ``user_id``'s tokens (with ``family_id``: one sign-in's): they
+        leave the room of session ``room`` at once."""
         live = self._rooms.get(room)
         if live is None:
             return Outcome()
-        outcome = live.revoke(user_id, self._clock())
+        outcome = live.revoke(user_id, self._clock(), family_id=family_id)
         self._settle(live)
         self._record(session, outcome)
         return outcome
