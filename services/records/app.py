@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.records import api, events, service
 from services.records.audit import Verification
+from services.records.sealer import AuditSealer
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop, ReminderLoop
 from shared.db import Database
@@ -56,6 +57,11 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         issuer=settings.token_issuer,
         audience=settings.token_audience,
     )
+    sealer = AuditSealer(
+        database, app.state.metrics.registry, poll_seconds=settings.audit_seal_seconds
+    )
+    background.add("audit-sealer", sealer.run, stop=sealer.stop)
+    app.state.audit_sealer = sealer
     app.include_router(api.router)
     return app
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime, utc_now
@@ -313,8 +313,12 @@ class AuditEntry(SQLModel, table=True):
     """
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_resource", "resource_type", "resource_id"),)
+    __table_args__ = (
+        Index("ix_audit_entries_resource", "resource_type", "resource_id"),
+        Index("ix_audit_entries_seq", "seq", unique=True),
+    )
 
+    # Assigned by the database as the entry is written: the order of writes, not of commits.
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     actor_id: uuid.UUID | None = Field(default=None, index=True)
@@ -327,6 +331,8 @@ class AuditEntry(SQLModel, table=True):
     origin: str | None = Field(default=None, max_length=64)
     # Why an admin broke the glass; never clinical text.
     reason: str | None = Field(default=None, max_length=500)
-    # The hash chain (services.records.audit); empty only on entries from before it existed.
+    # The hash chain (services.records.audit), filled in by the sealer after the entry is
+    # committed: ``seq`` is the entry's place in the chain; all three are empty until then.
+    seq: int | None = Field(default=None, sa_type=BigInteger)
     prev_hash: str | None = Field(default=None, max_length=64)
     entry_hash: str | None = Field(default=None, max_length=64)

@@ -187,10 +187,9 @@ async def query_audit_log(
 
 
 async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit.Verification:
-    """Walk the whole chain and report every changed or missing entry."""
+    """Walk the whole sealed chain and report every changed, missing or moved entry."""
     state = audit.Verification(problems=[])
-    after_id = 0
-    while entries := await repository.audit_page(db, after_id, page_size):
+    while entries := await repository.audit_chain_page(db, state.last_seq, page_size):
         audit.verify(entries, state)
-        after_id = entries[-1].id or after_id
+    state.unsealed, _ = await repository.audit_backlog(db)
     return state

@@ -1,0 +1,110 @@
+"""Many concurrent units of work on one SQLite file: how each way of taking the write lock copes.
+
+Every unit of work does what a request does: reads, then writes (as an audited read does),
+then commits. Three ways to run them, each on a fresh file in the same run:
+
+- ``deferred``: SQLite's default ``BEGIN`` with WAL and a busy timeout. A transaction that
+  read before it writes cannot wait for the lock once another writer committed after its
+  read began (``SQLITE_BUSY_SNAPSHOT``): it fails at once with "database is locked".
+- ``immediate``: ``BEGIN IMMEDIATE`` takes the write lock first; writers wait in SQLite's
+  busy handler (sleeps of up to 100 ms) and fail when the busy timeout runs out.
+- ``queued``: the same, behind one in-process asyncio lock (what shared.db does): writers
+  wait in the event loop, first come first served, holding no pooled connection meanwhile.
+
+Prints units per second, failures and the slowest unit for each. Passes or fails nothing.
+
+    uv run python bench/bench_sqlite_writers.py [--units 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+async def _run(mode: str, path: Path, units: int) -> tuple[float, int, float, set[str]]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        if mode != "deferred":
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+
+    if mode != "deferred":
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE rows (id INTEGER PRIMARY KEY, v TEXT)"))
+        await connection.execute(text("INSERT INTO rows (v) VALUES ('seed')"))
+
+    lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def unit() -> AsyncIterator[AsyncConnection]:
+        if mode == "queued":
+            async with lock, engine.begin() as connection:
+                yield connection
+        else:
+            async with engine.begin() as connection:
+                yield connection
+
+    failures: set[str] = set()
+    failed = 0
+    slowest = 0.0
+
+    async def one(i: int) -> None:
+        nonlocal failed, slowest
+        started = time.perf_counter()
+        try:
+            async with unit() as connection:
+                await connection.execute(text("SELECT count(*) FROM rows"))
+                await connection.execute(text("INSERT INTO rows (v) VALUES (:v)"), {"v": str(i)})
+        except (SQLAlchemyError, TimeoutError) as exc:
+            failed += 1
+            failures.add(str(getattr(exc, "orig", exc) or type(exc).__name__)[:60])
+        slowest = max(slowest, time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(units)))
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return units / elapsed, failed, slowest, failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=2000)
+    args = parser.parse_args()
+    print(f"{args.units} concurrent read-then-write units of work on one SQLite file (WAL)")
+    print(f"{'mode':<10} {'units/s':>9} {'failed':>7} {'slowest s':>10}  errors")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ("deferred", "immediate", "queued"):
+            rate, failed, slowest, failures = asyncio.run(
+                _run(mode, Path(tmp) / f"{mode}.db", args.units)
+            )
+            print(f"{mode:<10} {rate:>9.0f} {failed:>7} {slowest:>10.2f}  {sorted(failures)}")
+
+
+if __name__ == "__main__":
+    main()

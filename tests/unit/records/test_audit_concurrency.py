@@ -1,0 +1,75 @@
+"""A client's record page under concurrency: its parallel reads all answer, all are audited,
+and the audit log verifies once the sealer has caught up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from services.records.__main__ import main
+from tests.unit.records.conftest import Records
+
+
+async def _client_with_a_record(records: Records) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    clinician = await records.register("clinician")
+    client = await records.register("client")
+    session_id = await records.booked_session(clinician, client)
+    await records.set_goal(clinician, client)
+    for text in ("first", "second", "third"):
+        response = await records.http.post(
+            "/v1/notes",
+            json={"client_id": str(client), "visibility": "private", "text": text},
+            headers=records.auth(clinician),
+        )
+        assert response.status_code == 201, response.text
+    response = await records.http.post(
+        "/v1/values", json={"statement": "Family comes first"}, headers=records.auth(client)
+    )
+    assert response.status_code == 201, response.text
+    return clinician, client, session_id
+
+
+def record_page_reads(client: uuid.UUID, session_id: uuid.UUID, relationship: str) -> list[str]:
+    """What web/public/js/client-record.js fetches when a clinician opens a client's record."""
+    return [
+        "/v1/care-relationships",
+        f"/v1/care-relationships/{relationship}/readiness",
+        f"/v1/goals?client_id={client}",
+        f"/v1/values?client_id={client}",
+        f"/v1/notes?client_id={client}",
+        f"/v1/clients/{client}/progress?limit=200",
+        f"/v1/sessions/{session_id}",
+    ]
+
+
+async def test_twenty_parallel_record_page_reads_all_answer_and_the_log_verifies(
+    records: Records, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    clinician, client, session_id = await _client_with_a_record(records)
+    relationship = (await records.relate(clinician, client))["id"]
+    pages = record_page_reads(client, session_id, relationship)
+    urls = [pages[i % len(pages)] for i in range(20)]
+    before = len(await records.audit_entries())
+
+    responses = await asyncio.gather(
+        *(records.http.get(url, headers=records.auth(clinician)) for url in urls)
+    )
+
+    assert [r.status_code for r in responses] == [200] * 20, [
+        (url, r.status_code, r.text[:200])
+        for url, r in zip(urls, responses, strict=True)
+        if r.status_code != 200
+    ]
+    await records.seal()
+    entries = await records.audit_entries()
+    assert len(entries) > before
+    assert all(e.entry_hash for e in entries)
+    monkeypatch.setenv("RAPPORT_RECORDS_DATABASE_URL", records.database.url)
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["verify-audit"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["checked"] == len(entries)
