@@ -81,7 +81,7 @@ class AuditSealer:
             total += sealed
             if sealed < self._batch:
                 break
-        await self._measure()
+        await self.measure()
         return total
 
     async def _seal_batch(self) -> int:
@@ -96,7 +96,8 @@ class AuditSealer:
         self.sealed.inc(len(entries))
         return len(entries)
 
-    async def _measure(self) -> None:
+    async def measure(self) -> None:
+        """Count what waits for the sealer (every process does, sealing or not)."""
         async with self._database.unit_of_work(notify=False) as db:
             count, oldest = await repository.audit_backlog(db)
         self.unsealed.set(count)
