@@ -8,8 +8,11 @@ import json
 import uuid
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from services.records.__main__ import main
+from services.records.sealer import AuditSealer
+from shared.db import Database
 from tests.unit.records.conftest import Records
 
 
@@ -73,3 +76,55 @@ async def test_twenty_parallel_record_page_reads_all_answer_and_the_log_verifies
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert report["checked"] == len(entries)
+
+
+async def read_while_sealing(records: Records, sealers: list[AuditSealer], reads: int) -> list[int]:
+    """``reads`` parallel record-page reads as the clinician while every sealer seals over
+    and over; then one last seal. Returns the reads' status codes."""
+    clinician, client, session_id = await _client_with_a_record(records)
+    relationship = (await records.relate(clinician, client))["id"]
+    pages = record_page_reads(client, session_id, relationship)
+    done = asyncio.Event()
+
+    async def keep_sealing(sealer: AuditSealer) -> None:
+        while not done.is_set():
+            await sealer.seal()
+            await asyncio.sleep(0)
+
+    sealing = [asyncio.create_task(keep_sealing(sealer)) for sealer in sealers]
+    try:
+        responses = await asyncio.gather(
+            *(
+                records.http.get(pages[i % len(pages)], headers=records.auth(clinician))
+                for i in range(reads)
+            )
+        )
+    finally:
+        done.set()
+        await asyncio.gather(*sealing)
+    await sealers[0].seal()
+    return [r.status_code for r in responses]
+
+
+async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
+    records: Records, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    other = Database(records.database.url)  # a second records process's engine and sealer
+    try:
+        sealers = [
+            records.app.state.audit_sealer,
+            AuditSealer(other, CollectorRegistry(), poll_seconds=3600),
+        ]
+        statuses = await read_while_sealing(records, sealers, reads=40)
+    finally:
+        await other.dispose()
+
+    assert statuses == [200] * 40
+    entries = await records.audit_entries()
+    assert sorted(e.seq for e in entries if e.seq) == list(range(1, len(entries) + 1))
+    monkeypatch.setenv("RAPPORT_RECORDS_DATABASE_URL", records.database.url)
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["verify-audit"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert (report["checked"], report["unsealed"]) == (len(entries), 0)
