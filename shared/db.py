@@ -48,13 +48,13 @@ def utc_now() -> datetime:
 
 # How long a SQLite writer waits for the write lock, in SQLite's busy handler or for a pooled
 # connection, before failing with "database is locked" (or a pool timeout). Measured with
-# bench/bench_sqlite_writers.py: 5,000 concurrent read-then-write units of work (a join storm)
-# failed 1,898 times with 5 s (and a 30 s pool timeout), and none with 60 s, the slowest
-# waiting 30 s. Neither taking
-# the lock up front (BEGIN IMMEDIATE) nor one in-process writer queue did better there (118
-# and 97 units/s against 157), and both would deadlock code that opens a second unit of work
-# while its first one is open (identity counts a failed login in its own, mid-request); the
-# sqlite3 module's own ``BEGIN`` at the first write keeps that working.
+# bench/bench_sqlite_writers.py, 5,000 concurrent read-then-write units of work (a join
+# storm): with 5 s (and the pool's 30 s) 1,898 failed; with 60 s none did, the slowest
+# waiting 30-40 s. Over two runs, taking the lock up front (BEGIN IMMEDIATE) did 118 and 168
+# units/s against 157 and 122 for the default, and one in-process writer queue 97 and 73:
+# no gain worth it, and both would deadlock code that opens a second unit of work while its
+# first is open (identity records a failed login in its own, mid-request). The sqlite3
+# module's own ``BEGIN`` just before the first write keeps that working.
 SQLITE_LOCK_WAIT_SECONDS = 60
 
 
