@@ -34,9 +34,6 @@ from services.records.models import (
 # Appointments in these statuses no longer hold their time.
 FREED_STATUSES = ("cancelled", "noshow", "entered-in-error")
 
-# Any fixed key: the advisory lock only the audit sealer takes (never a request).
-AUDIT_SEALER_LOCK = 0x52415050_41554454
-
 
 def add(db: AsyncSession, *rows: SQLModel) -> None:
     """Stage new rows in the unit of work (they are written when it commits)."""
@@ -432,51 +429,6 @@ async def client_rows(
     goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
     check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
     return relationships, appointments, sessions, goals, check_ins
-
-
-async def claim_audit_sealer(db: AsyncSession) -> bool:
-    """Make this unit of work the only audit sealer until it ends; False if another is.
-
-    PostgreSQL: a transaction-scoped advisory lock that only sealers try (requests never
-    wait on it). SQLite: take the database's write lock before reading the chain's head, so
-    a second records process's sealer waits and then sees this one's seals.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        claimed = await db.exec(select(func.pg_try_advisory_xact_lock(AUDIT_SEALER_LOCK)))
-        return bool(claimed.one())
-    await (await db.connection()).exec_driver_sql("BEGIN IMMEDIATE")
-    return True
-
-
-async def audit_chain_head(db: AsyncSession) -> tuple[int, str | None]:
-    """The newest sealed entry's place in the chain and its hash (0 and None when empty)."""
-    query = select(AuditEntry.seq, AuditEntry.entry_hash).where(col(AuditEntry.seq).is_not(None))
-    row = (await db.exec(query.order_by(col(AuditEntry.seq).desc()).limit(1))).first()
-    return (0, None) if row is None else (row[0] or 0, row[1])
-
-
-async def unsealed_audit(db: AsyncSession, limit: int) -> Sequence[AuditEntry]:
-    """Committed entries the sealer has not reached, oldest id first."""
-    query = select(AuditEntry).where(col(AuditEntry.seq).is_(None)).order_by(col(AuditEntry.id))
-    return (await db.exec(query.limit(limit))).all()
-
-
-async def audit_backlog(db: AsyncSession) -> tuple[int, datetime | None]:
-    """How many committed entries wait for the sealer, and when the oldest was written."""
-    query = select(func.count(), func.min(AuditEntry.at)).where(col(AuditEntry.seq).is_(None))
-    count, oldest = (await db.exec(query)).one()
-    return int(count), oldest
-
-
-async def audit_chain_page(db: AsyncSession, after_seq: int, limit: int) -> Sequence[AuditEntry]:
-    """Sealed entries in chain order after place ``after_seq``."""
-    query = (
-        select(AuditEntry)
-        .where(col(AuditEntry.seq) > after_seq)
-        .order_by(col(AuditEntry.seq))
-        .limit(limit)
-    )
-    return (await db.exec(query)).all()
 
 
 async def query_audit(

@@ -223,9 +223,9 @@ async def _audit(
     """Append one entry per resource to the caller's unit of work; ``principal`` None means
     records acted.
 
-    Nothing here reads or locks the chain: the database assigns the ids, and the sealer
-    (services.records.sealer) chains the entries once this unit of work has committed, so
-    concurrent requests append without waiting on each other.
+    Nothing here reads or locks the chain: the database assigns the ids, and the app's
+    sealer (shared.audit_log.AuditSealer) chains the entries once this unit of work has
+    committed, so concurrent requests append without waiting on each other.
     """
     ids = list(resource_ids)
     if not ids:

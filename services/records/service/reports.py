@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, fhir, repository
+from services.records import fhir, repository
 from services.records.errors import (
     NotYourRecord,
 )
 from services.records.models import (
+    AuditEntry,
     CheckIn,
 )
 from services.records.schemas import (
@@ -31,6 +32,7 @@ from services.records.service.access import (
     is_partner,
     partner_clinicians,
 )
+from shared import audit_log
 from shared.db import utc_now
 from shared.errors import Forbidden
 from shared.tokens import Principal
@@ -186,10 +188,6 @@ async def query_audit_log(
     return views
 
 
-async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit.Verification:
+async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit_log.Verification:
     """Walk the whole sealed chain and report every changed, missing or moved entry."""
-    state = audit.Verification(problems=[])
-    while entries := await repository.audit_chain_page(db, state.last_seq, page_size):
-        audit.verify(entries, state)
-    state.unsealed, _ = await repository.audit_backlog(db)
-    return state
+    return await audit_log.verify_log(db, AuditEntry, page_size)

@@ -17,8 +17,8 @@ from sqlmodel import col, select
 from services.records.__main__ import main
 from services.records.app import create_app, migrate
 from services.records.models import AuditEntry
-from services.records.sealer import AuditSealer
 from services.records.settings import RecordsSettings
+from shared.audit_log import AuditSealer
 from shared.db import Database
 from tests.support.tokens import TestTokenIssuer
 from tests.unit.records.conftest import Records
@@ -128,7 +128,7 @@ async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
     try:
         sealers = [
             records.app.state.audit_sealer,
-            AuditSealer(other, CollectorRegistry(), poll_seconds=3600),
+            AuditSealer(other, AuditEntry, CollectorRegistry(), poll_seconds=3600),
         ]
         statuses = await read_while_sealing(records, sealers, reads=60)
     finally:

@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
-from services.records import audit
 from services.records.__main__ import main
 from services.records.app import MIGRATIONS_DIR
 from services.records.models import AuditEntry
-from services.records.sealer import AuditSealer
+from shared import audit_log
+from shared.audit_log import AuditSealer
 from shared.db import Database
 from shared.events.catalog import BreakGlassUsed
 from shared.migrations import upgrade
@@ -227,7 +227,7 @@ async def test_verify_detects_an_inserted_entry(records: Records, monkeypatch, c
         resource_type="note",
         resource_id="forged",
     )
-    audit.seal(forged, after.seq + 1, after.entry_hash)
+    audit_log.seal(forged, after.seq + 1, after.entry_hash)
     later = [e for e in entries if e.seq is not None and e.seq > after.seq]
     _tamper(
         records,
@@ -302,7 +302,7 @@ async def test_a_chain_from_before_the_sealer_stays_verifiable(tmp_path: Path, m
     # Entries chained in id order by the old code, then the upgrade, then new entries sealed.
     url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
     await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url, "0004")
-    head = audit.GENESIS
+    head = audit_log.GENESIS
     with sqlite3.connect(tmp_path / "records.db") as connection:
         for entry_id in (1, 2, 3):
             old = AuditEntry(
@@ -313,7 +313,7 @@ async def test_a_chain_from_before_the_sealer_stays_verifiable(tmp_path: Path, m
                 resource_type="goal",
                 resource_id=str(entry_id),
             )
-            previous, head = head, audit.entry_hash(old, head)
+            previous, head = head, audit_log.entry_hash(old, head)
             connection.execute(
                 "INSERT INTO audit_entries (id, at, actor_role, action, resource_type, "
                 "resource_id, prev_hash, entry_hash) VALUES (?, ?, 'system', 'read', 'goal', ?,"
@@ -329,7 +329,7 @@ async def test_a_chain_from_before_the_sealer_stays_verifiable(tmp_path: Path, m
                     actor_role="system", action="read", resource_type="goal", resource_id="4"
                 )
             )
-        sealer = AuditSealer(database, CollectorRegistry(), poll_seconds=1)
+        sealer = AuditSealer(database, AuditEntry, CollectorRegistry(), poll_seconds=1)
         assert await sealer.seal() == 1
     finally:
         await database.dispose()

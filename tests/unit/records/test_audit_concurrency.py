@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.records.__main__ import main
-from services.records.sealer import AuditSealer
+from services.records.models import AuditEntry
+from shared.audit_log import AuditSealer
 from shared.db import Database
 from tests.unit.records.conftest import Records
 
@@ -113,7 +114,7 @@ async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
     try:
         sealers = [
             records.app.state.audit_sealer,
-            AuditSealer(other, CollectorRegistry(), poll_seconds=3600),
+            AuditSealer(other, AuditEntry, CollectorRegistry(), poll_seconds=3600),
         ]
         statuses = await read_while_sealing(records, sealers, reads=40)
     finally:

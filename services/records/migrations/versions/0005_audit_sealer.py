@@ -14,34 +14,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared.audit_log import sealing_condition
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 APPEND_ONLY = "audit_entries is append-only"
-# The fields a seal never changes.
-KEPT = (
-    "id",
-    "at",
-    "actor_id",
-    "actor_role",
-    "action",
-    "resource_type",
-    "resource_id",
-    "actor_subject",
-    "origin",
-    "reason",
-)
-
-
-def _sealing(same: str) -> str:
-    """SQL true when an UPDATE only seals an unsealed entry (``same`` compares null-safely)."""
-    kept = " AND ".join(f"NEW.{c} {same} OLD.{c}" for c in KEPT)
-    return (
-        "OLD.seq IS NULL AND OLD.entry_hash IS NULL AND NEW.seq IS NOT NULL "
-        f"AND NEW.prev_hash IS NOT NULL AND NEW.entry_hash IS NOT NULL AND {kept}"
-    )
 
 
 def upgrade() -> None:
@@ -60,7 +40,7 @@ def upgrade() -> None:
         op.execute(
             "CREATE OR REPLACE FUNCTION audit_entries_append_only() RETURNS trigger "
             "LANGUAGE plpgsql AS $$ BEGIN "
-            f"IF TG_OP = 'UPDATE' AND {_sealing('IS NOT DISTINCT FROM')} THEN RETURN NEW; "
+            f"IF TG_OP = 'UPDATE' AND {sealing_condition('IS NOT DISTINCT FROM')} THEN RETURN NEW; "
             f"END IF; RAISE EXCEPTION '{APPEND_ONLY}'; END; $$"
         )
     else:
@@ -68,7 +48,7 @@ def upgrade() -> None:
         op.execute("UPDATE audit_entries SET seq = id WHERE entry_hash IS NOT NULL")
         op.execute(
             "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries "
-            f"WHEN NOT ({_sealing('IS')}) BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
+            f"WHEN NOT ({sealing_condition('IS')}) BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
         )
 
 
