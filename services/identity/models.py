@@ -105,17 +105,6 @@ class RecoveryCode(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
-# What a partner app may be granted (docs/contracts.md lists what each one allows).
-PARTNER_SCOPES: Final = (
-    "appointments:read",
-    "appointments:write",
-    "sessions:read",
-    "goals:read",
-    "fhir:read",
-    "webhooks:manage",
-)
-
-
 class PartnerApp(SQLModel, table=True):
     """An OAuth2 client (an EHR, a scheduler) using the client-credentials grant."""
 

@@ -45,7 +45,6 @@ from services.identity.errors import (
 from services.identity.login_throttle import LoginThrottle
 from services.identity.models import (
     DISPLAY_NAME_MAX_LENGTH,
-    PARTNER_SCOPES,
     ROLES,
     SELF_SERVICE_ROLES,
     Invitation,
@@ -74,6 +73,7 @@ from shared.events.catalog import (
     UserRoleChanged,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -570,9 +570,9 @@ class IdentityService:
     ) -> PartnerCredentials:
         """An admin registers a partner app; the secret is returned once, stored hashed."""
         principal.require_role("admin")
-        unknown = sorted(set(scopes) - set(PARTNER_SCOPES))
+        unknown = sorted(set(scopes) - set(PartnerScope))
         if unknown or not scopes:
-            raise UnknownScope(f"scopes: choose from {', '.join(PARTNER_SCOPES)}")
+            raise UnknownScope(f"scopes: choose from {', '.join(PartnerScope)}")
         secret = secrets.token_urlsafe(32)
         app = await repository.add_partner_app(
             session,

@@ -45,16 +45,17 @@ from shared.events.catalog import (
     WebhookEndpointDisabled,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
-MANAGE_SCOPE = "webhooks:manage"
 EVENT_SOURCE = "/rapport/webhooks"
 
 
 def require_manager(principal: Principal) -> None:
     """Only admins and tokens granted ``webhooks:manage`` (partner apps) manage endpoints."""
-    if principal.role != "admin" and MANAGE_SCOPE not in principal.scopes:
-        raise Forbidden(f"managing webhook endpoints requires role admin or scope {MANAGE_SCOPE}")
+    scope = PartnerScope.WEBHOOKS_MANAGE
+    if principal.role != "admin" and scope not in principal.scopes:
+        raise Forbidden(f"managing webhook endpoints requires role admin or scope {scope}")
 
 
 def _may_see(principal: Principal, endpoint: WebhookEndpoint) -> bool:

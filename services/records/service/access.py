@@ -34,6 +34,7 @@ from shared.events.catalog import (
     BreakGlassUsed,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 SOURCE = "/rapport/records"
@@ -51,16 +52,9 @@ BOOKING_GRACE = timedelta(minutes=15)
 
 # Access rules: the one place that decides who may read or change what.
 
-# What a partner app's scopes allow here (identity issues them; the token's ``clinicians``
-# claim names the clinicians who granted the app access). A partner never reads notes,
-# values, check-ins or the audit log.
-APPOINTMENTS_READ = "appointments:read"
-APPOINTMENTS_WRITE = "appointments:write"
-SESSIONS_READ = "sessions:read"
-GOALS_READ = "goals:read"
-# The FHIR export (appointments, encounters, goals in one Bundle) has a scope of its own, so an
-# app can be given the export without the piecemeal reads, or those without the export.
-FHIR_READ = "fhir:read"
+# What a partner app's scopes (``PartnerScope``) allow here: identity issues them; the token's
+# ``clinicians`` claim names the clinicians who granted the app access. A partner never reads
+# notes, values, check-ins or the audit log, whatever its scopes.
 
 
 def is_partner(principal: Principal) -> bool:
@@ -68,7 +62,7 @@ def is_partner(principal: Principal) -> bool:
 
 
 async def partner_clinicians(
-    db: AsyncSession, principal: Principal, *scopes: str
+    db: AsyncSession, principal: Principal, *scopes: PartnerScope
 ) -> frozenset[uuid.UUID]:
     """The clinicians whose records a partner app may use under ``scopes`` (all required).
 
@@ -114,7 +108,7 @@ def _issued_at(principal: Principal) -> datetime | None:
 
 
 async def _partner_for(
-    db: AsyncSession, principal: Principal, clinician_id: uuid.UUID, *scopes: str
+    db: AsyncSession, principal: Principal, clinician_id: uuid.UUID, *scopes: PartnerScope
 ) -> None:
     """A partner app with ``scopes`` acting for ``clinician_id``: :class:`Forbidden` without
     a scope, :class:`NotYourRecord` (also 403) for a clinician who granted it nothing (or
@@ -141,7 +135,7 @@ async def _reader_role(
     resource_type: str,
     resource_id: object,
     *,
-    partner_scope: str | None = None,
+    partner_scope: PartnerScope | None = None,
 ) -> ReaderRole:
     """Like :func:`_party_role` for reads, plus an admin who breaks the glass, and a partner
     app holding ``partner_scope`` for the record's clinician (when the read allows one).
