@@ -35,10 +35,6 @@ class RecordsSettings(ServiceSettings):
     completion_settle_seconds: float = Field(10.0, ge=0)
     completion_poll_seconds: float = Field(1.0, gt=0)
 
-    # How often the audit sealer chains newly committed audit entries (the longest an entry
-    # stays unsealed while the service runs).
-    audit_seal_seconds: float = Field(1.0, gt=0)
-
     @field_validator("reminder_hours", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
