@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
@@ -18,11 +17,9 @@ from services.records.__main__ import main
 from services.records.app import create_app, migrate
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
-from shared.audit_log import AuditSealer
-from shared.db import Database
 from tests.support.tokens import TestTokenIssuer
 from tests.unit.records.conftest import Records
-from tests.unit.records.test_audit_concurrency import read_while_sealing
+from tests.unit.records.test_audit_concurrency import read_with_two_sealers
 
 pytestmark = pytest.mark.integration
 
@@ -123,16 +120,7 @@ async def test_an_entry_committed_late_is_sealed_after_those_committed_before_it
 async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
     records: Records, monkeypatch, capsys
 ):
-    # A second records process: its own engine, its own sealer.
-    other = Database(records.database.url)
-    try:
-        sealers = [
-            records.app.state.audit_sealer,
-            AuditSealer(other, AuditEntry, CollectorRegistry(), poll_seconds=3600),
-        ]
-        statuses = await read_while_sealing(records, sealers, reads=60)
-    finally:
-        await other.dispose()
+    statuses = await read_with_two_sealers(records, reads=60)
 
     assert statuses == [200] * 60
     async with records.database.unit_of_work() as db:

@@ -107,18 +107,24 @@ async def read_while_sealing(records: Records, sealers: list[AuditSealer], reads
     return [r.status_code for r in responses]
 
 
-async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
-    records: Records, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-):
-    other = Database(records.database.url)  # a second records process's engine and sealer
+async def read_with_two_sealers(records: Records, reads: int) -> list[int]:
+    """:func:`read_while_sealing` with the app's sealer and a second records process's (its
+    own engine, its own sealer) racing it."""
+    other = Database(records.database.url)
     try:
         sealers = [
             records.app.state.audit_sealer,
             AuditSealer(other, AuditEntry, CollectorRegistry(), poll_seconds=3600),
         ]
-        statuses = await read_while_sealing(records, sealers, reads=40)
+        return await read_while_sealing(records, sealers, reads)
     finally:
         await other.dispose()
+
+
+async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
+    records: Records, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    statuses = await read_with_two_sealers(records, reads=40)
 
     assert statuses == [200] * 40
     entries = await records.audit_entries()
