@@ -1,19 +1,20 @@
 """Many concurrent units of work on one SQLite file: how each way of taking the write lock copes.
 
 Every unit of work does what a request does: reads, then writes (as an audited read does),
-then commits. Three ways to run them, each on a fresh file in the same run:
+then commits. Three ways to run them, each on a fresh file in the same run, with the busy
+and pool timeouts of each row (the first row is the settings shared.db had before):
 
-- ``deferred``: what the sqlite3 module does by default: reads outside a transaction, and
+- ``deferred`` (what shared.db does): the sqlite3 module's default, reads outside a transaction, and
   ``BEGIN`` just before the first write; writers wait in SQLite's busy handler (polling,
   sleeps of up to 100 ms, no order) and fail with "database is locked" when the busy
   timeout runs out, or in the connection pool's queue when its timeout does.
 - ``immediate``: ``BEGIN IMMEDIATE`` takes the write lock before the first read.
-- ``queued``: the same, behind one in-process asyncio lock (what shared.db does): writers
-  wait in the event loop, first come first served, holding no pooled connection meanwhile.
+- ``queued``: the same, behind one in-process asyncio lock: writers wait in the event loop,
+  first come first served, holding no pooled connection meanwhile.
 
 Prints units per second, failures and the slowest unit for each. Passes or fails nothing.
 
-    uv run python bench/bench_sqlite_writers.py [--units 2000]
+    uv run python bench/bench_sqlite_writers.py [--units 2000] [--statements 3]
 """
 
 from __future__ import annotations
