@@ -34,9 +34,6 @@ from services.records.models import (
 # Appointments in these statuses no longer hold their time.
 FREED_STATUSES = ("cancelled", "noshow", "entered-in-error")
 
-# Any fixed key: the one advisory lock that orders appends to the audit chain.
-AUDIT_CHAIN_LOCK = 0x52415050_41554454
-
 
 def add(db: AsyncSession, *rows: SQLModel) -> None:
     """Stage new rows in the unit of work (they are written when it commits)."""
@@ -436,29 +433,6 @@ async def client_rows(
     goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
     check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
     return relationships, appointments, sessions, goals, check_ins
-
-
-async def audit_head(db: AsyncSession) -> tuple[int, str | None]:
-    """The newest audit entry's id and hash, holding the chain until the unit of work ends.
-
-    PostgreSQL serializes appenders with a transaction-scoped advisory lock; SQLite has a
-    single writer, and a writer with a stale snapshot fails on the primary key.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        await db.exec(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
-    query = select(AuditEntry.id, AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc())
-    row = (await db.exec(query.limit(1))).first()
-    return (0, None) if row is None else (row[0] or 0, row[1])
-
-
-async def audit_page(db: AsyncSession, after_id: int, limit: int) -> Sequence[AuditEntry]:
-    query = (
-        select(AuditEntry)
-        .where(col(AuditEntry.id) > after_id)
-        .order_by(col(AuditEntry.id))
-        .limit(limit)
-    )
-    return (await db.exec(query)).all()
 
 
 async def query_audit(

@@ -16,7 +16,7 @@ from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, repository
+from services.records import repository
 from services.records.errors import (
     NotYourRecord,
     UnknownClient,
@@ -214,7 +214,13 @@ async def _audit(
     *,
     reason: str | None = None,
 ) -> None:
-    """Append one hash-chained entry per resource; ``principal`` None means records acted."""
+    """Append one entry per resource to the caller's unit of work; ``principal`` None means
+    records acted.
+
+    Nothing here reads or locks the chain: the database assigns the ids, and the app's
+    sealer (shared.audit_log.AuditSealer) chains the entries once this unit of work has
+    committed, so concurrent requests append without waiting on each other.
+    """
     ids = list(resource_ids)
     if not ids:
         return
@@ -227,21 +233,20 @@ async def _audit(
         except ValueError:
             subject = principal.subject[:128]
     actor_role = (principal.role or "unknown") if principal is not None else "system"
-    last_id, head = await repository.audit_head(db)
-    head = head or audit.GENESIS
-    for offset, resource_id in enumerate(ids, start=1):
-        entry = AuditEntry(
-            at=at,
-            actor_id=actor_id,
-            actor_subject=subject,
-            actor_role=actor_role[:20],
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id),
-            origin=request_origin.get(),
-            reason=reason,
-        )
-        head = audit.seal(entry, last_id + offset, head)
-        repository.add(db, entry)
-    # Written now so the next append in this unit of work sees this head.
-    await db.flush()
+    repository.add(
+        db,
+        *(
+            AuditEntry(
+                at=at,
+                actor_id=actor_id,
+                actor_subject=subject,
+                actor_role=actor_role[:20],
+                action=action,
+                resource_type=resource_type,
+                resource_id=str(resource_id),
+                origin=request_origin.get(),
+                reason=reason,
+            )
+            for resource_id in ids
+        ),
+    )

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, fhir, repository
+from services.records import fhir, repository
 from services.records.errors import (
     NotYourRecord,
 )
 from services.records.models import (
+    AuditEntry,
     CheckIn,
 )
 from services.records.schemas import (
@@ -29,6 +30,7 @@ from services.records.service.access import (
     is_partner,
     partner_clinicians,
 )
+from shared import audit_log
 from shared.db import utc_now
 from shared.errors import Forbidden
 from shared.scopes import PartnerScope
@@ -196,11 +198,6 @@ async def query_audit_log(
     return views
 
 
-async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit.Verification:
-    """Walk the whole chain and report every changed or missing entry."""
-    state = audit.Verification(problems=[])
-    after_id = 0
-    while entries := await repository.audit_page(db, after_id, page_size):
-        audit.verify(entries, state)
-        after_id = entries[-1].id or after_id
-    return state
+async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit_log.Verification:
+    """Walk the whole sealed chain and report every changed, missing or moved entry."""
+    return await audit_log.verify_log(db, AuditEntry, page_size)

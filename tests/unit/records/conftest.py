@@ -181,7 +181,14 @@ class Records:
         async with self.database.unit_of_work() as db:
             return [bytes(v) for v in (await db.exec(select(OutboxMessage.value))).all()]
 
+    async def seal(self) -> int:
+        """Run the app's audit sealer now, as its loop does every ``audit_seal_seconds``."""
+        sealed: int = await self.app.state.audit_sealer.seal()
+        return sealed
+
     async def audit_entries(self) -> list[AuditEntry]:
+        """Every audit entry, once the sealer has chained what was committed so far."""
+        await self.seal()
         async with self.database.unit_of_work() as db:
             return list((await db.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all())
 
@@ -203,6 +210,7 @@ async def running_records(database_url: str) -> AsyncIterator[Records]:
         # The app's own reminder loop ticks once at start; tests drive theirs with a clock.
         reminder_poll_seconds=3600,
         completion_poll_seconds=3600,
+        audit_seal_seconds=3600,
     )
     issuer = TestTokenIssuer()
     app = create_app(settings, key_source=issuer.key_source)
