@@ -75,6 +75,8 @@ class RapportSystem:
             env[prefix + "PORT"] = str(self.ports[name])
             env[prefix + "DATABASE_URL"] = self.postgres.async_url(self._db(name))  # type: ignore[attr-defined]
             env[f"RAPPORT_GATEWAY_{name.upper()}_URL"] = self.url(name)
+            # The gateway connects from 127.0.0.1: its X-Forwarded-For is the client's address.
+            env[prefix + "TRUSTED_PROXIES"] = "127.0.0.1"
         signaling_urls = ",".join(self.url(name) for name in self.signaling_names)
         env["RAPPORT_GATEWAY_SIGNALING_URL"] = signaling_urls
         env["RAPPORT_GATEWAY_SIGNALING_URLS"] = signaling_urls

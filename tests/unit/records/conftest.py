@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -191,21 +192,30 @@ async def migrated_database(directory: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    settings = RecordsSettings(
-        environment="test",
-        database_url=await migrated_database(tmp_path),
-        kafka_bootstrap="127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
+@asynccontextmanager
+async def running_records(
+    directory: Path, *, client: tuple[str, int] = ("127.0.0.1", 123), **settings: Any
+) -> AsyncIterator[Records]:
+    """The records app on a fresh database, called in-process from ``client``'s address."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": await migrated_database(directory),
+        "kafka_bootstrap": "127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
         # The app's own reminder loop ticks once at start; tests drive theirs with a clock.
-        reminder_poll_seconds=3600,
-        completion_poll_seconds=3600,
-    )
+        "reminder_poll_seconds": 3600,
+        "completion_poll_seconds": 3600,
+    }
     issuer = TestTokenIssuer()
-    app = create_app(settings, key_source=issuer.key_source)
-    transport = httpx.ASGITransport(app=app)
+    app = create_app(RecordsSettings(**{**values, **settings}), key_source=issuer.key_source)
+    transport = httpx.ASGITransport(app=app, client=client)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://records") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://records") as http,
     ):
-        yield Records(app, client, issuer)
+        yield Records(app, http, issuer)
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    async with running_records(tmp_path) as running:
+        yield running
