@@ -32,11 +32,12 @@ class KafkaReconnectNoise(logging.Filter):
     """Drops aiokafka's lines about a broker it cannot reach, and only those.
 
     While a broker is down aiokafka logs every reconnect attempt, metadata refresh and fetch
-    at ERROR, thousands of lines a minute (counted with a broker stopped for 20 s: 1,600
-    "Unable connect to node", 750 "Unable to update metadata", 300 each of failed fetches,
-    produce and coordinator requests). The outbox relay and the consumer report the outage
-    themselves, once, at WARNING. A line is noise when its message is one of those and any
-    error it carries is a connection failure; every other aiokafka error is kept.
+    at ERROR, thousands of lines a minute (counted here with a producer and a consumer while
+    their broker was down for about 30 s: 1,600 "Unable connect to node", 750 "Unable to
+    update metadata", about 300 each of failed fetches, produce and coordinator requests).
+    The outbox relay and the consumer report the outage themselves, once, at WARNING. A line
+    is noise when its message is one of those and any error it carries is a connection
+    failure; every other aiokafka error is kept.
     """
 
     MESSAGES = frozenset(
