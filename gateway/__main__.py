@@ -34,12 +34,11 @@ def serve(settings: GatewaySettings) -> None:
         # Messages read from a client ahead of signaling taking them: beyond this the gateway
         # stops reading that client (backpressure), so a flood costs it a bounded amount.
         ws_max_queue=QUEUED_MESSAGES,
-        # X-Forwarded-For/-Proto are believed only from the configured proxies; with none,
-        # the client address and scheme are the connection's own.
-        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
-        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
+        # The app applies the trusted-proxy policy (shared/forwarded.py) and logs requests
+        # without their query strings (the edge); uvicorn's own would do neither.
+        proxy_headers=False,
+        access_log=False,
         server_header=False,
-        access_log=settings.access_log,
         log_config=None,
         log_level=settings.log_level.lower(),
     )

@@ -19,6 +19,7 @@ from gateway.settings import GatewaySettings
 from gateway.upstream_pool import PoolLimits, UpstreamPool
 from gateway.websocket_proxy import RelayLimits, WebSocketRelay
 from shared.errors import RapportError
+from shared.forwarded import install_trusted_proxies
 from shared.observability import ReadinessCheck
 from shared.service_app import BackgroundTasks, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
@@ -93,8 +94,13 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
         metrics=EdgeMetrics(),
         error_handler=app.exception_handlers[RapportError],
         pages=WebPages(settings.web_root, hsts_max_age_seconds=settings.hsts_max_age_seconds),
+        access_log=settings.access_log,
     )
     app.add_middleware(Edge, parts=parts)
+    # Again in front of the edge, which reads the client's address and scheme first (login
+    # limits, X-Forwarded-For to the services, HSTS). build_service_app's copy, behind the
+    # edge, sees the address already decided and so changes nothing.
+    install_trusted_proxies(app, settings.trusted_proxies)
     return app
 
 

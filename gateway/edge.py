@@ -11,6 +11,7 @@ the policy); CORS preflights are answered here. Errors are rendered by the handl
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -40,6 +41,7 @@ from gateway.security import EdgeAuthenticator, SecurityHeaders, request_id_of
 from gateway.websocket_proxy import WebSocketRelay
 from shared.errors import NotFound, RapportError
 from shared.logging import current_request_id
+from shared.observability import serve_logged
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class EdgeParts:
     # Every request with an access token, per token subject; None: no such limit.
     principal_limiter: RateLimiter | None = None
     cors: CorsPolicy = field(default_factory=lambda: CorsPolicy(()))
+    # A log line per request the edge answers itself or proxies (the app logs its own paths).
+    access_log: bool = False
 
 
 class _SecuredSend:
@@ -116,7 +120,11 @@ class Edge:
         # Everything logged while this request is handled carries its id.
         context = current_request_id.set(request_id)
         try:
-            await self._handle_http(scope, receive, send, request_id)
+            if self._parts.access_log and scope["path"] not in OWN_PATHS:
+                handle = functools.partial(self._handle_http, request_id=request_id)
+                await serve_logged(handle, scope, receive, send)
+            else:
+                await self._handle_http(scope, receive, send, request_id)
         finally:
             current_request_id.reset(context)
 

@@ -62,11 +62,6 @@ class GatewaySettings(ServiceSettings):
     # trusted proxy reports it in X-Forwarded-Proto); never over plain HTTP. 0 turns it off.
     hsts_max_age_seconds: int = Field(31_536_000, ge=0)
 
-    # Addresses (comma-separated IPs or networks, "*" for any) of the proxies whose
-    # X-Forwarded-For / X-Forwarded-Proto are believed: a load balancer in front of the
-    # gateway. Empty (the default): nobody's, so clients cannot claim another address.
-    forwarded_allow_ips: str = ""
-
     # CORS for partner web apps on other origins (comma-separated, e.g.
     # "https://ehr.example.org"; "*" for any, never with credentials). Empty (the default):
     # none, which is all the pages the gateway serves itself need.
@@ -77,6 +72,7 @@ class GatewaySettings(ServiceSettings):
     # One JSON access-log line costs about half of what proxying a request does; the edge's
     # metrics cover the traffic, so turn this on for debugging rather than by default.
     access_log: bool = False
+    # trusted_proxies (from ServiceSettings): a load balancer in front of the gateway, if any.
     # The web app: pages from <web_root>/public, chart libraries from <web_root>/node_modules.
     web_root: Path = Field(default_factory=default_web_root)
 

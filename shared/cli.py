@@ -13,13 +13,16 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from shared.errors import RapportError
 from shared.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 Command = Callable[[SettingsT, argparse.Namespace], int]
@@ -79,16 +82,9 @@ class ServiceCommands(Generic[SettingsT]):
     def _serve(self, settings: SettingsT, _: argparse.Namespace) -> int:
         import uvicorn
 
-        uvicorn.run(
-            self._create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            # Keep the JSON logging the app configured instead of uvicorn's own.
-            log_config=None,
-            server_header=False,
-        )
-        return 0
+        server = uvicorn.Server(server_config(self._create_app(settings), settings))
+        server.run()
+        return 0 if server.started else 3  # uvicorn's own code for a server that never started
 
     def _migrate(self, settings: SettingsT, _: argparse.Namespace) -> int:
         from shared.migrations import upgrade
@@ -97,3 +93,23 @@ class ServiceCommands(Generic[SettingsT]):
         upgrade(self._migrations, settings.database_url)
         print(f"{self._package} database at head: {settings.database_url}")
         return 0
+
+
+def server_config(app: ASGIApp, settings: ServiceSettings, **options: Any) -> uvicorn.Config:
+    """How ``serve`` runs ``app`` with uvicorn; ``options`` add to (or change) uvicorn's."""
+    import uvicorn
+
+    defaults: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        # Keep the JSON logging the app configured instead of uvicorn's own; the app logs
+        # each request itself, without the query string uvicorn's access log would write.
+        "log_config": None,
+        "access_log": False,
+        # The app applies the trusted-proxy policy (shared/forwarded.py); uvicorn's own
+        # would believe X-Forwarded-For from 127.0.0.1 by default.
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    return uvicorn.Config(app, **{**defaults, **options})

@@ -9,6 +9,7 @@ import logging
 import sys
 from contextvars import ContextVar
 
+from aiokafka.errors import KafkaConnectionError, NodeNotReadyError, RequestTimedOutError
 from pythonjsonlogger.json import JsonFormatter
 
 # The id of the request being handled: the gateway sets it at the edge (and forwards it as
@@ -27,6 +28,63 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class KafkaReconnectNoise(logging.Filter):
+    """Drops aiokafka's lines about a broker it cannot reach, and only those.
+
+    While a broker is down aiokafka logs every reconnect attempt, metadata refresh and fetch
+    at ERROR, thousands of lines a minute (counted here with a producer and a consumer while
+    their broker was down for about 30 s: 1,600 "Unable connect to node", 750 "Unable to
+    update metadata", about 300 each of failed fetches, produce and coordinator requests).
+    The outbox relay and the consumer report the outage themselves, once, at WARNING. A line
+    is noise when its message is one of those and any error it carries is a connection
+    failure; every other aiokafka error is kept.
+    """
+
+    MESSAGES = frozenset(
+        {
+            'Unable connect to "%s:%s": %s',
+            "Unable connect to node with id %s: %s",
+            "Unable to update metadata from %s",
+            "Failed fetch messages from %s: %s",
+            "Failed fetch offsets from %s: %s",
+            "Got error produce response: %s",
+            "Group Coordinator Request failed: %s",
+            "Heartbeat send request failed: %s. Will retry.",
+            "Error sending %s to node %s [%s] -- marking coordinator dead",
+            "Marking the coordinator dead (node %s)for group %s.",
+        }
+    )
+    CONNECTION_ERRORS = (OSError, KafkaConnectionError, NodeNotReadyError, RequestTimedOutError)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka") or record.msg not in self.MESSAGES:
+            return True
+        arguments = record.args if isinstance(record.args, tuple) else ()
+        errors = [a for a in arguments if isinstance(a, BaseException)]
+        return not all(isinstance(e, self.CONNECTION_ERRORS) for e in errors)
+
+
+class QueryStringRedaction(logging.Filter):
+    """Cuts the query string from the path in uvicorn's WebSocket handshake lines.
+
+    uvicorn logs each handshake (``"WebSocket /v1/signal?…" [accepted]``) with the query
+    string, where a client may have put a token; the path is kept, the rest dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.name == "uvicorn.error"
+            and isinstance(record.msg, str)
+            and record.msg.startswith('%s - "WebSocket %s"')
+            and isinstance(record.args, tuple)
+            and len(record.args) >= 2
+        ):
+            client, path, *rest = record.args
+            if isinstance(path, str):
+                record.args = (client, path.partition("?")[0], *rest)
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Send every log record to stderr as JSON; safe to call more than once."""
     handler = logging.StreamHandler(sys.stderr)
@@ -38,10 +96,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(QueryStringRedaction())
+    if level.upper() != "DEBUG":
+        handler.addFilter(KafkaReconnectNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiokafka logs every reconnect attempt at ERROR while a broker is down, flooding the log;
-    # the outbox relay and the consumer report that state themselves, once, at WARNING.
-    if level.upper() != "DEBUG":
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # The app logs each request itself (shared.observability.RequestLog), without the query
+    # string uvicorn's access log writes; with no handler to reach, uvicorn skips that log.
+    logging.getLogger("uvicorn.access").propagate = False
+    # httpx logs every request's full URL at INFO, query string included: a partner's webhook
+    # URL may carry its own secret there. Its warnings and errors still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

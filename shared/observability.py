@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,10 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 # The same shape the gateway accepts from clients; anything else is not logged.
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+access_log = logging.getLogger("rapport.access")
+# Paths are ids and route words; a client's mistake (a token pasted into one) stays short.
+_LOGGED_PATH_CHARS = 200
 
 
 class Metrics:
@@ -47,15 +52,16 @@ class Metrics:
 
 
 class RequestMetricsMiddleware:
-    """Counts requests and their latency per route template.
+    """Counts requests and their latency per route template; with ``access_log``, logs each.
 
     A pure ASGI middleware: Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) costs
     several times the work of a small endpoint, measured here at 0.09 ms → 0.33 ms a request.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,24 +70,71 @@ class RequestMetricsMiddleware:
         request_id = _request_id_of(scope)
         context = current_request_id.set(request_id) if request_id else None
         started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive, response)
         finally:
+            seconds = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             metrics = self.metrics
-            metrics.requests.labels(metrics.service, scope["method"], template, status).inc()
-            metrics.latency.labels(metrics.service, template).observe(time.perf_counter() - started)
+            metrics.requests.labels(
+                metrics.service, scope["method"], template, response.status
+            ).inc()
+            metrics.latency.labels(metrics.service, template).observe(seconds)
+            if self.access_log:
+                log_request(scope, response.status, seconds)
             if context is not None:
                 current_request_id.reset(context)
+
+
+class ResponseStatus:
+    """Wraps an ASGI ``send``, noting the status of the response that goes through it."""
+
+    __slots__ = ("_send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500  # what the server answers if the app fails before starting one
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
+def log_request(scope: Scope, status: int, seconds: float) -> None:
+    """One line for an HTTP request: method, path, status, duration and client address.
+
+    Never the query string, which is where a careless client puts a token (or a search for a
+    client's name), and never a header. uvicorn's own access log writes the query string, so
+    it is off wherever Rapport runs uvicorn.
+    """
+    path = scope["path"][:_LOGGED_PATH_CHARS]
+    client = scope.get("client")
+    access_log.info(
+        "%s %s %d",
+        scope["method"],
+        path,
+        status,
+        extra={
+            "method": scope["method"],
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client": client[0] if client else None,
+        },
+    )
+
+
+async def serve_logged(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app`` for one HTTP request, then :func:`log_request` it."""
+    started = time.perf_counter()
+    response = ResponseStatus(send)
+    try:
+        await app(scope, receive, response)
+    finally:
+        log_request(scope, response.status, time.perf_counter() - started)
 
 
 def _request_id_of(scope: Scope) -> str | None:
@@ -92,8 +145,11 @@ def _request_id_of(scope: Scope) -> str | None:
     return None
 
 
-def install_observability(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]) -> Metrics:
-    """Add /healthz (process alive), /readyz (dependencies answer) and /metrics."""
+def install_observability(
+    app: FastAPI, service: str, checks: dict[str, ReadinessCheck], *, access_log: bool = True
+) -> Metrics:
+    """Add /healthz (process alive), /readyz (dependencies answer), /metrics and, with
+    ``access_log``, a log line per request."""
     metrics = Metrics(service)
     router = APIRouter(include_in_schema=False)
 
@@ -124,6 +180,6 @@ def install_observability(app: FastAPI, service: str, checks: dict[str, Readines
 
     app.include_router(router)
 
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, access_log=access_log)
     app.state.metrics = metrics
     return metrics

@@ -14,6 +14,7 @@ from shared.db import Database
 from shared.errors import install_error_handlers
 from shared.events.kafka import EventConsumer, EventPublisher, EventRouter
 from shared.events.outbox import OutboxRelay
+from shared.forwarded import install_trusted_proxies
 from shared.logging import configure_logging
 from shared.observability import ReadinessCheck, install_observability
 from shared.settings import ServiceSettings
@@ -117,7 +118,9 @@ def build_service_app(
     app.state.settings = settings
     app.state.background = background
     install_error_handlers(app)
-    install_observability(app, name, checks)
+    install_observability(app, name, checks, access_log=settings.access_log)
+    # Last, so outermost: everything else sees the client's address as the policy decided.
+    install_trusted_proxies(app, settings.trusted_proxies)
     return app
 
 

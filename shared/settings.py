@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.forwarded import TrustedProxies
+
 
 def deployment_wide(name: str) -> AliasChoices:
     """Read the field from its deployment-wide ``RAPPORT_<NAME>`` variable only.
@@ -42,6 +44,11 @@ class ServiceSettings(BaseSettings):
     token_issuer: str = Field("rapport-identity", validation_alias=deployment_wide("token_issuer"))
     token_audience: str = Field("rapport", validation_alias=deployment_wide("token_audience"))
     log_level: str = Field("INFO", validation_alias=deployment_wide("log_level"))
+    # One JSON line per HTTP request (method, path without the query string, status, time).
+    access_log: bool = True
+    # Proxies whose X-Forwarded-For/-Proto are believed (shared/forwarded.py): for a service,
+    # the gateway's address. Empty: nobody's, the connection's own address counts.
+    trusted_proxies: TrustedProxies = Field(default_factory=list)
     # How many times a consumer retries one event before it goes to the dead-letter topic.
     consumer_max_attempts: int = 3
     outbox_batch_size: int = 500

@@ -22,7 +22,6 @@ from services.identity.service import (
     PartnerCredentials,
     RefreshRefused,
 )
-from services.identity.settings import IdentitySettings
 from shared.db import Database
 from shared.dependencies import SessionDep
 from shared.tokens import CurrentPrincipal
@@ -56,10 +55,7 @@ async def register(
 
 
 def _client_address(request: Request) -> str:
-    settings: IdentitySettings = request.app.state.settings
-    forwarded = request.headers.get("x-forwarded-for")
-    if settings.trust_forwarded_for and forwarded:
-        return forwarded.split(",")[0].strip()
+    # As the trusted-proxy policy settled it (shared/forwarded.py), never the raw header.
     return request.client.host if request.client else ""
 
 

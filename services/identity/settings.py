@@ -47,8 +47,6 @@ class IdentitySettings(ServiceSettings):
     login_address_burst: int = Field(10, ge=1)
     login_lock_after_failures: int = Field(5, ge=1)
     login_lock_seconds: float = Field(900.0, gt=0)
-    # Behind the gateway, which replaces X-Forwarded-For, the first entry is the client.
-    trust_forwarded_for: bool = True
 
     # Refresh tokens: a token unused for the idle timeout expires; a family (one login) ends
     # at its absolute lifetime however often it is rotated.

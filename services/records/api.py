@@ -51,8 +51,9 @@ BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
 
 async def request_context(request: Request) -> None:
     """Who the request came from (for the audit log), and a break-glass reason on reads."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    origin = forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
+    # The address the trusted-proxy policy settled on (shared/forwarded.py), never the
+    # X-Forwarded-For header itself, which anyone can send.
+    origin = request.client.host if request.client else ""
     service.request_origin.set(origin[:64] or None)
     reason = request.headers.get(BREAK_GLASS_HEADER, "").strip()
     service.break_glass_reason.set(reason[:500] if reason and request.method == "GET" else None)

@@ -17,6 +17,7 @@ from services.signaling.lean_websocket import LeanWebSocketProtocol
 from services.signaling.registry import LocalRoomRegistry, RoomRegistry
 from services.signaling.service import Signaling
 from services.signaling.settings import SignalingSettings
+from shared import cli
 from shared.db import Database
 from shared.events.revocations import RevocationFollower
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
@@ -144,17 +145,13 @@ def server_config(app: FastAPI, settings: SignalingSettings) -> uvicorn.Config:
     # app's middleware stack, whose frames would otherwise stay alive as long as each socket
     # (about 1.5 KiB each, measured with tracemalloc); everything else goes to the app.
     entry = SignalingSocketRoute(app, edge=app.state.signaling_edge)
-    return uvicorn.Config(
+    return cli.server_config(
         entry,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
+        settings,
         ws=LeanWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ping_interval_seconds,
         ws_ping_timeout=settings.ping_timeout_seconds,
         ws_max_size=settings.transport_max_bytes,
         lifespan="on",
-        log_config=None,  # keep the JSON logging configured by the app
-        server_header=False,
     )

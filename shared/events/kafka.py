@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -146,12 +147,26 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Error classes counted apart in ConsumerStats; any further ones share one "other" count.
+DEAD_LETTER_CLASSES_KEPT = 32
+
+
 @dataclass
 class ConsumerStats:
     applied: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
-    dead_letter_reasons: list[str] = field(default_factory=list)
+    # Dead letters by error class ("MalformedEvent", "ValueError", …): a bounded number of
+    # counters however long the consumer runs; each letter's full reason is in its headers.
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+
+    def count_dead_letter(self, error: BaseException) -> None:
+        self.dead_lettered += 1
+        kind = type(error).__name__
+        known = kind in self.dead_letter_reasons
+        if not known and len(self.dead_letter_reasons) >= DEAD_LETTER_CLASSES_KEPT:
+            kind = "other"
+        self.dead_letter_reasons[kind] += 1
 
 
 class EventConsumer:
@@ -240,12 +255,12 @@ class EventConsumer:
     async def _apply_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a partition's batch in one transaction; on failure, record by record."""
         decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
-        poison: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        poison: list[tuple[ConsumerRecord[bytes, bytes], MalformedEvent]] = []
         for record in records:
             try:
                 decoded.append((record, decode(record.key, record.value, record.headers)))
             except MalformedEvent as exc:
-                poison.append((record, f"malformed: {exc}"))
+                poison.append((record, exc))
         wanted = [(r, e) for r, e in decoded if self._router.handles(e.type)]
         try:
             await self._apply(wanted)
@@ -253,8 +268,8 @@ class EventConsumer:
             await self._apply_one_by_one(wanted, transient_first=True)
         except Exception:
             await self._apply_one_by_one(wanted, transient_first=False)
-        for record, reason in poison:
-            await self._dead_letter(record, reason)
+        for record, error in poison:
+            await self._dead_letter(record, error, f"malformed: {error}")
 
     async def _apply(self, items: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
         if not items:
@@ -300,11 +315,13 @@ class EventConsumer:
                         type(exc).__name__,
                     )
                     if attempts >= self._max_attempts:
-                        await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+                        await self._dead_letter(record, exc, f"{type(exc).__name__}: {exc}")
                         break
                     await asyncio.sleep(self._retry_backoff * attempts)
 
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], error: Exception, reason: str
+    ) -> None:
         headers = list(record.headers) + [
             ("rapport_dlq_reason", reason[:1000].encode()),
             ("rapport_dlq_consumer", self.name.encode()),
@@ -315,8 +332,7 @@ class EventConsumer:
         await self._publisher.publish(
             dead_letter_topic(record.topic), record.key, record.value or b"", headers
         )
-        self.stats.dead_lettered += 1
-        self.stats.dead_letter_reasons.append(reason)
+        self.stats.count_dead_letter(error)
         log.error(
             "consumer %s: dead-lettered %s[%d]@%d: %s",
             self.name,

@@ -25,3 +25,7 @@ def rapport(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator
         yield system
     finally:
         system.stop()
+    # Checked once every process has stopped and written its last line: the tests register
+    # the tokens and clinical text they used (test_video_session.py puts tokens in URLs).
+    leaks = system.leaks()
+    assert not leaks, "secrets in the processes' logs:\n" + "\n".join(leaks)

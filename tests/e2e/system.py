@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from pathlib import Path
 import httpx
 
 SERVICES = ["identity", "records", "signaling", "webhooks"]
+# Header and claims of a JWT: base64url JSON objects, which always start "eyJ".
+JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +44,8 @@ class RapportSystem:
     # projection of who may join) and one consumer group; each holds the rooms the gateway
     # routes to it. Named "signaling", "signaling-2", ... in ports/processes/logs.
     signaling_processes: int = 1
+    # What no process may ever log (tokens, clinical text), by what it is; see leaks().
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def signaling_names(self) -> list[str]:
@@ -75,6 +80,8 @@ class RapportSystem:
             env[prefix + "PORT"] = str(self.ports[name])
             env[prefix + "DATABASE_URL"] = self.postgres.async_url(self._db(name))  # type: ignore[attr-defined]
             env[f"RAPPORT_GATEWAY_{name.upper()}_URL"] = self.url(name)
+            # The gateway connects from 127.0.0.1: its X-Forwarded-For is the client's address.
+            env[prefix + "TRUSTED_PROXIES"] = "127.0.0.1"
         signaling_urls = ",".join(self.url(name) for name in self.signaling_names)
         env["RAPPORT_GATEWAY_SIGNALING_URL"] = signaling_urls
         env["RAPPORT_GATEWAY_SIGNALING_URLS"] = signaling_urls
@@ -126,7 +133,7 @@ class RapportSystem:
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def _wait_ready(self, name: str, timeout: float = 180.0) -> None:
+    def _wait_ready(self, name: str, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.processes[name]
@@ -143,6 +150,24 @@ class RapportSystem:
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace")[-6000:] if path.exists() else ""
+
+    def must_never_log(self, what: str, value: str) -> None:
+        """Register ``value`` (a token, a note's text) for :meth:`leaks` to look for."""
+        self.secrets[value] = what
+
+    def leaks(self) -> list[str]:
+        """Where a registered secret, or anything shaped like a signed token, is in a log.
+
+        Read after :meth:`stop`, when every process has written its last line.
+        """
+        found = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                named = [what for value, what in self.secrets.items() if value in line]
+                if JWT_SHAPE.search(line):
+                    named.append("a signed token (JWT)")
+                found += [f"{path.name}:{number}: {what}" for what in named]
+        return found
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -27,6 +27,8 @@ from tests.e2e.system import RapportSystem, free_port
 
 pytestmark = pytest.mark.e2e
 
+NOTE_TEXT = "Talked about the night shifts and the panic on the night bus"
+
 
 class WebhookReceiver:
     """A partner's endpoint: stores every request it gets."""
@@ -86,6 +88,8 @@ async def _log_in(http: httpx.AsyncClient, email: str, password: str) -> dict[st
     return {
         "id": body["user"]["id"],
         "headers": {"Authorization": f"Bearer {body['access_token']}"},
+        "access_token": body["access_token"],
+        "refresh_token": body["refresh_token"],
     }
 
 
@@ -111,6 +115,9 @@ async def test_a_video_session_crosses_every_service(
             "admin",
         )
         admin = await _log_in(http, admin_email, "admin password 1")
+        for name, user in [("clinician", clinician), ("client", client), ("admin", admin)]:
+            rapport.must_never_log(f"the {name}'s access token", user["access_token"])
+            rapport.must_never_log(f"the {name}'s refresh token", user["refresh_token"])
         endpoint = await http.post(
             "/v1/webhook-endpoints",
             headers=admin["headers"],
@@ -149,12 +156,17 @@ async def test_a_video_session_crosses_every_service(
                 "/v1/signaling-tokens", headers=user["headers"], json={"session_id": session_id}
             )
             assert response.status_code in (200, 201), response.text
-            return response.json()["token"]
+            token: str = response.json()["token"]
+            rapport.must_never_log("a signaling token", token)
+            return token
 
         ws_url = (
             rapport.gateway_url.replace("http://", "ws://") + f"/v1/signal?session_id={session_id}"
         )
-        client_peer = Participant("client", ws_url, await signaling_token(client))
+        # This client also puts its token in the URL, as a WebSocket client that cannot set
+        # headers might: no log may keep it (checked when the system stops, conftest.py).
+        client_token = await signaling_token(client)
+        client_peer = Participant("client", f"{ws_url}&token={client_token}", client_token)
         clinician_peer = Participant("clinician", ws_url, await signaling_token(clinician))
         try:
             # Signaling learns about the appointment from records' event; joining waits for that.
@@ -195,6 +207,8 @@ async def test_a_video_session_crosses_every_service(
             await clinician_peer.send({"type": "connected"})
             await client_peer.send({"type": "connected"})
 
+            for clinical_text in ["Sleep through the night", "Slept better twice", NOTE_TEXT]:
+                rapport.must_never_log("clinical text", clinical_text)
             goal = await http.post(
                 "/v1/goals",
                 headers=clinician["headers"],
@@ -213,6 +227,17 @@ async def test_a_video_session_crosses_every_service(
                 json={"session_id": session_id, "progress": 6, "note": "Slept better twice"},
             )
             assert update.status_code == 201, update.text
+            note = await http.post(
+                "/v1/notes",
+                headers=clinician["headers"],
+                json={
+                    "client_id": client["id"],
+                    "session_id": session_id,
+                    "visibility": "private",
+                    "text": NOTE_TEXT,
+                },
+            )
+            assert note.status_code == 201, note.text
 
             await asyncio.sleep(1.0)  # a session that lasted a little while
             await clinician_peer.send({"type": "end"})
@@ -231,6 +256,16 @@ async def test_a_video_session_crosses_every_service(
             return record if record["status"] == "completed" else None
 
         record = await _eventually(completed_record)
+        # Tokens in a URL's query string, as a careless partner's client might send them.
+        leaky = await http.get(
+            f"/v1/sessions/{session_id}",
+            headers=clinician["headers"],
+            params={
+                "access_token": clinician["access_token"],
+                "refresh_token": clinician["refresh_token"],
+            },
+        )
+        assert leaky.status_code == 200, leaky.text
         attendees = {a["user_id"]: a for a in record["attendees"]}
         assert set(attendees) == {clinician["id"], client["id"]}
         assert attendees[client["id"]]["role"] == "client"

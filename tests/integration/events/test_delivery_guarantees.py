@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -249,6 +250,7 @@ async def test_poison_events_go_to_the_dead_letter_topic_and_the_consumer_moves_
         await consumer.close()
         await publisher.close()
     assert poison_user not in await _applied_counts(consumer_db)
+    assert consumer.stats.dead_letter_reasons == Counter({"ValueError": 1, "MalformedEvent": 1})
 
     dead = AIOKafkaConsumer(
         dead_letter_topic(TOPIC_IDENTITY),

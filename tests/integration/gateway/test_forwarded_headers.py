@@ -1,8 +1,9 @@
 """X-Forwarded-* through a real gateway process: believed only from a configured proxy.
 
-uvicorn reads the headers (``forwarded_allow_ips``) before the edge sees the request, so this
-runs ``python -m gateway`` as deployed. The test client connects from 127.0.0.1: a client
-when no proxy is configured (or another one is), the proxy when 127.0.0.1 is configured.
+The trusted-proxy policy (``trusted_proxies``, shared/forwarded.py) runs in front of the edge,
+and uvicorn must not apply its own as well, so this runs ``python -m gateway`` as deployed.
+The test client connects from 127.0.0.1: a client when no proxy is configured (or another one
+is), the proxy when 127.0.0.1 is configured.
 """
 
 from __future__ import annotations
@@ -22,16 +23,12 @@ def untrusting(gateways: GatewayProcesses) -> Process:
 
 @pytest.fixture(scope="module")
 def trusting_another_proxy(gateways: GatewayProcesses) -> Process:
-    return gateways.start(
-        login_burst="2", login_rate_per_minute="1", forwarded_allow_ips="10.9.8.7"
-    )
+    return gateways.start(login_burst="2", login_rate_per_minute="1", trusted_proxies="10.9.8.7")
 
 
 @pytest.fixture(scope="module")
 def behind_a_proxy(gateways: GatewayProcesses) -> Process:
-    return gateways.start(
-        login_burst="2", login_rate_per_minute="1", forwarded_allow_ips="127.0.0.1"
-    )
+    return gateways.start(login_burst="2", login_rate_per_minute="1", trusted_proxies="127.0.0.1")
 
 
 def _logins(gateway: Process, forwarded_for: list[str]) -> list[httpx.Response]:

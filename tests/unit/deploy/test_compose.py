@@ -7,6 +7,7 @@ classes instead of being run.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,28 @@ def test_the_image_holds_the_pages_where_the_gateway_looks_for_them() -> None:
     assert default_web_root() == ROOT / "web"
     assert "COPY web/public ./web/public" in dockerfile
     assert "COPY --from=web /web/node_modules ./web/node_modules" in dockerfile
+
+
+@pytest.mark.parametrize("name", ["identity", "records", "signaling", "webhooks"])
+def test_each_service_believes_forwarded_addresses_from_the_gateway_only(name: str) -> None:
+    # Otherwise every audit row and login limit would carry the gateway's own address.
+    gateway_address = COMPOSE["services"]["gateway"]["networks"]["default"]["ipv4_address"]
+    [subnet] = [c["subnet"] for c in COMPOSE["networks"]["default"]["ipam"]["config"]]
+    assert ipaddress.ip_address(gateway_address) in ipaddress.ip_network(subnet)
+    settings = _settings_class(name)(
+        trusted_proxies=COMPOSE["services"][name]["environment"][
+            f"{_settings_class(name).model_config['env_prefix']}TRUSTED_PROXIES"
+        ]
+    )
+    assert settings.trusted_proxies == [gateway_address]
+    # The gateway itself has no proxy in front of it here: it believes nobody's headers.
+    assert "RAPPORT_GATEWAY_TRUSTED_PROXIES" not in COMPOSE["services"]["gateway"]["environment"]
+
+
+def test_make_run_has_the_services_believe_the_local_gateway() -> None:
+    from honcho.environ import parse_procfile
+
+    processes = parse_procfile((ROOT / "deploy" / "Procfile").read_text()).processes
+    for name in ["identity", "records", "signaling", "webhooks"]:
+        assert processes[name].startswith(f"RAPPORT_{name.upper()}_TRUSTED_PROXIES=127.0.0.1 ")
+    assert "TRUSTED_PROXIES" not in processes["gateway"]

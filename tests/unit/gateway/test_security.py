@@ -220,3 +220,38 @@ async def test_log_lines_written_for_a_request_carry_its_id(
     ]
     assert all(line["service"] == "gateway" for line in warnings)
     assert "records is unavailable" in warnings[0]["message"]
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+async def test_the_access_log_has_no_query_string_and_is_off_by_default(
+    token_issuer: TestTokenIssuer,
+    bearer: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    access_log: bool,
+) -> None:
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    settings = gateway_settings(records_url=nowhere, log_level="INFO", access_log=access_log)
+    token = bearer["Authorization"].removeprefix("Bearer ")
+    async with asgi_gateway(settings, token_issuer) as (_, http):
+        capsys.readouterr()
+        answer = await http.get(
+            "/v1/goals",
+            params={"access_token": token},
+            headers={**bearer, "X-Request-ID": "trace-access-1"},
+        )
+        assert (await http.get("/healthz")).status_code == 200
+    assert answer.status_code == 503
+    output = capsys.readouterr().err
+    assert token not in output and "access_token" not in output
+    lines = [json.loads(line) for line in output.splitlines() if line]
+    requests = [line for line in lines if line["logger"] == "rapport.access"]
+    if not access_log:
+        assert requests == []
+        return
+    # Once each: the edge logs what it routes, the gateway's own app its own paths.
+    assert [(r["method"], r["path"], r["status"]) for r in requests] == [
+        ("GET", "/v1/goals", 503),
+        ("GET", "/healthz", 200),
+    ]
+    assert requests[0]["request_id"] == "trace-access-1"
+    assert requests[0]["client"] == "203.0.113.7"

@@ -20,7 +20,7 @@ def test_defaults_follow_the_contract(no_env: None) -> None:
     assert (settings.login_rate_per_minute, settings.login_burst) == (10.0, 10)
     assert (settings.principal_rate_per_minute, settings.principal_burst) == (1200.0, 200)
     # Nobody's X-Forwarded-* headers are believed, and no other origin gets CORS headers.
-    assert settings.forwarded_allow_ips == ""
+    assert settings.trusted_proxies == []
     assert settings.cors_allow_origins == []
     assert settings.cors_allow_credentials is False
 

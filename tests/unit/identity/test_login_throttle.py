@@ -175,10 +175,26 @@ async def test_a_lock_looks_the_same_for_an_unknown_email(client: httpx.AsyncCli
 async def test_one_address_is_rate_limited_across_emails(app: FastAPI) -> None:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
-        app.state.settings.trust_forwarded_for = False
         statuses = [
             (await login(client, f"spray{n}@example.com", "not the password")).status_code
             for n in range(11)  # the default burst is 10
         ]
     assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+
+
+async def test_a_claimed_address_does_not_buy_a_fresh_allowance(app: FastAPI) -> None:
+    # Trusting no proxy (the default), X-Forwarded-For is the client's own claim.
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+        statuses = [
+            (
+                await client.post(
+                    "/v1/auth/login",
+                    json={"email": f"spray{n}@example.com", "password": "not the password"},
+                    headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                )
+            ).status_code
+            for n in range(11)
+        ]
     assert statuses[10] == 429

@@ -201,25 +201,28 @@ async def migrated_database(directory: Path) -> str:
 
 
 @asynccontextmanager
-async def running_records(database_url: str) -> AsyncIterator[Records]:
-    """The records app on a migrated database, with its lifespan, and a client calling it."""
-    settings = RecordsSettings(
-        environment="test",
-        database_url=database_url,
-        kafka_bootstrap="127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
+async def running_records(
+    database_url: str, *, client: tuple[str, int] = ("127.0.0.1", 123), **settings: Any
+) -> AsyncIterator[Records]:
+    """The records app on a migrated database, with its lifespan, called in-process from
+    ``client``'s address."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "kafka_bootstrap": "127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
         # The app's own reminder loop ticks once at start; tests drive theirs with a clock.
-        reminder_poll_seconds=3600,
-        completion_poll_seconds=3600,
-        audit_seal_seconds=3600,
-    )
+        "reminder_poll_seconds": 3600,
+        "completion_poll_seconds": 3600,
+        "audit_seal_seconds": 3600,
+    }
     issuer = TestTokenIssuer()
-    app = create_app(settings, key_source=issuer.key_source)
-    transport = httpx.ASGITransport(app=app)
+    app = create_app(RecordsSettings(**{**values, **settings}), key_source=issuer.key_source)
+    transport = httpx.ASGITransport(app=app, client=client)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://records") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://records") as http,
     ):
-        yield Records(app, client, issuer)
+        yield Records(app, http, issuer)
 
 
 @pytest.fixture
