@@ -16,6 +16,7 @@ from shared.events.kafka import EventConsumer, EventPublisher, EventRouter
 from shared.events.outbox import OutboxRelay
 from shared.logging import configure_logging
 from shared.observability import ReadinessCheck, install_observability
+from shared.openapi import document_errors
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ def build_service_app(
     app.state.settings = settings
     app.state.background = background
     install_error_handlers(app)
+    document_errors(app)
     install_observability(app, name, checks)
     return app
 
