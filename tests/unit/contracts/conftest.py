@@ -32,6 +32,7 @@ from services.webhooks.settings import WebhooksSettings
 from shared.events.catalog import UserRegistered
 from shared.events.envelope import decode, encode
 from shared.migrations import upgrade
+from shared.tokens import KeySource
 from tests.support.threaded_server import ThreadedServer
 from tests.support.tokens import TestTokenIssuer
 
@@ -61,59 +62,58 @@ def serve(app: Any) -> ThreadedServer:
 
 
 def identity_app(directory: Path) -> Any:
-    url = sqlite_url(directory, "identity")
-    upgrade(ROOT / "services" / "identity" / "migrations", url)
-    return create_identity(
-        IdentitySettings(environment="test", database_url=url, kafka_bootstrap=NO_KAFKA)
+    return create_identity(IdentitySettings(**_common(directory, "identity", None)))
+
+
+def _common(directory: Path, service: str, jwks_url: str | None) -> dict[str, Any]:
+    """Settings every service here shares: a migrated SQLite file, no Kafka, and where the
+    keys are (identity's JWKS behind the gateway; ``key_source`` otherwise)."""
+    url = sqlite_url(directory, service)
+    if service == "records":
+        migrate_records(url)
+    else:
+        upgrade(ROOT / "services" / service / "migrations", url)
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": url,
+        "kafka_bootstrap": NO_KAFKA,
+    }
+    if jwks_url is not None:
+        values["jwks_url"] = jwks_url
+    return values
+
+
+def records_app(
+    directory: Path, *, key_source: KeySource | None = None, jwks_url: str | None = None
+) -> Any:
+    settings = RecordsSettings(
+        **_common(directory, "records", jwks_url),
+        reminder_poll_seconds=3600,
+        completion_poll_seconds=3600,
     )
+    return create_records(settings, key_source=key_source)
 
 
-def records_app(directory: Path, **settings: Any) -> Any:
-    url = sqlite_url(directory, "records")
-    migrate_records(url)
-    return create_records(
-        RecordsSettings(
-            environment="test",
-            database_url=url,
-            kafka_bootstrap=NO_KAFKA,
-            reminder_poll_seconds=3600,
-            completion_poll_seconds=3600,
-            **settings.pop("values", {}),
-        ),
-        **settings,
+def signaling_app(
+    directory: Path, *, key_source: KeySource | None = None, jwks_url: str | None = None
+) -> Any:
+    settings = SignalingSettings(
+        **_common(directory, "signaling", jwks_url),
+        revocations_enabled=False,
+        stun_urls=["stun:stun.example.com:3478"],
     )
+    return create_signaling(settings, key_source=key_source)
 
 
-def signaling_app(directory: Path, **settings: Any) -> Any:
-    url = sqlite_url(directory, "signaling")
-    upgrade(ROOT / "services" / "signaling" / "migrations", url)
-    return create_signaling(
-        SignalingSettings(
-            environment="test",
-            database_url=url,
-            kafka_bootstrap=NO_KAFKA,
-            revocations_enabled=False,
-            stun_urls=["stun:stun.example.com:3478"],
-            **settings.pop("values", {}),
-        ),
-        **settings,
+def webhooks_app(
+    directory: Path, *, key_source: KeySource | None = None, jwks_url: str | None = None
+) -> Any:
+    settings = WebhooksSettings(
+        **_common(directory, "webhooks", jwks_url),
+        # Fuzzed endpoint URLs are never called: deliveries wait for a poll that never comes.
+        dispatcher_poll_seconds=3600,
     )
-
-
-def webhooks_app(directory: Path, **settings: Any) -> Any:
-    url = sqlite_url(directory, "webhooks")
-    upgrade(ROOT / "services" / "webhooks" / "migrations", url)
-    return create_webhooks(
-        WebhooksSettings(
-            environment="test",
-            database_url=url,
-            kafka_bootstrap=NO_KAFKA,
-            # Fuzzed endpoint URLs are never called: deliveries wait for a poll that never comes.
-            dispatcher_poll_seconds=3600,
-            **settings.pop("values", {}),
-        ),
-        **settings,
-    )
+    return create_webhooks(settings, key_source=key_source)
 
 
 def signed_up_clinician(identity: ThreadedServer) -> tuple[uuid.UUID, str]:
@@ -192,11 +192,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     its JWKS by the gateway and each service as in production."""
     directory = tmp_path_factory.mktemp("gateway")
     identity = serve(identity_app(directory))
-    jwks = {"jwks_url": f"{identity.url}/.well-known/jwks.json"}
-    records_application = records_app(directory, values=jwks)
+    jwks_url = f"{identity.url}/.well-known/jwks.json"
+    records_application = records_app(directory, jwks_url=jwks_url)
     records = serve(records_application)
-    signaling = serve(signaling_app(directory, values=jwks))
-    webhooks = serve(webhooks_app(directory, values=jwks))
+    signaling = serve(signaling_app(directory, jwks_url=jwks_url))
+    webhooks = serve(webhooks_app(directory, jwks_url=jwks_url))
     user_id, token = signed_up_clinician(identity)
     make_known_to_records(records, records_application, user_id)
     gateway = serve(
@@ -208,7 +208,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 signaling_urls=[signaling.url],
                 webhooks_url=webhooks.url,
                 revocations_enabled=False,
-                **jwks,
+                jwks_url=jwks_url,
             )
         )
     )
