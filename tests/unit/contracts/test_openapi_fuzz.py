@@ -97,10 +97,10 @@ def _inexpressible(response: Any) -> bool:
     return any(rule in detail for rule in INEXPRESSIBLE_RULES)
 
 
-def _authenticated(schema: BaseSchema, target: Target) -> Target:
+def _authenticated(schema: BaseSchema, target: Target, scheme: str = "HTTPBearer") -> Target:
     """The token goes where the document's security scheme says, for schemathesis to leave
     out (or spoil) in the cases that test refusing a request without credentials."""
-    schema.config.auth = AuthConfig(openapi={"HTTPBearer": {"bearer": target.token}})
+    schema.config.auth = AuthConfig(openapi={scheme: {"bearer": target.token}})
     return target
 
 
@@ -145,7 +145,7 @@ def test_records(case: Any, authenticated_records: Target) -> None:
 
 @pytest.fixture(scope="module")
 def authenticated_signaling(signaling: Target) -> Target:
-    return _authenticated(signaling_schema, signaling)
+    return _authenticated(signaling_schema, signaling, scheme="SignalingToken")
 
 
 @signaling_schema.parametrize()
