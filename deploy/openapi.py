@@ -9,7 +9,10 @@ document older than the services it fronts.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,28 @@ def service_documents() -> dict[Upstream, dict[str, Any]]:
     from services.webhooks.app import create_app as webhooks
     from services.webhooks.settings import WebhooksSettings
 
-    apps = {
-        Upstream.IDENTITY: identity(IdentitySettings(environment="development")),
-        Upstream.RECORDS: records(RecordsSettings(environment="development")),
-        Upstream.SIGNALING: signaling(SignalingSettings(environment="development")),
-        Upstream.WEBHOOKS: webhooks(WebhooksSettings(environment="development")),
-    }
+    with _logging_left_alone():
+        apps = {
+            Upstream.IDENTITY: identity(IdentitySettings(environment="development")),
+            Upstream.RECORDS: records(RecordsSettings(environment="development")),
+            Upstream.SIGNALING: signaling(SignalingSettings(environment="development")),
+            Upstream.WEBHOOKS: webhooks(WebhooksSettings(environment="development")),
+        }
     return {upstream: app.openapi() for upstream, app in apps.items()}
+
+
+@contextmanager
+def _logging_left_alone() -> Iterator[None]:
+    """Each app configures logging for its service as it is built; reading its routes should
+    not change the caller's (a test session's, say)."""
+    loggers = [logging.getLogger(), logging.getLogger("aiokafka")]
+    saved = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, handlers, level in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
 
 
 def combined_document() -> dict[str, Any]:
