@@ -23,7 +23,7 @@ from services.identity.app import create_app as create_identity
 from services.identity.settings import IdentitySettings
 from services.records.app import create_app as create_records
 from services.records.app import migrate as migrate_records
-from services.records.events import router as records_events
+from services.records.events import build_router as records_events
 from services.records.settings import RecordsSettings
 from services.signaling.app import create_app as create_signaling
 from services.signaling.settings import SignalingSettings
@@ -143,7 +143,7 @@ def make_known_to_records(records: ThreadedServer, app: Any, user_id: uuid.UUID)
 
     async def deliver() -> None:
         async with app.state.database.unit_of_work() as db:
-            await records_events.dispatch(db, envelope)
+            await records_events().dispatch(db, envelope)
 
     records.run(deliver())
 
