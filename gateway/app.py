@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from gateway.cors import CorsPolicy
 from gateway.edge import Edge, EdgeParts
 from gateway.metrics import EdgeMetrics
+from gateway.openapi import load_document
 from gateway.pages import WebPages
 from gateway.proxy import HttpProxy
 from gateway.rate_limit import RateLimiter
@@ -58,6 +59,10 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
         audience=settings.token_audience,
     )
     app.state.token_verifier = verifier
+    # /openapi.json is the public API's document (gateway/openapi.py), not the gateway's own
+    # few paths, which the document leaves out like every service's health endpoints.
+    document = load_document()
+    app.openapi = lambda: document  # type: ignore[method-assign]
     if settings.revocations_enabled:
         revocations = revocation_follower(
             verifier,

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.cors import CorsPolicy
-from gateway.errors import UpgradeRequired
+from gateway.errors import MethodNotAllowed, UpgradeRequired
 from gateway.metrics import EdgeMetrics
 from gateway.pages import WebPages
 from gateway.proxy import HttpProxy, forwarding_headers, header
@@ -168,6 +168,9 @@ class Edge:
             if route.transport is Transport.WEBSOCKET:
                 raise UpgradeRequired("this route only accepts WebSocket connections")
             if not parts.routes.is_public(route, method, path):
+                public_methods = parts.routes.public_methods(path)
+                if public_methods:
+                    raise MethodNotAllowed(public_methods)
                 principal = await parts.authenticator.authenticate(headers)
                 if parts.principal_limiter is not None:
                     parts.principal_limiter.check(principal.subject)

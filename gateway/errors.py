@@ -35,3 +35,15 @@ class UpgradeRequired(errors.RapportError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"Upgrade": "websocket"})
+
+
+class MethodNotAllowed(errors.RapportError):
+    """A method a public endpoint does not take (it would otherwise need a token first)."""
+
+    status_code = 405
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        super().__init__(
+            "this endpoint does not take this method",
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )

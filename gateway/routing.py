@@ -100,11 +100,15 @@ PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
         Endpoint("POST", "/oauth/token"),
         Endpoint("GET", "/.well-known/jwks.json"),
         Endpoint("HEAD", "/.well-known/jwks.json"),
+        # A participant's signaling token (audience rapport-signaling), the credential the web
+        # client holds for its call: signaling verifies it, as it does on the socket.
+        Endpoint("GET", "/v1/ice-servers"),
     }
 )
 
-# Served by the gateway itself (health, readiness, metrics); everything else is routed or 404.
-OWN_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics"})
+# Served by the gateway itself (health, readiness, metrics, the combined OpenAPI document);
+# everything else is routed or 404.
+OWN_PATHS: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
 class RouteTable:
@@ -119,6 +123,10 @@ class RouteTable:
         # Longest prefix first, so a more specific route can be added under a general one.
         self._routes = tuple(sorted(routes, key=lambda r: len(r.prefix), reverse=True))
         self._public = public_endpoints
+        methods: dict[str, set[str]] = {}
+        for endpoint in public_endpoints:
+            methods.setdefault(endpoint.path, set()).add(endpoint.method)
+        self._public_methods = {path: frozenset(found) for path, found in methods.items()}
         self._rate_limited = rate_limited_endpoints
 
     @property
@@ -136,6 +144,10 @@ class RouteTable:
     def is_public(self, route: Route, method: str, path: str) -> bool:
         """True when the request may pass the edge without an access token."""
         return route.public or Endpoint(method, path) in self._public
+
+    def public_methods(self, path: str) -> frozenset[str]:
+        """The methods that are public on ``path`` (none for most paths)."""
+        return self._public_methods.get(path, frozenset())
 
     def is_rate_limited(self, method: str, path: str) -> bool:
         """True for endpoints limited per client address (login)."""

@@ -12,9 +12,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 log = logging.getLogger(__name__)
+
+# The keys of an OpenAPI path item that are operations.
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 class RapportError(Exception):
@@ -61,6 +66,26 @@ class ServiceUnavailable(RapportError):
     status_code = 503
 
 
+class Problem(BaseModel):
+    """One field of a request that did not validate."""
+
+    field: str = Field(description="Where: the location and the field's path, dotted")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """What every error answer looks like (its documentation in each OpenAPI document)."""
+
+    # Some errors add fields of their own (``retry_after_seconds``, ``upstream``).
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="The error's class name: branch on this", examples=["NotFound"])
+    detail: str = Field(description="What went wrong, for people")
+    problems: list[Problem] | None = Field(
+        None, description="Request validation only: each field that did not validate"
+    )
+
+
 def _body(error: str, detail: Any, **extra: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail, **extra}
 
@@ -87,15 +112,33 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("InvalidRequest", summary, problems=problems), status_code=422)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     # Starlette's own errors (unknown route, wrong method) in the same shape as ours.
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # A body that cannot even be decoded (not UTF-8, broken multipart) is as invalid as
+        # one that does not validate: the same 422 every route documents.
+        return JSONResponse(_body("InvalidRequest", f"body: {exc.detail}"), status_code=422)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route on the path; a path served by
+        # several routes (GET and PATCH) allows them all.
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
     names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 403: "Forbidden"}
     return JSONResponse(
         _body(names.get(exc.status_code, "HTTPError"), exc.detail),
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )
+
+
+def _allowed_methods(request: Request, named: str) -> str:
+    methods = {m.strip() for m in named.split(",") if m.strip()}
+    path = request.scope["path"]
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {method.upper() for method in operations if method in HTTP_METHODS}
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from shared.events.outbox import OutboxRelay
 from shared.forwarded import install_trusted_proxies
 from shared.logging import configure_logging
 from shared.observability import ReadinessCheck, install_observability
+from shared.openapi import document_errors
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def build_service_app(
     app.state.settings = settings
     app.state.background = background
     install_error_handlers(app)
+    document_errors(app)
     install_observability(app, name, checks, access_log=settings.access_log)
     # Last, so outermost: everything else sees the client's address as the policy decided.
     install_trusted_proxies(app, settings.trusted_proxies)

@@ -15,7 +15,21 @@ from urllib.parse import parse_qs, unquote
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.identity import directory, schemas
-from services.identity.errors import InvalidRefreshToken, OAuthError
+from services.identity.errors import (
+    AccountPendingApproval,
+    EmailAlreadyRegistered,
+    InvalidCredentials,
+    InvalidMfaCode,
+    InvalidRefreshToken,
+    InvitationRequired,
+    LoginThrottled,
+    MfaAlreadyEnabled,
+    MfaNotEnrolled,
+    MfaRequired,
+    OAuthError,
+    RoleNotSelfService,
+    UserNotFound,
+)
 from services.identity.service import (
     IdentityService,
     LoggedIn,
@@ -24,6 +38,7 @@ from services.identity.service import (
 )
 from shared.db import Database
 from shared.dependencies import SessionDep
+from shared.openapi import error_responses
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter()
@@ -37,7 +52,12 @@ def _identity(request: Request) -> IdentityService:
 IdentityDep = Annotated[IdentityService, Depends(_identity)]
 
 
-@router.post("/v1/auth/register", status_code=201, tags=["auth"])
+@router.post(
+    "/v1/auth/register",
+    status_code=201,
+    tags=["auth"],
+    responses=error_responses(RoleNotSelfService, InvitationRequired, EmailAlreadyRegistered),
+)
 async def register(
     body: schemas.RegisterRequest, session: SessionDep, identity: IdentityDep
 ) -> schemas.User:
@@ -69,7 +89,13 @@ def _tokens(logged_in: LoggedIn) -> schemas.LoginResponse:
     )
 
 
-@router.post("/v1/auth/login", tags=["auth"])
+@router.post(
+    "/v1/auth/login",
+    tags=["auth"],
+    responses=error_responses(
+        InvalidCredentials, MfaRequired, InvalidMfaCode, AccountPendingApproval, LoginThrottled
+    ),
+)
 async def login(
     body: schemas.LoginRequest, request: Request, session: SessionDep, identity: IdentityDep
 ) -> schemas.LoginResponse:
@@ -85,7 +111,7 @@ async def login(
     return _tokens(logged_in)
 
 
-@router.post("/v1/auth/refresh", tags=["auth"])
+@router.post("/v1/auth/refresh", tags=["auth"], responses=error_responses(InvalidRefreshToken))
 async def refresh(
     body: schemas.RefreshRequest, request: Request, identity: IdentityDep
 ) -> schemas.LoginResponse:
@@ -111,7 +137,11 @@ async def enroll_totp(
     return schemas.TotpEnrollment(secret=secret, otpauth_uri=uri)
 
 
-@router.post("/v1/auth/mfa/totp/confirm", tags=["auth"])
+@router.post(
+    "/v1/auth/mfa/totp/confirm",
+    tags=["auth"],
+    responses=error_responses(MfaAlreadyEnabled, MfaNotEnrolled),
+)
 async def confirm_totp(
     body: schemas.TotpConfirmation,
     principal: CurrentPrincipal,
@@ -137,7 +167,8 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.post("/v1/auth/password-reset", status_code=202, tags=["auth"])
+# No body: the answer must not tell whether the account exists.
+@router.post("/v1/auth/password-reset", status_code=202, tags=["auth"], response_class=Response)
 async def request_password_reset(
     body: schemas.PasswordResetRequest, session: SessionDep, identity: IdentityDep
 ) -> Response:
@@ -164,7 +195,9 @@ async def logout(
     return Response(status_code=204)
 
 
-@router.post("/v1/users/{user_id}/deactivate", tags=["users"])
+@router.post(
+    "/v1/users/{user_id}/deactivate", tags=["users"], responses=error_responses(UserNotFound)
+)
 async def deactivate(
     user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, identity: IdentityDep
 ) -> schemas.User:
@@ -370,7 +403,25 @@ def _client_authentication(request: Request, form: dict[str, str]) -> tuple[str,
     raise OAuthError("invalid_client", "client authentication is required", status_code=401)
 
 
-@router.post("/oauth/token", tags=["partners"])
+@router.post(
+    "/oauth/token",
+    tags=["partners"],
+    responses={
+        400: {"model": schemas.OAuthErrorBody, "description": "RFC 6749 section 5.2"},
+        401: {"model": schemas.OAuthErrorBody, "description": "`invalid_client`"},
+    },
+    # The form is parsed by hand (the RFC's rules, not FastAPI's); documented here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": schemas.ClientCredentialsGrant.model_json_schema()
+                }
+            },
+        }
+    },
+)
 async def token(
     request: Request, session: SessionDep, identity: IdentityDep, response: Response
 ) -> schemas.ClientCredentialsToken:

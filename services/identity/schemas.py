@@ -10,10 +10,15 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from services.identity.models import DISPLAY_NAME_MAX_LENGTH
 from services.identity.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from shared.time_formats import TimeZoneName
 
 DisplayName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH)
 ]
+
+
+# Digits (authenticator apps show six), space around them forgiven.
+TOTP_CODE = r"^\s*[0-9]*\s*$"
 
 
 class RegisterRequest(BaseModel):
@@ -25,7 +30,7 @@ class RegisterRequest(BaseModel):
     password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
     display_name: DisplayName
     role: Literal["client", "clinician"]
-    time_zone: str = Field(default="UTC", max_length=64, description="IANA, e.g. Europe/Paris")
+    time_zone: TimeZoneName = "UTC"
     invitation: str | None = Field(
         default=None, max_length=200, description="the token from a clinician's invitation"
     )
@@ -39,7 +44,7 @@ class LoginRequest(BaseModel):
     # differently from any other wrong password would only help someone guessing.
     password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
     # For accounts with two-factor authentication: a TOTP code, or one recovery code.
-    otp: str | None = Field(default=None, max_length=10)
+    otp: str | None = Field(default=None, max_length=10, pattern=TOTP_CODE)
     recovery_code: str | None = Field(default=None, max_length=20)
 
 
@@ -112,7 +117,7 @@ class TotpEnrollment(BaseModel):
 class TotpConfirmation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=6, max_length=10)
+    code: str = Field(min_length=6, max_length=10, pattern=TOTP_CODE)
 
 
 class RecoveryCodes(BaseModel):
@@ -147,6 +152,31 @@ class ClientCredentialsToken(BaseModel):
     scope: str
 
 
+class ClientCredentialsGrant(BaseModel):
+    """The token endpoint's form (RFC 6749 section 4.4.2); the client authenticates with HTTP
+    Basic (preferred) or with ``client_id`` and ``client_secret`` in the form."""
+
+    # Each parameter at most once, and no others (the endpoint refuses a repeated one).
+    model_config = ConfigDict(extra="forbid")
+    grant_type: Literal["client_credentials"]
+    scope: str | None = Field(default=None, description="space-separated; default: all granted")
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class OAuthErrorBody(BaseModel):
+    """RFC 6749 section 5.2: the token endpoint's errors keep the protocol's own shape."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ]
+    error_description: str
+
+
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -171,7 +201,7 @@ class ProfileChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: DisplayName | None = None
-    time_zone: str | None = Field(default=None, max_length=64)
+    time_zone: TimeZoneName | None = None
 
 
 class InvitationRequest(BaseModel):

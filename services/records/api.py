@@ -11,9 +11,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from services.records import service
+from services.records.errors import (
+    AlreadyAgreed,
+    AppointmentClosed,
+    AppointmentOverlaps,
+    CheckInAlreadySubmitted,
+    GoalNotActive,
+    NoAvailability,
+    PlanClosed,
+)
 from services.records.schemas import (
     AppointmentView,
     AuditEntryView,
@@ -44,6 +52,8 @@ from services.records.schemas import (
     ValueView,
 )
 from shared.dependencies import SessionDep
+from shared.openapi import error_responses
+from shared.time_formats import IsoDateTime, TimeZoneName
 from shared.tokens import CurrentPrincipal
 
 BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
@@ -71,7 +81,7 @@ def slot_rules(request: Request) -> service.SlotRules:
 SlotRulesDep = Annotated[service.SlotRules, Depends(slot_rules)]
 
 
-@router.post("/appointments", status_code=201)
+@router.post("/appointments", status_code=201, responses=error_responses(AppointmentOverlaps))
 async def book_appointment(
     principal: CurrentPrincipal, booking: NewAppointment, db: SessionDep, rules: SlotRulesDep
 ) -> AppointmentView:
@@ -84,14 +94,17 @@ async def book_appointment(
 async def list_appointments(
     principal: CurrentPrincipal,
     db: SessionDep,
-    tz: Annotated[str | None, Query(description="IANA time zone to show times in")] = None,
+    tz: Annotated[TimeZoneName | None, Query(description="IANA time zone to show times in")] = None,
 ) -> list[AppointmentView]:
     """The caller's appointments, as clinician or as client (a partner app: those of the
     clinicians who granted it access), earliest first."""
     return await service.list_appointments(db, principal, tz)
 
 
-@router.post("/appointments/{appointment_id}/reschedule")
+@router.post(
+    "/appointments/{appointment_id}/reschedule",
+    responses=error_responses(AppointmentOverlaps, AppointmentClosed),
+)
 async def reschedule_appointment(
     principal: CurrentPrincipal,
     appointment_id: uuid.UUID,
@@ -112,7 +125,7 @@ async def set_availability(
     return await service.set_availability(db, principal, new, rules)
 
 
-@router.get("/availability")
+@router.get("/availability", responses=error_responses(NoAvailability))
 async def read_availability(
     principal: CurrentPrincipal, db: SessionDep, rules: SlotRulesDep
 ) -> AvailabilityView:
@@ -120,7 +133,7 @@ async def read_availability(
     return await service.read_availability(db, principal, rules)
 
 
-@router.post("/availability/exceptions", status_code=201)
+@router.post("/availability/exceptions", status_code=201, responses=error_responses(NoAvailability))
 async def add_availability_exception(
     principal: CurrentPrincipal, new: NewAvailabilityException, db: SessionDep
 ) -> AvailabilityExceptionView:
@@ -151,7 +164,7 @@ async def list_slots(
     return await service.list_slots(db, principal, clinician_id, starts_from, starts_before, rules)
 
 
-@router.post("/appointments/{appointment_id}/cancel")
+@router.post("/appointments/{appointment_id}/cancel", responses=error_responses(AppointmentClosed))
 async def cancel_appointment(
     principal: CurrentPrincipal, appointment_id: uuid.UUID, db: SessionDep
 ) -> AppointmentView:
@@ -159,7 +172,7 @@ async def cancel_appointment(
     return await service.cancel_appointment(db, principal, appointment_id)
 
 
-@router.post("/appointments/{appointment_id}/no-show")
+@router.post("/appointments/{appointment_id}/no-show", responses=error_responses(AppointmentClosed))
 async def mark_no_show(
     principal: CurrentPrincipal, appointment_id: uuid.UUID, db: SessionDep
 ) -> AppointmentView:
@@ -194,7 +207,7 @@ async def discharge(
     return await service.discharge(db, principal, relationship_id)
 
 
-@router.patch("/care-relationships/{relationship_id}/plan")
+@router.patch("/care-relationships/{relationship_id}/plan", responses=error_responses(PlanClosed))
 async def change_plan(
     principal: CurrentPrincipal, relationship_id: uuid.UUID, change: PlanChange, db: SessionDep
 ) -> CareRelationshipView:
@@ -216,7 +229,7 @@ async def propose_goal(principal: CurrentPrincipal, new_goal: NewGoal, db: Sessi
     return await service.propose_goal(db, principal, new_goal)
 
 
-@router.post("/goals/{goal_id}/agreement")
+@router.post("/goals/{goal_id}/agreement", responses=error_responses(AlreadyAgreed, GoalNotActive))
 async def agree_to_goal(
     principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
 ) -> GoalView:
@@ -224,7 +237,7 @@ async def agree_to_goal(
     return await service.agree_to_goal(db, principal, goal_id)
 
 
-@router.patch("/goals/{goal_id}")
+@router.patch("/goals/{goal_id}", responses=error_responses(GoalNotActive))
 async def change_goal_status(
     principal: CurrentPrincipal, goal_id: uuid.UUID, change: GoalStatusChange, db: SessionDep
 ) -> GoalView:
@@ -250,7 +263,7 @@ async def goal_history(
     return await service.goal_history(db, principal, goal_id)
 
 
-@router.post("/goals/{goal_id}/updates", status_code=201)
+@router.post("/goals/{goal_id}/updates", status_code=201, responses=error_responses(GoalNotActive))
 async def record_goal_update(
     principal: CurrentPrincipal, goal_id: uuid.UUID, new_update: NewGoalUpdate, db: SessionDep
 ) -> GoalUpdateView:
@@ -266,7 +279,11 @@ async def read_session_record(
     return await service.read_session_record(db, principal, session_id)
 
 
-@router.post("/sessions/{session_id}/check-ins", status_code=201)
+@router.post(
+    "/sessions/{session_id}/check-ins",
+    status_code=201,
+    responses=error_responses(CheckInAlreadySubmitted),
+)
 async def submit_check_in(
     principal: CurrentPrincipal,
     session_id: uuid.UUID,
@@ -342,8 +359,8 @@ async def client_progress(
     client_id: uuid.UUID,
     db: SessionDep,
     goal_id: Annotated[uuid.UUID | None, Query()] = None,
-    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    starts_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    starts_from: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    starts_before: Annotated[IsoDateTime | None, Query(alias="to")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ProgressPage:

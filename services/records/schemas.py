@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -19,6 +19,7 @@ from pydantic import (
 
 from services.records.availability import WEEKDAYS, parse_clock
 from shared.events.catalog import CallQualitySummary
+from shared.time_formats import IsoDate, IsoDateTime, TimeZoneName
 
 WeekdayName = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -41,7 +42,16 @@ AchievementStatus = Literal[
     "no-progress",
     "not-attainable",
 ]
-Rating = Annotated[int, Field(ge=0, le=10, strict=True)]
+
+
+def _json_number(value: object) -> object:
+    # A rating is a JSON number: 7 or 7.0 (the same integer to JSON Schema), never "7" or true.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
+
+Rating = Annotated[int, Field(ge=0, le=10), BeforeValidator(_json_number)]
 
 # Times a schedule may hold. Python's datetimes end at years 1 and 9999, and slot arithmetic
 # (a slot's length either side, a day either side in the clinician's zone) would overflow
@@ -58,7 +68,16 @@ def _within_calendar(value: datetime) -> datetime:
 
 # Aware datetimes only (a naive time means a different instant in every time zone), within
 # the calendar above.
-ScheduleTime = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+ScheduleTime = Annotated[
+    IsoDateTime,
+    AfterValidator(_within_calendar),
+    # The years, for the schema (an offset can still move an instant across a bound).
+    Field(json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-"}),
+]
+
+# "HH:MM", 00:00 to 24:00 (the end of the day).
+CLOCK_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+Clock = Annotated[str, Field(pattern=CLOCK_PATTERN, examples=["09:00"])]
 
 
 class RequestBody(BaseModel):
@@ -161,8 +180,8 @@ class NewWeeklyHours(RequestBody):
 
     # ISO weekday (1 = Monday .. 7 = Sunday) or its English name.
     weekday: Annotated[int, Field(ge=1, le=7)] | WeekdayName
-    start: str = Field(examples=["09:00"])
-    end: str = Field(examples=["17:00"])
+    start: Clock
+    end: Annotated[Clock, Field(examples=["17:00"])]
 
     _valid_clock = field_validator("start", "end")(_clock)
 
@@ -181,7 +200,7 @@ class NewWeeklyHours(RequestBody):
 class NewAvailability(RequestBody):
     """A clinician's weekly hours (replacing the previous ones) in their IANA time zone."""
 
-    time_zone: str = Field(examples=["Europe/Paris"])
+    time_zone: TimeZoneName
     weekly_hours: list[NewWeeklyHours] = Field(max_length=70)
     slot_minutes: int | None = Field(default=None, ge=5, le=480)
     step_minutes: int | None = Field(default=None, ge=5, le=480)
@@ -206,11 +225,11 @@ class NewAvailabilityException(RequestBody):
     """Local days off (whole days, or ``start``-``end`` on them) or extra hours on them."""
 
     kind: Literal["off", "extra"]
-    first_day: date
-    # Inclusive; the same day when left out.
-    last_day: date | None = None
-    start: str | None = None
-    end: str | None = None
+    first_day: IsoDate
+    # Inclusive; the same day when left out. Never before first_day.
+    last_day: IsoDate | None = None
+    start: Clock | None = None
+    end: Clock | None = None
 
     _valid_clock = field_validator("start", "end")(
         lambda value: None if value is None else _clock(value)
@@ -288,7 +307,7 @@ class NewGoal(RequestBody):
     clinician_id: uuid.UUID | None = None
     statement: str = Field(min_length=1, max_length=STATEMENT_MAX_LENGTH)
     target: str | None = Field(default=None, max_length=STATEMENT_MAX_LENGTH)
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     # The client's value this goal serves.
     value_id: uuid.UUID | None = None
 
@@ -315,7 +334,7 @@ class GoalStatusChange(RequestBody):
 
 class NewGoalUpdate(RequestBody):
     session_id: uuid.UUID | None = None
-    progress: int = Field(ge=0, le=10, strict=True)
+    progress: Rating
     note: str = Field(max_length=NOTE_MAX_LENGTH)
     # Set to correct an earlier update of one's own: that one is marked entered in error.
     corrects_id: uuid.UUID | None = None

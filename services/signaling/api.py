@@ -17,10 +17,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,7 +70,7 @@ from services.signaling.settings import SignalingSettings
 from shared.db import Database
 from shared.errors import Forbidden, Unauthorized
 from shared.events.revocations import Revocation
-from shared.tokens import CurrentPrincipal, Principal, TokenVerifier
+from shared.tokens import Principal, TokenVerifier, current_principal
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,26 @@ _INTERNAL_ERROR = 1011
 router = APIRouter()
 
 
+# Named apart from the access token's scheme, so the public API's one document says which
+# token this route takes.
+_signaling_token = HTTPBearer(
+    auto_error=False,
+    scheme_name="SignalingToken",
+    description="A participant's signaling token (`POST /v1/signaling-tokens`).",
+)
+
+
+async def _signaling_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_signaling_token)],
+) -> Principal:
+    return await current_principal(request, credentials)
+
+
 @router.get("/v1/ice-servers", response_model_exclude_none=True)
-async def get_ice_servers(principal: CurrentPrincipal, request: Request) -> IceServers:
+async def get_ice_servers(
+    principal: Annotated[Principal, Depends(_signaling_principal)], request: Request
+) -> IceServers:
     """The STUN/TURN servers for the caller's peer connection (bearer: a signaling token).
 
     The same answer as the socket's `get-ice-servers` message; TURN credentials are coturn's

@@ -98,7 +98,9 @@ ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
 
 def _type_is_required(schema: dict[str, Any]) -> None:
     # ``type`` has a default so the server can build messages tersely, but on the wire it is
-    # the discriminator and always present.
+    # the discriminator and always present. Values inside a message (an ICE server) have none.
+    if "type" not in schema.get("properties", {}):
+        return
     required = schema.setdefault("required", [])
     if "type" not in required:
         required.insert(0, "type")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from shared.time_formats import IsoDateTime
+
+# A catalog type or a pattern: never blank.
+EventTypePattern = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 
 
 class WebhookEndpointCreate(BaseModel):
@@ -17,7 +21,7 @@ class WebhookEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=2048, examples=["https://partner.example/hooks"])
-    event_types: list[str] = Field(
+    event_types: list[EventTypePattern] = Field(
         min_length=1,
         max_length=50,
         examples=[["rapport.records.session.completed.v1", "appointment.*"]],
@@ -33,7 +37,7 @@ class WebhookEndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(None, min_length=1, max_length=2048)
-    event_types: list[str] | None = Field(None, min_length=1, max_length=50)
+    event_types: list[EventTypePattern] | None = Field(None, min_length=1, max_length=50)
     description: str | None = Field(None, max_length=500)
 
 
@@ -134,7 +138,7 @@ class ReplayRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime
+    since: IsoDateTime
 
 
 class ReplayResult(BaseModel):
