@@ -229,8 +229,10 @@ async def test_a_browser_client_answers_every_call_of_an_aiortc_clinician(
                     {"type": "admit-all"} if cycle % 2 else {"type": "admit", "user_id": client.id}
                 )
                 await peer.expect("peer-joined")
-                # The clinician offers; an aiortc peer does no perfect negotiation, so an offer
-                # of the page's own crossing this one would break the call here.
+                # The clinician offers audio and video, as the clinician's page does; an aiortc
+                # peer does no perfect negotiation, so an offer of the page's own crossing this
+                # one would break the call here.
+                peer.pc.addTransceiver("audio", direction="recvonly")
                 await peer.offer(to=client.id)
                 await peer.expect("answer")
                 await call_started(cycle, [mobile], [peer])
