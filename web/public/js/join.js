@@ -34,6 +34,13 @@ let iceServers = [];
 let goals = [];
 let ended = false;
 let echo = null;
+// Settles when the device check has opened the camera and microphone (or been refused): a
+// client admitted before that waits for it, or the call would start without them.
+let devicesChecked;
+const devicesOpened = new Promise((resolve) => (devicesChecked = resolve));
+// Counts calls started and ended, so that a start that waited for the devices can tell that
+// the client was sent back meanwhile.
+let callsSeen = 0;
 const lastProgress = new Map();
 
 function show(section) {
@@ -63,6 +70,7 @@ async function init() {
   }
   const devices = await openDevices();
   stream = devices.stream;
+  devicesChecked();
   if (stream) {
     $("#preview").srcObject = stream;
     $("#device-status").textContent = "Camera and microphone are working. If you see yourself, you are ready.";
@@ -184,7 +192,10 @@ async function joinWaitingRoom() {
   }
 }
 
-function startCall(joined) {
+async function startCall(joined) {
+  const seen = ++callsSeen;
+  await devicesOpened;
+  if (seen !== callsSeen) return;
   stopEcho("");
   show(["call"]);
   say(status, "");
@@ -202,6 +213,7 @@ function startCall(joined) {
 }
 
 function endCall() {
+  callsSeen++;
   call?.close();
   call = null;
   // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.

@@ -127,9 +127,10 @@ export class Signaling extends EventTarget {
  * Why: both sides used to offer as soon as their tracks were added (`negotiationneeded`), so
  * every call began with both offers crossing. When the clinician's offer reached the client
  * while the client's own setLocalDescription(offer) was still under way, the polite rollback
- * hit that unfinished offer and Chromium then never gathered an ICE candidate for the call:
- * both sides ended "stable" with ICE "new", and offering again could not help, since the
- * client's answers still brought no candidates. With one first offer nothing crosses.
+ * hit that unfinished offer, and the client's page then sent no ICE candidate at all: both
+ * sides ended "stable" with ICE "new", and the clinician offering again (the old recovery)
+ * could not help, as the client's answers still came without candidates. With one first
+ * offer nothing crosses, and no timer to offer again is needed.
  */
 export class Call extends EventTarget {
   constructor(signaling, { peerId, polite, localStream, iceServers = [] }) {
@@ -219,7 +220,7 @@ export class Call extends EventTarget {
   async receive(message) {
     const pc = this.pc;
     // A message of a call that has ended (queued before this one started) is not for it.
-    if (message.from && message.from !== this.peerId) return;
+    if (this.peerId && message.from && message.from !== this.peerId) return;
     try {
       if (message.type === "offer" || message.type === "answer") {
         const description = { type: message.type, sdp: message.sdp };
