@@ -24,7 +24,7 @@ from deploy.kafka.launcher import KafkaCluster
 from deploy.postgres.launcher import PostgresServer
 from shared.db import Database
 from shared.events.catalog import UserRegistered
-from shared.events.envelope import Envelope, encode
+from shared.events.envelope import encode
 from shared.events.inbox import ProcessedEvent
 from shared.events.kafka import EventConsumer, EventPublisher, EventRouter
 from shared.events.outbox import OutboxMessage, OutboxRelay, add_event
@@ -86,11 +86,11 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str, count: 
             for _ in range(min(500, count - start)):
                 add_event(session, _payload(), source="/bench")
 
-    router = EventRouter()
-
-    @router.on(UserRegistered)
-    async def apply(session: AsyncSession, event: UserRegistered, _: Envelope) -> None:
+    async def apply(session: AsyncSession, event: UserRegistered) -> None:
         session.add(BenchEffect(user_id=event.user_id))
+
+    router = EventRouter()
+    router.on(UserRegistered, apply)
 
     publisher = EventPublisher(bootstrap, client_id="bench-relay")
     dlq = EventPublisher(bootstrap, client_id="bench-dlq")

@@ -105,9 +105,11 @@ def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], w
 
 
 async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
+    """Open ``count`` sockets, 200 handshakes at a time, each sending its ``first`` message
+    as soon as it is open, however many are still waiting for their answer: a join storm,
+    every join a SQLite write queuing for the lock (shared.db)."""
     sockets: list[Any] = []
-    # Joins write to SQLite: a few at a time, or a loaded machine times out on its lock.
-    semaphore = asyncio.Semaphore(200 if first is None else 20)
+    semaphore = asyncio.Semaphore(200)
 
     async def one(i: int) -> None:
         async with semaphore:
@@ -117,11 +119,11 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
                 compression=None,
                 open_timeout=60,  # type: ignore[list-item]
             )
-            if first is not None:
-                await ws.send(first[i])
-                reply = json.loads(await ws.recv())
-                assert reply["type"] == "waiting", reply
-            sockets.append(ws)
+        if first is not None:
+            await ws.send(first[i])
+            reply = json.loads(await ws.recv())
+            assert reply["type"] == "waiting", reply
+        sockets.append(ws)
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return sockets

@@ -1,15 +1,13 @@
 """Refusing revoked tokens at the edge: identity's revocation events, applied to the verifier.
 
 Every gateway process follows every revocation (``shared.events.revocations``); a revoked
-user's tokens issued before the revocation are refused from then on, even while still valid.
+user's tokens issued before the revocation (or a signed-out sign-in's tokens) are refused from
+then on, even while still valid.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
-from shared.events.revocations import RevocationFollower
+from shared.events.revocations import Revocation, RevocationFollower
 from shared.tokens import TokenVerifier
 
 
@@ -18,8 +16,8 @@ def revocation_follower(
 ) -> RevocationFollower:
     """A follower that makes ``verifier`` refuse each revoked user's older tokens."""
 
-    async def revoke(user_id: uuid.UUID, before: datetime) -> None:
-        verifier.revoke_subject(str(user_id), before=before.timestamp())
+    async def revoke(revocation: Revocation) -> None:
+        revocation.apply_to(verifier)
 
     return RevocationFollower(
         revoke,

@@ -46,6 +46,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# SQLite takes one writer at a time. Units of work queue first for one of the pool's
+# connections, first come first served and without a deadline (the pool's queue is the
+# in-process write queue: a storm is slow, never refused), then, on a connection, in
+# SQLite's busy handler for up to SQLITE_LOCK_WAIT_SECONDS (other connections and processes
+# hold the lock only for one unit of work each). Measured with bench/bench_sqlite_writers.py,
+# 5,000 concurrent read-then-write units of work: with the old 5 s busy timeout and the
+# pool's 30 s, 1,898 failed ("database is locked", pool timeouts); with 60 s for both none
+# did, the slowest waiting 30-40 s; a real join storm (bench/bench_signaling_idle.py, 5,000
+# joins in flight) still ran past a 60 s pool deadline here, hence none. Over two runs,
+# taking the lock up front (BEGIN IMMEDIATE) did 118 and 168 units/s against 157 and 122 for
+# the default, and one writer behind an asyncio lock 97 and 73: no gain worth it, and both
+# would deadlock code that opens a second unit of work while its first is open (identity
+# records a failed login in its own, mid-request). The sqlite3 module's own ``BEGIN`` just
+# before the first write keeps that working.
+SQLITE_LOCK_WAIT_SECONDS = 60
+
+
 def _prepare_sqlite(engine: AsyncEngine, url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:":
@@ -57,7 +74,7 @@ def _prepare_sqlite(engine: AsyncEngine, url: str) -> None:
         # WAL lets the relay read the outbox while a request writes; busy_timeout makes
         # writers wait for each other instead of failing with "database is locked".
         # busy_timeout first: switching to WAL needs a lock another connection may hold.
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_WAIT_SECONDS * 1000}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -71,7 +88,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            options.update(pool_timeout=None)
+        else:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:

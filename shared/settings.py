@@ -45,3 +45,6 @@ class ServiceSettings(BaseSettings):
     # How many times a consumer retries one event before it goes to the dead-letter topic.
     consumer_max_attempts: int = 3
     outbox_batch_size: int = 500
+    # How often a service that keeps an audit log chains its newly committed entries (the
+    # longest an entry stays unsealed while the service runs; shared.audit_log).
+    audit_seal_seconds: float = Field(1.0, gt=0)

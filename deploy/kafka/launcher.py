@@ -40,9 +40,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
 
 from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy.local_servers import LocalServer, free_ports, log_tail, run_until_signal
 
 __all__ = [
     "DEFAULT_JARS_DIR",
@@ -271,31 +272,6 @@ def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait()
 
 
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            data = f.read().decode("utf-8", "replace")
-    except OSError as exc:
-        return f"<cannot read {path}: {exc}>"
-    return "\n".join(data.splitlines()[-lines:])
-
-
-def _free_ports(count: int) -> list[int]:
-    # All sockets stay open until every port is chosen so the kernel hands out distinct ones.
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def new_cluster_id() -> str:
     """Return a fresh KRaft cluster id: 16 random bytes, base64url without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -341,7 +317,7 @@ class _Node:
         return None
 
 
-class KafkaCluster:
+class KafkaCluster(LocalServer):
     """A local KRaft Kafka cluster of combined broker+controller JVMs on 127.0.0.1.
 
     ``nodes=1`` is a single combined node (``node.id=1``); ``nodes=3`` is three combined
@@ -378,7 +354,7 @@ class KafkaCluster:
         if base_port is not None:
             ports = [base_port + k for k in range(2 * nodes)]
         else:
-            ports = _free_ports(2 * nodes)
+            ports = free_ports(2 * nodes)
         self._ports = ports
         self._nodes: list[_Node] = []
         self._cluster_id: str | None = None
@@ -575,19 +551,6 @@ class KafkaCluster:
             raise KafkaStartError(
                 f"Kafka node(s) {', '.join(dead)} exited unexpectedly\n{self._log_tails()}"
             )
-
-    # ---- context manager -----------------------------------------------------------------
-
-    def __enter__(self) -> KafkaCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "started" if self._started else "stopped"
@@ -806,7 +769,7 @@ class KafkaCluster:
 
     def _log_tails(self) -> str:
         return "\n".join(
-            f"--- last lines of {n.log_file} ---\n{_tail(n.log_file)}" for n in self._nodes
+            f"--- last lines of {n.log_file} ---\n{log_tail(n.log_file)}" for n in self._nodes
         )
 
     def _atexit(self) -> None:
@@ -819,46 +782,14 @@ class KafkaCluster:
 # --------------------------------------------------------------------------------------------
 
 
-class _StopOnSignal:
-    """Signal handler: the first SIGINT/SIGTERM unwinds like Ctrl-C, later ones are ignored.
-
-    Several copies of one stop request are normal (honcho signals our whole process group
-    and ``uv run`` forwards the same signal to us again); only the first may raise, or the
-    second would interrupt ``stop()`` half way and leave JVMs behind.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if not self.requested:
-            self.requested = True
-            raise KeyboardInterrupt
-
-
 def _run(nodes: int, port: int | None, data_dir: Path | None, heap_mb: int) -> int:
-    # SIGTERM (honcho, systemd, kill) must unwind like Ctrl-C so the finally block below
-    # stops the JVMs; honcho also starts us with SIGINT ignored, so install both.
-    handler = _StopOnSignal()
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
     cluster = KafkaCluster(nodes=nodes, base_port=port, data_dir=data_dir, heap_mb=heap_mb)
-    try:
+
+    def start() -> None:
         cluster.start()
         print(f"Kafka ready at {cluster.bootstrap_servers}", flush=True)
-        # Poll rather than pause(): a broker that dies must end this process too, so that
-        # honcho notices and stops `make run` instead of serving without Kafka.
-        while True:
-            time.sleep(1.0)
-            cluster.check_alive()
-    except KeyboardInterrupt:
-        print("Stopping Kafka...", file=sys.stderr, flush=True)
-    finally:
-        # Any signal from here on is ignored by the handler; stop() itself escalates to
-        # SIGKILL after its timeout.
-        handler.requested = True
-        cluster.stop()
-    print("Kafka stopped", file=sys.stderr, flush=True)
+
+    run_until_signal("Kafka", start=start, check_alive=cluster.check_alive, stop=cluster.stop)
     return 0
 
 

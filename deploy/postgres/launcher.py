@@ -27,8 +27,6 @@ import pwd
 import re
 import shlex
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -38,10 +36,11 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
+
+from deploy.local_servers import LocalServer, free_port, log_tail, run_until_signal
 
 __all__ = [
     "DatabaseAdmin",
@@ -135,17 +134,6 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
-    """Ask the kernel for a free loopback port.
-
-    There is a window between closing this socket and postgres binding the port; the caller
-    retries with a fresh port if the server reports the address in use.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def _check_db_name(name: str) -> str:
     if not _DB_NAME_RE.fullmatch(name):
         raise ValueError(
@@ -190,6 +178,24 @@ def _create_sql(name: str) -> str:
     return f'CREATE DATABASE "{_check_db_name(name)}"'
 
 
+class _AdminConnection:
+    """Creating and dropping databases over a connection to the maintenance database; the
+    server's address and credentials come from ``_admin_kwargs``."""
+
+    def _admin_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def create_database(self, name: str) -> None:
+        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
+        _run_blocking(
+            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
+        )
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
+        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
+
+
 def _clean_env() -> dict[str, str]:
     """The environment for server binaries, minus libpq's PG* variables.
 
@@ -203,7 +209,7 @@ def _clean_env() -> dict[str, str]:
 # the throwaway server
 
 
-class PostgresServer:
+class PostgresServer(LocalServer, _AdminConnection):
     """A private PostgreSQL cluster in a temporary directory, listening on 127.0.0.1.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`::
@@ -268,18 +274,6 @@ class PostgresServer:
 
     # ---- lifecycle -----------------------------------------------------------------------
 
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self, timeout: float = 60.0) -> None:
         """initdb (unless the directory already holds a cluster), start, wait until it answers.
 
@@ -329,16 +323,6 @@ class PostgresServer:
         return True
 
     # ---- databases ------------------------------------------------------------------------
-
-    def create_database(self, name: str) -> None:
-        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
-        _run_blocking(
-            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
-        )
-
-    def drop_database(self, name: str) -> None:
-        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
-        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
 
     def async_url(self, name: str) -> str:
         """SQLAlchemy URL for the asyncpg driver:
@@ -491,7 +475,7 @@ class PostgresServer:
     def _start_server(self, timeout: float) -> None:
         attempts = 1 if self._requested_port is not None else 5
         for attempt in range(attempts):
-            port = self._requested_port if self._requested_port is not None else _free_port()
+            port = self._requested_port if self._requested_port is not None else free_port(HOST)
             log_offset = self._log_size()
             proc = self._run(
                 self._cmd(
@@ -562,8 +546,7 @@ class PostgresServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the server log (for error messages)."""
-        text = self._read_log()
-        return "\n".join(text.splitlines()[-lines:]) if text else "(no server log)"
+        return log_tail(self.log_path, lines) if self._log_size() else "(no server log)"
 
     def _teardown(self) -> None:
         """Stop the postmaster if it runs and remove a data dir we created. Never raises for
@@ -608,7 +591,7 @@ def _name_of(uid: int, gid: int) -> str:
 # an already running server (e.g. RAPPORT_TEST_POSTGRES_DSN_BASE)
 
 
-class ExternalPostgres:
+class ExternalPostgres(_AdminConnection):
     """The :class:`DatabaseAdmin` API on a server someone else runs.
 
     ``dsn_base`` is a SQLAlchemy URL without a database, e.g.
@@ -636,16 +619,6 @@ class ExternalPostgres:
     def port(self) -> int:
         """Port from the URL (default 5432)."""
         return self._url.port or 5432
-
-    def create_database(self, name: str) -> None:
-        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
-        _run_blocking(
-            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
-        )
-
-    def drop_database(self, name: str) -> None:
-        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
-        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
 
     def async_url(self, name: str) -> str:
         """SQLAlchemy asyncpg URL for database ``name`` on this server (password included)."""
@@ -681,22 +654,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--database", default=None, help="also create this database")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    # Install before starting so a Ctrl-C during startup still reaches stop().
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
     server = PostgresServer(port=args.port, data_dir=args.data_dir)
-    try:
+
+    def start() -> None:
         server.start()
-    except (PostgresNotInstalledError, PostgresStartError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    try:
         db = args.database or "postgres"
         if args.database:
             server.create_database(args.database)
@@ -707,14 +668,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        # Poll instead of a bare wait so a server that dies underneath us ends the process.
-        while not stop.wait(1.0):
-            if not server.is_running():
-                print("error: postgres exited; log tail:\n" + server.log_tail(), file=sys.stderr)
-                return 1
-        return 0
-    finally:
-        server.stop()
+
+    def check_alive() -> None:
+        if not server.is_running():
+            raise PostgresStartError("postgres exited; log tail:\n" + server.log_tail())
+
+    try:
+        run_until_signal("PostgreSQL", start=start, check_alive=check_alive, stop=server.stop)
+    except (PostgresNotInstalledError, PostgresStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,12 +12,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.identity import api, events
 from services.identity.errors import OAuthError
 from services.identity.login_throttle import AccountLocks, AddressThrottle, LoginThrottle
+from services.identity.models import DirectoryAuditEntry
 from services.identity.passwords import PasswordHashing
 from services.identity.reset_delivery import ResetDelivery
 from services.identity.secret_box import SecretBox
 from services.identity.service import IdentityService, SignupPolicy, TokenPolicy
 from services.identity.settings import IdentitySettings
 from services.identity.signing_keys import Keyring
+from shared.audit_log import AuditSealer
 from shared.db import Database
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.tokens import KeySource, TokenVerifier
@@ -94,6 +96,14 @@ def create_app(
         description="Accounts, credentials, signing keys, token issuing and the JWKS.",
     )
     app.state.database = database
+    sealer = AuditSealer(
+        database,
+        DirectoryAuditEntry,
+        app.state.metrics.registry,
+        poll_seconds=settings.audit_seal_seconds,
+    )
+    background.add("audit-sealer", sealer.run, stop=sealer.stop)
+    app.state.audit_sealer = sealer
     app.state.token_verifier = verifier
     app.state.identity = identity
     app.include_router(api.router)

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.identity import repository
 from services.identity.errors import UserNotFound
-from services.identity.models import Invitation, User
+from services.identity.models import DirectoryAuditEntry, Invitation, User
 from shared.db import utc_now
 from shared.errors import Forbidden
 from shared.tokens import Principal
@@ -54,29 +54,30 @@ async def entry(session: AsyncSession, principal: Principal, user_id: uuid.UUID)
     """
     caller = principal.user_id
     if principal.role == "client" and caller != user_id:
-        return await _clinician_of_client(session, caller, user_id)
+        return await _clinician_of_client(session, principal, user_id)
     if principal.role not in ("admin", "clinician") and caller != user_id:
         raise Forbidden("only admins and clinicians look up other people")
     user = await repository.user_by_id(session, user_id)
     if user is None:
         raise UserNotFound()
     if caller == user_id or principal.role == "admin":
-        return DirectoryEntry(user, email_visible=True)
+        return _audited(session, principal, [DirectoryEntry(user, email_visible=True)])[0]
     if user.role == "client" and any(
         c.id == user_id for c in await repository.invited_clients(session, caller)
     ):
-        return DirectoryEntry(user, email_visible=False)
+        return _audited(session, principal, [DirectoryEntry(user, email_visible=False)])[0]
     raise UserNotFound()
 
 
 async def _clinician_of_client(
-    session: AsyncSession, client_id: uuid.UUID, clinician_id: uuid.UUID
+    session: AsyncSession, principal: Principal, clinician_id: uuid.UUID
 ) -> DirectoryEntry:
     """A client's own clinician (one whose invitation they accepted), without the email."""
+    client_id = principal.user_id
     if await repository.invited_by(session, client_id, clinician_id):
         clinician = await repository.user_by_id(session, clinician_id)
         if clinician is not None and clinician.role == "clinician":
-            return DirectoryEntry(clinician, email_visible=False)
+            return _audited(session, principal, [DirectoryEntry(clinician, email_visible=False)])[0]
     raise Forbidden("clients look up only themselves and their own clinicians")
 
 
@@ -90,13 +91,32 @@ async def listing(
     """A clinician's clients (those who accepted their invitations); an admin's any role."""
     if principal.role == "admin":
         users = await repository.users_with_role(session, role, limit)
-        return [DirectoryEntry(u, email_visible=True) for u in users]
+        return _audited(session, principal, [DirectoryEntry(u, email_visible=True) for u in users])
     if principal.role == "clinician":
         if role not in (None, "client"):
             raise Forbidden("clinicians list their clients only (role=client)")
         clients = await repository.invited_clients(session, principal.user_id)
-        return [DirectoryEntry(c, email_visible=False) for c in clients[:limit]]
+        found = [DirectoryEntry(c, email_visible=False) for c in clients[:limit]]
+        return _audited(session, principal, found)
     raise Forbidden("requires role clinician or admin")
+
+
+def _audited(
+    session: AsyncSession, principal: Principal, found: list[DirectoryEntry]
+) -> list[DirectoryEntry]:
+    """Append a read of each account shown to the caller's unit of work; the app's sealer
+    chains them once it commits (shared.audit_log)."""
+    session.add_all(
+        DirectoryAuditEntry(
+            actor_id=principal.user_id,
+            actor_role=(principal.role or "unknown")[:20],
+            action="read",
+            resource_type="user",
+            resource_id=str(e.user.id),
+        )
+        for e in found
+    )
+    return found
 
 
 def _status(invitation: Invitation, now: datetime) -> InvitationStatus:

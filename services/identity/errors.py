@@ -19,6 +19,13 @@ class AccountUnavailable(Unauthorized):
         super().__init__("this account is not active")
 
 
+class SignedOut(Unauthorized):
+    """A valid token of a sign-in that has since been logged out (its refresh family revoked)."""
+
+    def __init__(self) -> None:
+        super().__init__("this sign-in has ended")
+
+
 class EmailAlreadyRegistered(Conflict):
     """Another account already uses this email address (compared case-insensitively)."""
 

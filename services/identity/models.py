@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from shared.audit_log import AuditFields
 from shared.db import UtcDateTime, utc_now
 
 ROLES: Final = ("client", "clinician", "admin")
@@ -105,17 +106,6 @@ class RecoveryCode(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
-# What a partner app may be granted (docs/contracts.md lists what each one allows).
-PARTNER_SCOPES: Final = (
-    "appointments:read",
-    "appointments:write",
-    "sessions:read",
-    "goals:read",
-    "fhir:read",
-    "webhooks:manage",
-)
-
-
 class PartnerApp(SQLModel, table=True):
     """An OAuth2 client (an EHR, a scheduler) using the client-credentials grant."""
 
@@ -184,3 +174,14 @@ class LoginFailure(SQLModel, table=True):
     failures: int = 0
     last_failure_at: datetime = Field(sa_type=UtcDateTime, index=True)
     locked_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class DirectoryAuditEntry(AuditFields, table=True):
+    """Who looked up whom in the directory (names, emails), and when; the same tamper-evident
+    chain as records' audit log (shared.audit_log)."""
+
+    __tablename__ = "directory_audit_entries"
+    __table_args__ = (
+        Index("ix_directory_audit_entries_resource", "resource_type", "resource_id"),
+        Index("ix_directory_audit_entries_seq", "seq", unique=True),
+    )

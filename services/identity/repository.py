@@ -122,6 +122,11 @@ async def refresh_token_by_hash(
     return None if row is None else (row[0], row[1])
 
 
+async def refresh_family(session: AsyncSession, family_id: uuid.UUID) -> RefreshFamily | None:
+    """The refresh token family (one sign-in) with this id, or None."""
+    return await session.get(RefreshFamily, family_id)
+
+
 async def active_families_of(session: AsyncSession, user_id: uuid.UUID) -> list[RefreshFamily]:
     """The user's refresh token families that are not revoked."""
     result = await session.exec(

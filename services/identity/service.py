@@ -38,6 +38,7 @@ from services.identity.errors import (
     OAuthError,
     PartnerAppNotFound,
     RoleNotSelfService,
+    SignedOut,
     UnknownScope,
     UserNotFound,
     WrongCurrentPassword,
@@ -45,7 +46,6 @@ from services.identity.errors import (
 from services.identity.login_throttle import LoginThrottle
 from services.identity.models import (
     DISPLAY_NAME_MAX_LENGTH,
-    PARTNER_SCOPES,
     ROLES,
     SELF_SERVICE_ROLES,
     Invitation,
@@ -74,7 +74,8 @@ from shared.events.catalog import (
     UserRoleChanged,
 )
 from shared.events.outbox import add_event
-from shared.tokens import Principal
+from shared.scopes import PartnerScope
+from shared.tokens import FAMILY_CLAIM, Principal
 
 log = logging.getLogger(__name__)
 
@@ -494,7 +495,7 @@ class IdentityService:
         )
         return LoggedIn(
             user=user,
-            access=await self._issue_access(session, user),
+            access=await self._issue_access(session, user, family),
             refresh=await self._issue_refresh(session, family),
         )
 
@@ -570,9 +571,9 @@ class IdentityService:
     ) -> PartnerCredentials:
         """An admin registers a partner app; the secret is returned once, stored hashed."""
         principal.require_role("admin")
-        unknown = sorted(set(scopes) - set(PARTNER_SCOPES))
+        unknown = sorted(set(scopes) - set(PartnerScope))
         if unknown or not scopes:
-            raise UnknownScope(f"scopes: choose from {', '.join(PARTNER_SCOPES)}")
+            raise UnknownScope(f"scopes: choose from {', '.join(PartnerScope)}")
         secret = secrets.token_urlsafe(32)
         app = await repository.add_partner_app(
             session,
@@ -766,7 +767,7 @@ class IdentityService:
         session.add(stored)
         return LoggedIn(
             user=user,
-            access=await self._issue_access(session, user),
+            access=await self._issue_access(session, user, family),
             refresh=await self._issue_refresh(session, family),
         )
 
@@ -844,12 +845,17 @@ class IdentityService:
             source=EVENT_SOURCE,
         )
 
-    async def _issue_access(self, session: AsyncSession, user: User) -> IssuedToken:
+    async def _issue_access(
+        self, session: AsyncSession, user: User, family: RefreshFamily
+    ) -> IssuedToken:
         return await self._issue(
             session,
             user,
             audience=self._policy.audience,
             ttl_seconds=self._policy.access_ttl_seconds,
+            # Names the sign-in, so that its logout can end this token (and the signaling
+            # tokens requested with it) and no other device's.
+            extra_claims={FAMILY_CLAIM: str(family.id)},
         )
 
     async def _issue_refresh(
@@ -891,12 +897,20 @@ class IdentityService:
         projection of appointments; identity only vouches for who the caller is.
         """
         user = await self.active_user(session, principal)
+        claims: dict[str, Any] = {"sid": str(session_id)}
+        if principal.family_id is not None:
+            family = await repository.refresh_family(session, principal.family_id)
+            # The gateway refuses a signed-out sign-in's access token once it hears of the
+            # logout; identity knows at once, and mints nothing more from it.
+            if family is None or family.user_id != user.id or family.revoked_at is not None:
+                raise SignedOut()
+            claims[FAMILY_CLAIM] = str(family.id)
         return await self._issue(
             session,
             user,
             audience=self._policy.signaling_audience,
             ttl_seconds=self._policy.signaling_ttl_seconds,
-            extra_claims={"sid": str(session_id)},
+            extra_claims=claims,
         )
 
     async def seed_demo(self, session: AsyncSession) -> DemoSeed:

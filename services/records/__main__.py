@@ -22,7 +22,11 @@ COMMANDS = ServiceCommands(
 
 
 def verify_audit_log(settings: RecordsSettings, _: argparse.Namespace) -> int:
-    """Check the audit log's hash chain; print the result as JSON; 1 if it was tampered with."""
+    """Check the audit log's hash chain; print the result as JSON; 1 if it was tampered with.
+
+    ``unsealed`` counts committed entries the sealer has not chained yet (a running service
+    seals them within ``audit_seal_seconds``); they are not part of the check.
+    """
     result = asyncio.run(verify_audit(settings.database_url))
     problems = result.problems or []
     print(
@@ -31,6 +35,7 @@ def verify_audit_log(settings: RecordsSettings, _: argparse.Namespace) -> int:
                 "ok": result.ok,
                 "checked": result.checked,
                 "head": result.head,
+                "unsealed": result.unsealed,
                 "problems": [{"entry_id": p.entry_id, "what": p.what} for p in problems],
             }
         )

@@ -7,9 +7,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.records import api, events, service
-from services.records.audit import Verification
+from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop, ReminderLoop
+from shared.audit_log import AuditSealer, Verification
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
@@ -29,7 +30,11 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
     background = BackgroundTasks()
     background.on_shutdown(database.dispose)
     add_event_pipeline(
-        background, service=SERVICE, settings=settings, database=database, router=events.router
+        background,
+        service=SERVICE,
+        settings=settings,
+        database=database,
+        router=events.build_router(),
     )
     reminders = ReminderLoop(
         database, settings.reminder_hours, poll_seconds=settings.reminder_poll_seconds
@@ -56,6 +61,11 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         issuer=settings.token_issuer,
         audience=settings.token_audience,
     )
+    sealer = AuditSealer(
+        database, AuditEntry, app.state.metrics.registry, poll_seconds=settings.audit_seal_seconds
+    )
+    background.add("audit-sealer", sealer.run, stop=sealer.stop)
+    app.state.audit_sealer = sealer
     app.include_router(api.router)
     return app
 

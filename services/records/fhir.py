@@ -1,8 +1,9 @@
 """FHIR R4 export: one client's partnership as a ``collection`` Bundle.
 
 Pure mapping from records' rows to FHIR resources, validated by the ``fhir.resources``
-models (R4B, the R4-compatible release they ship). Only what a partner may see goes in:
-ids, times, statuses, goal statements and check-in ratings; no note of any kind.
+models (R4B, the R4-compatible release they ship). Only what the reader may see goes in:
+ids, times, statuses, goal statements and (never for a partner app) check-in ratings; no
+note of any kind.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from shared.audit_log import AuditFields
 from shared.db import UtcDateTime, utc_now
 
 
@@ -305,7 +306,7 @@ class ClinicianNote(SQLModel, table=True):
     written_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(AuditFields, table=True):
     """Who read or changed which clinical record, and when. Append-only; never clinical text.
 
     ``actor_id`` is empty when records itself changed a record on an event (``actor_role``
@@ -313,20 +314,7 @@ class AuditEntry(SQLModel, table=True):
     """
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_resource", "resource_type", "resource_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
-    actor_id: uuid.UUID | None = Field(default=None, index=True)
-    actor_role: str = Field(max_length=20)
-    action: str = Field(max_length=20)
-    resource_type: str = Field(max_length=40)
-    resource_id: str = Field(max_length=64)
-    # The token subject when it is not a user (a partner app), and where the request came from.
-    actor_subject: str | None = Field(default=None, max_length=128)
-    origin: str | None = Field(default=None, max_length=64)
-    # Why an admin broke the glass; never clinical text.
-    reason: str | None = Field(default=None, max_length=500)
-    # The hash chain (services.records.audit); empty only on entries from before it existed.
-    prev_hash: str | None = Field(default=None, max_length=64)
-    entry_hash: str | None = Field(default=None, max_length=64)
+    __table_args__ = (
+        Index("ix_audit_entries_resource", "resource_type", "resource_id"),
+        Index("ix_audit_entries_seq", "seq", unique=True),
+    )

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import false, func, update
 from sqlmodel import SQLModel, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,9 +33,6 @@ from services.records.models import (
 
 # Appointments in these statuses no longer hold their time.
 FREED_STATUSES = ("cancelled", "noshow", "entered-in-error")
-
-# Any fixed key: the one advisory lock that orders appends to the audit chain.
-AUDIT_CHAIN_LOCK = 0x52415050_41554454
 
 
 def add(db: AsyncSession, *rows: SQLModel) -> None:
@@ -72,10 +69,14 @@ async def lock_clinician_schedule(db: AsyncSession, clinician_id: uuid.UUID) -> 
     """Serialize bookings of one clinician until the unit of work ends.
 
     Without it two concurrent bookings could both see a free slot. PostgreSQL takes a
-    transaction-scoped advisory lock; SQLite has a single writer already, and a writer whose
-    snapshot went stale fails rather than double-books.
+    transaction-scoped advisory lock. SQLite has one writer, but its Python driver begins a
+    transaction only at the first write, so the overlap check would read outside any
+    transaction and every concurrent booking could see the slot free: a write that changes
+    nothing takes the database's write lock here instead (waiting for the writer ahead, up
+    to the busy timeout), and the reads that follow see every booking committed before it.
     """
-    if db.get_bind().dialect.name != "postgresql":
+    if db.get_bind().dialect.name == "sqlite":
+        await db.exec(update(Appointment).where(false()).values(id=Appointment.id))
         return
     key = int.from_bytes(clinician_id.bytes[:8], "big", signed=True)
     await db.exec(select(func.pg_advisory_xact_lock(key)))
@@ -432,29 +433,6 @@ async def client_rows(
     goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
     check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
     return relationships, appointments, sessions, goals, check_ins
-
-
-async def audit_head(db: AsyncSession) -> tuple[int, str | None]:
-    """The newest audit entry's id and hash, holding the chain until the unit of work ends.
-
-    PostgreSQL serializes appenders with a transaction-scoped advisory lock; SQLite has a
-    single writer, and a writer with a stale snapshot fails on the primary key.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        await db.exec(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK)))
-    query = select(AuditEntry.id, AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc())
-    row = (await db.exec(query.limit(1))).first()
-    return (0, None) if row is None else (row[0] or 0, row[1])
-
-
-async def audit_page(db: AsyncSession, after_id: int, limit: int) -> Sequence[AuditEntry]:
-    query = (
-        select(AuditEntry)
-        .where(col(AuditEntry.id) > after_id)
-        .order_by(col(AuditEntry.id))
-        .limit(limit)
-    )
-    return (await db.exec(query)).all()
 
 
 async def query_audit(

@@ -68,6 +68,7 @@ from services.signaling.service import Signaling
 from services.signaling.settings import SignalingSettings
 from shared.db import Database
 from shared.errors import Forbidden, Unauthorized
+from shared.events.revocations import Revocation
 from shared.tokens import CurrentPrincipal, Principal, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -271,16 +272,22 @@ class SignalingEdge:
     def stop_closing_idle(self) -> None:
         self._stopping.set()
 
-    async def revoke(self, user_id: uuid.UUID, before: datetime) -> None:
-        """Identity revoked ``user_id``'s tokens issued before ``before``: refuse those tokens
-        from now on, and take the user out of every room of this process, closing their
-        sockets with 4401."""
-        self._verifier.revoke_subject(str(user_id), before=before.timestamp())
-        signaling = self._signaling
+    async def revoke(self, revocation: Revocation) -> None:
+        """Identity revoked tokens of a user: refuse those tokens from now on, and take the
+        user out of every room of this process, closing their sockets with 4401. A logout
+        (one sign-in's tokens) takes out only those who joined with that sign-in's tokens."""
+        revocation.apply_to(self._verifier)
+        signaling, user_id = self._signaling, revocation.user_id
         for session_id in signaling.rooms_of(user_id):
             try:
                 await self._change(
-                    session_id, partial(signaling.revoke, room=session_id, user_id=user_id)
+                    session_id,
+                    partial(
+                        signaling.revoke,
+                        room=session_id,
+                        user_id=user_id,
+                        family_id=revocation.family_id,
+                    ),
                 )
             except Exception:
                 # One room's failure (most likely its database write) must not keep the user

@@ -97,6 +97,9 @@ class Participant:
     sampled_at: datetime | None = None
     # The clinician's own status for waiting clients ("online" or "away").
     presence: PresenceStatus = "online"
+    # The sign-in (refresh-token family) their join token came from: its logout ends their
+    # place here, and no other sign-in's.
+    family_id: uuid.UUID | None = None
 
     @property
     def peer(self) -> Peer:
@@ -213,11 +216,14 @@ class Room:
         connection: ConnectionId,
         display_name: str | None,
         now: datetime,
+        *,
+        family_id: uuid.UUID | None = None,
     ) -> Outcome:
         """A participant arrives: the clinician joins the call, a client enters the waiting room.
 
         A user already here on another connection is replaced: the older connection leaves
-        (and is closed with 4010) before the newer one arrives.
+        (and is closed with 4010) before the newer one arrives. ``family_id`` is the sign-in
+        their token came from.
         """
         if self.ended:
             raise SessionOver()
@@ -229,11 +235,12 @@ class Room:
         previous = self._participants.get(user_id)
         if previous is not None and previous.dropped_at is not None and previous.admitted:
             self._resume(previous, connection, display_name, outcome)
+            previous.family_id = family_id
             return outcome
         if previous is not None:
             self._depart(previous, now, outcome, "replaced")
             outcome.close(previous.connection, CloseCode.REPLACED, "replaced by a newer connection")
-        arriving = Participant(user_id, role, display_name, now, connection)
+        arriving = Participant(user_id, role, display_name, now, connection, family_id=family_id)
         self._participants[user_id] = arriving
         if role == "clinician":
             self._clinician_joins(arriving, now, outcome)
@@ -504,11 +511,21 @@ class Room:
         outcome.close(seat.connection, CloseCode.NORMAL, "left")
         return outcome
 
-    def revoke(self, user_id: uuid.UUID, now: datetime) -> Outcome:
+    def revoke(
+        self,
+        user_id: uuid.UUID,
+        now: datetime,
+        *,
+        family_id: uuid.UUID | None = None,
+    ) -> Outcome:
         """Identity revoked ``user_id``'s tokens: they leave at once (no grace period, even if
-        their socket had dropped) and their connection is closed with 4401."""
+        their socket had dropped) and their connection is closed with 4401. With
+        ``family_id`` (one sign-in logged out), only a participant who joined with that
+        sign-in's token leaves: the same user here from another device stays."""
         participant = self._participants.get(user_id)
         if participant is None:
+            return Outcome()
+        if family_id is not None and participant.family_id != family_id:
             return Outcome()
         outcome = Outcome()
         self._depart(participant, now, outcome, "revoked")

@@ -65,8 +65,9 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     ),
     CloseCode.REPLACED: "the same user joined the same session from a newer connection",
     CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
-    CloseCode.REVOKED: "the user's tokens were revoked (account deactivated, role changed, or a "
-    "refresh token reused): closed at once, and their older signaling tokens are refused",
+    CloseCode.REVOKED: "the user's tokens were revoked (account deactivated, role changed, a "
+    "refresh token reused, or the sign-in the join token came from logged out): closed at once, "
+    "and the revoked signaling tokens are refused",
     CloseCode.IDLE: "the client sent nothing (not even `ping`) for the idle timeout (120 s)",
     CloseCode.TOO_LATE: "the session's join window has closed (30 minutes after its end by "
     "default)",

@@ -122,7 +122,9 @@ class Signaling:
             )
             clinician_id = access.clinician_id
             room.clinician_elsewhere = lambda: self._clinician_elsewhere(clinician_id, session_id)
-        outcome = room.check_in(user_id, connection, display_name, now)
+        outcome = room.check_in(
+            user_id, connection, display_name, now, family_id=principal.family_id
+        )
         self._rooms.add(room)
         self._record(session, outcome)
         return Seat(session_id, user_id, connection), outcome
@@ -280,14 +282,19 @@ class Signaling:
         ]
 
     async def revoke(
-        self, session: AsyncSession, *, room: uuid.UUID, user_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        *,
+        room: uuid.UUID,
+        user_id: uuid.UUID,
+        family_id: uuid.UUID | None = None,
     ) -> Outcome:
-        """Identity revoked ``user_id``'s tokens: they leave the room of session ``room`` at
-        once."""
+        """Identity revoked ``user_id``'s tokens (with ``family_id``: one sign-in's): they
+        leave the room of session ``room`` at once."""
         live = self._rooms.get(room)
         if live is None:
             return Outcome()
-        outcome = live.revoke(user_id, self._clock())
+        outcome = live.revoke(user_id, self._clock(), family_id=family_id)
         self._settle(live)
         self._record(session, outcome)
         return outcome
@@ -323,25 +330,25 @@ class Signaling:
 
 
 async def record_appointment(
-    session: AsyncSession, appointment: AppointmentScheduled | AppointmentRescheduled
+    session: AsyncSession, event: AppointmentScheduled | AppointmentRescheduled
 ) -> None:
     """Project a scheduled (or rescheduled) appointment: its clinician, its client and its
     invited participants may join its session, within its (new) time slot."""
     await repository.save_access(
         session,
-        session_id=appointment.session_id,
-        appointment_id=appointment.appointment_id,
-        clinician_id=appointment.clinician_id,
-        client_id=appointment.client_id,
-        starts_at=appointment.starts_at,
-        ends_at=appointment.ends_at,
+        session_id=event.session_id,
+        appointment_id=event.appointment_id,
+        clinician_id=event.clinician_id,
+        client_id=event.client_id,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
         # Read with defaults: events written before these fields existed still project.
-        max_participants=getattr(appointment, "max_participants", 2),
-        invited_participant_ids=getattr(appointment, "invited_participant_ids", ()),
+        max_participants=getattr(event, "max_participants", 2),
+        invited_participant_ids=getattr(event, "invited_participant_ids", ()),
     )
 
 
-async def record_cancellation(session: AsyncSession, appointment: AppointmentCancelled) -> None:
+async def record_cancellation(session: AsyncSession, event: AppointmentCancelled) -> None:
     """A cancelled appointment's session is closed to joins (a room already open stays as it
     is: records only cancels appointments that have not started)."""
-    await repository.mark_cancelled(session, appointment.session_id, appointment.at)
+    await repository.mark_cancelled(session, event.session_id, event.at)

@@ -7,10 +7,9 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 
-from services.webhooks import api
+from services.webhooks import api, events
 from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.dispatcher import Dispatcher
-from services.webhooks.events import CONSUMER_GROUP, event_router
 from services.webhooks.service import RetryPolicy
 from services.webhooks.settings import WebhooksSettings
 from shared.db import Database
@@ -58,10 +57,10 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
     background.on_shutdown(http_client.aclose)
     add_event_pipeline(
         background,
-        service=CONSUMER_GROUP,
+        service=SERVICE_NAME,
         settings=settings,
         database=database,
-        router=event_router(),
+        router=events.build_router(),
     )
 
     app = build_service_app(

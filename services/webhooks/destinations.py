@@ -3,7 +3,9 @@
 This is the server-side request forgery guard. Without it a partner could point an endpoint
 at the cloud metadata service, the database, or anything else on our private network, and
 read the answers in the delivery log. The check runs at registration and again before every
-attempt, because a name's addresses can change after it was registered.
+attempt, because a name's addresses can change after it was registered; an attempt then
+connects to the address it checked (:meth:`DestinationPolicy.pin`), not to whatever a second
+lookup answers, so a name that rebinds between the two lookups cannot redirect it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,19 @@ def parse_destination(url: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class PinnedDestination:
+    """A checked destination: connect to ``address`` on behalf of ``host``.
+
+    ``address`` is None when no address was checked (private URLs allowed, or a host the
+    operator allows by name): the attempt then resolves the name itself.
+    """
+
+    host: str
+    port: int
+    address: IPAddress | None
+
+
+@dataclass(frozen=True)
 class DestinationPolicy:
     """The operator's rule for endpoint URLs.
 
@@ -80,14 +95,24 @@ class DestinationPolicy:
 
     async def check(self, url: str) -> None:
         """Raise :class:`DestinationRefused` unless webhooks may be sent to ``url``."""
+        await self.pin(url)
+
+    async def pin(self, url: str) -> PinnedDestination:
+        """Check ``url`` (as :meth:`check`) and name the address an attempt must connect to.
+
+        Every address the name resolves to must pass; the first is the one pinned.
+        """
         host, port = parse_destination(url)
         if self.require_https and urlsplit(url).scheme != "https":
             raise DestinationRefused("the URL must start with https://")
         if self.allow_private or host.lower().rstrip(".") in {a.lower() for a in self.allowed}:
-            return
+            return PinnedDestination(host, port, None)
         networks = self._allowed_networks()
         resolve = self.resolver or self._resolve
-        for address in await resolve(host, port):
+        addresses = await resolve(host, port)
+        if not addresses:
+            raise DestinationRefused(f"the host {host} does not resolve")
+        for address in addresses:
             if is_public(address) or any(address in network for network in networks):
                 continue
             shown = f"{host} resolves to {address}" if str(address) != host else host
@@ -95,6 +120,7 @@ class DestinationPolicy:
                 f"{shown}, which is not a public address (loopback, private, link-local, "
                 "multicast, reserved and cloud metadata addresses are refused)"
             )
+        return PinnedDestination(host, port, addresses[0])
 
     @staticmethod
     async def _resolve(host: str, port: int) -> list[IPAddress]:

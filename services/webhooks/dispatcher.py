@@ -17,12 +17,13 @@ import time
 import uuid
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.webhooks import service
-from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.destinations import DestinationPolicy, PinnedDestination
 from services.webhooks.errors import DestinationRefused
 from services.webhooks.messages import encode_body, signed_headers
 from shared.db import Database, utc_now
@@ -169,15 +170,17 @@ class Dispatcher:
         error: str | None = None
         retry_after: float | None = None
         try:
-            await self._destinations.check(delivery.url)
+            destination = await self._destinations.pin(delivery.url)
+            url, pinning_headers, extensions = pinned_request(delivery.url, destination)
             body = encode_body(delivery.message)
             headers = signed_headers(delivery.secrets, delivery.delivery_id, attempted_at, body)
             headers["user-agent"] = USER_AGENT
+            headers.update(pinning_headers)
             async with asyncio.timeout(self._timeout):
                 # Streamed and never read: the answer's status is all we keep, and a huge
                 # or endless body must not cost memory or time.
                 async with self._client.stream(
-                    "POST", delivery.url, content=body.encode(), headers=headers
+                    "POST", url, content=body.encode(), headers=headers, extensions=extensions
                 ) as response:
                     status_code = response.status_code
                     if status_code in (429, 503):
@@ -198,6 +201,32 @@ class Dispatcher:
             error=error,
             retry_after_seconds=retry_after,
         )
+
+
+def pinned_request(
+    url: str, destination: PinnedDestination
+) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """The URL, extra headers and httpx extensions that send ``url`` to the checked address.
+
+    The URL names the address itself, so the client never looks the name up again (a second
+    lookup is where a rebinding name would answer 127.0.0.1). The Host header and the TLS
+    server name, which the certificate is verified against, stay the URL's host; the TLS
+    name goes through httpx's documented ``sni_hostname`` request extension.
+    """
+    target = httpx.URL(url)
+    if destination.address is None or target.host == str(destination.address):
+        return target, {}, {}
+    headers = {
+        "host": target.netloc.decode("ascii"),
+        # The connection pool knows connections by address, not by name: a TLS connection
+        # verified for one name must not carry another name's delivery to the same address.
+        "connection": "close",
+    }
+    return (
+        target.copy_with(host=str(destination.address)),
+        headers,
+        {"sni_hostname": target.raw_host.decode("ascii")},
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

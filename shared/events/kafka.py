@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -83,28 +83,47 @@ class EventPublisher:
 
 
 P = TypeVar("P", bound=Payload)
-Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
+#: What a consumed event is handed to: the consumer's session (the batch's unit of work) and
+#: the typed event; usually a service function, registered as it is.
+EventHandler = Callable[[AsyncSession, P], Awaitable[object]]
+#: The same, for a handler that also needs the envelope's metadata (its id, its time).
+EnvelopeHandler = Callable[[AsyncSession, P, Envelope], Awaitable[object]]
+_Dispatch = Callable[[AsyncSession, Envelope], Awaitable[object]]
 
 
 class EventRouter:
-    """Maps event types to typed handlers; the payload class is the contract."""
+    """Maps event types to typed handlers; the payload class is the contract.
+
+    Each service builds its router in ``events.build_router()``, called by its app factory:
+    registering is explicit and happens per app, never as a side effect of an import.
+    Several handlers of one event type run in the order they were registered.
+    """
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = {}
+        self._handlers: dict[str, list[_Dispatch]] = {}
         self._topics: set[str] = set()
 
-    def on(
-        self, payload_type: type[P]
-    ) -> Callable[[Callable[[AsyncSession, P, Envelope], Awaitable[None]]], Handler]:
-        """Register a handler for ``payload_type`` (decorator)."""
+    def on(self, payload_type: type[P], handler: EventHandler[P]) -> None:
+        """Hand each ``payload_type`` event to ``handler(session, event)``."""
+
+        async def dispatch(session: AsyncSession, envelope: Envelope) -> object:
+            return await handler(session, cast(P, envelope.payload))
+
+        self._register(payload_type, dispatch)
+
+    def on_envelope(self, payload_type: type[P], handler: EnvelopeHandler[P]) -> None:
+        """Hand each ``payload_type`` event to ``handler(session, event, envelope)``."""
+
+        async def dispatch(session: AsyncSession, envelope: Envelope) -> object:
+            return await handler(session, cast(P, envelope.payload), envelope)
+
+        self._register(payload_type, dispatch)
+
+    def _register(self, payload_type: type[Payload], dispatch: _Dispatch) -> None:
+        # Dispatch goes by the envelope's type, so a handler only ever sees its payload class.
         event_type = payload_type.model_fields["type"].default
-
-        def register(handler: Callable[[AsyncSession, P, Envelope], Awaitable[None]]) -> Handler:
-            self._handlers.setdefault(event_type, []).append(handler)
-            self._topics.add(payload_type.topic)
-            return handler
-
-        return register
+        self._handlers.setdefault(event_type, []).append(dispatch)
+        self._topics.add(payload_type.topic)
 
     @property
     def topics(self) -> list[str]:
@@ -115,7 +134,7 @@ class EventRouter:
 
     async def dispatch(self, session: AsyncSession, envelope: Envelope) -> None:
         for handler in self._handlers.get(envelope.type, []):
-            await handler(session, envelope.payload, envelope)
+            await handler(session, envelope)
 
 
 # Failures that say nothing about the event itself: keep retrying, never dead-letter.
@@ -308,4 +327,11 @@ class EventConsumer:
         )
 
 
-__all__ = ["EventConsumer", "EventPublisher", "EventRouter", "TopicPartition"]
+__all__ = [
+    "EnvelopeHandler",
+    "EventConsumer",
+    "EventHandler",
+    "EventPublisher",
+    "EventRouter",
+    "TopicPartition",
+]

@@ -1,9 +1,12 @@
 """Identity's revocations, followed by every process that holds live credentials.
 
 The gateway refuses a revoked user's still-valid access tokens; signaling closes their live
-sockets. Both must see every revocation, whichever partition it is on and whichever process
-holds the user's connection, so a :class:`RevocationFollower` reads every partition of
-``rapport.identity`` without a consumer group and commits nothing. On start it reads back
+sockets. A revocation ends every token of a user (deactivation, a role change, a reused refresh
+token, a password change) or the tokens of one sign-in (a logout: its refresh-token family,
+named in the access and signaling tokens minted from it). Both must see every revocation,
+whichever partition it is on and whichever process holds the user's connection, so a
+:class:`RevocationFollower` reads every partition of ``rapport.identity`` without a consumer
+group and commits nothing. On start it reads back
 ``lookback`` (the longest token lifetime, plus a margin): older revocations only concern
 tokens that have expired anyway. While Kafka is unreachable it retries.
 """
@@ -15,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,37 +32,57 @@ from shared.events.catalog import (
     UserRoleChanged,
 )
 from shared.events.envelope import MalformedEvent, decode
+from shared.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
-# A logout ends one refresh-token family; the access and signaling tokens of that login are not
-# marked with their family, so they are left to expire (minutes) rather than ending the user's
-# other sessions. These reasons, and a revocation of every family at once (``family_id`` null:
-# a password change), concern every token the user holds.
+# These reasons, and a revocation of every family at once (``family_id`` null: a password
+# change), concern every token the user holds. A reused refresh token ends them all although
+# it names one family: either the holder or a thief has a copy, and the thief may have signed
+# in elsewhere too. A logout ends only the family it names: the user's other devices stay
+# signed in.
 SUBJECT_WIDE_REASONS = frozenset({"refresh_reuse", "deactivated", "role_changed"})
 
-Revoke = Callable[[uuid.UUID, datetime], Awaitable[None]]
+
+@dataclass(frozen=True)
+class Revocation:
+    """Tokens of ``user_id`` that must be refused from now on: those issued at or before
+    ``before``, or, when ``family_id`` is set, only (and all of) that sign-in's."""
+
+    user_id: uuid.UUID
+    before: datetime
+    family_id: uuid.UUID | None = None
+
+    def apply_to(self, verifier: TokenVerifier) -> None:
+        """Make ``verifier`` refuse the revoked tokens."""
+        if self.family_id is None:
+            verifier.revoke_subject(str(self.user_id), before=self.before.timestamp())
+        else:
+            verifier.revoke_family(self.family_id, at=self.before.timestamp())
+
+
+Revoke = Callable[[Revocation], Awaitable[None]]
 
 # Reconnect attempts while Kafka is down back off to this: a revocation published during an
 # outage still arrives within seconds of the broker's return (and is read back on connect).
 MAX_RETRY_SECONDS = 8.0
 
 
-def revocation_of(payload: EventPayload) -> tuple[uuid.UUID, datetime] | None:
-    """Whose tokens ``payload`` revokes, and those issued before when; None if it revokes none."""
+def revocation_of(payload: EventPayload) -> Revocation | None:
+    """Which tokens ``payload`` revokes; None if it revokes none."""
     if isinstance(payload, UserDeactivated):
-        return payload.user_id, payload.deactivated_at
+        return Revocation(payload.user_id, payload.deactivated_at)
     if isinstance(payload, UserRoleChanged):
-        return payload.user_id, payload.changed_at
-    if isinstance(payload, TokensRevoked) and (
-        payload.reason in SUBJECT_WIDE_REASONS or payload.family_id is None
-    ):
-        return payload.user_id, payload.revoked_before
+        return Revocation(payload.user_id, payload.changed_at)
+    if isinstance(payload, TokensRevoked):
+        if payload.reason in SUBJECT_WIDE_REASONS or payload.family_id is None:
+            return Revocation(payload.user_id, payload.revoked_before)
+        return Revocation(payload.user_id, payload.revoked_before, family_id=payload.family_id)
     return None
 
 
 class RevocationFollower:
-    """Follows ``rapport.identity`` and awaits ``revoke(user_id, before)`` for each revocation."""
+    """Follows ``rapport.identity`` and awaits ``revoke(revocation)`` for each revocation."""
 
     def __init__(
         self,
@@ -151,7 +175,15 @@ class RevocationFollower:
         revocation = revocation_of(payload)
         if revocation is None:
             return
-        user_id, before = revocation
-        await self._revoke(user_id, before)
+        await self._revoke(revocation)
         self.applied += 1
-        log.info("revoked tokens of %s issued before %s", user_id, before.isoformat())
+        if revocation.family_id is None:
+            log.info(
+                "revoked tokens of %s issued before %s",
+                revocation.user_id,
+                revocation.before.isoformat(),
+            )
+        else:
+            log.info(
+                "revoked the tokens of sign-in %s of %s", revocation.family_id, revocation.user_id
+            )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
@@ -173,26 +174,42 @@ async def book_now(http: httpx.AsyncClient, clinician: Person, client: Person) -
     return str(response.json()["session_id"])
 
 
+def daytime_zone(now: datetime | None = None) -> str:
+    """A fixed-offset time zone in which ``now`` is between 12:00 and 13:00 local time.
+
+    Hours, slots and "today" set in it keep clear of a local midnight for the length of any
+    test, whatever the time of day the suite runs at.
+    """
+    hours_east = 12 - (now or datetime.now(UTC)).astimezone(UTC).hour
+    # POSIX-style names count the other way: Etc/GMT-3 is three hours east of UTC.
+    return "UTC" if hours_east == 0 else f"Etc/GMT{-hours_east:+d}"
+
+
 @dataclass
 class HoursNow:
-    """Weekly hours (UTC) on today's weekday that start a bookable slot within the last five
-    minutes, so a client can book a session that is open to join at once."""
+    """Weekly hours on today's weekday, in ``time_zone``, that start a bookable slot within
+    the last five minutes, so a client can book a session that is open to join at once."""
 
+    time_zone: str
     weekday: int
     start: str
     end: str
     slot_minutes: int
 
 
-def hours_now() -> HoursNow:
-    now = datetime.now(UTC)
-    start = (now.hour * 60 + now.minute) // 5 * 5
-    end = min(start + 120, 24 * 60)
+def hours_now(now: datetime | None = None) -> HoursNow:
+    """Two hours from about ``now`` (default: the current time), in :func:`daytime_zone`."""
+    now = now or datetime.now(UTC)
+    zone = daytime_zone(now)
+    local = now.astimezone(ZoneInfo(zone))
+    start = (local.hour * 60 + local.minute) // 5 * 5
+    end = start + 120  # at most 14:55 local: the hours never reach midnight
     return HoursNow(
-        weekday=now.isoweekday(),
+        time_zone=zone,
+        weekday=local.isoweekday(),
         start=f"{start // 60:02d}:{start % 60:02d}",
         end=f"{end // 60:02d}:{end % 60:02d}",
-        slot_minutes=max(5, min(50, end - start)),
+        slot_minutes=50,
     )
 
 
@@ -201,7 +218,7 @@ WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturd
 
 async def set_hours_now_in_browser(page: Page) -> HoursNow:
     """The clinician (signed in on ``page``) sets :func:`hours_now` as their only weekly hours
-    on the availability page, in UTC, as a person would."""
+    on the availability page, in its time zone, as a person would."""
     hours = hours_now()
     await page.goto("/clinician/availability")
     rows = page.locator("#hours .hours-row")
@@ -209,7 +226,7 @@ async def set_hours_now_in_browser(page: Page) -> HoursNow:
     while await rows.count():
         await rows.first.get_by_role("button", name="Remove").click()
     await page.get_by_role("button", name="Add hours").click()
-    await page.get_by_label("Time zone").fill("UTC")
+    await page.get_by_label("Time zone").fill(hours.time_zone)
     row = rows.first
     await row.locator("select").select_option(WEEKDAY_NAMES[hours.weekday - 1])
     await row.locator("input[name=start]").fill(hours.start)
@@ -228,7 +245,7 @@ async def open_hours_now(http: httpx.AsyncClient, clinician: Person) -> None:
         "/v1/availability",
         headers=clinician.headers,
         json={
-            "time_zone": "UTC",
+            "time_zone": hours.time_zone,
             "weekly_hours": [{"weekday": hours.weekday, "start": hours.start, "end": hours.end}],
             "slot_minutes": hours.slot_minutes,
             "step_minutes": 60,

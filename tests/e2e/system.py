@@ -126,14 +126,14 @@ class RapportSystem:
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def _wait_ready(self, name: str, timeout: float = 60.0) -> None:
+    def _wait_ready(self, name: str, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.processes[name]
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)}")
             try:
-                if httpx.get(f"{self.url(name)}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url(name)}/healthz", timeout=5.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

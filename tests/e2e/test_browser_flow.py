@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyotp
@@ -21,6 +22,7 @@ from playwright.async_api import Page, expect
 from tests.e2e.browser import (
     agreed_goal,
     chromium,
+    daytime_zone,
     eventually,
     new_context,
     register,
@@ -261,13 +263,17 @@ async def test_the_clinician_declines_a_client_then_admits_everyone_waiting(
         clinician = await register(http, "clinician", "Dr. Lou Brand")
         client = await register(http, "client", "Ari Stone", invited_by=clinician)
         await start_care(http, clinician, client)
-        dashboard = await (await new_context(browser, rapport.gateway_url)).new_page()
+        # The clinician's day is in a zone where it is midday, so the session booked now is
+        # booked "today" whenever the test runs.
+        zone = daytime_zone()
+        desk = await new_context(browser, rapport.gateway_url, timezone_id=zone)
+        dashboard = await desk.new_page()
         mobile = await (await new_context(browser, rapport.gateway_url, phone=True)).new_page()
 
         # The clinician books a session starting now for the client.
         await sign_in(dashboard, clinician)
         await dashboard.get_by_label("Client", exact=True).select_option(client.id)
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        now = datetime.now(ZoneInfo(zone)).replace(second=0, microsecond=0)
         await dashboard.get_by_label("Starts").fill(now.strftime("%Y-%m-%dT%H:%M"))
         await dashboard.get_by_role("button", name="Book", exact=True).click()
         await expect(dashboard.locator("#book-status")).to_contain_text("Booked Ari Stone")

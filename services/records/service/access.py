@@ -16,7 +16,7 @@ from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, repository
+from services.records import repository
 from services.records.errors import (
     NotYourRecord,
     UnknownClient,
@@ -34,6 +34,7 @@ from shared.events.catalog import (
     BreakGlassUsed,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 SOURCE = "/rapport/records"
@@ -51,16 +52,9 @@ BOOKING_GRACE = timedelta(minutes=15)
 
 # Access rules: the one place that decides who may read or change what.
 
-# What a partner app's scopes allow here (identity issues them; the token's ``clinicians``
-# claim names the clinicians who granted the app access). A partner never reads notes,
-# values, check-ins or the audit log.
-APPOINTMENTS_READ = "appointments:read"
-APPOINTMENTS_WRITE = "appointments:write"
-SESSIONS_READ = "sessions:read"
-GOALS_READ = "goals:read"
-# The FHIR export (appointments, encounters, goals in one Bundle) has a scope of its own, so an
-# app can be given the export without the piecemeal reads, or those without the export.
-FHIR_READ = "fhir:read"
+# What a partner app's scopes (``PartnerScope``) allow here: identity issues them; the token's
+# ``clinicians`` claim names the clinicians who granted the app access. A partner never reads
+# notes, values, check-ins or the audit log, whatever its scopes.
 
 
 def is_partner(principal: Principal) -> bool:
@@ -68,7 +62,7 @@ def is_partner(principal: Principal) -> bool:
 
 
 async def partner_clinicians(
-    db: AsyncSession, principal: Principal, *scopes: str
+    db: AsyncSession, principal: Principal, *scopes: PartnerScope
 ) -> frozenset[uuid.UUID]:
     """The clinicians whose records a partner app may use under ``scopes`` (all required).
 
@@ -114,7 +108,7 @@ def _issued_at(principal: Principal) -> datetime | None:
 
 
 async def _partner_for(
-    db: AsyncSession, principal: Principal, clinician_id: uuid.UUID, *scopes: str
+    db: AsyncSession, principal: Principal, clinician_id: uuid.UUID, *scopes: PartnerScope
 ) -> None:
     """A partner app with ``scopes`` acting for ``clinician_id``: :class:`Forbidden` without
     a scope, :class:`NotYourRecord` (also 403) for a clinician who granted it nothing (or
@@ -141,7 +135,7 @@ async def _reader_role(
     resource_type: str,
     resource_id: object,
     *,
-    partner_scope: str | None = None,
+    partner_scope: PartnerScope | None = None,
 ) -> ReaderRole:
     """Like :func:`_party_role` for reads, plus an admin who breaks the glass, and a partner
     app holding ``partner_scope`` for the record's clinician (when the read allows one).
@@ -220,7 +214,13 @@ async def _audit(
     *,
     reason: str | None = None,
 ) -> None:
-    """Append one hash-chained entry per resource; ``principal`` None means records acted."""
+    """Append one entry per resource to the caller's unit of work; ``principal`` None means
+    records acted.
+
+    Nothing here reads or locks the chain: the database assigns the ids, and the app's
+    sealer (shared.audit_log.AuditSealer) chains the entries once this unit of work has
+    committed, so concurrent requests append without waiting on each other.
+    """
     ids = list(resource_ids)
     if not ids:
         return
@@ -233,21 +233,20 @@ async def _audit(
         except ValueError:
             subject = principal.subject[:128]
     actor_role = (principal.role or "unknown") if principal is not None else "system"
-    last_id, head = await repository.audit_head(db)
-    head = head or audit.GENESIS
-    for offset, resource_id in enumerate(ids, start=1):
-        entry = AuditEntry(
-            at=at,
-            actor_id=actor_id,
-            actor_subject=subject,
-            actor_role=actor_role[:20],
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id),
-            origin=request_origin.get(),
-            reason=reason,
-        )
-        head = audit.seal(entry, last_id + offset, head)
-        repository.add(db, entry)
-    # Written now so the next append in this unit of work sees this head.
-    await db.flush()
+    repository.add(
+        db,
+        *(
+            AuditEntry(
+                at=at,
+                actor_id=actor_id,
+                actor_subject=subject,
+                actor_role=actor_role[:20],
+                action=action,
+                resource_type=resource_type,
+                resource_id=str(resource_id),
+                origin=request_origin.get(),
+                reason=reason,
+            )
+            for resource_id in ids
+        ),
+    )

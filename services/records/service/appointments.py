@@ -27,8 +27,6 @@ from services.records.schemas import (
     NewTimes,
 )
 from services.records.service.access import (
-    APPOINTMENTS_READ,
-    APPOINTMENTS_WRITE,
     BOOKING_GRACE,
     OPEN_STATUSES,
     SOURCE,
@@ -51,6 +49,7 @@ from shared.events.catalog import (
     AppointmentScheduled,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 # Appointments
@@ -68,14 +67,14 @@ async def _booking_parties(
     with ``appointments:write`` books for a client of a clinician who granted it access.
     """
     if is_partner(principal):
-        await partner_clinicians(db, principal, APPOINTMENTS_WRITE)
+        await partner_clinicians(db, principal, PartnerScope.APPOINTMENTS_WRITE)
         if booking.clinician_id is None:
             raise InvalidRequest(
                 "clinician_id: a partner app names the clinician", field="clinician_id"
             )
         if booking.client_id is None:
             raise InvalidRequest("client_id: a partner app names the client", field="client_id")
-        await _partner_for(db, principal, booking.clinician_id, APPOINTMENTS_WRITE)
+        await _partner_for(db, principal, booking.clinician_id, PartnerScope.APPOINTMENTS_WRITE)
         await _require_client(db, booking.client_id)
         await _require_relationship(db, booking.clinician_id, booking.client_id, "client_id")
         return booking.clinician_id, booking.client_id, "partner"
@@ -240,7 +239,7 @@ async def list_appointments(
     given."""
     zone = _zone(time_zone)
     if is_partner(principal):
-        clinicians = await partner_clinicians(db, principal, APPOINTMENTS_READ)
+        clinicians = await partner_clinicians(db, principal, PartnerScope.APPOINTMENTS_READ)
         appointments = await repository.list_appointments_of_clinicians(db, clinicians)
     else:
         principal.require_role("clinician", "client")
@@ -281,7 +280,7 @@ async def _appointment_of_party(
     if appointment is None:
         raise AppointmentNotFound(f"no appointment {appointment_id}")
     if is_partner(principal):
-        await _partner_for(db, principal, appointment.clinician_id, APPOINTMENTS_WRITE)
+        await _partner_for(db, principal, appointment.clinician_id, PartnerScope.APPOINTMENTS_WRITE)
         return appointment, "partner"
     return appointment, _party_role(principal, appointment.clinician_id, appointment.client_id)
 

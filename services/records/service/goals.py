@@ -27,7 +27,6 @@ from services.records.schemas import (
     NewGoalUpdate,
 )
 from services.records.service.access import (
-    GOALS_READ,
     SOURCE,
     PartyRole,
     _actor_uuid,
@@ -49,6 +48,7 @@ from shared.events.catalog import (
     GoalUpdated,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 # Goals
@@ -174,7 +174,7 @@ async def list_goals(
             raise Forbidden("clients see only their own goals")
         goals = await repository.list_goals(db, client_id=principal.user_id)
     elif is_partner(principal):
-        clinicians = await partner_clinicians(db, principal, GOALS_READ)
+        clinicians = await partner_clinicians(db, principal, PartnerScope.GOALS_READ)
         goals = await repository.list_goals(db, clinician_ids=clinicians, client_id=client_id)
     else:
         raise Forbidden("requires role clinician or client")
@@ -260,7 +260,13 @@ async def goal_history(
     if goal is None:
         raise GoalNotFound(f"no goal {goal_id}")
     reader_role = await _reader_role(
-        db, principal, goal.clinician_id, goal.client_id, "goal", goal.id, partner_scope=GOALS_READ
+        db,
+        principal,
+        goal.clinician_id,
+        goal.client_id,
+        "goal",
+        goal.id,
+        partner_scope=PartnerScope.GOALS_READ,
     )
     updates = await repository.list_goal_updates(db, goal.id)
     await _audit(db, principal, "read", "goal_update", (u.id for u in updates))

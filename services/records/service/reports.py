@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, fhir, repository
+from services.records import fhir, repository
 from services.records.errors import (
     NotYourRecord,
 )
 from services.records.models import (
+    AuditEntry,
     CheckIn,
 )
 from services.records.schemas import (
@@ -22,8 +23,6 @@ from services.records.schemas import (
     SessionProgress,
 )
 from services.records.service.access import (
-    FHIR_READ,
-    GOALS_READ,
     _audit,
     _reader_role,
     _require_client,
@@ -31,8 +30,10 @@ from services.records.service.access import (
     is_partner,
     partner_clinicians,
 )
+from shared import audit_log
 from shared.db import utc_now
 from shared.errors import Forbidden
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 # Progress data for charts
@@ -52,7 +53,8 @@ async def client_progress(
     """Per session: each goal's progress from both sides, the check-in totals and flags.
 
     A clinician sees their sessions with the client; a client sees all of their own; a
-    partner app with ``goals:read`` the sessions with the clinicians who granted it access.
+    partner app with ``goals:read`` the sessions with the clinicians who granted it access,
+    with the goal ratings only: no check-in totals or flags, which no scope grants.
     Corrected (entered-in-error) updates are left out; the latest standing rating counts.
     """
     clinician_ids: frozenset[uuid.UUID] | None
@@ -61,7 +63,7 @@ async def client_progress(
     elif principal.role == "client" and principal.user_id == client_id:
         clinician_ids = None
     elif is_partner(principal):
-        clinician_ids = await partner_clinicians(db, principal, GOALS_READ)
+        clinician_ids = await partner_clinicians(db, principal, PartnerScope.GOALS_READ)
     else:
         raise Forbidden("a client's progress is for the client and their clinicians")
     rows = await repository.sessions_of_client(
@@ -70,7 +72,9 @@ async def client_progress(
     page, more = rows[:limit], len(rows) > limit
     session_ids = [record.session_id for record, _ in page]
     updates = await repository.goal_updates_in_sessions(db, session_ids)
-    check_ins = await repository.check_ins_in_sessions(db, session_ids)
+    check_ins = (
+        [] if is_partner(principal) else await repository.check_ins_in_sessions(db, session_ids)
+    )
     ratings: dict[uuid.UUID, dict[uuid.UUID, dict[str, int]]] = {}
     for update in updates:
         if goal_id is not None and update.goal_id != goal_id:
@@ -100,6 +104,10 @@ async def client_progress(
             )
         )
     await _audit(db, principal, "read", "session_record", session_ids)
+    # The ratings and totals shown come from these rows: their reads are audited too.
+    shown = (u.id for u in updates if goal_id is None or u.goal_id == goal_id)
+    await _audit(db, principal, "read", "goal_update", shown)
+    await _audit(db, principal, "read", "check_in", (c.id for c in check_ins))
     return ProgressPage(items=items, next_offset=offset + limit if more else None)
 
 
@@ -111,13 +119,13 @@ async def export_client_fhir(
 ) -> dict[str, Any]:
     """A client's records as a FHIR R4 Bundle: for a clinician, what they share with the
     client; for a partner app holding fhir:read, what the client shares with the clinicians
-    who granted it access. No notes, ever."""
+    who granted it access, less the check-ins (no scope grants them). No notes, ever."""
     clinician_ids: frozenset[uuid.UUID] | None
     if principal.role == "clinician" or is_partner(principal):
         clinician_ids = (
             frozenset({principal.user_id})
             if principal.role == "clinician"
-            else await partner_clinicians(db, principal, FHIR_READ)
+            else await partner_clinicians(db, principal, PartnerScope.FHIR_READ)
         )
         # One answer for "unknown client" and "not a client of yours": no oracle.
         relationships, *_ = await repository.client_rows(db, client_id, clinician_ids)
@@ -128,10 +136,14 @@ async def export_client_fhir(
         await _require_client(db, client_id)
         await _reader_role(db, principal, client_id, client_id, "client", client_id)
     else:
-        raise Forbidden(f"requires a clinician of this client or a partner app with {FHIR_READ}")
+        raise Forbidden(
+            f"requires a clinician of this client or a partner app with {PartnerScope.FHIR_READ}"
+        )
     relationships, appointments, sessions, goals, check_ins = await repository.client_rows(
         db, client_id, clinician_ids
     )
+    if is_partner(principal):
+        check_ins = []
     attendance = {
         s.session_id: await repository.list_attendance(db, s.session_id) for s in sessions
     }
@@ -186,11 +198,6 @@ async def query_audit_log(
     return views
 
 
-async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit.Verification:
-    """Walk the whole chain and report every changed or missing entry."""
-    state = audit.Verification(problems=[])
-    after_id = 0
-    while entries := await repository.audit_page(db, after_id, page_size):
-        audit.verify(entries, state)
-        after_id = entries[-1].id or after_id
-    return state
+async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit_log.Verification:
+    """Walk the whole sealed chain and report every changed, missing or moved entry."""
+    return await audit_log.verify_log(db, AuditEntry, page_size)

@@ -27,7 +27,6 @@ from services.records.schemas import (
     WeeklyHoursView,
 )
 from services.records.service.access import (
-    APPOINTMENTS_READ,
     BOOKING_GRACE,
     _audit,
     _partner_for,
@@ -35,6 +34,7 @@ from services.records.service.access import (
 )
 from shared.db import utc_now
 from shared.errors import InvalidRequest
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 # The longest window one slots query may ask for.
@@ -208,7 +208,7 @@ async def free_slots(
 async def may_see_schedule(db: AsyncSession, principal: Principal, clinician_id: uuid.UUID) -> None:
     """The clinician, their clients, and partner apps with appointments:read they granted."""
     if is_partner(principal):
-        await _partner_for(db, principal, clinician_id, APPOINTMENTS_READ)
+        await _partner_for(db, principal, clinician_id, PartnerScope.APPOINTMENTS_READ)
         return
     principal.require_role("clinician", "client")
     caller = principal.user_id

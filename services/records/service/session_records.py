@@ -26,7 +26,6 @@ from services.records.schemas import (
 )
 from services.records.service.access import (
     OPEN_STATUSES,
-    SESSIONS_READ,
     SOURCE,
     Outcome,
     _actor_uuid,
@@ -51,6 +50,7 @@ from shared.events.catalog import (
     UserRegistered,
 )
 from shared.events.outbox import add_event
+from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
 # One logger name for the whole service layer, whichever module logs.
@@ -73,10 +73,13 @@ async def read_session_record(
         record.client_id,
         "session_record",
         session_id,
-        partner_scope=SESSIONS_READ,
+        partner_scope=PartnerScope.SESSIONS_READ,
     )
     attendance = await repository.list_attendance(db, session_id)
     updates = await repository.list_goal_updates_in_session(db, session_id)
+    if reader_role == "partner" and PartnerScope.GOALS_READ not in principal.scopes:
+        # sessions:read covers the session itself; goal ratings are goals:read's to grant.
+        updates = []
     await _audit(db, principal, "read", "session_record", [session_id])
     await _audit(db, principal, "read", "goal_update", (u.id for u in updates))
     reader = _actor_uuid(principal)

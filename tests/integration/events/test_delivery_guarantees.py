@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from deploy.kafka.launcher import KafkaCluster
 from shared.db import Database
 from shared.events.catalog import TOPIC_IDENTITY, UserRegistered, dead_letter_topic
-from shared.events.envelope import Envelope, encode
+from shared.events.envelope import encode
 from shared.events.inbox import ProcessedEvent
 from shared.events.kafka import EventConsumer, EventPublisher, EventRouter
 from shared.events.outbox import OutboxMessage, OutboxRelay, add_event
@@ -60,14 +60,13 @@ def _registered(user_id: uuid.UUID) -> UserRegistered:
 
 
 def _router(poison_ids: set[uuid.UUID] | None = None) -> EventRouter:
-    router = EventRouter()
-
-    @router.on(UserRegistered)
-    async def apply(session: AsyncSession, event: UserRegistered, _: Envelope) -> None:
+    async def apply(session: AsyncSession, event: UserRegistered) -> None:
         if poison_ids and event.user_id in poison_ids:
             raise ValueError("this event can never be applied")
         session.add(AppliedRegistration(user_id=event.user_id))
 
+    router = EventRouter()
+    router.on(UserRegistered, apply)
     return router
 
 

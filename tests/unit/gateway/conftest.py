@@ -89,6 +89,8 @@ class EchoUpstream:
 
     served: ServedApp
     seen: list[dict[str, Any]] = field(default_factory=list)
+    # Paths of the requests taken by /v1/goals/slow, which never answers.
+    unanswered: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -98,7 +100,7 @@ class EchoUpstream:
         return [r for r in self.seen if r["path"] == path]
 
 
-def echo_app(seen: list[dict[str, Any]]) -> FastAPI:
+def echo_app(seen: list[dict[str, Any]], unanswered: list[str]) -> FastAPI:
     app = FastAPI()
 
     @app.get("/healthz")
@@ -106,9 +108,10 @@ def echo_app(seen: list[dict[str, Any]]) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/v1/goals/slow")
-    async def slow() -> dict[str, str]:
-        await asyncio.sleep(3)
-        return {"status": "late"}
+    async def slow(request: Request) -> dict[str, str]:
+        unanswered.append(request.url.path)
+        await asyncio.get_running_loop().create_future()  # until the server shuts down
+        raise AssertionError("unreachable")
 
     @app.get("/v1/sessions/stream")
     async def stream() -> StreamingResponse:
@@ -248,8 +251,9 @@ def token_issuer() -> TestTokenIssuer:
 @pytest.fixture(scope="session")
 async def echo_upstream() -> AsyncIterator[EchoUpstream]:
     seen: list[dict[str, Any]] = []
-    served = await ServedApp(echo_app(seen), lifespan="off").start()
-    yield EchoUpstream(served, seen)
+    unanswered: list[str] = []
+    served = await ServedApp(echo_app(seen, unanswered), lifespan="off").start()
+    yield EchoUpstream(served, seen, unanswered)
     await served.stop()
 
 

@@ -103,7 +103,32 @@ async def test_tokens_issued_after_the_revocation_still_pass(
         assert await _status(http, token_issuer.issue(user, "clinician"), "/v1/goals/new") == 200
 
 
-async def test_a_logout_or_another_event_leaves_access_tokens_alone(
+async def test_a_logout_refuses_the_tokens_of_that_sign_in_and_no_other(
+    echo_upstream: EchoUpstream, token_issuer: TestTokenIssuer
+) -> None:
+    user, signed_out, still_in = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    token = token_issuer.issue(user, "client", fid=str(signed_out))
+    other_device = token_issuer.issue(user, "client", fid=str(still_in))
+    settings = gateway_settings(records_url=echo_upstream.url)
+    async with asgi_gateway(settings, token_issuer) as (app, http):
+        path = "/v1/goals/logout"
+        assert await _status(http, token, path) == 200  # valid, and now cached as verified
+        await _deliver(
+            _listener(app),
+            TokensRevoked(
+                user_id=user, family_id=signed_out, reason="logout", revoked_before=_now()
+            ),
+        )
+        refused = await http.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert await _status(http, other_device, path) == 200
+        # Minted after the logout, but of the ended sign-in all the same.
+        later = token_issuer.issue(user, "client", fid=str(signed_out))
+        assert await _status(http, later, path) == 401
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "Unauthorized", "detail": "token revoked"}
+
+
+async def test_other_events_leave_access_tokens_alone(
     echo_upstream: EchoUpstream, token_issuer: TestTokenIssuer
 ) -> None:
     user = uuid.uuid4()
@@ -111,13 +136,6 @@ async def test_a_logout_or_another_event_leaves_access_tokens_alone(
     settings = gateway_settings(records_url=echo_upstream.url)
     async with asgi_gateway(settings, token_issuer) as (app, http):
         listener = _listener(app)
-        # A logout ends one refresh family; its access tokens expire on their own.
-        await _deliver(
-            listener,
-            TokensRevoked(
-                user_id=user, family_id=uuid.uuid4(), reason="logout", revoked_before=_now()
-            ),
-        )
         await _deliver(
             listener,
             AppointmentScheduled(
@@ -130,5 +148,13 @@ async def test_a_logout_or_another_event_leaves_access_tokens_alone(
             ),
         )
         await listener.apply(b"key", b"not a cloudevent", [])
+        # A logout names a sign-in; a token that names none (older than the claim, or a
+        # partner's) is not of it.
+        await _deliver(
+            listener,
+            TokensRevoked(
+                user_id=user, family_id=uuid.uuid4(), reason="logout", revoked_before=_now()
+            ),
+        )
         assert await _status(http, token, "/v1/goals/after-logout") == 200
-    assert listener.applied == 0
+    assert listener.applied == 1

@@ -161,8 +161,11 @@ async def test_access_token_verifies_with_the_served_jwks_and_has_every_claim(
         audience="rapport",
         issuer="rapport-identity",
     )
-    assert set(claims) == {"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "role", "scope"}
+    assert set(claims) == {
+        "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "role", "scope", "fid"
+    }  # fmt: skip
     assert claims["sub"] == user["id"]
+    uuid.UUID(claims["fid"])  # the sign-in: a logout names it
     assert claims["role"] == "clinician"
     assert claims["scope"] == ""
     assert claims["exp"] - claims["iat"] == 900

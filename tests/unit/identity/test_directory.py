@@ -10,11 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlmodel import select
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col, select
 
-from services.identity.models import Invitation
+from services.identity.models import DirectoryAuditEntry, Invitation
 from services.identity.service import IdentityService
+from shared import audit_log
 from shared.db import Database, utc_now
 from tests.unit.identity.factories import access_token, bearer, registered_user
 
@@ -243,3 +246,69 @@ async def test_a_clinician_lists_their_invitations_with_their_status(
     assert listed["pending@example.com"]["user_id"] is None
     assert "invitation" not in listed["pending@example.com"]  # the token is never shown again
     assert by_client.status_code == 403
+
+
+# The directory's reads (names, emails) are audited in a sealed, verifiable chain.
+
+
+async def _entries(app: FastAPI) -> list[DirectoryAuditEntry]:
+    await app.state.audit_sealer.seal()
+    async with app.state.database.unit_of_work() as session:
+        query = select(DirectoryAuditEntry).order_by(col(DirectoryAuditEntry.id))
+        return list((await session.exec(query)).all())
+
+
+async def test_every_directory_read_is_audited_and_the_chain_verifies(
+    app: FastAPI, client: httpx.AsyncClient, practice: Practice
+) -> None:
+    before = len(await _entries(app))
+    ada = practice.invited["id"]
+
+    one = await client.get(f"/v1/users/{ada}", headers=bearer(practice.clinician))
+    mine = await client.get("/v1/users?role=client", headers=bearer(practice.clinician))
+    everyone = await client.get("/v1/users", headers=bearer(practice.admin))
+    mine_clinician = await client.get(
+        f"/v1/users/{practice.clinician_id}", headers=bearer(practice.invited_token)
+    )
+
+    assert [r.status_code for r in (one, mine, everyone, mine_clinician)] == [200] * 4
+    entries = (await _entries(app))[before:]
+    seen = [(e.actor_role, e.action, e.resource_type, e.resource_id) for e in entries]
+    shown_to_admin = [("admin", "read", "user", u["id"]) for u in everyone.json()]
+    assert seen == [
+        ("clinician", "read", "user", ada),
+        *[("clinician", "read", "user", u["id"]) for u in mine.json()],
+        *shown_to_admin,
+        ("client", "read", "user", practice.clinician_id),
+    ]
+    assert entries[0].actor_id == uuid.UUID(practice.clinician_id)
+    assert all(e.entry_hash for e in entries)
+    async with app.state.database.unit_of_work() as session:
+        verification = await audit_log.verify_log(session, DirectoryAuditEntry)
+    assert verification.ok, verification.problems
+    assert verification.unsealed == 0
+
+
+async def test_a_refused_lookup_is_not_a_read_and_the_log_is_append_only(
+    app: FastAPI, client: httpx.AsyncClient, practice: Practice
+) -> None:
+    before = len(await _entries(app))
+    refused = await client.get(
+        f"/v1/users/{practice.others_client['id']}", headers=bearer(practice.clinician)
+    )
+    assert refused.status_code == 404
+    assert len(await _entries(app)) == before
+    await client.get("/v1/users", headers=bearer(practice.admin))
+    target = (await _entries(app))[-1]
+
+    for statement in (
+        f"UPDATE directory_audit_entries SET resource_id = 'x' WHERE id = {target.id}",
+        f"DELETE FROM directory_audit_entries WHERE id = {target.id}",
+    ):
+        try:
+            async with app.state.database.unit_of_work() as session:
+                await session.exec(sa.text(statement))  # type: ignore[call-overload]
+        except DBAPIError as refusal:
+            assert "append-only" in str(refusal)
+        else:
+            raise AssertionError(f"the database allowed: {statement}")

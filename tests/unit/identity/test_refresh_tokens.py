@@ -14,7 +14,7 @@ from shared.db import Database, utc_now
 from shared.events.catalog import TokensRevoked
 from shared.events.envelope import decode
 from shared.events.outbox import OutboxMessage
-from tests.unit.identity.factories import bearer, login, registered_user
+from tests.unit.identity.factories import bearer, login, registered_user, unverified_parts
 
 PASSWORD = "correct horse battery"
 
@@ -106,6 +106,45 @@ async def test_logout_revokes_the_family(client: httpx.AsyncClient, database: Da
     assert again.status_code == 204
     unknown = await client.post("/v1/auth/logout", json={"refresh_token": "nope"})
     assert unknown.status_code == 204
+
+
+async def test_tokens_name_their_sign_in_and_its_logout_ends_them(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    body = await _logged_in(client, "two-devices@example.com")
+    other = (await login(client, "two-devices@example.com", PASSWORD)).json()
+    family = uuid.UUID(unverified_parts(str(body["access_token"]))[1]["fid"])
+    assert unverified_parts(other["access_token"])[1]["fid"] != str(family)
+    refreshed = (await _refresh(client, body["refresh_token"])).json()
+    # A refresh continues the sign-in; so does a signaling token requested with its token.
+    assert unverified_parts(refreshed["access_token"])[1]["fid"] == str(family)
+    session_id = str(uuid.uuid4())
+    issued = await client.post(
+        "/v1/signaling-tokens",
+        headers=bearer(refreshed["access_token"]),
+        json={"session_id": session_id},
+    )
+    assert issued.status_code == 200, issued.text
+    assert unverified_parts(issued.json()["token"])[1]["fid"] == str(family)
+
+    out = await client.post("/v1/auth/logout", json={"refresh_token": refreshed["refresh_token"]})
+    assert out.status_code == 204
+    [event] = await _revocations(database)
+    assert (event.reason, event.family_id) == ("logout", family)
+    # Identity mints nothing more from the ended sign-in; the other device's goes on.
+    refused = await client.post(
+        "/v1/signaling-tokens",
+        headers=bearer(refreshed["access_token"]),
+        json={"session_id": session_id},
+    )
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "this sign-in has ended"
+    still = await client.post(
+        "/v1/signaling-tokens",
+        headers=bearer(other["access_token"]),
+        json={"session_id": session_id},
+    )
+    assert still.status_code == 200, still.text
 
 
 async def test_an_unknown_refresh_token_is_refused(client: httpx.AsyncClient) -> None:

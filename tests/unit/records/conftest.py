@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from services.records.app import create_app, migrate
-from services.records.events import router
+from services.records.events import build_router
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop
@@ -43,6 +44,7 @@ class Records:
         self.issuer = issuer
         self.database: Database = app.state.database
         self.roles: dict[uuid.UUID, str] = {}
+        self.router = build_router()
 
     async def deliver(self, *payloads: Payload, source: str = "/rapport/signaling") -> None:
         """Apply events one by one, each in its own unit of work (a batch of one)."""
@@ -56,7 +58,7 @@ class Records:
         ]
         async with self.database.unit_of_work() as db:
             for envelope in envelopes:
-                await router.dispatch(db, envelope)
+                await self.router.dispatch(db, envelope)
 
     async def register(self, role: str) -> uuid.UUID:
         """A new user known to records through a UserRegistered event."""
@@ -179,7 +181,14 @@ class Records:
         async with self.database.unit_of_work() as db:
             return [bytes(v) for v in (await db.exec(select(OutboxMessage.value))).all()]
 
+    async def seal(self) -> int:
+        """Run the app's audit sealer now, as its loop does every ``audit_seal_seconds``."""
+        sealed: int = await self.app.state.audit_sealer.seal()
+        return sealed
+
     async def audit_entries(self) -> list[AuditEntry]:
+        """Every audit entry, once the sealer has chained what was committed so far."""
+        await self.seal()
         async with self.database.unit_of_work() as db:
             return list((await db.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all())
 
@@ -191,15 +200,17 @@ async def migrated_database(directory: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def records(tmp_path: Path) -> AsyncIterator[Records]:
+@asynccontextmanager
+async def running_records(database_url: str) -> AsyncIterator[Records]:
+    """The records app on a migrated database, with its lifespan, and a client calling it."""
     settings = RecordsSettings(
         environment="test",
-        database_url=await migrated_database(tmp_path),
+        database_url=database_url,
         kafka_bootstrap="127.0.0.1:1",  # nothing listens: relay and consumer keep retrying
         # The app's own reminder loop ticks once at start; tests drive theirs with a clock.
         reminder_poll_seconds=3600,
         completion_poll_seconds=3600,
+        audit_seal_seconds=3600,
     )
     issuer = TestTokenIssuer()
     app = create_app(settings, key_source=issuer.key_source)
@@ -209,3 +220,9 @@ async def records(tmp_path: Path) -> AsyncIterator[Records]:
         httpx.AsyncClient(transport=transport, base_url="http://records") as client,
     ):
         yield Records(app, client, issuer)
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    async with running_records(await migrated_database(tmp_path)) as running:
+        yield running

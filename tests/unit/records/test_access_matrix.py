@@ -6,10 +6,8 @@ last, so the denied callers all meet the same state. Every response to anyone bu
 A (and an admin who broke the glass, who then sees what A sees) is searched for A's private
 note and A's goal-update note: finding one fails the test.
 
-Partner apps come as identity issues them: role ``partner``, the app's client id as subject,
-and a ``clinicians`` claim. "partner_scoped" holds exactly the scopes the row needs and was
-granted access by A; "partner_unscoped" was granted access by A and holds every scope but
-those; "partner_other" holds every scope but was granted access only by B (another clinic).
+Partner apps are refused here as they are anywhere without a scope; what each scope shows
+them is the generated test in ``test_partner_scopes.py`` (every route × every scope set).
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.unit.records.clinical_world import fill_ids
 from tests.unit.records.conftest import T0, Records
 
 PRIVATE_NOTE = "PRIVATE-NOTE-avoidance-hypothesis"
@@ -30,23 +29,11 @@ ACTORS = (
     "anonymous",
     "admin",
     "admin_break_glass",
-    "partner_scoped",
-    "partner_unscoped",
-    "partner_other",
+    "partner",
     "client_other",
     "clinician_other",
     "client_own",
     "clinician_own",
-)
-
-
-PARTNER_SCOPES = (
-    "appointments:read",
-    "appointments:write",
-    "sessions:read",
-    "goals:read",
-    "fhir:read",
-    "webhooks:manage",
 )
 
 
@@ -55,7 +42,7 @@ class World:
     records: Records
     ids: dict[str, str]
 
-    def headers(self, actor: str, row_scopes: tuple[str, ...] = ()) -> dict[str, str]:
+    def headers(self, actor: str) -> dict[str, str]:
         issuer = self.records.issuer
         if actor == "anonymous":
             return {}
@@ -64,18 +51,8 @@ class World:
             if actor == "admin_break_glass":
                 headers["X-Break-Glass-Reason"] = "Subpoena 2030-0042"
             return headers
-        if actor.startswith("partner"):
-            if actor == "partner_scoped":
-                # Rows no partner may use get every scope: still refused.
-                scopes = row_scopes or PARTNER_SCOPES
-            elif actor == "partner_unscoped":
-                scopes = tuple(s for s in PARTNER_SCOPES if s not in row_scopes)
-            else:
-                scopes = PARTNER_SCOPES
-            clinician = self.ids["B"] if actor == "partner_other" else self.ids["A"]
-            token = issuer.issue(
-                f"pa_{actor}", "partner", scopes=" ".join(scopes), clinicians=[clinician]
-            )
+        if actor == "partner":
+            token = issuer.issue("pa_matrix", "partner", scopes="", clinicians=[self.ids["A"]])
             return {"Authorization": f"Bearer {token}"}
         user = {
             "client_own": "a",
@@ -151,9 +128,7 @@ async def _build(records: Records) -> World:
 NOT_PARTY = {
     "admin": 403,
     "admin_break_glass": 403,
-    "partner_scoped": 403,
-    "partner_unscoped": 403,
-    "partner_other": 403,
+    "partner": 403,
     "anonymous": 401,
 }
 # Reads an admin may make with a break-glass reason (audited and published).
@@ -172,8 +147,6 @@ class Row:
     params: dict[str, str] | None = None
     # Actor whose call changes state; it runs last.
     last: str = "clinician_own"
-    # The scopes a partner app needs for this row (none: no partner may use it).
-    scopes: tuple[str, ...] = ()
 
 
 FUTURE = (T0 + timedelta(days=2)).isoformat()
@@ -184,12 +157,11 @@ ROWS = [
         "book appointment",
         "POST",
         "/v1/appointments",
-        # The partner app books A's free slot for a first; a and A, who may book it too, then
-        # find it taken (409). B books only B's own time.
+        # a books A's free slot for a first; A, who may book it too, then finds it taken
+        # (409). B books only B's own time.
         {
             **NOT_PARTY,
-            "partner_scoped": 201,
-            "client_own": 409,
+            "client_own": 201,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 409,
@@ -200,7 +172,6 @@ ROWS = [
             "starts_at": FUTURE,
             "ends_at": FUTURE_END,
         },
-        scopes=("appointments:write",),
     ),
     Row(
         "book appointment without naming the clinician",
@@ -210,15 +181,12 @@ ROWS = [
         # by booking (that starts their own relationship; it opens nothing of A's).
         {
             **NOT_PARTY,
-            "partner_scoped": 422,
-            "partner_other": 422,
             "client_own": 422,
             "client_other": 403,
             "clinician_other": 201,
             "clinician_own": 201,
         },
         body={"client_id": "{a}", "starts_at": FUTURE, "ends_at": FUTURE_END},
-        scopes=("appointments:write",),
     ),
     Row(
         "list appointments",
@@ -226,14 +194,11 @@ ROWS = [
         "/v1/appointments",
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
-            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": OWN_ONLY,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
-        scopes=("appointments:read",),
     ),
     Row(
         "reschedule appointment",
@@ -241,30 +206,26 @@ ROWS = [
         "/v1/appointments/{appointment}/reschedule",
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
         body={"starts_at": FUTURE, "ends_at": FUTURE_END},
-        scopes=("appointments:write",),
     ),
     Row(
         "cancel appointment",
         "POST",
         "/v1/appointments/{appointment}/cancel",
-        # The partner app cancels first; A and a then find it already cancelled.
+        # A cancels first; a then finds it already cancelled.
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
             "client_own": 409,
             "client_other": 403,
             "clinician_other": 403,
-            "clinician_own": 409,
+            "clinician_own": 200,
         },
         last="client_own",
-        scopes=("appointments:write",),
     ),
     Row(
         "free slots",
@@ -272,13 +233,11 @@ ROWS = [
         "/v1/clinicians/{A}/slots",
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
-        scopes=("appointments:read",),
     ),
     Row(
         "set availability",
@@ -354,13 +313,11 @@ ROWS = [
         {
             **NOT_PARTY,
             **GLASS,
-            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
-        scopes=("sessions:read",),
     ),
     Row(
         "start care relationship",
@@ -483,14 +440,11 @@ ROWS = [
         "/v1/goals",
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
-            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": OWN_ONLY,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
-        scopes=("goals:read",),
     ),
     Row(
         "list a client's goals",
@@ -498,15 +452,12 @@ ROWS = [
         "/v1/goals",
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
-            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
         params={"client_id": "{a}"},
-        scopes=("goals:read",),
     ),
     Row(
         "record goal update",
@@ -528,13 +479,11 @@ ROWS = [
         {
             **NOT_PARTY,
             **GLASS,
-            "partner_scoped": 200,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
-        scopes=("goals:read",),
     ),
     Row(
         "submit check-in",
@@ -614,14 +563,11 @@ ROWS = [
         "/v1/clients/{a}/progress",
         {
             **NOT_PARTY,
-            "partner_scoped": 200,
-            "partner_other": OWN_ONLY,
             "client_own": 200,
             "client_other": 403,
             "clinician_other": OWN_ONLY,
             "clinician_own": 200,
         },
-        scopes=("goals:read",),
     ),
     Row(
         "add value",
@@ -657,24 +603,13 @@ ROWS = [
         {
             **NOT_PARTY,
             **GLASS,
-            "partner_scoped": 200,
             "client_own": 403,
             "client_other": 403,
             "clinician_other": 403,
             "clinician_own": 200,
         },
-        # Its own scope: "partner_unscoped" holds the three read scopes and is refused.
-        scopes=("fhir:read",),
     ),
 ]
-
-
-def _fill(value: Any, ids: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return value.format(**ids)
-    if isinstance(value, dict):
-        return {k: _fill(v, ids) for k, v in value.items()}
-    return value
 
 
 def test_every_row_covers_every_actor():
@@ -691,10 +626,10 @@ async def test_access_matrix(records: Records, row: Row):
     for actor in order:
         response = await records.http.request(
             row.method,
-            _fill(row.path, ids),
-            json=_fill(row.body, ids),
-            params=_fill(row.params, ids),
-            headers=world.headers(actor, row.scopes),
+            fill_ids(row.path, ids),
+            json=fill_ids(row.body, ids),
+            params=fill_ids(row.params, ids),
+            headers=world.headers(actor),
         )
         expected = row.expected[actor]
         assert response.status_code == expected, (actor, response.text)
@@ -702,7 +637,7 @@ async def test_access_matrix(records: Records, row: Row):
             assert PRIVATE_NOTE not in response.text, actor
             assert CLINICIAN_UPDATE_NOTE not in response.text, actor
         # The audit log holds ids (never text), so admins see A's ids there.
-        allowed = ("clinician_own", "client_own", "admin_break_glass", "partner_scoped", "admin")
+        allowed = ("clinician_own", "client_own", "admin_break_glass", "admin")
         if actor not in allowed and response.status_code < 300:
             for resource_id in a_only:
                 assert resource_id not in response.text, (actor, resource_id)

@@ -6,12 +6,24 @@ import asyncio
 import json
 import sqlite3
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col, select
 
 from services.records.__main__ import main
+from services.records.app import MIGRATIONS_DIR
+from services.records.models import AuditEntry
+from shared import audit_log
+from shared.audit_log import AuditSealer
+from shared.db import Database
 from shared.events.catalog import BreakGlassUsed
+from shared.migrations import upgrade
 from tests.unit.records.conftest import Records
 
 
@@ -180,3 +192,168 @@ async def test_break_glass_is_needed_audited_and_published(records: Records):
         headers={**records.auth(admin), **reason},
     )
     assert write.status_code == 403
+
+
+async def test_verify_detects_reordered_entries(records: Records, monkeypatch, capsys):
+    await _some_history(records)
+    entries = await records.audit_entries()
+    first, second = entries[1], entries[2]
+    _tamper(
+        records,
+        f"UPDATE audit_entries SET seq = -1 WHERE id = {first.id}",
+        f"UPDATE audit_entries SET seq = {first.seq} WHERE id = {second.id}",
+        f"UPDATE audit_entries SET seq = {second.seq} WHERE id = {first.id}",
+    )
+
+    code, report = await _verify(records, monkeypatch, capsys)
+
+    assert code == 1
+    problems = {(p["entry_id"], p["what"]) for p in report["problems"]}
+    assert (second.id, "previous entry changed or deleted") in problems
+    assert (first.id, "previous entry changed or deleted") in problems
+
+
+async def test_verify_detects_an_inserted_entry(records: Records, monkeypatch, capsys):
+    # A forged entry hashed correctly for its place still breaks the link to the next one.
+    await _some_history(records)
+    entries = await records.audit_entries()
+    after = entries[2]
+    assert after.seq is not None and after.entry_hash is not None
+    forged = AuditEntry(
+        id=10_000,
+        at=after.at,
+        actor_role="admin",
+        action="read",
+        resource_type="note",
+        resource_id="forged",
+    )
+    audit_log.seal(forged, after.seq + 1, after.entry_hash)
+    later = [e for e in entries if e.seq is not None and e.seq > after.seq]
+    _tamper(
+        records,
+        # Make room in seq, newest first so seq stays unique on the way.
+        *(
+            f"UPDATE audit_entries SET seq = {e.seq + 1} WHERE id = {e.id}"
+            for e in reversed(later)
+            if e.seq is not None
+        ),
+        "INSERT INTO audit_entries (id, at, actor_role, action, resource_type, resource_id, "
+        f"seq, prev_hash, entry_hash) VALUES ({forged.id}, '{forged.at.isoformat(' ')}', "
+        f"'admin', 'read', 'note', 'forged', {forged.seq}, '{forged.prev_hash}', "
+        f"'{forged.entry_hash}')",
+    )
+
+    code, report = await _verify(records, monkeypatch, capsys)
+
+    assert code == 1
+    assert report["problems"] == [
+        {"entry_id": entries[3].id, "what": "previous entry changed or deleted"}
+    ]
+
+
+async def test_the_sealer_may_seal_an_entry_but_nothing_may_rewrite_one(records: Records):
+    await _some_history(records)
+    sealed = (await records.audit_entries())[0]
+    async with records.database.unit_of_work() as db:
+        db.add(
+            AuditEntry(actor_role="system", action="read", resource_type="goal", resource_id="x")
+        )
+    [unsealed] = [e for e in await _all_entries(records) if e.seq is None]
+
+    for statement in (
+        f"UPDATE audit_entries SET seq = 999, prev_hash = 'a', entry_hash = 'b' "
+        f"WHERE id = {sealed.id}",
+        f"UPDATE audit_entries SET action = 'nothing', seq = 999, prev_hash = 'a', "
+        f"entry_hash = 'b' WHERE id = {unsealed.id}",
+        f"UPDATE audit_entries SET action = 'nothing' WHERE id = {unsealed.id}",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with records.database.unit_of_work() as db:
+                await db.exec(sa.text(statement))  # type: ignore[call-overload]
+
+    assert await records.seal() == 1
+    assert [e.action for e in await _all_entries(records) if e.id == unsealed.id] == ["read"]
+
+
+async def test_sealing_lag_is_a_metric(records: Records):
+    clinician, _, session_id = await _some_history(records)
+    await records.seal()
+    sealer = records.app.state.audit_sealer
+    for _ in range(3):
+        response = await records.http.get(
+            f"/v1/sessions/{session_id}", headers=records.auth(clinician)
+        )
+        assert response.status_code == 200
+
+    await sealer.measure()
+    waiting = await _metrics(records)
+    await records.seal()
+    caught_up = await _metrics(records)
+
+    assert waiting["rapport_audit_unsealed_entries"] == 3
+    assert waiting["rapport_audit_oldest_unsealed_seconds"] >= 0
+    assert caught_up["rapport_audit_unsealed_entries"] == 0
+    assert caught_up["rapport_audit_oldest_unsealed_seconds"] == 0
+    sealed_total = caught_up["rapport_audit_sealed_entries_total"]
+    assert sealed_total == len(await _all_entries(records))
+
+
+async def test_a_chain_from_before_the_sealer_stays_verifiable(tmp_path: Path, monkeypatch, capsys):
+    # Entries chained in id order by the old code, then the upgrade, then new entries sealed.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
+    await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url, "0004")
+    head = audit_log.GENESIS
+    with sqlite3.connect(tmp_path / "records.db") as connection:
+        for entry_id in (1, 2, 3):
+            old = AuditEntry(
+                id=entry_id,
+                at=datetime(2030, 1, 1, tzinfo=UTC),
+                actor_role="system",
+                action="read",
+                resource_type="goal",
+                resource_id=str(entry_id),
+            )
+            previous, head = head, audit_log.entry_hash(old, head)
+            connection.execute(
+                "INSERT INTO audit_entries (id, at, actor_role, action, resource_type, "
+                "resource_id, prev_hash, entry_hash) VALUES (?, ?, 'system', 'read', 'goal', ?,"
+                " ?, ?)",
+                (entry_id, "2030-01-01 00:00:00.000000", str(entry_id), previous, head),
+            )
+    await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url)
+    database = Database(url)
+    try:
+        async with database.unit_of_work() as db:
+            db.add(
+                AuditEntry(
+                    actor_role="system", action="read", resource_type="goal", resource_id="4"
+                )
+            )
+        sealer = AuditSealer(database, AuditEntry, CollectorRegistry(), poll_seconds=1)
+        assert await sealer.seal() == 1
+    finally:
+        await database.dispose()
+    monkeypatch.setenv("RAPPORT_RECORDS_DATABASE_URL", url)
+    capsys.readouterr()
+
+    code = await asyncio.to_thread(main, ["verify-audit"])
+
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert (report["checked"], report["unsealed"]) == (4, 0)
+
+
+async def _all_entries(records: Records) -> list[AuditEntry]:
+    """Every entry as it stands, sealed or not (``records.audit_entries`` seals first)."""
+    async with records.database.unit_of_work() as db:
+        return list((await db.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all())
+
+
+async def _metrics(records: Records) -> dict[str, float]:
+    response = await records.http.get("/metrics")
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("rapport_audit_")
+    }

@@ -144,3 +144,45 @@ async def test_revoked_subject_is_refused_even_from_cache(
 async def test_garbage_is_refused(verifier: TokenVerifier):
     with pytest.raises(Unauthorized, match="malformed"):
         await verifier.verify("not-a-jwt")
+
+
+async def test_a_revoked_sign_in_is_refused_even_from_cache_and_no_other(
+    issuer: TestTokenIssuer, verifier: TokenVerifier
+):
+    user, signed_out, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    token = issuer.issue(user, "client", fid=str(signed_out))
+    assert (await verifier.verify(token)).family_id == signed_out  # now cached
+    verifier.revoke_family(signed_out)
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier.verify(token)
+    # Whenever it was minted: nothing is minted from an ended sign-in, so any is a leftover.
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier.verify(issuer.issue(user, "client", fid=str(signed_out)))
+    assert (await verifier.verify(issuer.issue(user, "client", fid=str(other)))).user_id == user
+    assert (await verifier.verify(issuer.issue(user, "client"))).family_id is None
+
+
+async def test_revoked_sign_ins_are_forgotten_once_no_token_of_theirs_can_be_valid(
+    issuer: TestTokenIssuer,
+):
+    verifier = TokenVerifier(
+        issuer.key_source,
+        issuer="rapport-identity",
+        audience="rapport",
+        family_memory_seconds=3600,
+    )
+    long_ago, recent = uuid.uuid4(), uuid.uuid4()
+    verifier.revoke_family(long_ago, at=time.time() - 7200)
+    verifier.revoke_family(recent)
+    # Only for the test: a token of the long-ago sign-in, which could no longer be valid.
+    token = issuer.issue(uuid.uuid4(), "client", fid=str(long_ago))
+    assert (await verifier.verify(token)).family_id == long_ago
+    with pytest.raises(Unauthorized, match="revoked"):
+        await verifier.verify(issuer.issue(uuid.uuid4(), "client", fid=str(recent)))
+
+
+async def test_a_malformed_sign_in_claim_is_refused(
+    issuer: TestTokenIssuer, verifier: TokenVerifier
+):
+    with pytest.raises(Unauthorized, match="invalid fid claim"):
+        await verifier.verify(issuer.issue(uuid.uuid4(), "client", fid="not-a-uuid"))

@@ -166,7 +166,8 @@ async def test_no_join_in_time_closes_4001(start_signaling: StartSignaling) -> N
     peer = await signaling.connect()
     await peer.send({"type": "ping"})
     await peer.expect("pong")  # answered, but it does not count as joining
-    assert await peer.closed_with(within=3) == CloseCode.UNAUTHORIZED
+    # Bounded only against a hang: the 0.3 s is the server's to keep, not the test's to time.
+    assert await peer.closed_with(within=30) == CloseCode.UNAUTHORIZED
 
 
 async def test_someone_elses_session_closes_4003(signaling: RunningSignaling) -> None:

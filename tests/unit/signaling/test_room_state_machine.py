@@ -14,17 +14,13 @@ import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-pytest.importorskip("hypothesis")
-
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from services.signaling.errors import JoinRefused, MessageRefused  # noqa: E402
-from services.signaling.room import Outcome, Room, Seat  # noqa: E402
-from services.signaling.schemas import (  # noqa: E402
+from services.signaling.errors import JoinRefused, MessageRefused
+from services.signaling.room import Outcome, Room, Seat
+from services.signaling.schemas import (
     Answer,
     GoalUpdated,
     IceCandidate,

@@ -147,6 +147,8 @@ class Receiver:
     received: list[ReceivedRequest] = field(default_factory=list)
     statuses: dict[str, list[int]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    # A path with a hold answers only once its event is set.
+    holds: dict[str, asyncio.Event] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     # Extra headers on a path's answers (e.g. Retry-After, Location for a redirect).
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -172,6 +174,8 @@ class Receiver:
         self.received.append(ReceivedRequest(path, headers, body, valid))
         self.arrived.set()
         await asyncio.sleep(self.delays.get(path, 0.0))
+        if path in self.holds:
+            await self.holds[path].wait()
         if valid is False:
             return Response("bad signature", status_code=401)
         queued = self.statuses.get(path, [])

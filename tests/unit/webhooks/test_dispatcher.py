@@ -12,26 +12,29 @@ import httpx
 
 from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.dispatcher import Dispatcher
-from services.webhooks.events import event_router
+from services.webhooks.events import build_router
 from services.webhooks.models import Delivery
 from services.webhooks.service import DueDelivery, RetryPolicy
 from shared.events.catalog import Payload
 from shared.events.envelope import Envelope
+from tests.support.waiting import HANG_SECONDS, until
 from tests.unit.webhooks import factories
 from tests.unit.webhooks.conftest import (
     Receiver,
     RunningService,
     StartService,
     envelope_of,
-    eventually,
 )
+
+# A poll interval no test run lasts: a delivery sent at all was sent because of a wake.
+NEVER_SECONDS = 24 * 3600.0
 
 
 async def publish(webhooks: RunningService, payload: Payload) -> Envelope:
     """Apply the event as the consumer would: in a unit of work, whose commit wakes sending."""
     envelope = envelope_of(payload)
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope)
+        await build_router().dispatch(session, envelope)
     return envelope
 
 
@@ -45,13 +48,13 @@ async def delivery_log(webhooks: RunningService, endpoint_id: str) -> list[dict[
 
 
 async def wait_for_status(
-    webhooks: RunningService, endpoint_id: str, status: str, *, within: float = 5.0
+    webhooks: RunningService, endpoint_id: str, status: str
 ) -> dict[str, Any]:
     async def reached() -> bool:
         log = await delivery_log(webhooks, endpoint_id)
         return bool(log) and log[0]["status"] == status
 
-    await eventually(reached, within=within)
+    await until(reached, f"the newest delivery is {status}")
     return (await delivery_log(webhooks, endpoint_id))[0]
 
 
@@ -149,35 +152,40 @@ async def test_an_unreachable_endpoint_gets_its_errors_logged(
 async def test_new_deliveries_are_sent_at_once_not_at_the_next_poll(
     start_service: StartService, receiver: Receiver
 ) -> None:
-    # The retry is due 0.5 s after the failure: well after the failure's own commit has woken
-    # the dispatcher, so only a wake timed for the retry gets it sent before the 60 s poll.
-    webhooks = await start_service(dispatcher_poll_seconds=60.0, retry_schedule_seconds=[0.5])
+    # The poll never comes round while the test runs, so the dispatcher can only send when
+    # woken: by the new delivery's commit, and (the retry being due 0.5 s after the failure,
+    # after the failure's own commit has woken it) by a wake timed for the retry.
+    webhooks = await start_service(
+        dispatcher_poll_seconds=NEVER_SECONDS, retry_schedule_seconds=[0.5]
+    )
     endpoint = await webhooks.register(receiver.url("prompt"), ["*"])
     receiver.statuses["prompt"] = [500]
     await asyncio.sleep(0.1)  # the dispatcher's first cycle has run and it is now idle
 
     await publish(webhooks, factories.appointment_scheduled())
 
-    # Both the first attempt and the near retry happen long before a 60 s poll would.
-    delivery = await wait_for_status(webhooks, endpoint["id"], "delivered", within=3.0)
+    delivery = await wait_for_status(webhooks, endpoint["id"], "delivered")
     assert delivery["attempt_count"] == 2
 
 
 async def test_a_slow_endpoint_does_not_hold_up_the_others(
     start_service: StartService, receiver: Receiver
 ) -> None:
-    webhooks = await start_service(delivery_timeout_seconds=10.0)
+    webhooks = await start_service(delivery_timeout_seconds=HANG_SECONDS)
     slow = await webhooks.register(receiver.url("slow"), ["*"])
     fast = await webhooks.register(receiver.url("fast"), ["*"])
-    receiver.delays["slow"] = 3.0
+    # The slow endpoint takes the request and answers only when the test lets it.
+    receiver.holds["slow"] = asyncio.Event()
 
     await publish(webhooks, factories.goal_updated())
-    await wait_for_status(webhooks, fast["id"], "delivered", within=2.0)
+    await wait_for_status(webhooks, fast["id"], "delivered")
 
     assert len(receiver.requests_to("slow")) == 1
     (still_sending,) = await delivery_log(webhooks, slow["id"])
     assert still_sending["status"] == "pending"
     assert still_sending["attempts"] == []
+    receiver.holds["slow"].set()
+    await wait_for_status(webhooks, slow["id"], "delivered")
 
 
 async def test_deleting_an_endpoint_stops_its_retries(
@@ -192,7 +200,7 @@ async def test_deleting_an_endpoint_stops_its_retries(
         log = await delivery_log(webhooks, endpoint["id"])
         return bool(log) and log[0]["attempt_count"] == 1
 
-    await eventually(attempted_once)
+    await until(attempted_once, "the first attempt is recorded")
     pending = (await delivery_log(webhooks, endpoint["id"]))[0]
     assert (pending["status"], pending["next_attempt_at"] is not None) == ("pending", True)
     deleted = await webhooks.http.delete(

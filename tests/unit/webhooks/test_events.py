@@ -9,7 +9,8 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 from sqlmodel import select
 
-from services.webhooks.events import CONSUMER_GROUP, event_router
+from services.webhooks.app import SERVICE_NAME
+from services.webhooks.events import build_router
 from services.webhooks.models import Delivery
 from services.webhooks.subscriptions import PARTNER_EVENTS
 from shared.events.catalog import UserRegistered
@@ -56,7 +57,7 @@ async def test_a_completed_session_is_queued_for_each_subscribed_endpoint(
     envelope = envelope_of(payload)
 
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope)
+        await build_router().dispatch(session, envelope)
 
     queued = await deliveries(webhooks)
     assert sorted(str(d.endpoint_id) for d in queued) == sorted(
@@ -91,14 +92,14 @@ async def test_other_partner_events_are_queued_by_their_short_name(
     await webhooks.register("http://127.0.0.1:9/sessions", ["session.*"])
 
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope_of(make_payload()))
+        await build_router().dispatch(session, envelope_of(make_payload()))
 
     queued = await deliveries(webhooks)
     assert [d.payload["type"] for d in queued] == [short_name]
 
 
 async def test_events_partners_do_not_receive_are_not_handled() -> None:
-    router = event_router()
+    router = build_router()
 
     assert router.handles(SESSION_COMPLETED)
     assert router.handles("rapport.records.appointment.scheduled.v1")
@@ -130,7 +131,7 @@ async def test_payloads_carry_no_clinical_free_text(
     await webhooks.register("http://127.0.0.1:9/hooks", ["*"])
 
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope_of(make_payload()))
+        await build_router().dispatch(session, envelope_of(make_payload()))
 
     (delivery,) = await deliveries(webhooks)
     assert set(delivery.payload) == {"type", "timestamp", "data"}
@@ -189,7 +190,7 @@ async def test_the_same_event_dispatched_twice_is_queued_once(webhooks: RunningS
 
     for _ in range(2):
         async with webhooks.database.unit_of_work() as session:
-            await event_router().dispatch(session, envelope)
+            await build_router().dispatch(session, envelope)
 
     assert len(await deliveries(webhooks)) == 1
 
@@ -214,8 +215,8 @@ def consumer_record(payload: Any, event_id: str, offset: int) -> ConsumerRecord[
 async def test_a_redelivered_event_yields_one_delivery(webhooks: RunningService) -> None:
     await webhooks.register("http://127.0.0.1:9/hooks", ["session.completed"])
     consumer = EventConsumer(
-        name=CONSUMER_GROUP,
-        router=event_router(),
+        name=SERVICE_NAME,
+        router=build_router(),
         database=webhooks.database,
         publisher=EventPublisher(NO_KAFKA, client_id="test"),
         bootstrap_servers=NO_KAFKA,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from services.webhooks.events import event_router
+from services.webhooks.events import build_router
 from services.webhooks.models import Delivery, DeliveryStatus
 from shared.events.catalog import PartnerAccessGranted, PartnerAccessRevoked, Payload
 from tests.unit.webhooks import factories
@@ -19,7 +19,7 @@ PARTNER = "pa_revocation"
 
 async def consume(webhooks: RunningService, payload: Payload) -> None:
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope_of(payload))
+        await build_router().dispatch(session, envelope_of(payload))
 
 
 async def deliveries_to(webhooks: RunningService, endpoint_id: str) -> list[Delivery]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlmodel import select
 
 from services.webhooks import service
-from services.webhooks.events import event_router
+from services.webhooks.events import build_router
 from services.webhooks.models import Delivery
 from shared.events.catalog import ParticipantJoined, PartnerAccessGranted, Payload
 from tests.unit.webhooks import factories
@@ -17,7 +17,7 @@ from tests.unit.webhooks.conftest import RunningService, StartService, envelope_
 
 async def consume(webhooks: RunningService, payload: Payload) -> None:
     async with webhooks.database.unit_of_work() as session:
-        await event_router().dispatch(session, envelope_of(payload))
+        await build_router().dispatch(session, envelope_of(payload))
 
 
 async def deliveries_to(webhooks: RunningService, endpoint_id: str) -> list[Delivery]:
