@@ -102,6 +102,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn's own logging config (applied whenever a server runs with its default
+    # ``log_config``) gives its loggers handlers that print the WebSocket handshake line with
+    # its query string and stop propagation; route them through the filtered handler instead.
+    for name in ("uvicorn", "uvicorn.error"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
     # The app logs each request itself (shared.observability.RequestLog), without the query
     # string uvicorn's access log writes; with no handler to reach, uvicorn skips that log.
     logging.getLogger("uvicorn.access").propagate = False

@@ -14,6 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from tests.support.waiting import until
+
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
@@ -65,8 +67,14 @@ async def test_idempotent_produce_group_commit_and_resume(kafka_bootstrap: str) 
         await admin.create_topics(
             [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]
         )
-        described = await admin.describe_topics([topic])
-        assert len(described[0]["partitions"]) == PARTITIONS
+
+        # KRaft creates a topic asynchronously: the controller answers before every broker's
+        # metadata has the partitions, so a describe right after can still see none.
+        async def all_partitions_described() -> bool:
+            described = await admin.describe_topics([topic])
+            return len(described[0]["partitions"]) == PARTITIONS
+
+        await until(all_partitions_described, f"{topic} shows its {PARTITIONS} partitions")
     finally:
         await admin.close()
 
