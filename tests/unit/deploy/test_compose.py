@@ -127,3 +127,14 @@ def test_the_image_holds_the_pages_where_the_gateway_looks_for_them() -> None:
     assert default_web_root() == ROOT / "web"
     assert "COPY web/public ./web/public" in dockerfile
     assert "COPY --from=web /web/node_modules ./web/node_modules" in dockerfile
+
+
+def test_the_image_leaves_out_the_dev_and_test_servers() -> None:
+    # The Kafka and PostgreSQL launchers are for tests, benches and `make run`; the image
+    # copies the packages production runs, and import-linter keeps those off devservers.
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY (?!--from)(\S+)", dockerfile, flags=re.MULTILINE)
+    assert "deploy" in copied and "services" in copied
+    assert not [src for src in copied if src.startswith("devservers")]
+    assert not (ROOT / "deploy" / "kafka").exists()
+    assert not (ROOT / "deploy" / "postgres").exists()
