@@ -238,13 +238,19 @@ class PostgresServer(LocalServer, _AdminConnection):
         from mirakuru.exceptions import ExecutorError
         from pytest_postgresql.executors import PostgreSQLExecutor
 
+        keep_cluster = self._given_data_dir is not None
+
         class Executor(PostgreSQLExecutor):
+            # The library starts from an empty directory and deletes it when the executor
+            # goes away; a cluster in a directory the caller gave is reused and kept.
             def init_directory(self) -> None:
-                # The library always starts from an empty directory; a cluster the caller
-                # keeps in its own directory is reused instead.
-                if (Path(self.datadir) / "PG_VERSION").exists():
+                if keep_cluster and (Path(self.datadir) / "PG_VERSION").exists():
                     return
                 super().init_directory()
+
+            def clean_directory(self) -> None:
+                if not keep_cluster:
+                    super().clean_directory()
 
         with self._lock:
             if self._executor is not None:
