@@ -1,17 +1,21 @@
 """A throwaway PostgreSQL server built from the locally installed binaries.
 
-The test-suite's server is pytest-postgresql's ``postgresql_proc`` (``tests/fixtures/postgres.py``);
-this module is what is left around it, for what that fixture cannot do:
+pytest-postgresql's executor (``PostgreSQLExecutor``, on mirakuru) initialises, starts, waits for
+and stops the server; its janitor makes and drops databases. This module is what is left around
+them, for what the library's pytest fixtures cannot do:
 
 * a server outside pytest: ``python -m devservers.postgres.launcher run [--port 5433]`` for
   developers (there is no Docker engine on our machines) and :class:`PostgresServer` for the
-  benches in ``bench/``. Both drive the same library executor (``PostgreSQLExecutor``) that the
-  fixture uses, so the server is started the same way everywhere;
+  benches in ``bench/``;
+* a cluster outside pytest's temporary tree, for the test-suite too (``tests/fixtures/
+  postgres.py``): ``postgresql_proc`` puts it under ``/tmp/pytest-of-<user>`` (0700), which the
+  postgres user can enter only if that is loosened, and any other pytest session of the same
+  user tightens it again, after which the server is lost mid-run (seen here);
 * the :class:`DatabaseAdmin` API the tests and benches use: a fresh, uniquely named database
-  per test, dropped ``WITH (FORCE)``, handed over as an asyncpg SQLAlchemy URL. The library's
-  janitor works through psycopg and per-test template copies for its psycopg ``postgresql``
-  fixture; our code talks asyncpg, and a test that leaves an engine open must not block the
-  drop;
+  per test, handed over as an asyncpg SQLAlchemy URL. The library's ``postgresql`` fixture
+  hands out a psycopg connection to one database name, and our code talks asyncpg through
+  SQLAlchemy URLs; the databases themselves are made and dropped by the library's janitor
+  (which also disconnects a session a test left open);
 * :class:`ExternalPostgres`: the same API on a server someone else runs
   (``RAPPORT_TEST_POSTGRES_DSN_BASE``).
 
@@ -26,20 +30,19 @@ commit): everything lives in a temporary directory that is deleted on :meth:`Pos
 from __future__ import annotations
 
 import argparse
-import asyncio
 import atexit
+import getpass
+import glob
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-
-import asyncpg
+from typing import Any, Protocol
 
 from devservers.local_servers import LocalServer, free_port, log_tail, run_until_signal
 
@@ -53,8 +56,6 @@ __all__ = [
     "PostgresStartError",
     "main",
 ]
-
-_T = TypeVar("_T")
 
 #: The ``pg_ctl`` to give pytest-postgresql: runs the installed one, as postgres when root.
 PG_CTL = Path(__file__).resolve().parent / "pg_ctl"
@@ -111,57 +112,37 @@ def _check_db_name(name: str) -> str:
     return name
 
 
-def _run_blocking(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """Run a coroutine to completion from synchronous code.
-
-    Runs it on a fresh event loop in a worker thread, because the caller may itself be inside
-    a running loop (an async test or a pytest-asyncio fixture), where ``asyncio.run`` refuses
-    to start. The cost is a thread start, negligible next to a CREATE DATABASE.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-admin") as pool:
-        return pool.submit(lambda: asyncio.run(factory())).result()
-
-
-async def _admin_execute(connect_kwargs: dict[str, Any], statements: Sequence[str]) -> None:
-    """Execute statements one by one on a fresh connection.
-
-    One ``execute`` per statement: asyncpg sends a multi-statement string as one implicit
-    transaction, and CREATE/DROP DATABASE cannot run inside a transaction block.
-    """
-    conn = await asyncpg.connect(**connect_kwargs)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _drop_sql(name: str) -> str:
-    # WITH (FORCE) (PostgreSQL 13+) terminates leftover sessions, e.g. an engine a test forgot
-    # to dispose of, which would otherwise make the drop fail with "being accessed by others".
-    return f'DROP DATABASE IF EXISTS "{_check_db_name(name)}" WITH (FORCE)'
-
-
-def _create_sql(name: str) -> str:
-    return f'CREATE DATABASE "{_check_db_name(name)}"'
-
-
 class _AdminConnection:
-    """Creating and dropping databases over a connection to the maintenance database; the
-    server's address and credentials come from ``_admin_kwargs``."""
+    """Creating and dropping databases, with pytest-postgresql's janitor, on the server that
+    ``_admin_kwargs`` names (asyncpg-style keywords: host, port, user, password, database)."""
 
     def _admin_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def create_database(self, name: str) -> None:
-        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
-        _run_blocking(
-            lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name), _create_sql(name)])
+    def _janitor(self, name: str) -> Any:
+        from pytest_postgresql.janitor import DatabaseJanitor
+
+        kwargs = self._admin_kwargs()
+        return DatabaseJanitor(
+            user=kwargs.get("user") or getpass.getuser(),
+            host=kwargs["host"],
+            port=kwargs["port"],
+            dbname=_check_db_name(name),
+            maintenance_dbname=kwargs["database"],
+            password=kwargs.get("password"),
+            connection_timeout=10,
         )
 
+    def create_database(self, name: str) -> None:
+        """Create an empty database ``name``, dropping any existing one first (idempotent)."""
+        janitor = self._janitor(name)
+        janitor.drop()
+        janitor.init()
+
     def drop_database(self, name: str) -> None:
-        """Drop database ``name`` if it exists, disconnecting any remaining sessions."""
-        _run_blocking(lambda: _admin_execute(self._admin_kwargs(), [_drop_sql(name)]))
+        """Drop database ``name`` if it exists, disconnecting any remaining sessions (the
+        janitor closes it to new connections first, then terminates the open ones)."""
+        self._janitor(name).drop()
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,6 +236,10 @@ class PostgresServer(LocalServer, _AdminConnection):
         with self._lock:
             if self._executor is not None:
                 return
+            if not (shutil.which("pg_config") or glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")):
+                raise PostgresNotInstalledError(
+                    "PostgreSQL server binaries not found (apt-get install postgresql)"
+                )
             t0 = time.monotonic()
             if self._given_data_dir is not None:
                 self._given_data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -282,8 +267,8 @@ class PostgresServer(LocalServer, _AdminConnection):
             except FileNotFoundError as exc:
                 self._remove_workdir()
                 raise PostgresNotInstalledError(str(exc)) from exc
-            except (ExecutorError, OSError, ValueError) as exc:
-                # ValueError: the library could not read a version (pg_ctl wrapper failed).
+            except (ExecutorError, OSError, ValueError, subprocess.CalledProcessError) as exc:
+                # ValueError, CalledProcessError: pg_ctl (initdb, or --version) failed.
                 tail = self.log_tail()
                 self._stop_executor(executor)
                 self._remove_workdir()
@@ -326,13 +311,11 @@ class PostgresServer(LocalServer, _AdminConnection):
         return log_tail(self.log_path, lines)
 
     def _admin_kwargs(self) -> dict[str, Any]:
-        # ssl=False: the server has no certificate; skipping the SSL probe saves a round trip.
         return {
             "host": HOST,
             "port": self.port,
             "user": SUPERUSER,
             "database": "postgres",
-            "ssl": False,
             "timeout": 10.0,
         }
 
