@@ -16,7 +16,7 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund
 
 kafka-jars: install
-	$(PY) python -m deploy.kafka.launcher fetch
+	$(PY) python -m devservers.kafka.launcher fetch
 
 migrate: install
 	@mkdir -p var
@@ -45,7 +45,7 @@ test-e2e: install kafka-jars
 lint: install
 	$(PY) ruff check .
 	$(PY) ruff format --check .
-	$(PY) mypy shared services gateway deploy
+	$(PY) mypy shared services gateway deploy devservers
 	$(PY) lint-imports
 
 format: install

@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from deploy.kafka.launcher import KafkaCluster
-from deploy.postgres.launcher import PostgresServer
+from devservers.kafka.launcher import KafkaCluster
+from devservers.postgres.launcher import PostgresServer
 from shared.db import Database
 from shared.events.catalog import UserRegistered
 from shared.events.envelope import encode

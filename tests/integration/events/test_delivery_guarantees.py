@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from deploy.kafka.launcher import KafkaCluster
+from devservers.kafka.launcher import KafkaCluster
 from shared.db import Database
 from shared.events.catalog import TOPIC_IDENTITY, UserRegistered, dead_letter_topic
 from shared.events.envelope import encode

@@ -37,7 +37,7 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import select
 
-from deploy.postgres.launcher import DatabaseAdmin
+from devservers.postgres.launcher import DatabaseAdmin
 from services.identity.app import create_app as create_identity
 from services.identity.service import IdentityService
 from services.identity.settings import IdentitySettings

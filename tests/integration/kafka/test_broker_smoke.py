@@ -130,7 +130,7 @@ async def test_idempotent_produce_group_commit_and_resume(kafka_bootstrap: str) 
 def test_a_cluster_id_starting_with_a_dash_formats(monkeypatch: pytest.MonkeyPatch) -> None:
     # base64url ids start with "-" about once in 64; the storage tool must not take it for
     # an option (this once failed a whole test run).
-    from deploy.kafka import launcher
+    from devservers.kafka import launcher
 
     original = launcher.new_cluster_id
     monkeypatch.setattr(launcher, "new_cluster_id", lambda: "-" + original()[1:])

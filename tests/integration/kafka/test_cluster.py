@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from deploy.kafka.launcher import KafkaCluster
+from devservers.kafka.launcher import KafkaCluster
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from deploy.postgres.launcher import DatabaseAdmin
+from devservers.postgres.launcher import DatabaseAdmin
 
 metadata = sa.MetaData()
 notes = sa.Table(

@@ -153,3 +153,14 @@ def test_make_run_has_the_services_believe_the_local_gateway() -> None:
     for name in ["identity", "records", "signaling", "webhooks"]:
         assert processes[name].startswith(f"RAPPORT_{name.upper()}_TRUSTED_PROXIES=127.0.0.1 ")
     assert "TRUSTED_PROXIES" not in processes["gateway"]
+
+
+def test_the_image_leaves_out_the_dev_and_test_servers() -> None:
+    # The Kafka and PostgreSQL launchers are for tests, benches and `make run`; the image
+    # copies the packages production runs, and import-linter keeps those off devservers.
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY (?!--from)(\S+)", dockerfile, flags=re.MULTILINE)
+    assert "deploy" in copied and "services" in copied
+    assert not [src for src in copied if src.startswith("devservers")]
+    assert not (ROOT / "deploy" / "kafka").exists()
+    assert not (ROOT / "deploy" / "postgres").exists()

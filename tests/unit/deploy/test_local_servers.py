@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local_servers import LocalServer, free_ports, log_tail, run_until_signal
+from devservers.local_servers import LocalServer, free_ports, log_tail, run_until_signal
 
 
 def test_free_ports_are_distinct_and_bindable() -> None:

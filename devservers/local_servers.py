@@ -1,4 +1,4 @@
-"""What the local server launchers (``deploy/kafka``, ``deploy/postgres``) have in common.
+"""What the local server launchers (``devservers/kafka``, ``devservers/postgres``) have in common.
 
 Free loopback ports, the end of a server's log for error messages, the context-manager
 protocol of a server that starts and stops, and the foreground loop of their ``run``
