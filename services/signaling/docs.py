@@ -2,9 +2,10 @@
 
 ``docs/signaling.schema.json`` is one JSON Schema (2020-12) for every message of
 ``rapport.signal.v1``; ``docs/signaling.md`` is prose written by hand followed by a generated
-reference (close codes, error codes, and each message's JSON Schema). ``python -m
-services.signaling protocol-docs`` rewrites both; ``--check`` (and a unit test) fails when
-either is out of date.
+reference (close codes, error codes, and each message's JSON Schema);
+``web/public/js/protocol.js`` gives the pages the same close codes (with what a person is told),
+the default join window and the message limits. ``python -m services.signaling protocol-docs``
+rewrites all three; ``--check`` (and a unit test) fails when any is out of date.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from pydantic.json_schema import JsonSchemaMode
 
 from services.signaling.schemas import (
     CLOSE_CODE_MEANINGS,
+    CLOSE_CODE_USER_TEXT,
     ERROR_CODE_MEANINGS,
     SUBPROTOCOL,
     ClientMessage,
     ServerMessage,
 )
+from services.signaling.settings import SignalingSettings
 
-DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_DIR = ROOT / "docs"
+PAGES_DIR = ROOT / "web" / "public" / "js"
+PAGE_CONSTANTS = "protocol.js"
 GENERATED_START = (
     "<!-- Generated from services/signaling/schemas.py by "
     "`python -m services.signaling protocol-docs`; edit the models, not this section. -->"
@@ -91,10 +97,13 @@ def render_reference() -> str:
         "",
         "### Close codes",
         "",
-        "| code | meaning |",
-        "|---|---|",
+        "| code | meaning | the web app says |",
+        "|---|---|---|",
     ]
-    lines += [f"| {int(code)} | {meaning} |" for code, meaning in CLOSE_CODE_MEANINGS.items()]
+    lines += [
+        f"| {int(code)} | {meaning} | {CLOSE_CODE_USER_TEXT[code]} |"
+        for code, meaning in CLOSE_CODE_MEANINGS.items()
+    ]
     lines += ["", "### Error codes", "", "| `code` | meaning |", "|---|---|"]
     lines += [f"| `{code}` | {meaning} |" for code, meaning in ERROR_CODE_MEANINGS.items()]
     lines += ["", "## Messages, client → server", ""]
@@ -109,30 +118,77 @@ def render_reference() -> str:
     return "\n".join(lines)
 
 
-def expected_files(docs_dir: Path = DOCS_DIR) -> dict[Path, str]:
-    """What docs/signaling.md and docs/signaling.schema.json should contain."""
+def _default(setting: str) -> Any:
+    """A setting's default: what the pages assume (a deployment may configure otherwise)."""
+    value = SignalingSettings.model_fields[setting].default
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def render_page_constants() -> str:
+    """web/public/js/protocol.js: the protocol constants the pages use."""
+    names = ",\n".join(f"  {code.name}: {int(code)}" for code in CLOSE_CODE_USER_TEXT)
+    reasons = ",\n".join(
+        f"  {int(code)}: {json.dumps(text)}" for code, text in CLOSE_CODE_USER_TEXT.items()
+    )
+    return f"""// Generated from services/signaling/schemas.py and settings.py by
+// `python -m services.signaling protocol-docs`; edit those, not this file.
+// The {SUBPROTOCOL} constants the pages use (docs/signaling.md is the reference).
+
+export const SUBPROTOCOL = {json.dumps(SUBPROTOCOL)};
+
+/** The server's close codes, by name. */
+export const CLOSE_CODES = Object.freeze({{
+{names},
+}});
+
+/** What a person is told when their connection closed with each code. */
+export const CLOSE_REASONS = Object.freeze({{
+{reasons},
+}});
+
+/** Signaling's default join window: minutes before the start, and after the end. */
+export const JOIN_WINDOW = Object.freeze({{
+  opensMinutesBefore: {_default("join_opens_minutes_before")},
+  closesMinutesAfter: {_default("join_closes_minutes_after")},
+}});
+
+/** The largest message signaling takes (bytes; larger ones close the socket with 4413). */
+export const MAX_MESSAGE_BYTES = {_default("max_message_bytes")};
+
+/** Messages per second, and the burst, one connection may send. */
+export const RATE_LIMIT = Object.freeze({{
+  perSecond: {_default("rate_limit_per_second")},
+  burst: {_default("rate_limit_burst")},
+}});
+"""
+
+
+def expected_files(docs_dir: Path = DOCS_DIR, pages_dir: Path = PAGES_DIR) -> dict[Path, str]:
+    """What docs/signaling.md, docs/signaling.schema.json and the pages' protocol.js should
+    contain."""
     markdown_path = docs_dir / "signaling.md"
     prose = markdown_path.read_text() if markdown_path.exists() else ""
     prose = prose.split(GENERATED_START, 1)[0].rstrip("\n")
     return {
         markdown_path: f"{prose}\n\n{render_reference()}" if prose else render_reference(),
         docs_dir / "signaling.schema.json": json.dumps(schema_document(), indent=2) + "\n",
+        pages_dir / PAGE_CONSTANTS: render_page_constants(),
     }
 
 
-def stale_files(docs_dir: Path = DOCS_DIR) -> list[Path]:
+def stale_files(docs_dir: Path = DOCS_DIR, pages_dir: Path = PAGES_DIR) -> list[Path]:
     """The generated files that do not match the models."""
     return [
         path
-        for path, text in expected_files(docs_dir).items()
+        for path, text in expected_files(docs_dir, pages_dir).items()
         if not path.exists() or path.read_text() != text
     ]
 
 
-def write_files(docs_dir: Path = DOCS_DIR) -> list[Path]:
+def write_files(docs_dir: Path = DOCS_DIR, pages_dir: Path = PAGES_DIR) -> list[Path]:
     """Regenerate the reference; return the files that changed."""
     changed = []
-    for path, text in expected_files(docs_dir).items():
+    for path, text in expected_files(docs_dir, pages_dir).items():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             changed.append(path)

@@ -365,6 +365,9 @@ class Room:
     ) -> None:
         client.admitted = True
         members = [m for m in self._members() if m is not client]
+        # The client hears `joined` before anyone hears `peer-joined`: the impolite member
+        # offers on `peer-joined`, and its offer, relayed on the client's socket after this
+        # `joined`, then always finds the client's call set up.
         outcome.send(
             client.connection,
             Joined(

@@ -77,6 +77,26 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     CloseCode.TOO_FAST: "the client kept sending after `too-fast` errors",
 }
 
+# What the web pages tell a person whose connection closed with each code (generated into
+# web/public/js/protocol.js; see services/signaling/docs.py).
+CLOSE_CODE_USER_TEXT: dict[CloseCode, str] = {
+    CloseCode.NORMAL: "You left the session.",
+    CloseCode.UNAUTHORIZED: "Your sign-in for this session expired. Reload the page to try again.",
+    CloseCode.FORBIDDEN: "You cannot join this session.",
+    CloseCode.UNKNOWN_SESSION: "This session is not known yet.",
+    CloseCode.SESSION_ENDED: "The session has ended.",
+    CloseCode.REPLACED: "You joined this session from another window.",
+    CloseCode.PROTOCOL_ERROR: "This page could not talk to the session service. Reload the page "
+    "to try again.",
+    CloseCode.REVOKED: "You were signed out of Rapport. Sign in again to join.",
+    CloseCode.IDLE: "The connection was idle for too long.",
+    CloseCode.TOO_LATE: "This session's time has passed.",
+    CloseCode.TOO_BIG: "This page sent a message the session service could not take. Reload the "
+    "page to join again.",
+    CloseCode.TOO_EARLY: "This session is not open yet.",
+    CloseCode.TOO_FAST: "This page sent too many messages at once. Reload the page to join again.",
+}
+
 ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
     "invalid-message": "not JSON, not an object, an unknown `type`, or fields that do not fit "
     "the message's schema; also a second `join` on a joined connection",

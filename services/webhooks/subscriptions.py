@@ -11,35 +11,48 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from shared.events.catalog import (
+    AllianceConcernFlagged,
     AppointmentCancelled,
     AppointmentNoShow,
     AppointmentReminderDue,
     AppointmentRescheduled,
     AppointmentScheduled,
+    BreakGlassUsed,
     CallConnected,
+    CallQuality,
     CareRelationshipStarted,
+    CheckInSubmitted,
+    GoalAchieved,
     GoalAgreed,
+    GoalProgressShared,
     GoalProposed,
     GoalUpdated,
+    InvitationAccepted,
+    OutcomeBelowCutoff,
+    OutcomeReliableChange,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
     ParticipantLeft,
+    PartnerAccessGranted,
+    PartnerAccessRevoked,
+    PartnerRegistered,
+    PartnerSecretRotated,
     Payload,
+    PlanCompleted,
+    PlanEndingStarted,
     SessionCompleted,
     SessionEnded,
+    SessionStarted,
+    TokensRevoked,
     UserDeactivated,
+    UserRegistered,
+    UserRoleChanged,
+    WebhookEndpointDisabled,
 )
 
 # What partners may subscribe to: events about a clinician's practice that carry ids, times and
-# statuses only. Not offered: user.registered (a new account belongs to no clinician's practice
-# yet); invitation.accepted (partners learn of the link from care_relationship.started, which
-# records publishes when it applies the acceptance, held to the clinician's grants like every
-# event; the invitation itself stays between identity and records);
-# user.role_changed and tokens.revoked (security plumbing); check-in scores and the flags
-# derived from them (clinical measures); goal.progress_shared (records turns it into
-# goal.updated); call.quality (per-participant network samples); webhooks.endpoint.disabled
-# (for operators: it names other partners' endpoints).
+# statuses only.
 PARTNER_EVENTS: tuple[type[Payload], ...] = (
     UserDeactivated,
     AppointmentScheduled,
@@ -56,9 +69,36 @@ PARTNER_EVENTS: tuple[type[Payload], ...] = (
     ParticipantAdmitted,
     ParticipantJoined,
     ParticipantLeft,
+    SessionStarted,
     CallConnected,
     SessionEnded,
 )
+# Every other catalog event, and why partners are not offered it (a test keeps the two lists
+# covering the whole catalog, so a new event is a decision, not an accident).
+NOT_OFFERED: dict[type[Payload], str] = {
+    UserRegistered: "a new account belongs to no clinician's practice yet",
+    InvitationAccepted: (
+        "it links a person to a clinician: partners learn of that link from "
+        "care_relationship.started, held to the clinician's grants like every event"
+    ),
+    UserRoleChanged: "security plumbing",
+    TokensRevoked: "security plumbing",
+    PartnerRegistered: "about a partner app's own credentials: security plumbing",
+    PartnerSecretRotated: "about a partner app's own credentials: security plumbing",
+    PartnerAccessGranted: "access plumbing: it decides which events a partner app hears",
+    PartnerAccessRevoked: "access plumbing: it decides which events a partner app hears",
+    CheckInSubmitted: "check-in scores are clinical measures",
+    AllianceConcernFlagged: "derived from check-in scores: a clinical measure",
+    OutcomeReliableChange: "derived from check-in scores: a clinical measure",
+    OutcomeBelowCutoff: "derived from check-in scores: a clinical measure",
+    GoalAchieved: "a clinician's judgement of a client's goal: clinical",
+    GoalProgressShared: "records turns it into goal.updated",
+    CallQuality: "per-participant network samples",
+    BreakGlassUsed: "an audit record for the practice's operators",
+    PlanEndingStarted: "a readiness summary of a client's treatment: clinical",
+    PlanCompleted: "the end of a client's treatment: clinical",
+    WebhookEndpointDisabled: "for operators: it names other partners' endpoints",
+}
 # Sent only by "send test event", never produced by the catalog.
 TEST_EVENT_TYPE = "rapport.webhooks.endpoint.test.v1"
 

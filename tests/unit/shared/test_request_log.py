@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
@@ -24,6 +25,19 @@ from shared.settings import ServiceSettings
 
 TOKEN = "eyJhbGciOiJFZERTQSJ9.c2VjcmV0LWFjY2Vzcy10b2tlbg.c2lnbmF0dXJl"
 SOCKET_TOKEN = "signaling-token-in-a-url-7f3a"
+
+
+@pytest.fixture(autouse=True)
+def uvicorn_loggers_as_in_a_fresh_process() -> Any:
+    """uvicorn sets its loggers' levels globally when a server in an earlier test was given a
+    ``log_level``; ``serve`` gives none, so here they inherit the root's level as they do there."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 def _free_port() -> int:

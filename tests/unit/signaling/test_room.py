@@ -114,6 +114,22 @@ def test_admitting_makes_the_client_a_polite_member() -> None:
     ]
 
 
+def test_the_admitted_client_hears_joined_before_the_members_hear_peer_joined() -> None:
+    # The clinician's page offers as soon as it hears peer-joined; the client's page sets up
+    # its call when it hears joined. Written in this order, the offer (relayed later, on the
+    # client's socket) can never overtake the client's joined.
+    for admit_all in (False, True):
+        room = _room()
+        room.check_in(CLINICIAN, 1, None, NOW)
+        room.check_in(CLIENT, 2, None, NOW)
+        clinician = Seat(SESSION, CLINICIAN, 1)
+        outcome = (
+            room.admit_all(clinician, NOW) if admit_all else room.admit(clinician, CLIENT, NOW)
+        )
+        kinds = [(target, type(message)) for target, message in outcome.messages]
+        assert kinds.index((2, Joined)) < kinds.index((1, PeerJoined)), kinds
+
+
 def test_a_client_cannot_admit_decline_or_end() -> None:
     room = _room()
     room.check_in(CLIENT, 2, None, NOW)

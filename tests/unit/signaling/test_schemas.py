@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import get_args
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from services.signaling import docs
 from services.signaling.schemas import (
     CLOSE_CODE_MEANINGS,
+    CLOSE_CODE_USER_TEXT,
     ERROR_CODE_MEANINGS,
     CloseCode,
     ErrorCode,
@@ -25,6 +27,7 @@ from services.signaling.schemas import (
     relayed,
     server_messages,
 )
+from services.signaling.settings import SignalingSettings
 
 
 def test_every_client_message_parses_by_its_type() -> None:
@@ -115,7 +118,33 @@ def test_joined_leaves_out_waiting_unless_given() -> None:
 
 def test_every_code_is_documented() -> None:
     assert set(CLOSE_CODE_MEANINGS) == set(CloseCode)
+    assert set(CLOSE_CODE_USER_TEXT) == set(CloseCode)
     assert set(ERROR_CODE_MEANINGS) == set(get_args(ErrorCode))
+
+
+def test_the_pages_get_every_close_code_the_join_window_and_the_limits() -> None:
+    constants = docs.render_page_constants()
+    for code, text in CLOSE_CODE_USER_TEXT.items():
+        assert f"  {int(code)}: {json.dumps(text)}," in constants
+        assert f"  {code.name}: {int(code)}," in constants
+    defaults = SignalingSettings()
+    assert f"opensMinutesBefore: {defaults.join_opens_minutes_before:g}," in constants
+    assert f"closesMinutesAfter: {defaults.join_closes_minutes_after:g}," in constants
+    assert f"MAX_MESSAGE_BYTES = {defaults.max_message_bytes};" in constants
+    assert f"perSecond: {defaults.rate_limit_per_second:g}," in constants
+    assert f"burst: {defaults.rate_limit_burst}," in constants
+
+
+def test_the_pages_write_no_protocol_constant_by_hand() -> None:
+    """Close codes and the join window come from the generated protocol.js only."""
+    for path in sorted(docs.PAGES_DIR.glob("*.js")):
+        if path.name == docs.PAGE_CONSTANTS:
+            continue
+        text = path.read_text()
+        # 4000 itself is where RFC 6455's application codes begin, not a code.
+        assert not re.search(r"\b4(?!000)\d\d\d\b", text), f"{path.name}: use CLOSE_CODES"
+        assert not re.search(r"\b(15|30) \* 60000\b", text), f"{path.name}: use JOIN_WINDOW"
+        assert "minutes before" not in text or "JOIN_WINDOW" in text, path.name
 
 
 def test_the_protocol_reference_in_docs_is_up_to_date() -> None:
@@ -128,12 +157,13 @@ def test_the_protocol_reference_in_docs_is_up_to_date() -> None:
 
 def test_the_reference_has_a_schema_for_every_message(tmp_path) -> None:
     (tmp_path / "signaling.md").write_text("# Prose\n\nWritten by hand.\n")
-    assert docs.stale_files(tmp_path) == [
+    assert docs.stale_files(tmp_path, tmp_path) == [
         tmp_path / "signaling.md",
         tmp_path / "signaling.schema.json",
+        tmp_path / "protocol.js",
     ]
-    docs.write_files(tmp_path)
-    assert docs.stale_files(tmp_path) == []
+    docs.write_files(tmp_path, tmp_path)
+    assert docs.stale_files(tmp_path, tmp_path) == []
     markdown = (tmp_path / "signaling.md").read_text()
     assert markdown.startswith("# Prose\n\nWritten by hand.\n")
     for model in docs.client_message_models():
@@ -143,4 +173,4 @@ def test_the_reference_has_a_schema_for_every_message(tmp_path) -> None:
     schema = json.loads((tmp_path / "signaling.schema.json").read_text())
     assert {"ClientMessage", "ServerMessage", "Join", "RelayedOffer"} <= set(schema["$defs"])
     # Regenerating keeps the prose and changes nothing else.
-    assert docs.write_files(tmp_path) == []
+    assert docs.write_files(tmp_path, tmp_path) == []

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from services.webhooks.subscriptions import (
+    NOT_OFFERED,
     PARTNER_EVENTS,
     TEST_EVENT_TYPE,
     partner_event_types,
     short_name,
 )
+from shared.events.catalog import EventPayload
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
 
@@ -38,3 +40,19 @@ def test_every_example_payload_is_what_the_service_would_send() -> None:
         payload_type = by_short_name[example["type"]]
         payload = payload_type.model_validate(example["data"])  # extra fields are refused
         assert set(example["data"]) == set(payload.data()), example["type"]
+
+
+def test_every_catalog_event_is_offered_or_excluded_with_a_reason() -> None:
+    catalog = set(EventPayload.__origin__.__args__)  # type: ignore[attr-defined]
+    offered = set(PARTNER_EVENTS)
+    assert offered.isdisjoint(NOT_OFFERED)
+    assert offered | set(NOT_OFFERED) == catalog, "decide: offer it, or say why not"
+    assert all(reason.strip() for reason in NOT_OFFERED.values())
+
+
+def test_the_events_not_offered_are_named_in_the_docs() -> None:
+    section = DOC.read_text().split("## Events partners may subscribe to", 1)[1]
+    not_offered = section.split("Not offered:", 1)[1].split("###", 1)[0]
+    for payload_type in NOT_OFFERED:
+        name = short_name(payload_type.model_fields["type"].default)
+        assert f"`{name}`" in not_offered, name

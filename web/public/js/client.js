@@ -3,6 +3,7 @@
 
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
+import { JOIN_WINDOW } from "./protocol.js";
 import { $, dayOf, h, joinable, say, timeOf, topbar } from "./ui.js";
 
 const user = await requireUser("client");
@@ -14,7 +15,7 @@ let goals = [];
 async function loadSessions() {
   const appointments = await api("/v1/appointments");
   const now = Date.now();
-  const upcoming = appointments.filter((a) => a.status !== "cancelled" && new Date(a.ends_at).getTime() + 30 * 60000 > now);
+  const upcoming = appointments.filter((a) => a.status !== "cancelled" && new Date(a.ends_at).getTime() + JOIN_WINDOW.closesMinutesAfter * 60000 > now);
   const items = await Promise.all(
     upcoming.map(async (a) => {
       const clinician = await displayName(a.clinician_id, "your clinician");
@@ -24,7 +25,7 @@ async function loadSessions() {
         h("span", {}, h("strong", {}, `${dayOf(a.starts_at)}, ${timeOf(a.starts_at)}`), ` with ${clinician}`),
         joinable(a)
           ? h("a", { class: "button", href: `/join?session_id=${a.session_id}` }, "Join session")
-          : h("span", { class: "meta" }, a.status === "fulfilled" || new Date(a.starts_at).getTime() < now ? "Session over" : "Join link opens 15 minutes before"),
+          : h("span", { class: "meta" }, a.status === "fulfilled" || new Date(a.starts_at).getTime() < now ? "Session over" : `Join link opens ${JOIN_WINDOW.opensMinutesBefore} minutes before`),
       );
     }),
   );

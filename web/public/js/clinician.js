@@ -2,7 +2,8 @@
 // is open now, and the call with its goal panel and notes.
 
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
-import { CLOSE_REASONS, Call, Signaling, openDevices, qualityText } from "./signal.js";
+import { CLOSE_CODES, CLOSE_REASONS } from "./protocol.js";
+import { Call, Signaling, openDevices, qualityText } from "./signal.js";
 import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf, topbar } from "./ui.js";
 
 const user = await requireUser("clinician");
@@ -165,7 +166,7 @@ function openRoom(appointment) {
   });
   signaling.on("closed", ({ code }) => {
     rooms.delete(appointment.session_id);
-    if (code === 4010) {
+    if (code === CLOSE_CODES.REPLACED) {
       // Opened in another window: leave it there rather than take it back every minute.
       finished.add(appointment.session_id);
       say(status, `The session at ${timeOf(appointment.starts_at)} is open in another window.`);
@@ -176,7 +177,7 @@ function openRoom(appointment) {
   signaling.open({ retryForMs: 10 * 60_000 }).catch((error) => {
     rooms.delete(appointment.session_id);
     renderWaiting();
-    if ([4008, 4410].includes(error.code)) finished.add(appointment.session_id);
+    if ([CLOSE_CODES.SESSION_ENDED, CLOSE_CODES.TOO_LATE].includes(error.code)) finished.add(appointment.session_id);
     else say(status, `Session at ${timeOf(appointment.starts_at)}: ${error.message}`, "error");
   });
 }
@@ -184,12 +185,14 @@ function openRoom(appointment) {
 async function startCall(room, peer) {
   if (active) return;
   await ensureStream();
+  if (active) return; // another start got here first while the camera opened
   const call = new Call(room.signaling, { peerId: peer.user_id, polite: false, localStream: stream, iceServers: room.iceServers });
   active = { room, call, clientId: peer.user_id, goals: [] };
   window.rapportCall = call;
   const queued = room.pending;
   room.pending = [];
   for (const message of queued) call.handle(message);
+  call.start();
   $("#call").hidden = false;
   $("#call-title").textContent = `In session with ${await nameOf(peer.user_id)}`;
   $("#local-video").srcObject = stream;
@@ -258,6 +261,8 @@ async function shareProgress(goal, progress, noteInput) {
 
 function endCallView(message) {
   active?.call.close();
+  // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.
+  if (active) active.room.pending = [];
   active = null;
   window.rapportCall = null;
   $("#call").hidden = true;

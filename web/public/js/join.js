@@ -3,7 +3,8 @@
 
 import { ApiError, api, displayName, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
-import { CLOSE_REASONS, Call, Signaling, openDevices, qualityText } from "./signal.js";
+import { CLOSE_CODES, CLOSE_REASONS, JOIN_WINDOW } from "./protocol.js";
+import { Call, Signaling, openDevices, qualityText } from "./signal.js";
 import { $, dayOf, h, say, timeOf, topbar } from "./ui.js";
 
 const SCALES = [
@@ -33,6 +34,13 @@ let iceServers = [];
 let goals = [];
 let ended = false;
 let echo = null;
+// Settles when the device check has opened the camera and microphone (or been refused): a
+// client admitted before that waits for it, or the call would start without them.
+let devicesChecked;
+const devicesOpened = new Promise((resolve) => (devicesChecked = resolve));
+// Counts calls started and ended, so that a start that waited for the devices can tell that
+// the client was sent back meanwhile.
+let callsSeen = 0;
 const lastProgress = new Map();
 
 function show(section) {
@@ -62,6 +70,7 @@ async function init() {
   }
   const devices = await openDevices();
   stream = devices.stream;
+  devicesChecked();
   if (stream) {
     $("#preview").srcObject = stream;
     $("#device-status").textContent = "Camera and microphone are working. If you see yourself, you are ready.";
@@ -120,7 +129,7 @@ async function joinWaitingRoom() {
   ended = false;
   say(status, "Connecting…");
   signaling = new Signaling(sessionId, user.display_name);
-  signaling.on("retrying", (error) => say(status, error.code === 4425 ? "Your session opens 15 minutes before it starts. We will let you in then." : "Getting your session ready…"));
+  signaling.on("retrying", (error) => say(status, error.code === CLOSE_CODES.TOO_EARLY ? `Your session opens ${JOIN_WINDOW.opensMinutesBefore} minutes before it starts. We will let you in then.` : "Getting your session ready…"));
   signaling.on("waiting", async (message) => {
     if ($("#waiting").hidden && !$("#outcome-scales").children.length) {
       $("#outcome-scales").replaceChildren(...OUTCOME_SCALES.map(([name, text]) => scale(`outcome-${name}`, text)));
@@ -168,7 +177,7 @@ async function joinWaitingRoom() {
     if (message.code === "echo-test-unavailable") stopEcho("The test call is busy right now; try again in a minute.");
   });
   signaling.on("closed", ({ code }) => {
-    if (ended || code === 4008) return;
+    if (ended || code === CLOSE_CODES.SESSION_ENDED) return;
     endCall();
     say(status, CLOSE_REASONS[code] || "The connection was lost. Reload the page to join again.", "error");
     $("#join-waiting").disabled = false;
@@ -183,7 +192,10 @@ async function joinWaitingRoom() {
   }
 }
 
-function startCall(joined) {
+async function startCall(joined) {
+  const seen = ++callsSeen;
+  await devicesOpened;
+  if (seen !== callsSeen) return;
   stopEcho("");
   show(["call"]);
   say(status, "");
@@ -196,12 +208,16 @@ function startCall(joined) {
   const queued = pending;
   pending = [];
   for (const message of queued) call.handle(message);
+  call.start();
   $("#remote-video").focus?.();
 }
 
 function endCall() {
+  callsSeen++;
   call?.close();
   call = null;
+  // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.
+  pending = [];
   window.rapportCall = null;
 }
 

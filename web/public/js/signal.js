@@ -2,28 +2,14 @@
 // over it, with the perfect-negotiation pattern: the clinician is impolite, clients polite.
 
 import { api } from "./api.js";
+import { CLOSE_CODES, CLOSE_REASONS, SUBPROTOCOL } from "./protocol.js";
 
-export const SUBPROTOCOL = "rapport.signal.v1";
 const PING_EVERY_MS = 30_000;
 // Close codes after which trying again makes sense: signaling does not know the session yet
-// (4004, right after booking), its join window has not opened (4425), or a server or the
-// network broke off (1006 abnormal, 1011 server error, 1012 restart, 1013 try again later).
-const RETRY_CODES = new Set([4004, 4425, 1006, 1011, 1012, 1013]);
+// (right after booking), its join window has not opened, or a server or the network broke off
+// (1006 abnormal, 1011 server error, 1012 restart, 1013 try again later).
+const RETRY_CODES = new Set([CLOSE_CODES.UNKNOWN_SESSION, CLOSE_CODES.TOO_EARLY, 1006, 1011, 1012, 1013]);
 const TRANSIENT_RETRIES = 5;
-// How long a call may sit with no connection attempt before the impolite side offers again.
-const RENEGOTIATE_AFTER_MS = 10_000;
-
-export const CLOSE_REASONS = {
-  1000: "You left the session.",
-  4001: "Your sign-in for this session expired. Reload the page to try again.",
-  4003: "You cannot join this session.",
-  4004: "This session is not known yet.",
-  4008: "The session has ended.",
-  4010: "You joined this session from another window.",
-  4408: "The connection was idle for too long.",
-  4410: "This session's time has passed.",
-  4425: "This session is not open yet.",
-};
 
 /** One signaling connection for one session: join, then typed messages as events. */
 export class Signaling extends EventTarget {
@@ -48,7 +34,7 @@ export class Signaling extends EventTarget {
         if (error.code < 4000 && ++transient > TRANSIENT_RETRIES) throw error;
         if (!RETRY_CODES.has(error.code) || Date.now() > deadline || this.closed) throw error;
         this.dispatchEvent(new CustomEvent("retrying", { detail: error }));
-        await new Promise((resolve) => setTimeout(resolve, error.code === 4425 ? 15_000 : 1_000));
+        await new Promise((resolve) => setTimeout(resolve, error.code === CLOSE_CODES.TOO_EARLY ? 15_000 : 1_000));
       }
     }
   }
@@ -69,6 +55,12 @@ export class Signaling extends EventTarget {
       });
       socket.addEventListener("message", (event) => {
         const message = JSON.parse(event.data);
+        // A refused message is otherwise silent, and in a call it may be a lost offer or answer.
+        // `not-admitted` is expected news: what this page sent before it heard it was sent back.
+        if (message.type === "error") {
+          const report = message.code === "not-admitted" ? console.info : console.warn;
+          report(`signaling refused a message: ${message.code}: ${message.message}`);
+        }
         if (!settled && (message.type === "waiting" || message.type === "joined")) {
           settled = true;
           this.#startPinging();
@@ -126,15 +118,30 @@ export class Signaling extends EventTarget {
   }
 }
 
-/** A WebRTC call with one other member, negotiated perfectly over `signaling`. */
+/** A WebRTC call with one other member, negotiated perfectly over `signaling`.
+ *
+ * The impolite side (the clinician) makes the first offer, from start(); the polite side
+ * answers it and offers only for changes after that. Every offer is made on the same queue
+ * that applies the other side's descriptions, so the two never overlap.
+ *
+ * Why: both sides used to offer as soon as their tracks were added (`negotiationneeded`), so
+ * every call began with both offers crossing. When the clinician's offer reached the client
+ * while the client's own setLocalDescription(offer) was still under way, the polite rollback
+ * hit that unfinished offer, and the client's page then sent no ICE candidate at all: both
+ * sides ended "stable" with ICE "new", and the clinician offering again (the old recovery)
+ * could not help, as the client's answers still came without candidates. With one first
+ * offer nothing crosses, and no timer to offer again is needed.
+ */
 export class Call extends EventTarget {
   constructor(signaling, { peerId, polite, localStream, iceServers = [] }) {
     super();
     this.signaling = signaling;
     this.peerId = peerId;
     this.polite = polite;
-    this.makingOffer = false;
     this.ignoreOffer = false;
+    // Whether an offer and its answer have gone through once (before that, only the impolite
+    // side's first offer may be made).
+    this.negotiated = false;
     this.reportedConnected = false;
     this.remoteStream = new MediaStream();
     this.pc = new RTCPeerConnection({ iceServers });
@@ -144,23 +151,26 @@ export class Call extends EventTarget {
     this.chain = Promise.resolve();
 
     const pc = this.pc;
-    for (const track of localStream?.getTracks() || []) pc.addTrack(track, localStream);
+    const tracks = localStream?.getTracks() || [];
+    for (const track of tracks) pc.addTrack(track, localStream);
+    if (!polite) {
+      // The first offer asks for audio and video even from a clinician without a camera or
+      // microphone, so that the client's answer carries the client's own.
+      for (const kind of ["audio", "video"]) {
+        if (!tracks.some((track) => track.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    }
     pc.addEventListener("track", ({ track, streams }) => {
       const stream = streams[0] || this.remoteStream;
       if (!streams[0]) this.remoteStream.addTrack(track);
       this.remoteStream = stream;
       this.dispatchEvent(new CustomEvent("remote-stream", { detail: stream }));
     });
-    pc.addEventListener("negotiationneeded", async () => {
-      try {
-        this.makingOffer = true;
-        await pc.setLocalDescription();
-        this.signaling.send({ type: "offer", sdp: pc.localDescription.sdp, to: this.peerId });
-      } catch (error) {
-        console.warn("offer failed", error);
-      } finally {
-        this.makingOffer = false;
-      }
+    pc.addEventListener("signalingstatechange", () => {
+      if (pc.signalingState === "stable" && pc.currentRemoteDescription) this.negotiated = true;
+    });
+    pc.addEventListener("negotiationneeded", () => {
+      if (this.negotiated) this.#enqueueOffer();
     });
     pc.addEventListener("icecandidate", ({ candidate }) => {
       this.signaling.send({ type: "ice-candidate", candidate: candidate ? candidate.toJSON() : null, to: this.peerId });
@@ -171,29 +181,33 @@ export class Call extends EventTarget {
         this.reportedConnected = true;
         this.signaling.send({ type: "connected" });
       }
-      if (pc.connectionState === "failed" && !this.polite) pc.restartIce();
+      if (pc.connectionState === "failed" && !this.polite) this.#enqueueOffer({ iceRestart: true });
     });
     this.statsTimer = setInterval(() => this.#sample(), 2000);
-    // A lost offer (sent while the other side was still setting up, or dropped by a network
-    // blip) would leave both peers idle forever; the impolite side offers again until the
-    // connection starts, which perfect negotiation makes safe.
-    this.renegotiator = setInterval(() => this.#offerAgainIfIdle(), RENEGOTIATE_AFTER_MS);
   }
 
-  async #offerAgainIfIdle() {
+  /** Starts the call once the page hands this call the other side's messages: the impolite
+   * side makes the first offer. */
+  start() {
+    if (!this.polite) this.#enqueueOffer();
+  }
+
+  #enqueueOffer({ iceRestart = false } = {}) {
+    this.chain = this.chain.then(() => this.#offer(iceRestart));
+    return this.chain;
+  }
+
+  async #offer(iceRestart) {
     const pc = this.pc;
-    if (pc.connectionState !== "new" || pc.iceConnectionState !== "new") {
-      clearInterval(this.renegotiator);
-      return;
-    }
-    if (this.polite || this.makingOffer || pc.signalingState === "closed") return;
-    console.warn("no connection yet; offering again");
+    // An offer of ours is out, or one of theirs is being answered: when that settles,
+    // `negotiationneeded` fires again if anything is still to negotiate.
+    if (pc.signalingState !== "stable") return;
     try {
-      // An offer still waiting for its answer this long was lost: take it back first.
-      if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
-      pc.restartIce();
+      if (iceRestart) pc.restartIce();
+      await pc.setLocalDescription();
+      this.signaling.send({ type: "offer", sdp: pc.localDescription.sdp, to: this.peerId });
     } catch (error) {
-      console.warn("offering again failed", error);
+      console.warn("offer failed", error);
     }
   }
 
@@ -205,10 +219,13 @@ export class Call extends EventTarget {
 
   async receive(message) {
     const pc = this.pc;
+    // A message of a call that has ended (queued before this one started) is not for it.
+    if (this.peerId && message.from && message.from !== this.peerId) return;
     try {
       if (message.type === "offer" || message.type === "answer") {
         const description = { type: message.type, sdp: message.sdp };
-        const collision = description.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
+        // Our own offers are made on the same queue, so one is never half-made here.
+        const collision = description.type === "offer" && pc.signalingState !== "stable";
         this.ignoreOffer = !this.polite && collision;
         if (this.ignoreOffer) return;
         await pc.setRemoteDescription(description); // a polite peer rolls back its own offer
@@ -230,7 +247,7 @@ export class Call extends EventTarget {
 
   /** After the peer came back on a new connection: the impolite side restarts ICE. */
   restart() {
-    if (!this.polite) this.pc.restartIce();
+    if (!this.polite) this.#enqueueOffer({ iceRestart: true });
   }
 
   setTrackEnabled(kind, enabled) {
@@ -285,7 +302,6 @@ export class Call extends EventTarget {
 
   close() {
     clearInterval(this.statsTimer);
-    clearInterval(this.renegotiator);
     this.pc.close();
   }
 }

@@ -1,6 +1,7 @@
 // Small DOM helpers shared by the pages (no inline handlers or styles: the CSP forbids them).
 
 import { currentUser, signOut } from "./api.js";
+import { JOIN_WINDOW } from "./protocol.js";
 
 /** Builds an element: h("li", {class: "x", dataset: {id}}, "text", child). */
 export function h(tag, attributes = {}, ...children) {
@@ -54,10 +55,10 @@ export function topbar() {
   if (button) button.addEventListener("click", () => signOut());
 }
 
-/** The join window signaling enforces: 15 min before the start to 30 min after the end. */
+/** The join window signaling enforces (by default): from before the start to after the end. */
 export function joinable(appointment, now = Date.now()) {
-  const opens = new Date(appointment.starts_at).getTime() - 15 * 60000;
-  const closes = new Date(appointment.ends_at).getTime() + 30 * 60000;
+  const opens = new Date(appointment.starts_at).getTime() - JOIN_WINDOW.opensMinutesBefore * 60000;
+  const closes = new Date(appointment.ends_at).getTime() + JOIN_WINDOW.closesMinutesAfter * 60000;
   return now >= opens && now <= closes && !["cancelled", "noshow", "fulfilled", "entered-in-error"].includes(appointment.status);
 }
 
