@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from services.identity.app import build_identity_service, create_app
+from services.identity.app import Identity, build_identity_service, create_app
 from services.identity.models import ROLES
-from services.identity.service import IdentityService
+from services.identity.seed import seed_demo as seed_demo_accounts
 from services.identity.settings import IdentitySettings, MissingSecretsKey
 from shared.cli import ServiceCommands
 from shared.db import Database
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 def _with_identity(
     settings: IdentitySettings,
-    use_case: Callable[[IdentityService, Database], Awaitable[T]],
+    use_case: Callable[[Identity, Database], Awaitable[T]],
 ) -> T:
     async def main() -> T:
         database = Database(settings.database_url)
@@ -45,9 +45,9 @@ def _with_identity(
 def rotate_keys(settings: IdentitySettings, _: argparse.Namespace) -> int:
     """Add a signing key that signs from now on and retire the current one."""
 
-    async def rotate(identity: IdentityService, database: Database) -> None:
+    async def rotate(identity: Identity, database: Database) -> None:
         async with database.unit_of_work() as session:
-            rotation = await identity.rotate_signing_keys(session)
+            rotation = await identity.tokens.rotate_signing_keys(session)
         print(f"new signing key: {rotation.new_kid}")
         for kid in rotation.retired_kids:
             print(f"retired: {kid} (still verifies until its tokens have expired)")
@@ -63,9 +63,9 @@ def create_user(settings: IdentitySettings, args: argparse.Namespace) -> int:
         # Prompting keeps the password out of shell history and the process list.
         password = getpass.getpass("password: ")
 
-    async def create(identity: IdentityService, database: Database) -> None:
+    async def create(identity: Identity, database: Database) -> None:
         async with database.unit_of_work() as session:
-            user = await identity.create_user(
+            user = await identity.accounts.create_user(
                 session,
                 email=args.email,
                 password=password,
@@ -85,9 +85,9 @@ def seed_demo(settings: IdentitySettings, _: argparse.Namespace) -> int:
         return 2
     upgrade(MIGRATIONS, settings.database_url)
 
-    async def seed(identity: IdentityService, database: Database) -> None:
+    async def seed(identity: Identity, database: Database) -> None:
         async with database.unit_of_work() as session:
-            seeded = await identity.seed_demo(session)
+            seeded = await seed_demo_accounts(identity, session)
         for entry in seeded.accounts:
             account = entry.account
             state = "created" if entry.created else "exists "

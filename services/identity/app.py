@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import partial
 
 from fastapi import FastAPI, Request
@@ -10,15 +11,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.identity import api, events
+from services.identity.accounts import Accounts, SignupPolicy
 from services.identity.errors import OAuthError
-from services.identity.login_throttle import AccountLocks, AddressThrottle, LoginThrottle
+from services.identity.invitations import Invitations
 from services.identity.models import DirectoryAuditEntry
+from services.identity.partners import Partners
 from services.identity.passwords import PasswordHashing
-from services.identity.reset_delivery import ResetDelivery
 from services.identity.secret_box import SecretBox
-from services.identity.service import IdentityService, SignupPolicy, TokenPolicy
 from services.identity.settings import IdentitySettings
-from services.identity.signing_keys import Keyring
+from services.identity.sign_in import (
+    AccountLocks,
+    AddressThrottle,
+    LoginThrottle,
+    ResetDelivery,
+    SignIn,
+)
+from services.identity.tokens import Keyring, TokenPolicy, Tokens
 from shared.audit_log import AuditSealer
 from shared.db import Database
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
@@ -29,12 +37,53 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "identity"
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Identity's sub-domains, wired to one another once."""
+
+    accounts: Accounts
+    sign_in: SignIn
+    tokens: Tokens
+    partners: Partners
+    invitations: Invitations
+
+
+def build_identity(
+    *,
+    passwords: PasswordHashing,
+    keyring: Keyring,
+    policy: TokenPolicy,
+    throttle: LoginThrottle | None = None,
+    resets: ResetDelivery | None = None,
+    signup: SignupPolicy | None = None,
+) -> Identity:
+    """The sub-domains over these components (tests pass their own)."""
+    signup = signup or SignupPolicy()
+    tokens = Tokens(keyring=keyring, policy=policy)
+    invitations = Invitations(ttl_seconds=signup.invitation_ttl_seconds)
+    accounts = Accounts(passwords=passwords, tokens=tokens, invitations=invitations, signup=signup)
+    return Identity(
+        accounts=accounts,
+        sign_in=SignIn(
+            passwords=passwords,
+            accounts=accounts,
+            tokens=tokens,
+            box=keyring.box,
+            throttle=throttle,
+            resets=resets,
+        ),
+        tokens=tokens,
+        partners=Partners(tokens=tokens),
+        invitations=invitations,
+    )
+
+
 def build_identity_service(
     settings: IdentitySettings, database: Database, *, resets: ResetDelivery | None = None
-) -> IdentityService:
+) -> Identity:
     """The use cases over ``database`` (also what the CLI uses, without an HTTP app)."""
     policy = TokenPolicy.from_settings(settings)
-    return IdentityService(
+    return build_identity(
         passwords=PasswordHashing(),
         keyring=Keyring(
             database,
@@ -72,7 +121,7 @@ def create_app(
     database = Database(settings.database_url)
     identity = build_identity_service(settings, database, resets=resets)
     verifier = TokenVerifier(
-        key_source or identity.keyring,
+        key_source or identity.tokens.keyring,
         issuer=settings.token_issuer,
         audience=settings.token_audience,
     )
@@ -125,11 +174,11 @@ async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _ensure_signing_key(database: Database, identity: IdentityService) -> None:
+async def _ensure_signing_key(database: Database, identity: Identity) -> None:
     # Have a key before the first JWKS request. If the database is not there yet (or not
     # migrated), start anyway: /readyz says so, and the first login creates the key.
     try:
         async with database.unit_of_work() as session:
-            await identity.ensure_signing_key(session)
+            await identity.tokens.ensure_signing_key(session)
     except SQLAlchemyError as exc:
         log.warning("no signing key ensured at startup: %s", type(exc).__name__)

@@ -1,6 +1,6 @@
 """Identity's event entry points.
 
-Identity publishes ``UserRegistered`` (through the outbox, from ``service.py``) and consumes
+Identity publishes ``UserRegistered`` (through the outbox, from ``accounts``) and consumes
 no events yet. The router exists so that adding a consumed event is a handler here plus
 nothing else: ``create_app`` starts an ``EventConsumer`` as soon as the router has topics.
 """

@@ -14,6 +14,9 @@ from shared.settings import ServiceSettings
 
 # Development and test only: a key anyone can derive from this public source, so secrets
 # sealed with it are not secret. Production refuses to start without its own key.
+# The CloudEvents source of everything identity publishes.
+EVENT_SOURCE: Final = "/rapport/identity"
+
 DEVELOPMENT_SECRETS_KEY: Final = hashlib.sha256(
     b"rapport identity: development-only secrets key (public, never for production)"
 ).digest()

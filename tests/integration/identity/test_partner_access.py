@@ -38,8 +38,8 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from devservers.postgres.launcher import DatabaseAdmin
+from services.identity.app import Identity
 from services.identity.app import create_app as create_identity
-from services.identity.service import IdentityService
 from services.identity.settings import IdentitySettings
 from services.records.app import create_app as create_records
 from services.records.settings import RecordsSettings
@@ -157,9 +157,9 @@ async def system(
 
 
 async def _admin_token(system: System) -> str:
-    service: IdentityService = system.identity_app.state.identity
+    service: Identity = system.identity_app.state.identity
     async with system.identity_app.state.database.unit_of_work() as session:
-        await service.create_user(
+        await service.accounts.create_user(
             session, email="ops@example.com", password=PASSWORD, display_name="Ops", role="admin"
         )
     return await _login(system.identity, "ops@example.com")

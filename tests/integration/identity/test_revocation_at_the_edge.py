@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
+from services.identity.app import Identity
 from services.identity.app import create_app as create_identity
-from services.identity.service import IdentityService
 from services.identity.settings import IdentitySettings
 from shared.migrations import upgrade
 from shared.tokens import StaticKeySource
@@ -94,9 +94,9 @@ async def _login(client: httpx.AsyncClient, email: str) -> dict[str, Any]:
 async def test_a_deactivated_users_access_token_is_refused_by_the_gateway(
     identity: FastAPI, kafka_bootstrap: str
 ) -> None:
-    service: IdentityService = identity.state.identity
+    service: Identity = identity.state.identity
     async with identity.state.database.unit_of_work() as session:
-        await service.create_user(
+        await service.accounts.create_user(
             session, email="admin@example.com", password=PASSWORD, display_name="A", role="admin"
         )
     async with _client(identity, "identity") as ident:

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
+from services.identity.app import Identity
 from services.identity.models import DirectoryAuditEntry, Invitation
-from services.identity.service import IdentityService
 from shared import audit_log
 from shared.db import Database, utc_now
 from tests.unit.identity.factories import access_token, bearer, registered_user
@@ -64,9 +64,9 @@ async def _join(client: httpx.AsyncClient, email: str, invitation: str, name: st
 
 @pytest.fixture
 async def practice(app: FastAPI, client: httpx.AsyncClient) -> Practice:
-    identity: IdentityService = app.state.identity
+    identity: Identity = app.state.identity
     async with app.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session, email="ops@example.com", password=PASSWORD, display_name="Ops", role="admin"
         )
     doc = await registered_user(client, email="doc@example.com", role="clinician")

@@ -9,8 +9,8 @@ import httpx
 from fastapi import FastAPI
 from sqlmodel import col, select
 
+from services.identity.app import Identity
 from services.identity.models import Invitation
-from services.identity.service import IdentityService
 from shared.db import Database
 from shared.events.catalog import InvitationAccepted, UserRegistered
 from shared.events.envelope import decode
@@ -21,9 +21,9 @@ PASSWORD = "correct horse battery"
 
 
 async def _clinician(app: FastAPI, client: httpx.AsyncClient) -> str:
-    identity: IdentityService = app.state.identity
+    identity: Identity = app.state.identity
     async with app.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session,
             email="doc@example.com",
             password=PASSWORD,

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from services.identity.app import create_app
-from services.identity.login_throttle import AccountLocks, AddressThrottle, Refusal
 from services.identity.models import LoginFailure
 from services.identity.settings import IdentitySettings
+from services.identity.sign_in.login_throttle import AccountLocks, AddressThrottle, Refusal
 from shared.db import Database
 from tests.unit.identity.factories import login, registered_user
 

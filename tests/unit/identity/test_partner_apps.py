@@ -12,8 +12,9 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import select
 
+from services.identity.app import Identity
 from services.identity.models import PartnerApp
-from services.identity.service import IdentityService, hash_client_secret
+from services.identity.tokens import hash_opaque_token
 from shared.db import Database
 from shared.errors import Forbidden
 from shared.tokens import StaticKeySource, TokenVerifier
@@ -24,9 +25,9 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 async def _admin(app: FastAPI, client: httpx.AsyncClient) -> str:
-    identity: IdentityService = app.state.identity
+    identity: Identity = app.state.identity
     async with app.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session, email="ops@example.com", password=PASSWORD, display_name="Ops", role="admin"
         )
     return await access_token(client, "ops@example.com")
@@ -65,7 +66,7 @@ async def test_the_secret_is_shown_once_and_stored_hashed(
     assert partner["client_id"].startswith("pa_")
     async with database.unit_of_work() as session:
         stored = (await session.exec(select(PartnerApp))).one()
-    assert stored.secret_hash == hash_client_secret(partner["client_secret"])
+    assert stored.secret_hash == hash_opaque_token(partner["client_secret"])
     assert partner["client_secret"] not in stored.secret_hash
 
 

@@ -12,7 +12,7 @@ import jwt
 from fastapi import FastAPI
 from sqlmodel import select
 
-from services.identity.service import IdentityService
+from services.identity.app import Identity
 from shared.db import Database
 from shared.events.envelope import decode
 from shared.events.outbox import OutboxMessage
@@ -23,9 +23,9 @@ REVOKED = "rapport.identity.partner.access_revoked.v1"
 
 
 async def _partner(app: FastAPI, client: httpx.AsyncClient) -> dict[str, Any]:
-    identity: IdentityService = app.state.identity
+    identity: Identity = app.state.identity
     async with app.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session, email="ops@example.com", password=PASSWORD, display_name="Ops", role="admin"
         )
     admin = await access_token(client, "ops@example.com")

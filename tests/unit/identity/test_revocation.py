@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlmodel import col, select
 
-from services.identity.service import IdentityService
+from services.identity.app import Identity
 from shared.db import Database
 from shared.events.catalog import TokensRevoked, UserDeactivated, UserRoleChanged
 from shared.events.envelope import decode
@@ -20,9 +20,9 @@ PASSWORD = "correct horse battery"
 
 
 async def _admin_token(app: FastAPI, client: httpx.AsyncClient) -> str:
-    identity: IdentityService = app.state.identity
+    identity: Identity = app.state.identity
     async with app.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session,
             email="root@example.com",
             password=PASSWORD,

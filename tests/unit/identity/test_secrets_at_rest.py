@@ -36,7 +36,7 @@ from services.identity.secret_box import (
     totp_context,
 )
 from services.identity.settings import DEVELOPMENT_SECRETS_KEY, IdentitySettings, MissingSecretsKey
-from services.identity.signing_keys import jwk_thumbprint
+from services.identity.tokens.signing_keys import jwk_thumbprint
 from shared.db import Database, utc_now
 from shared.migrations import upgrade
 from tests.unit.identity.conftest import MIGRATIONS

@@ -10,13 +10,15 @@ import pytest
 from argon2 import PasswordHasher
 
 from services.identity import repository
+from services.identity.accounts import normalize_email
+from services.identity.accounts import repository as accounts_repository
+from services.identity.app import Identity, build_identity
 from services.identity.errors import InvalidAccountDetails, InvalidCredentials, RoleNotSelfService
 from services.identity.models import User
 from services.identity.passwords import PasswordHashing, owasp_minimum_hasher
 from services.identity.secret_box import SecretBox
-from services.identity.service import IdentityService, TokenPolicy, normalize_email
 from services.identity.settings import IdentitySettings
-from services.identity.signing_keys import Keyring
+from services.identity.tokens import Keyring, TokenPolicy
 from shared.db import Database
 from shared.errors import Unauthorized
 from shared.tokens import Principal
@@ -45,9 +47,9 @@ def hasher() -> CountingHasher:
 @pytest.fixture
 async def identity(
     settings: IdentitySettings, database: Database, hasher: CountingHasher
-) -> AsyncIterator[IdentityService]:
+) -> AsyncIterator[Identity]:
     policy = TokenPolicy.from_settings(settings)
-    yield IdentityService(
+    yield build_identity(
         passwords=PasswordHashing(hasher),
         keyring=Keyring(
             database,
@@ -58,7 +60,7 @@ async def identity(
     )
 
 
-async def _create(identity: IdentityService, database: Database, **fields: str) -> User:
+async def _create(identity: Identity, database: Database, **fields: str) -> User:
     values = {
         "email": "person@example.com",
         "password": "correct horse battery",
@@ -67,27 +69,27 @@ async def _create(identity: IdentityService, database: Database, **fields: str) 
         **fields,
     }
     async with database.unit_of_work() as session:
-        return await identity.create_user(session, **values)
+        return await identity.accounts.create_user(session, **values)
 
 
 @pytest.mark.parametrize("email", ["known@example.com", "unknown@example.com"])
 async def test_every_failed_login_costs_one_argon2_verify(
-    identity: IdentityService, database: Database, hasher: CountingHasher, email: str
+    identity: Identity, database: Database, hasher: CountingHasher, email: str
 ) -> None:
     await _create(identity, database, email="known@example.com")
     before = hasher.verifications
     with pytest.raises(InvalidCredentials):
         async with database.unit_of_work() as session:
-            await identity.log_in(session, email=email, password="wrong password")
+            await identity.sign_in.log_in(session, email=email, password="wrong password")
     assert hasher.verifications - before == 1
 
 
 async def test_login_rehashes_a_password_stored_with_weaker_parameters(
-    identity: IdentityService, database: Database
+    identity: Identity, database: Database
 ) -> None:
     weak_hash = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("old-but-good")
     async with database.unit_of_work() as session:
-        user = await repository.add_user(
+        user = await accounts_repository.add_user(
             session,
             User(
                 email="veteran@example.com",
@@ -98,7 +100,7 @@ async def test_login_rehashes_a_password_stored_with_weaker_parameters(
         )
 
     async with database.unit_of_work() as session:
-        await identity.log_in(session, email="veteran@example.com", password="old-but-good")
+        await identity.sign_in.log_in(session, email="veteran@example.com", password="old-but-good")
 
     async with database.unit_of_work() as session:
         stored = await repository.user_by_id(session, user.id)
@@ -106,18 +108,18 @@ async def test_login_rehashes_a_password_stored_with_weaker_parameters(
     assert stored.password_hash != weak_hash
     assert stored.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     async with database.unit_of_work() as session:
-        logged_in = await identity.log_in(
+        logged_in = await identity.sign_in.log_in(
             session, email="veteran@example.com", password="old-but-good"
         )
     assert logged_in.user.id == user.id
 
 
 async def test_registration_refuses_admin_but_the_operator_path_allows_it(
-    identity: IdentityService, database: Database
+    identity: Identity, database: Database
 ) -> None:
     with pytest.raises(RoleNotSelfService):
         async with database.unit_of_work() as session:
-            await identity.register(
+            await identity.accounts.register(
                 session,
                 email="boss@example.com",
                 password="correct horse battery",
@@ -138,7 +140,7 @@ async def test_registration_refuses_admin_but_the_operator_path_allows_it(
     ],
 )
 async def test_operator_created_accounts_follow_the_same_rules(
-    identity: IdentityService, database: Database, fields: dict[str, str], problem: str
+    identity: Identity, database: Database, fields: dict[str, str], problem: str
 ) -> None:
     with pytest.raises(InvalidAccountDetails, match=problem):
         await _create(identity, database, **fields)
@@ -149,11 +151,11 @@ def test_emails_are_normalized_to_lower_case() -> None:
 
 
 async def test_signaling_tokens_need_an_existing_account(
-    identity: IdentityService, database: Database
+    identity: Identity, database: Database
 ) -> None:
     stranger = Principal(
         subject=str(uuid.uuid4()), role="client", scopes=frozenset(), token_id="t", expires_at=0
     )
     with pytest.raises(Unauthorized):
         async with database.unit_of_work() as session:
-            await identity.issue_signaling_token(session, stranger, uuid.uuid4())
+            await identity.sign_in.issue_signaling_token(session, stranger, uuid.uuid4())

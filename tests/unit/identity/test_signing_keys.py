@@ -12,7 +12,7 @@ from services.identity.app import create_app
 from services.identity.models import SigningKey
 from services.identity.secret_box import SecretBox, signing_key_context
 from services.identity.settings import DEVELOPMENT_SECRETS_KEY, IdentitySettings
-from services.identity.signing_keys import Keyring, generate_signing_key, jwk_thumbprint
+from services.identity.tokens.signing_keys import Keyring, generate_signing_key, jwk_thumbprint
 from shared.db import Database, utc_now
 from tests.unit.identity.factories import access_token, bearer, registered_user, unverified_parts
 

@@ -11,9 +11,8 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import select
 
-from services.identity.app import create_app
+from services.identity.app import Identity, create_app
 from services.identity.models import Invitation
-from services.identity.service import IdentityService
 from services.identity.settings import IdentitySettings
 from shared.db import Database, utc_now
 from tests.unit.identity.factories import access_token, bearer, login, register
@@ -39,9 +38,9 @@ async def http(strict: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _approved_clinician(app: FastAPI, http: httpx.AsyncClient) -> str:
-    identity: IdentityService = app.state.identity
+    identity: Identity = app.state.identity
     async with app.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session, email="doc@example.com", password=PASSWORD, display_name="D", role="clinician"
         )
     return await access_token(http, "doc@example.com")
@@ -65,9 +64,9 @@ def test_production_defaults_to_both_rules_and_development_to_neither() -> None:
 async def test_a_self_registered_clinician_waits_for_approval(
     strict: FastAPI, http: httpx.AsyncClient
 ) -> None:
-    identity: IdentityService = strict.state.identity
+    identity: Identity = strict.state.identity
     async with strict.state.database.unit_of_work() as session:
-        await identity.create_user(
+        await identity.accounts.create_user(
             session, email="root@example.com", password=PASSWORD, display_name="R", role="admin"
         )
     admin = await access_token(http, "root@example.com")

@@ -9,7 +9,7 @@ import httpx
 import pyotp
 import pytest
 
-from services.identity import totp
+from services.identity.sign_in import totp
 from tests.unit.identity.factories import access_token, bearer, registered_user
 
 PASSWORD = "correct horse battery"

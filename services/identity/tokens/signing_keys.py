@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.serialization import (
 from jwt.algorithms import OKPAlgorithm
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.identity import repository
 from services.identity.models import SigningKey
 from services.identity.secret_box import SecretBox, signing_key_context
+from services.identity.tokens import repository
 from shared.db import Database, utc_now
 
 log = logging.getLogger(__name__)

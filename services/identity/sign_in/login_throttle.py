@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.identity import repository
+from services.identity.sign_in import repository
 from shared.db import Database, utc_now
 
 
