@@ -32,6 +32,12 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+# The pages put their live calls on `window` (rapportCall, rapportEcho) only for a test that
+# asks by this sessionStorage key (web/public/js/test-hooks.js), set before any page script;
+# a blank document before the first page has no storage to set it in.
+TEST_HOOKS = """
+if (location.protocol.startsWith("http")) sessionStorage.setItem("rapport.test-hooks", "on");
+"""
 
 
 @asynccontextmanager
@@ -55,8 +61,9 @@ async def new_context(
     inject_scripts: bool = False,
     timezone_id: str = "UTC",
 ) -> BrowserContext:
-    """A person's browser. ``inject_scripts`` lets a test add axe-core to the pages, which
-    their Content Security Policy (no inline scripts) would otherwise refuse."""
+    """A person's browser, which asks the pages for their test hooks. ``inject_scripts``
+    lets a test add axe-core to the pages, which their Content Security Policy (no inline
+    scripts) would otherwise refuse."""
     context = await browser.new_context(
         bypass_csp=inject_scripts,
         base_url=base_url,
@@ -68,6 +75,7 @@ async def new_context(
         permissions=["camera", "microphone", "clipboard-read", "clipboard-write"],
     )
     context.set_default_timeout(20_000)
+    await context.add_init_script(TEST_HOOKS)
     return context
 
 

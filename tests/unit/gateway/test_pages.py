@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -175,3 +176,64 @@ def test_the_web_root_is_a_setting(
     assert GatewaySettings().web_root == default_web_root()
     monkeypatch.setenv("RAPPORT_GATEWAY_WEB_ROOT", str(web_root))
     assert GatewaySettings().web_root == web_root
+
+
+PUBLIC = default_web_root() / "public"
+PAGES = sorted(PUBLIC.rglob("*.html"))
+SCRIPTS = sorted((PUBLIC / "js").glob("*.js"))
+
+
+class _Markup(HTMLParser):
+    """The tags of one page, with their attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(page: Path) -> list[tuple[str, dict[str, str | None]]]:
+    markup = _Markup()
+    markup.feed(page.read_text())
+    return markup.tags
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(PUBLIC)))
+def test_each_page_takes_its_top_bar_from_the_shared_element(page: Path) -> None:
+    tags = _tags(page)
+    assert [tag for tag, _ in tags].count("rapport-topbar") == 1
+    assert not [
+        tag for tag, attrs in tags if tag == "header" or "skip-link" in (attrs.get("class") or "")
+    ]
+    assert not [attrs for tag, attrs in tags if tag == "a" and attrs.get("class") == "brand"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(PUBLIC)))
+def test_pages_hold_nothing_the_policy_refuses(page: Path) -> None:
+    for tag, attrs in _tags(page):
+        assert tag != "style", page
+        assert "style" not in attrs, (page, tag)
+        assert not [name for name in attrs if name.startswith("on")], (page, tag)
+        if tag == "script":
+            assert (attrs.get("src") or "").startswith("/"), (page, attrs)
+
+
+def test_the_call_stage_is_written_once_for_both_sides() -> None:
+    stages = [page.name for page in PAGES if "rapport-call-stage" in page.read_text()]
+    assert stages == ["clinician.html", "join.html"]
+    for page in PAGES:
+        assert 'id="remote-video"' not in page.read_text(), page
+    assert [script.name for script in SCRIPTS if "remote-video" in script.read_text()] == [
+        "call-stage.js"
+    ]
+
+
+def test_the_pages_leave_no_test_hooks_on_window_unless_a_test_asks() -> None:
+    for script in SCRIPTS:
+        if script.name != "test-hooks.js":
+            assert "window.rapport" not in script.read_text(), script
+            assert "window[" not in script.read_text(), script
+    hooks = (PUBLIC / "js" / "test-hooks.js").read_text()
+    assert 'sessionStorage.getItem("rapport.test-hooks") === "on"' in hooks

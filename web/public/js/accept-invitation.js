@@ -2,6 +2,7 @@
 // query), the client chooses a name, time zone and password, and is signed in.
 
 import { ApiError, signIn } from "./api.js";
+import "./topbar.js";
 import { $, errorsByField, fieldError, h, say } from "./ui.js";
 
 const FIELDS = { email: "#email", display_name: "#display-name", time_zone: "#time-zone", password: "#password" };

@@ -2,14 +2,10 @@
 // (secret and otpauth link shown as text, recovery codes once), and a new password.
 
 import { ApiError, api, rememberUser, requireUser, signIn } from "./api.js";
-import { $, copyText, errorsByField, fieldError, h, say, topbar } from "./ui.js";
+import "./topbar.js";
+import { $, copyText, errorsByField, fieldError, h, say } from "./ui.js";
 
 const user = await requireUser();
-const home = user.role === "client" ? "/client" : "/clinician";
-$("#home").href = home;
-$("#home-link").href = home;
-$("#home-link").textContent = user.role === "client" ? "My page" : "Dashboard";
-topbar();
 const status = $("#status");
 
 const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
@@ -34,7 +30,7 @@ $("#profile-form").addEventListener("submit", async (event) => {
   try {
     const me = await api("/v1/users/me", { method: "PATCH", body });
     rememberUser(me);
-    topbar();
+    $("rapport-topbar").update();
     say(profileStatus, "Profile saved.", "ok");
   } catch (error) {
     const problems = errorsByField(error, ["display_name", "time_zone"]);

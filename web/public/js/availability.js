@@ -2,10 +2,10 @@
 // hours off, extra hours) on local dates. Clients book the free slots these leave.
 
 import { ApiError, api, currentUser, requireUser } from "./api.js";
-import { $, fieldError, h, say, topbar } from "./ui.js";
+import "./topbar.js";
+import { $, fieldError, h, say } from "./ui.js";
 
 await requireUser("clinician");
-topbar();
 
 const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9]|24:00";

@@ -1,5 +1,6 @@
 // Progress charts with Chart.js (window.Chart, from /vendor/) and its annotation plugin,
-// which draws the check-in flag thresholds.
+// which draws the check-in flag thresholds. Both load the first time a page draws a chart,
+// so that the pages' heads do not each list them and pages without charts skip them.
 
 import { dayOf, h } from "./ui.js";
 
@@ -31,6 +32,21 @@ function threshold(value, label, color) {
     borderDash: [6, 4],
     label: { display: true, content: label, position: "start", backgroundColor: "rgba(255,255,255,0.9)", color: "#1d2733", font: { size: 11 } },
   };
+}
+
+const LIBRARY = ["/vendor/chart.umd.min.js", "/vendor/chartjs-plugin-annotation.min.js"];
+let loading = null;
+
+/** Loads Chart.js, then its plugin (which registers itself with it), once. */
+function loadLibrary() {
+  loading ??= (async () => {
+    for (const src of LIBRARY) {
+      await new Promise((resolve, reject) => {
+        document.head.append(h("script", { src, on: { load: resolve, error: () => reject(new Error(`${src} did not load`)) } }));
+      });
+    }
+  })();
+  return loading;
 }
 
 function replace(canvas, config) {
@@ -95,8 +111,9 @@ export function goalChart(canvas, goal, sessions) {
 }
 
 /** Fills `container` with the check-in chart and one chart per goal. */
-export function renderProgress(container, progress, goals) {
+export async function renderProgress(container, progress, goals) {
   const sessions = sessionsWithData(progress);
+  if (sessions.length) await loadLibrary();
   container.replaceChildren();
   if (!sessions.length) {
     container.append(h("p", { class: "empty" }, "No sessions with ratings yet."));

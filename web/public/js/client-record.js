@@ -2,10 +2,10 @@
 
 import { ApiError, api, displayName, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
-import { $, dayOf, h, say, topbar } from "./ui.js";
+import "./topbar.js";
+import { $, dayOf, h, say } from "./ui.js";
 
 await requireUser("clinician");
-topbar();
 const status = $("#status");
 const clientId = new URLSearchParams(location.search).get("id");
 let goals = [];
@@ -185,7 +185,7 @@ async function loadNotes() {
 }
 
 async function loadProgress() {
-  renderProgress($("#progress"), await api(`/v1/clients/${clientId}/progress?limit=200`), goals);
+  await renderProgress($("#progress"), await api(`/v1/clients/${clientId}/progress?limit=200`), goals);
 }
 
 $("#goal-form").addEventListener("submit", async (event) => {

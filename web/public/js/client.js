@@ -4,10 +4,10 @@
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
 import { JOIN_WINDOW } from "./protocol.js";
-import { $, dayOf, h, joinable, say, timeOf, topbar } from "./ui.js";
+import "./topbar.js";
+import { $, dayOf, h, joinable, say, timeOf } from "./ui.js";
 
 const user = await requireUser("client");
-topbar();
 const status = $("#status");
 $("#hello").textContent = `Hello, ${user.display_name}`;
 let goals = [];
@@ -138,7 +138,7 @@ async function loadNotes() {
 
 async function loadProgress() {
   const progress = await api(`/v1/clients/${user.id}/progress?limit=200`);
-  renderProgress($("#progress"), progress, goals);
+  await renderProgress($("#progress"), progress, goals);
 }
 
 $("#booking-clinician").addEventListener("change", loadSlots);

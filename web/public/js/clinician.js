@@ -3,11 +3,13 @@
 
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { CLOSE_CODES, CLOSE_REASONS } from "./protocol.js";
-import { Call, Signaling, openDevices, qualityText } from "./signal.js";
-import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf, topbar } from "./ui.js";
+import "./call-stage.js";
+import { Call, Signaling, openDevices } from "./signal.js";
+import "./topbar.js";
+import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf } from "./ui.js";
 
 const user = await requireUser("clinician");
-topbar();
+const stage = $("rapport-call-stage");
 const status = $("#status");
 const rooms = new Map(); // session id -> {appointment, signaling, waiting, iceServers, pending}
 const clientNames = new Map();
@@ -151,7 +153,7 @@ function openRoom(appointment) {
       endCallView(back ? `${clientNames.get(message.user_id) || "Your client"} is back in the waiting room.` : "Your client left the call.");
     }
   });
-  signaling.on("peer-reconnecting", () => active?.room === room && ($("#quality").textContent = "Your client is reconnecting…"));
+  signaling.on("peer-reconnecting", () => active?.room === room && stage.say("Your client is reconnecting…"));
   signaling.on("peer-back", () => active?.room === room && active.call.restart());
   signaling.on("goal-updated", (message) => {
     const mark = document.querySelector(`[data-shared-goal="${message.goal_id}"]`);
@@ -188,16 +190,13 @@ async function startCall(room, peer) {
   if (active) return; // another start got here first while the camera opened
   const call = new Call(room.signaling, { peerId: peer.user_id, polite: false, localStream: stream, iceServers: room.iceServers });
   active = { room, call, clientId: peer.user_id, goals: [] };
-  window.rapportCall = call;
+  stage.show(call, stream);
   const queued = room.pending;
   room.pending = [];
   for (const message of queued) call.handle(message);
   call.start();
   $("#call").hidden = false;
   $("#call-title").textContent = `In session with ${await nameOf(peer.user_id)}`;
-  $("#local-video").srcObject = stream;
-  call.addEventListener("remote-stream", (event) => ($("#remote-video").srcObject = event.detail));
-  call.addEventListener("quality", (event) => ($("#quality").textContent = qualityText(event.detail)));
   renderWaiting();
   await loadGoalPanel(peer.user_id);
   $("#call").scrollIntoView({ block: "start" });
@@ -264,18 +263,10 @@ function endCallView(message) {
   // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.
   if (active) active.room.pending = [];
   active = null;
-  window.rapportCall = null;
+  stage.clear();
   $("#call").hidden = true;
-  $("#remote-video").srcObject = null;
   say(status, message);
   renderWaiting();
-}
-
-function toggleTrack(button, kind, onText, offText) {
-  const off = button.getAttribute("aria-pressed") !== "true";
-  button.setAttribute("aria-pressed", String(off));
-  button.textContent = off ? offText : onText;
-  for (const track of stream?.getTracks() || []) if (track.kind === kind) track.enabled = !off;
 }
 
 $("#book-form").addEventListener("submit", async (event) => {
@@ -370,8 +361,6 @@ $("#copy-invitation").addEventListener("click", async () => {
   if (!copied) $("#invitation-link").select();
   $("#copy-status").textContent = copied ? "Copied." : "Select the link and copy it.";
 });
-$("#mute").addEventListener("click", (event) => toggleTrack(event.currentTarget, "audio", "Mute", "Unmute"));
-$("#camera").addEventListener("click", (event) => toggleTrack(event.currentTarget, "video", "Camera off", "Camera on"));
 
 const next = new Date(Date.now() + 5 * 60000);
 next.setMinutes(Math.ceil(next.getMinutes() / 5) * 5, 0, 0);

@@ -4,8 +4,11 @@
 import { ApiError, api, displayName, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
 import { CLOSE_CODES, CLOSE_REASONS, JOIN_WINDOW } from "./protocol.js";
-import { Call, Signaling, openDevices, qualityText } from "./signal.js";
-import { $, dayOf, h, say, timeOf, topbar } from "./ui.js";
+import "./call-stage.js";
+import { Call, Signaling, openDevices } from "./signal.js";
+import { expose } from "./test-hooks.js";
+import "./topbar.js";
+import { $, dayOf, h, say, timeOf } from "./ui.js";
 
 const SCALES = [
   ["relationship", "I felt heard, understood and respected"],
@@ -23,7 +26,7 @@ const OUTCOME_SCALES = [
 ];
 
 const user = await requireUser("client");
-topbar();
+const stage = $("rapport-call-stage");
 const sessionId = new URLSearchParams(location.search).get("session_id");
 const status = $("#join-status");
 let stream = null;
@@ -162,7 +165,7 @@ async function joinWaitingRoom() {
     lastProgress.set(message.goal_id, message);
     renderLiveGoals();
   });
-  signaling.on("peer-reconnecting", () => ($("#quality").textContent = "Your clinician is reconnecting…"));
+  signaling.on("peer-reconnecting", () => stage.say("Your clinician is reconnecting…"));
   signaling.on("ended", () => {
     ended = true;
     endCall();
@@ -201,15 +204,12 @@ async function startCall(joined) {
   say(status, "");
   const clinician = joined.peers.find((p) => p.role === "clinician") || joined.peers[0];
   call = new Call(signaling, { peerId: clinician?.user_id, polite: joined.polite, localStream: stream, iceServers });
-  window.rapportCall = call;
-  $("#local-video").srcObject = stream;
-  call.addEventListener("remote-stream", (event) => ($("#remote-video").srcObject = event.detail));
-  call.addEventListener("quality", (event) => ($("#quality").textContent = qualityText(event.detail)));
+  stage.show(call, stream);
   const queued = pending;
   pending = [];
   for (const message of queued) call.handle(message);
   call.start();
-  $("#remote-video").focus?.();
+  stage.focusPeer();
 }
 
 function endCall() {
@@ -218,7 +218,7 @@ function endCall() {
   call = null;
   // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.
   pending = [];
-  window.rapportCall = null;
+  stage.clear();
 }
 
 async function startEcho() {
@@ -227,7 +227,7 @@ async function startEcho() {
   $("#echo-stop").hidden = false;
   $("#echo-status").textContent = "Starting the test call…";
   echo = new RTCPeerConnection({ iceServers });
-  window.rapportEcho = echo;
+  expose("rapportEcho", echo);
   for (const track of stream.getTracks()) echo.addTrack(track, stream);
   echo.addEventListener("track", (event) => {
     const video = $("#echo-video");
@@ -249,18 +249,11 @@ function stopEcho(message) {
     echo.close();
   }
   echo = null;
-  window.rapportEcho = null;
+  expose("rapportEcho", null);
   $("#echo-video").hidden = true;
   $("#echo-start").hidden = false;
   $("#echo-stop").hidden = true;
   $("#echo-status").textContent = message;
-}
-
-function toggleTrack(button, kind, onText, offText) {
-  const off = button.getAttribute("aria-pressed") !== "true";
-  button.setAttribute("aria-pressed", String(off));
-  button.textContent = off ? offText : onText;
-  for (const track of stream?.getTracks() || []) if (track.kind === kind) track.enabled = !off;
 }
 
 function scale(name, text, value = 5) {
@@ -302,7 +295,7 @@ async function submitCheckIn(event) {
     }
     show(["done"]);
     const progress = await api(`/v1/clients/${user.id}/progress?limit=200`);
-    renderProgress($("#progress"), progress, goals);
+    await renderProgress($("#progress"), progress, goals);
   } catch (error) {
     say($("#check-in-status"), error instanceof ApiError ? error.message : "Could not send your check-in. Try again.", "error");
     $("#check-in-submit").disabled = false;
@@ -353,7 +346,5 @@ $("#leave-call").addEventListener("click", () => {
 });
 $("#echo-start").addEventListener("click", startEcho);
 $("#echo-stop").addEventListener("click", () => stopEcho("Test call stopped."));
-$("#mute").addEventListener("click", (event) => toggleTrack(event.currentTarget, "audio", "Mute", "Unmute"));
-$("#camera").addEventListener("click", (event) => toggleTrack(event.currentTarget, "video", "Camera off", "Camera on"));
 $("#check-in-form").addEventListener("submit", submitCheckIn);
 init();

@@ -1,6 +1,7 @@
 // The sign-in page: email and password, then a one-time code when the account needs one.
 
 import { ApiError, signIn } from "./api.js";
+import "./topbar.js";
 import { $, say } from "./ui.js";
 
 const HOMES = { clinician: "/clinician", client: "/client", admin: "/clinician" };

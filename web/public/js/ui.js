@@ -1,6 +1,5 @@
 // Small DOM helpers shared by the pages (no inline handlers or styles: the CSP forbids them).
 
-import { currentUser, signOut } from "./api.js";
 import { JOIN_WINDOW } from "./protocol.js";
 
 /** Builds an element: h("li", {class: "x", dataset: {id}}, "text", child). */
@@ -44,15 +43,6 @@ export function sinceText(iso) {
 
 export function sameDay(a, b) {
   return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
-}
-
-/** Fills the top bar: who is signed in, and a sign-out button. */
-export function topbar() {
-  const user = currentUser();
-  const who = $("#who");
-  if (who && user) who.textContent = `${user.display_name} (${user.role})`;
-  const button = $("#sign-out");
-  if (button) button.addEventListener("click", () => signOut());
 }
 
 /** The join window signaling enforces (by default): from before the start to after the end. */
