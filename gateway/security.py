@@ -6,11 +6,11 @@ it came and every service verifies it again (defence in depth).
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 
 from shared.errors import Unauthorized
+from shared.logging import sane_request_id
 from shared.tokens import Principal, TokenVerifier
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -19,8 +19,6 @@ RawHeaders = list[tuple[bytes, bytes]]
 API_CONTENT_SECURITY_POLICY = (
     b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class EdgeAuthenticator:
@@ -99,7 +97,5 @@ def request_id_of(headers: RawHeaders) -> str:
     """The client's X-Request-ID when it is a sane token, otherwise a fresh one."""
     for name, value in headers:
         if name == b"x-request-id":
-            if _REQUEST_ID.fullmatch(value):
-                return value.decode("ascii")
-            break
+            return sane_request_id(value) or uuid.uuid4().hex
     return uuid.uuid4().hex

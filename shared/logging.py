@@ -6,6 +6,7 @@ Clinical text must never reach a log: log ids and statuses, never notes or goal 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 
@@ -16,6 +17,15 @@ from pythonjsonlogger.json import JsonFormatter
 # X-Request-ID), each service sets it from that header, so one request's lines can be joined
 # across every process it touched.
 current_request_id: ContextVar[str | None] = ContextVar("rapport_request_id", default=None)
+
+# The X-Request-ID values accepted from a client (at the gateway) and logged (by each service):
+# short tokens that cannot forge a log line or carry anything but an id.
+REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+def sane_request_id(value: bytes) -> str | None:
+    """An X-Request-ID header value as a string when it has the accepted shape, else None."""
+    return value.decode("ascii") if REQUEST_ID_PATTERN.fullmatch(value) else None
 
 
 class RequestIdFilter(logging.Filter):

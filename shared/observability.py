@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,12 +18,9 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.logging import current_request_id
+from shared.logging import current_request_id, sane_request_id
 
 ReadinessCheck = Callable[[], Awaitable[None]]
-
-# The same shape the gateway accepts from clients; anything else is not logged.
-_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 access_log = logging.getLogger("rapport.access")
 # Paths are ids and route words; a client's mistake (a token pasted into one) stays short.
@@ -141,7 +137,8 @@ def _request_id_of(scope: Scope) -> str | None:
     """The X-Request-ID the gateway forwarded, when it has the expected shape."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            return value.decode("ascii") if _SANE_REQUEST_ID.fullmatch(value) else None
+            # The same shape the gateway accepts from clients; anything else is not logged.
+            return sane_request_id(value)
     return None
 
 

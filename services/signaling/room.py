@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from services.signaling.errors import (
     NotAdmitted,
@@ -63,11 +62,9 @@ from shared.events.catalog import (
     SessionEnded,
     SessionStarted,
 )
+from shared.events.reasons import EndReason, LeaveReason
 
 ConnectionId = int
-LeaveReason = Literal[
-    "left", "dropped", "declined", "sent-back", "replaced", "session-ended", "revoked"
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +235,7 @@ class Room:
             previous.family_id = family_id
             return outcome
         if previous is not None:
-            self._depart(previous, now, outcome, "replaced")
+            self._depart(previous, now, outcome, LeaveReason.REPLACED)
             outcome.close(previous.connection, CloseCode.REPLACED, "replaced by a newer connection")
         arriving = Participant(user_id, role, display_name, now, connection, family_id=family_id)
         self._participants[user_id] = arriving
@@ -344,7 +341,7 @@ class Room:
             # Their socket is gone: in the waiting room they would have nothing to wait on
             # (someone waiting who drops leaves at once), so they leave now; a later join
             # arrives in the waiting room like any other.
-            self._depart(client, now, outcome, "sent-back")
+            self._depart(client, now, outcome, LeaveReason.SENT_BACK)
             outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
             return outcome
         client.admitted = False
@@ -357,7 +354,7 @@ class Room:
             SentBack(session_id=self.session_id, clinician_status=self._clinician_status()),
         )
         outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
-        outcome.record(self._left(client, now, "sent-back"))
+        outcome.record(self._left(client, now, LeaveReason.SENT_BACK))
         return outcome
 
     def _admit(
@@ -405,9 +402,9 @@ class Room:
         outcome = Outcome()
         del self._participants[client.user_id]
         outcome.send(client.connection, Declined())
-        outcome.close(client.connection, CloseCode.FORBIDDEN, "declined")
+        outcome.close(client.connection, CloseCode.FORBIDDEN, LeaveReason.DECLINED)
         outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
-        outcome.record(self._left(client, now, "declined"))
+        outcome.record(self._left(client, now, LeaveReason.DECLINED))
         return outcome
 
     def relay(self, seat: Seat, message: RelayMessage) -> Outcome:
@@ -507,8 +504,8 @@ class Room:
         if participant is None or participant.connection != seat.connection:
             return Outcome()
         outcome = Outcome()
-        self._depart(participant, now, outcome, "left")
-        outcome.close(seat.connection, CloseCode.NORMAL, "left")
+        self._depart(participant, now, outcome, LeaveReason.LEFT)
+        outcome.close(seat.connection, CloseCode.NORMAL, LeaveReason.LEFT)
         return outcome
 
     def revoke(
@@ -528,9 +525,9 @@ class Room:
         if family_id is not None and participant.family_id != family_id:
             return Outcome()
         outcome = Outcome()
-        self._depart(participant, now, outcome, "revoked")
+        self._depart(participant, now, outcome, LeaveReason.REVOKED)
         if participant.dropped_at is None:
-            outcome.close(participant.connection, CloseCode.REVOKED, "revoked")
+            outcome.close(participant.connection, CloseCode.REVOKED, LeaveReason.REVOKED)
         return outcome
 
     def drop(self, seat: Seat, now: datetime) -> Outcome:
@@ -544,7 +541,7 @@ class Room:
             return Outcome()
         outcome = Outcome()
         if not participant.admitted:
-            self._depart(participant, now, outcome, "dropped")
+            self._depart(participant, now, outcome, LeaveReason.DROPPED)
             return outcome
         participant.dropped_at = now
         participant.connected = False
@@ -564,7 +561,7 @@ class Room:
         ):
             return Outcome()
         outcome = Outcome()
-        self._depart(participant, participant.dropped_at, outcome, "dropped")
+        self._depart(participant, participant.dropped_at, outcome, LeaveReason.DROPPED)
         return outcome
 
     def end(self, seat: Seat, now: datetime) -> Outcome:
@@ -576,12 +573,15 @@ class Room:
         for participant in self._participants.values():
             outcome.send(participant.connection, Ended(reason="ended"))
             outcome.close(participant.connection, CloseCode.SESSION_ENDED, "session ended")
-            outcome.record(self._left(participant, now, "session-ended"))
+            outcome.record(self._left(participant, now, LeaveReason.SESSION_ENDED))
         self._participants.clear()
         self.ended = True
         outcome.record(
             SessionEnded(
-                session_id=self.session_id, ended_by=clinician.user_id, reason="ended", at=now
+                session_id=self.session_id,
+                ended_by=clinician.user_id,
+                reason=EndReason.ENDED,
+                at=now,
             )
         )
         return outcome
@@ -597,7 +597,7 @@ class Room:
             SessionEnded(
                 session_id=self.session_id,
                 ended_by=None,
-                reason="empty-room timeout",
+                reason=EndReason.EMPTY_ROOM_TIMEOUT,
                 at=self.emptied_at,
             )
         )

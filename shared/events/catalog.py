@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.events.reasons import EndReason, LeaveReason
+
 Role = Literal["client", "clinician", "admin"]
 
 TOPIC_IDENTITY = "rapport.identity"
@@ -462,9 +464,7 @@ class ParticipantJoined(_ParticipantEvent):
 class ParticipantLeft(_ParticipantEvent):
     type: Literal["rapport.signaling.participant.left.v1"] = "rapport.signaling.participant.left.v1"
     # Why (added with a default, so events written before it still decode).
-    reason: Literal[
-        "left", "dropped", "declined", "sent-back", "replaced", "session-ended", "revoked"
-    ] = "left"
+    reason: LeaveReason = LeaveReason.LEFT
 
 
 class CallConnected(Payload):
@@ -481,8 +481,7 @@ class SessionEnded(Payload):
     type: Literal["rapport.signaling.session.ended.v1"] = "rapport.signaling.session.ended.v1"
     session_id: uuid.UUID
     ended_by: uuid.UUID | None
-    # "empty-room timeout": everyone had left for longer than signaling's timeout (no ended_by).
-    reason: Literal["ended", "everyone-left", "expired", "empty-room timeout"]
+    reason: EndReason
     at: datetime
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,12 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.identity.sign_in import repository
 from shared.db import Database, utc_now
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    refilled_at: float
+from shared.token_bucket import TokenBuckets
 
 
 @dataclass(frozen=True)
@@ -42,42 +36,23 @@ class Refusal:
 
 
 class AddressThrottle:
-    """A token bucket per client address, in this process's memory."""
+    """A token bucket per client address, in this process's memory (bounded)."""
 
     def __init__(
         self,
         *,
         attempts_per_minute_per_address: float,
         address_burst: int,
-        max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if attempts_per_minute_per_address <= 0 or address_burst < 1:
-            raise ValueError("login throttle needs a positive rate and burst")
-        self._rate = attempts_per_minute_per_address / 60.0
-        self._burst = float(address_burst)
-        self._max_entries = max_entries
-        self._clock = clock
-        self._addresses: OrderedDict[str, _Bucket] = OrderedDict()
+        self._buckets = TokenBuckets(
+            per_minute=attempts_per_minute_per_address, burst=address_burst, clock=clock
+        )
 
     def admit(self, address: str) -> Refusal | None:
         """Take one attempt for ``address``; None if it may go ahead."""
-        now = self._clock()
-        bucket = self._addresses.get(address)
-        if bucket is None:
-            bucket = self._addresses[address] = _Bucket(self._burst, now)
-            if len(self._addresses) > self._max_entries:
-                self._addresses.popitem(last=False)
-        else:
-            self._addresses.move_to_end(address)
-            bucket.tokens = min(
-                self._burst, bucket.tokens + (now - bucket.refilled_at) * self._rate
-            )
-            bucket.refilled_at = now
-        if bucket.tokens < 1.0:
-            return Refusal("address", max(1, math.ceil((1.0 - bucket.tokens) / self._rate)))
-        bucket.tokens -= 1.0
-        return None
+        wait = self._buckets.whole_seconds_to_wait(address)
+        return Refusal("address", wait) if wait else None
 
 
 class AccountLocks:
