@@ -13,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records.models import (
     Appointment,
-    AuditEntry,
     Availability,
     AvailabilityException,
     CallQualitySample,
@@ -433,25 +432,6 @@ async def client_rows(
     goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
     check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
     return relationships, appointments, sessions, goals, check_ins
-
-
-async def query_audit(
-    db: AsyncSession,
-    *,
-    after_id: int,
-    limit: int,
-    actor_id: uuid.UUID | None,
-    resource_type: str | None,
-    resource_id: str | None,
-) -> Sequence[AuditEntry]:
-    query = select(AuditEntry).where(col(AuditEntry.id) > after_id)
-    if actor_id is not None:
-        query = query.where(AuditEntry.actor_id == actor_id)
-    if resource_type is not None:
-        query = query.where(AuditEntry.resource_type == resource_type)
-    if resource_id is not None:
-        query = query.where(AuditEntry.resource_id == resource_id)
-    return (await db.exec(query.order_by(col(AuditEntry.id)).limit(limit))).all()
 
 
 async def recent_check_ins(

@@ -437,21 +437,6 @@ class NoteView(View):
     written_at: datetime
 
 
-class AuditEntryView(View):
-    id: int
-    at: datetime
-    actor_id: uuid.UUID | None
-    actor_subject: str | None
-    actor_role: str
-    action: str
-    resource_type: str
-    resource_id: str
-    origin: str | None
-    reason: str | None
-    prev_hash: str | None
-    entry_hash: str | None
-
-
 class PlanChange(RequestBody):
     """Set the ending criteria, and/or move the plan on (active -> ending -> completed)."""
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -43,6 +44,15 @@ def test_contracts_hold_on_the_real_tree() -> None:
     assert "Contracts: 3 kept, 0 broken" in result.stdout
 
 
+def _containers() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return [
+        container
+        for contract in config["tool"]["importlinter"]["contracts"]
+        for container in contract.get("containers", [])
+    ]
+
+
 def _skeleton(tmp_path: Path) -> Path:
     for package in [
         "shared",
@@ -55,6 +65,11 @@ def _skeleton(tmp_path: Path) -> Path:
     ]:
         (tmp_path / package).mkdir(parents=True, exist_ok=True)
         (tmp_path / package / "__init__.py").write_text("")
+    # import-linter needs every container the contract names (sub-domain packages too).
+    for container in _containers():
+        package = tmp_path / container.replace(".", "/")
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -154,7 +169,7 @@ def test_no_package_of_a_service_imports_a_siblings_internals() -> None:
 def test_a_sub_domain_importing_a_siblings_module_is_caught(tmp_path: Path) -> None:
     root = _skeleton(tmp_path)
     for package in ["services/records/goals", "services/records/sessions"]:
-        (root / package).mkdir()
+        (root / package).mkdir(exist_ok=True)
         (root / package / "__init__.py").write_text("")
     (root / "services/records/goals/repository.py").write_text("")
     (root / "services/records/sessions/service.py").write_text(

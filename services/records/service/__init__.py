@@ -5,9 +5,11 @@ Entry points (``api``, ``events``, ``app``) call these through ``service.<name>`
 
 from __future__ import annotations
 
-from services.records.service.access import (
+from services.records.audit import (
     break_glass_reason,
+    query_audit_log,
     request_origin,
+    verify_audit_log,
 )
 from services.records.service.appointments import (
     book_appointment,
@@ -50,8 +52,6 @@ from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
     export_client_fhir,
-    query_audit_log,
-    verify_audit_log,
 )
 from services.records.service.scheduling import (
     SlotRules,

@@ -6,7 +6,8 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import checkins, repository
+from services.records import audit, checkins, repository
+from services.records.access import SOURCE, party_role, reader_role
 from services.records.errors import (
     CheckInAlreadySubmitted,
     SessionRecordNotFound,
@@ -19,7 +20,6 @@ from services.records.schemas import (
     NewOutcomeCheckIn,
     NewSessionCheckIn,
 )
-from services.records.service.access import SOURCE, _audit, _party_role, _reader_role
 from shared.errors import Forbidden
 from shared.events.catalog import (
     AllianceConcernFlagged,
@@ -60,7 +60,7 @@ async def submit_check_in(
     record = await repository.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
-    if _party_role(principal, record.clinician_id, record.client_id) != "client":
+    if party_role(principal, record.clinician_id, record.client_id) != "client":
         raise Forbidden("only the session's client submits a check-in")
     kind = new_check_in.kind
     if await repository.get_check_in(db, session_id, kind) is not None:
@@ -115,7 +115,7 @@ async def submit_check_in(
         else:
             payload = OutcomeBelowCutoff(**common, at=at)
         add_event(db, payload, source=SOURCE)
-    await _audit(db, principal, "create", "check_in", [check_in.id])
+    await audit.record(db, principal, "create", "check_in", [check_in.id])
     return _check_in_view(check_in)
 
 
@@ -126,9 +126,9 @@ async def list_check_ins(
     record = await repository.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
-    await _reader_role(
+    await reader_role(
         db, principal, record.clinician_id, record.client_id, "session_record", session_id
     )
     check_ins = await repository.list_check_ins_in_session(db, session_id)
-    await _audit(db, principal, "read", "check_in", (c.id for c in check_ins))
+    await audit.record(db, principal, "read", "check_in", (c.id for c in check_ins))
     return [_check_in_view(c) for c in check_ins]

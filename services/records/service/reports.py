@@ -1,4 +1,4 @@
-"""Reading across records: progress for charts, FHIR export, the audit log for admins."""
+"""Reading across records: progress for charts, the FHIR export."""
 
 from __future__ import annotations
 
@@ -8,29 +8,24 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import fhir, repository
+from services.records import audit, fhir, repository
+from services.records.access import (
+    is_partner,
+    partner_clinicians,
+    reader_role,
+    require_client,
+)
 from services.records.errors import (
     NotYourRecord,
 )
 from services.records.models import (
-    AuditEntry,
     CheckIn,
 )
 from services.records.schemas import (
-    AuditEntryView,
     PartyProgress,
     ProgressPage,
     SessionProgress,
 )
-from services.records.service.access import (
-    _audit,
-    _reader_role,
-    _require_client,
-    break_glass_reason,
-    is_partner,
-    partner_clinicians,
-)
-from shared import audit_log
 from shared.db import utc_now
 from shared.errors import Forbidden
 from shared.scopes import PartnerScope
@@ -103,11 +98,11 @@ async def client_progress(
                 flags=sorted({f for c in taken.values() for f in c.flags.split(",") if f}),
             )
         )
-    await _audit(db, principal, "read", "session_record", session_ids)
+    await audit.record(db, principal, "read", "session_record", session_ids)
     # The ratings and totals shown come from these rows: their reads are audited too.
     shown = (u.id for u in updates if goal_id is None or u.goal_id == goal_id)
-    await _audit(db, principal, "read", "goal_update", shown)
-    await _audit(db, principal, "read", "check_in", (c.id for c in check_ins))
+    await audit.record(db, principal, "read", "goal_update", shown)
+    await audit.record(db, principal, "read", "check_in", (c.id for c in check_ins))
     return ProgressPage(items=items, next_offset=offset + limit if more else None)
 
 
@@ -131,10 +126,10 @@ async def export_client_fhir(
         relationships, *_ = await repository.client_rows(db, client_id, clinician_ids)
         if not relationships:
             raise NotYourRecord("no care relationship with this client is open to you")
-    elif principal.role == "admin" and break_glass_reason.get():
+    elif principal.role == "admin" and audit.break_glass_reason.get():
         clinician_ids = None
-        await _require_client(db, client_id)
-        await _reader_role(db, principal, client_id, client_id, "client", client_id)
+        await require_client(db, client_id)
+        await reader_role(db, principal, client_id, client_id, "client", client_id)
     else:
         raise Forbidden(
             f"requires a clinician of this client or a partner app with {PartnerScope.FHIR_READ}"
@@ -155,7 +150,7 @@ async def export_client_fhir(
         ("check_in", [c.id for c in check_ins]),
     ]
     for resource_type, resource_ids in exported:
-        await _audit(db, principal, "export", resource_type, resource_ids)
+        await audit.record(db, principal, "export", resource_type, resource_ids)
     return fhir.client_bundle(
         fhir.ClientRecords(
             client_id=client_id,
@@ -168,36 +163,3 @@ async def export_client_fhir(
         ),
         generated_at=utc_now(),
     )
-
-
-# Audit log: admin queries and verification
-
-
-async def query_audit_log(
-    db: AsyncSession,
-    principal: Principal,
-    *,
-    after_id: int,
-    limit: int,
-    actor_id: uuid.UUID | None,
-    resource_type: str | None,
-    resource_id: str | None,
-) -> list[AuditEntryView]:
-    """Audit entries for admins, oldest first, paged by ``after_id``. The query is audited."""
-    principal.require_role("admin")
-    entries = await repository.query_audit(
-        db,
-        after_id=after_id,
-        limit=limit,
-        actor_id=actor_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-    )
-    views = [AuditEntryView.model_validate(e) for e in entries]
-    await _audit(db, principal, "read", "audit_log", [resource_id or resource_type or "*"])
-    return views
-
-
-async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit_log.Verification:
-    """Walk the whole sealed chain and report every changed, missing or moved entry."""
-    return await audit_log.verify_log(db, AuditEntry, page_size)
