@@ -23,6 +23,7 @@ from services.records.errors import (
     NoAvailability,
     PlanClosed,
 )
+from services.records.notes.api import router as notes_router
 from services.records.schemas import (
     AppointmentView,
     AvailabilityExceptionView,
@@ -39,10 +40,8 @@ from services.records.schemas import (
     NewCheckIn,
     NewGoal,
     NewGoalUpdate,
-    NewNote,
     NewTimes,
     NewValue,
-    NoteView,
     PlanChange,
     ProgressPage,
     Readiness,
@@ -289,22 +288,6 @@ async def list_check_ins(
     return await service.list_check_ins(db, principal, session_id)
 
 
-@router.post("/notes", status_code=201)
-async def write_note(principal: CurrentPrincipal, new_note: NewNote, db: SessionDep) -> NoteView:
-    """Write a private or shared note on a client (clinicians only)."""
-    return await service.write_note(db, principal, new_note)
-
-
-@router.get("/notes")
-async def list_notes(
-    principal: CurrentPrincipal,
-    db: SessionDep,
-    client_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> list[NoteView]:
-    """A clinician's notes on one client, or a client's shared notes."""
-    return await service.list_notes(db, principal, client_id)
-
-
 @router.get(
     "/clients/{client_id}/fhir",
     response_class=JSONResponse,
@@ -360,5 +343,5 @@ async def list_values(
 
 # The sub-domains' routes join this router as routes (not as nested routers), so everything
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
-for sub_router in (audit_router,):
+for sub_router in (notes_router, audit_router):
     router.routes.extend(sub_router.routes)

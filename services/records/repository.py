@@ -19,7 +19,6 @@ from services.records.models import (
     CareRelationship,
     CheckIn,
     ClientValue,
-    ClinicianNote,
     Goal,
     GoalAgreement,
     GoalUpdate,
@@ -387,23 +386,6 @@ async def list_check_ins_in_session(db: AsyncSession, session_id: uuid.UUID) -> 
         .order_by(col(CheckIn.submitted_at), col(CheckIn.id))
     )
     return (await db.exec(query)).all()
-
-
-async def list_notes(
-    db: AsyncSession,
-    *,
-    client_id: uuid.UUID,
-    clinician_id: uuid.UUID | None = None,
-    visibility: str | None = None,
-) -> Sequence[ClinicianNote]:
-    query = select(ClinicianNote).where(ClinicianNote.client_id == client_id)
-    if clinician_id is not None:
-        query = query.where(ClinicianNote.clinician_id == clinician_id)
-    if visibility is not None:
-        query = query.where(ClinicianNote.visibility == visibility)
-    return (
-        await db.exec(query.order_by(col(ClinicianNote.written_at), col(ClinicianNote.id)))
-    ).all()
 
 
 async def client_rows(

@@ -420,23 +420,6 @@ class CheckInView(BaseModel):
     submitted_at: datetime
 
 
-class NewNote(RequestBody):
-    client_id: uuid.UUID
-    session_id: uuid.UUID | None = None
-    visibility: Literal["private", "shared"]
-    text: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH)
-
-
-class NoteView(View):
-    id: uuid.UUID
-    clinician_id: uuid.UUID
-    client_id: uuid.UUID
-    session_id: uuid.UUID | None
-    visibility: Literal["private", "shared"]
-    text: str
-    written_at: datetime
-
-
 class PlanChange(RequestBody):
     """Set the ending criteria, and/or move the plan on (active -> ending -> completed)."""
 

@@ -30,10 +30,6 @@ from services.records.service.goals import (
     propose_goal,
     record_goal_update,
 )
-from services.records.service.notes import (
-    list_notes,
-    write_note,
-)
 from services.records.service.partner_grants import (
     note_partner_grant,
     note_partner_revocation,
@@ -96,7 +92,6 @@ __all__ = [
     "list_care_relationships",
     "list_check_ins",
     "list_goals",
-    "list_notes",
     "list_slots",
     "list_values",
     "mark_no_show",
@@ -124,5 +119,4 @@ __all__ = [
     "start_care_relationship",
     "submit_check_in",
     "verify_audit_log",
-    "write_note",
 ]

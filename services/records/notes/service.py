@@ -6,7 +6,8 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, repository
+from services.records import audit
+from services.records import repository as records
 from services.records.access import reader_role, require_relationship
 from services.records.errors import (
     UnknownSession,
@@ -14,14 +15,10 @@ from services.records.errors import (
 from services.records.models import (
     ClinicianNote,
 )
-from services.records.schemas import (
-    NewNote,
-    NoteView,
-)
+from services.records.notes import repository
+from services.records.notes.schemas import NewNote, NoteView
 from shared.errors import Forbidden, InvalidRequest
 from shared.tokens import Principal
-
-# Notes
 
 
 async def write_note(db: AsyncSession, principal: Principal, new_note: NewNote) -> NoteView:
@@ -32,7 +29,7 @@ async def write_note(db: AsyncSession, principal: Principal, new_note: NewNote) 
     principal.require_role("clinician")
     await require_relationship(db, principal.user_id, new_note.client_id, "client_id")
     if new_note.session_id is not None:
-        record = await repository.get_session_record(db, new_note.session_id)
+        record = await records.get_session_record(db, new_note.session_id)
         if record is None or (record.clinician_id, record.client_id) != (
             principal.user_id,
             new_note.client_id,
