@@ -9,16 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.records import audit, service
 from services.records.audit.api import router as audit_router
+from services.records.check_ins.api import router as check_ins_router
 from services.records.errors import (
     AlreadyAgreed,
     AppointmentClosed,
     AppointmentOverlaps,
-    CheckInAlreadySubmitted,
     GoalNotActive,
     NoAvailability,
     PlanClosed,
@@ -29,7 +29,6 @@ from services.records.schemas import (
     AvailabilityExceptionView,
     AvailabilityView,
     CareRelationshipView,
-    CheckInView,
     GoalStatusChange,
     GoalUpdateView,
     GoalView,
@@ -37,7 +36,6 @@ from services.records.schemas import (
     NewAvailability,
     NewAvailabilityException,
     NewCareRelationship,
-    NewCheckIn,
     NewGoal,
     NewGoalUpdate,
     NewTimes,
@@ -265,29 +263,6 @@ async def read_session_record(
     return await service.read_session_record(db, principal, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/check-ins",
-    status_code=201,
-    responses=error_responses(CheckInAlreadySubmitted),
-)
-async def submit_check_in(
-    principal: CurrentPrincipal,
-    session_id: uuid.UUID,
-    new_check_in: Annotated[NewCheckIn, Body()],
-    db: SessionDep,
-) -> CheckInView:
-    """The session's client rates the past week (kind outcome) or the session (kind session)."""
-    return await service.submit_check_in(db, principal, session_id, new_check_in)
-
-
-@router.get("/sessions/{session_id}/check-ins")
-async def list_check_ins(
-    principal: CurrentPrincipal, session_id: uuid.UUID, db: SessionDep
-) -> list[CheckInView]:
-    """A session's check-ins with totals and flags."""
-    return await service.list_check_ins(db, principal, session_id)
-
-
 @router.get(
     "/clients/{client_id}/fhir",
     response_class=JSONResponse,
@@ -343,5 +318,5 @@ async def list_values(
 
 # The sub-domains' routes join this router as routes (not as nested routers), so everything
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
-for sub_router in (notes_router, audit_router):
+for sub_router in (check_ins_router, notes_router, audit_router):
     router.routes.extend(sub_router.routes)

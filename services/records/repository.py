@@ -357,37 +357,6 @@ async def list_goal_updates(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[Go
     return (await db.exec(query)).all()
 
 
-async def get_check_in(db: AsyncSession, session_id: uuid.UUID, kind: str) -> CheckIn | None:
-    query = select(CheckIn).where(CheckIn.session_id == session_id, CheckIn.kind == kind)
-    return (await db.exec(query)).first()
-
-
-async def latest_outcome_check_in(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
-) -> CheckIn | None:
-    """The client's most recent outcome check-in with this clinician."""
-    query = (
-        select(CheckIn)
-        .where(
-            CheckIn.clinician_id == clinician_id,
-            CheckIn.client_id == client_id,
-            CheckIn.kind == "outcome",
-        )
-        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
-        .limit(1)
-    )
-    return (await db.exec(query)).first()
-
-
-async def list_check_ins_in_session(db: AsyncSession, session_id: uuid.UUID) -> Sequence[CheckIn]:
-    query = (
-        select(CheckIn)
-        .where(CheckIn.session_id == session_id)
-        .order_by(col(CheckIn.submitted_at), col(CheckIn.id))
-    )
-    return (await db.exec(query)).all()
-
-
 async def client_rows(
     db: AsyncSession, client_id: uuid.UUID, clinician_ids: Collection[uuid.UUID] | None
 ) -> tuple[

@@ -18,10 +18,6 @@ from services.records.service.appointments import (
     mark_no_show,
     reschedule_appointment,
 )
-from services.records.service.check_ins import (
-    list_check_ins,
-    submit_check_in,
-)
 from services.records.service.goals import (
     agree_to_goal,
     change_goal_status,
@@ -90,7 +86,6 @@ __all__ = [
     "link_invited_client",
     "list_appointments",
     "list_care_relationships",
-    "list_check_ins",
     "list_goals",
     "list_slots",
     "list_values",
@@ -117,6 +112,5 @@ __all__ = [
     "send_due_reminders",
     "set_availability",
     "start_care_relationship",
-    "submit_check_in",
     "verify_audit_log",
 ]

@@ -6,19 +6,17 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, checkins, repository
+from services.records import audit, checkins
+from services.records import repository as records
 from services.records.access import SOURCE, party_role, reader_role
+from services.records.check_ins import repository
+from services.records.check_ins.schemas import CheckInView, NewOutcomeCheckIn, NewSessionCheckIn
 from services.records.errors import (
     CheckInAlreadySubmitted,
     SessionRecordNotFound,
 )
 from services.records.models import (
     CheckIn,
-)
-from services.records.schemas import (
-    CheckInView,
-    NewOutcomeCheckIn,
-    NewSessionCheckIn,
 )
 from shared.errors import Forbidden
 from shared.events.catalog import (
@@ -30,8 +28,6 @@ from shared.events.catalog import (
 )
 from shared.events.outbox import add_event
 from shared.tokens import Principal
-
-# Check-ins
 
 
 def _check_in_view(check_in: CheckIn) -> CheckInView:
@@ -57,7 +53,7 @@ async def submit_check_in(
     new_check_in: NewOutcomeCheckIn | NewSessionCheckIn,
 ) -> CheckInView:
     """The session's client rates the past week (outcome) or the session; flags become events."""
-    record = await repository.get_session_record(db, session_id)
+    record = await records.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
     if party_role(principal, record.clinician_id, record.client_id) != "client":
@@ -123,7 +119,7 @@ async def list_check_ins(
     db: AsyncSession, principal: Principal, session_id: uuid.UUID
 ) -> list[CheckInView]:
     """A session's check-ins, for its clinician and its client."""
-    record = await repository.get_session_record(db, session_id)
+    record = await records.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
     await reader_role(
