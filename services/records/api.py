@@ -10,7 +10,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from services.records import audit, service
 from services.records.audit.api import router as audit_router
@@ -23,6 +22,7 @@ from services.records.errors import (
     NoAvailability,
     PlanClosed,
 )
+from services.records.fhir.api import router as fhir_router
 from services.records.notes.api import router as notes_router
 from services.records.schemas import (
     AppointmentView,
@@ -263,19 +263,6 @@ async def read_session_record(
     return await service.read_session_record(db, principal, session_id)
 
 
-@router.get(
-    "/clients/{client_id}/fhir",
-    response_class=JSONResponse,
-    responses={200: {"content": {"application/fhir+json": {}}}},
-)
-async def export_client_fhir(
-    principal: CurrentPrincipal, client_id: uuid.UUID, db: SessionDep
-) -> JSONResponse:
-    """The client's records as a FHIR R4 Bundle (their clinician, or a partner with fhir:read)."""
-    bundle = await service.export_client_fhir(db, principal, client_id)
-    return JSONResponse(bundle, media_type="application/fhir+json")
-
-
 @router.get("/clients/{client_id}/progress")
 async def client_progress(
     principal: CurrentPrincipal,
@@ -318,5 +305,5 @@ async def list_values(
 
 # The sub-domains' routes join this router as routes (not as nested routers), so everything
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
-for sub_router in (check_ins_router, notes_router, audit_router):
+for sub_router in (check_ins_router, notes_router, fhir_router, audit_router):
     router.routes.extend(sub_router.routes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import false, func, update
 from sqlmodel import SQLModel, col, or_, select
@@ -355,34 +354,6 @@ async def list_goal_updates(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[Go
         .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
     )
     return (await db.exec(query)).all()
-
-
-async def client_rows(
-    db: AsyncSession, client_id: uuid.UUID, clinician_ids: Collection[uuid.UUID] | None
-) -> tuple[
-    Sequence[CareRelationship],
-    Sequence[Appointment],
-    Sequence[SessionRecord],
-    Sequence[Goal],
-    Sequence[CheckIn],
-]:
-    """A client's relationships, appointments, sessions, goals and check-ins, oldest first,
-    limited to those clinicians' when ``clinician_ids`` is given."""
-
-    def mine(model: Any) -> Any:
-        query = select(model).where(model.client_id == client_id)
-        if clinician_ids is not None:
-            query = query.where(col(model.clinician_id).in_(clinician_ids))
-        return query
-
-    relationships = (
-        await db.exec(mine(CareRelationship).order_by(col(CareRelationship.started_at)))
-    ).all()
-    appointments = (await db.exec(mine(Appointment).order_by(col(Appointment.starts_at)))).all()
-    sessions = (await db.exec(mine(SessionRecord).order_by(col(SessionRecord.created_at)))).all()
-    goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
-    check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
-    return relationships, appointments, sessions, goals, check_ins
 
 
 async def recent_check_ins(

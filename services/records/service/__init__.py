@@ -43,7 +43,6 @@ from services.records.service.partnership import (
 from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
-    export_client_fhir,
 )
 from services.records.service.scheduling import (
     SlotRules,
@@ -81,7 +80,6 @@ __all__ = [
     "client_progress",
     "close_session",
     "discharge",
-    "export_client_fhir",
     "goal_history",
     "link_invited_client",
     "list_appointments",
