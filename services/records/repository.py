@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import false, func, update
 from sqlmodel import SQLModel, col, or_, select
@@ -13,14 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records.models import (
     Appointment,
-    AuditEntry,
     Availability,
     AvailabilityException,
     CallQualitySample,
     CareRelationship,
     CheckIn,
     ClientValue,
-    ClinicianNote,
     Goal,
     GoalAgreement,
     GoalUpdate,
@@ -357,101 +354,6 @@ async def list_goal_updates(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[Go
         .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
     )
     return (await db.exec(query)).all()
-
-
-async def get_check_in(db: AsyncSession, session_id: uuid.UUID, kind: str) -> CheckIn | None:
-    query = select(CheckIn).where(CheckIn.session_id == session_id, CheckIn.kind == kind)
-    return (await db.exec(query)).first()
-
-
-async def latest_outcome_check_in(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
-) -> CheckIn | None:
-    """The client's most recent outcome check-in with this clinician."""
-    query = (
-        select(CheckIn)
-        .where(
-            CheckIn.clinician_id == clinician_id,
-            CheckIn.client_id == client_id,
-            CheckIn.kind == "outcome",
-        )
-        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
-        .limit(1)
-    )
-    return (await db.exec(query)).first()
-
-
-async def list_check_ins_in_session(db: AsyncSession, session_id: uuid.UUID) -> Sequence[CheckIn]:
-    query = (
-        select(CheckIn)
-        .where(CheckIn.session_id == session_id)
-        .order_by(col(CheckIn.submitted_at), col(CheckIn.id))
-    )
-    return (await db.exec(query)).all()
-
-
-async def list_notes(
-    db: AsyncSession,
-    *,
-    client_id: uuid.UUID,
-    clinician_id: uuid.UUID | None = None,
-    visibility: str | None = None,
-) -> Sequence[ClinicianNote]:
-    query = select(ClinicianNote).where(ClinicianNote.client_id == client_id)
-    if clinician_id is not None:
-        query = query.where(ClinicianNote.clinician_id == clinician_id)
-    if visibility is not None:
-        query = query.where(ClinicianNote.visibility == visibility)
-    return (
-        await db.exec(query.order_by(col(ClinicianNote.written_at), col(ClinicianNote.id)))
-    ).all()
-
-
-async def client_rows(
-    db: AsyncSession, client_id: uuid.UUID, clinician_ids: Collection[uuid.UUID] | None
-) -> tuple[
-    Sequence[CareRelationship],
-    Sequence[Appointment],
-    Sequence[SessionRecord],
-    Sequence[Goal],
-    Sequence[CheckIn],
-]:
-    """A client's relationships, appointments, sessions, goals and check-ins, oldest first,
-    limited to those clinicians' when ``clinician_ids`` is given."""
-
-    def mine(model: Any) -> Any:
-        query = select(model).where(model.client_id == client_id)
-        if clinician_ids is not None:
-            query = query.where(col(model.clinician_id).in_(clinician_ids))
-        return query
-
-    relationships = (
-        await db.exec(mine(CareRelationship).order_by(col(CareRelationship.started_at)))
-    ).all()
-    appointments = (await db.exec(mine(Appointment).order_by(col(Appointment.starts_at)))).all()
-    sessions = (await db.exec(mine(SessionRecord).order_by(col(SessionRecord.created_at)))).all()
-    goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
-    check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
-    return relationships, appointments, sessions, goals, check_ins
-
-
-async def query_audit(
-    db: AsyncSession,
-    *,
-    after_id: int,
-    limit: int,
-    actor_id: uuid.UUID | None,
-    resource_type: str | None,
-    resource_id: str | None,
-) -> Sequence[AuditEntry]:
-    query = select(AuditEntry).where(col(AuditEntry.id) > after_id)
-    if actor_id is not None:
-        query = query.where(AuditEntry.actor_id == actor_id)
-    if resource_type is not None:
-        query = query.where(AuditEntry.resource_type == resource_type)
-    if resource_id is not None:
-        query = query.where(AuditEntry.resource_id == resource_id)
-    return (await db.exec(query.order_by(col(AuditEntry.id)).limit(limit))).all()
 
 
 async def recent_check_ins(

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.records.access import BOOKING_GRACE
 from services.records.availability import WeeklyHours, free_slots, parse_clock
-from services.records.service.access import BOOKING_GRACE
 from tests.e2e.browser import HoursNow, daytime_zone, hours_now
 
 # Longer than any browser test takes from setting the hours to the end of its call.

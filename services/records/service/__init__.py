@@ -5,9 +5,11 @@ Entry points (``api``, ``events``, ``app``) call these through ``service.<name>`
 
 from __future__ import annotations
 
-from services.records.service.access import (
+from services.records.audit import (
     break_glass_reason,
+    query_audit_log,
     request_origin,
+    verify_audit_log,
 )
 from services.records.service.appointments import (
     book_appointment,
@@ -16,10 +18,6 @@ from services.records.service.appointments import (
     mark_no_show,
     reschedule_appointment,
 )
-from services.records.service.check_ins import (
-    list_check_ins,
-    submit_check_in,
-)
 from services.records.service.goals import (
     agree_to_goal,
     change_goal_status,
@@ -27,10 +25,6 @@ from services.records.service.goals import (
     list_goals,
     propose_goal,
     record_goal_update,
-)
-from services.records.service.notes import (
-    list_notes,
-    write_note,
 )
 from services.records.service.partner_grants import (
     note_partner_grant,
@@ -49,9 +43,6 @@ from services.records.service.partnership import (
 from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
-    export_client_fhir,
-    query_audit_log,
-    verify_audit_log,
 )
 from services.records.service.scheduling import (
     SlotRules,
@@ -89,14 +80,11 @@ __all__ = [
     "client_progress",
     "close_session",
     "discharge",
-    "export_client_fhir",
     "goal_history",
     "link_invited_client",
     "list_appointments",
     "list_care_relationships",
-    "list_check_ins",
     "list_goals",
-    "list_notes",
     "list_slots",
     "list_values",
     "mark_no_show",
@@ -122,7 +110,5 @@ __all__ = [
     "send_due_reminders",
     "set_availability",
     "start_care_relationship",
-    "submit_check_in",
     "verify_audit_log",
-    "write_note",
 ]

@@ -9,7 +9,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import repository
+from services.records import audit, repository
+from services.records.access import (
+    BOOKING_GRACE,
+    OPEN_STATUSES,
+    SOURCE,
+    PartyRole,
+    is_partner,
+    partner_clinicians,
+    partner_for,
+    party_role,
+    require_client,
+    require_relationship,
+)
 from services.records.errors import (
     AppointmentClosed,
     AppointmentNotFound,
@@ -26,19 +38,7 @@ from services.records.schemas import (
     NewAppointment,
     NewTimes,
 )
-from services.records.service.access import (
-    BOOKING_GRACE,
-    OPEN_STATUSES,
-    SOURCE,
-    PartyRole,
-    _audit,
-    _partner_for,
-    _party_role,
-    _require_client,
-    is_partner,
-    partner_clinicians,
-)
-from services.records.service.partnership import _require_relationship, _start_relationship
+from services.records.service.partnership import start_relationship
 from services.records.service.scheduling import SlotRules, free_slots
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
@@ -74,9 +74,9 @@ async def _booking_parties(
             )
         if booking.client_id is None:
             raise InvalidRequest("client_id: a partner app names the client", field="client_id")
-        await _partner_for(db, principal, booking.clinician_id, PartnerScope.APPOINTMENTS_WRITE)
-        await _require_client(db, booking.client_id)
-        await _require_relationship(db, booking.clinician_id, booking.client_id, "client_id")
+        await partner_for(db, principal, booking.clinician_id, PartnerScope.APPOINTMENTS_WRITE)
+        await require_client(db, booking.client_id)
+        await require_relationship(db, booking.clinician_id, booking.client_id, "client_id")
         return booking.clinician_id, booking.client_id, "partner"
     principal.require_role("clinician", "client")
     caller = principal.user_id
@@ -87,13 +87,13 @@ async def _booking_parties(
             raise InvalidRequest(
                 "clinician_id: a client names their clinician", field="clinician_id"
             )
-        await _require_relationship(db, booking.clinician_id, caller, "clinician_id")
+        await require_relationship(db, booking.clinician_id, caller, "clinician_id")
         return booking.clinician_id, caller, "client"
     if booking.clinician_id not in (None, caller):
         raise Forbidden("clinicians book their own time")
     if booking.client_id is None:
         raise InvalidRequest("client_id: a clinician names the client", field="client_id")
-    await _require_client(db, booking.client_id)
+    await require_client(db, booking.client_id)
     return caller, booking.client_id, "clinician"
 
 
@@ -185,9 +185,9 @@ async def book_appointment(
     if booked_by == "clinician":
         # The first booking with a client starts the care relationship (when no accepted
         # invitation started it already).
-        relationship, created = await _start_relationship(db, clinician_id, client_id, "booking")
+        relationship, created = await start_relationship(db, clinician_id, client_id, "booking")
         if created:
-            await _audit(db, principal, "create", "care_relationship", [relationship.id])
+            await audit.record(db, principal, "create", "care_relationship", [relationship.id])
     await _refuse_overlap(
         db, clinician_id, booking.starts_at, booking.ends_at, name_it=booked_by == "clinician"
     )
@@ -226,8 +226,8 @@ async def book_appointment(
         ),
         source=SOURCE,
     )
-    await _audit(db, principal, "create", "appointment", [appointment.id])
-    await _audit(db, principal, "create", "session_record", [record.session_id])
+    await audit.record(db, principal, "create", "appointment", [appointment.id])
+    await audit.record(db, principal, "create", "session_record", [record.session_id])
     return _appointment_view(appointment)
 
 
@@ -244,7 +244,7 @@ async def list_appointments(
     else:
         principal.require_role("clinician", "client")
         appointments = await repository.list_appointments_of(db, principal.user_id)
-    await _audit(db, principal, "read", "appointment", (a.id for a in appointments))
+    await audit.record(db, principal, "read", "appointment", (a.id for a in appointments))
     return [_appointment_view(a, zone) for a in appointments]
 
 
@@ -280,9 +280,9 @@ async def _appointment_of_party(
     if appointment is None:
         raise AppointmentNotFound(f"no appointment {appointment_id}")
     if is_partner(principal):
-        await _partner_for(db, principal, appointment.clinician_id, PartnerScope.APPOINTMENTS_WRITE)
+        await partner_for(db, principal, appointment.clinician_id, PartnerScope.APPOINTMENTS_WRITE)
         return appointment, "partner"
-    return appointment, _party_role(principal, appointment.clinician_id, appointment.client_id)
+    return appointment, party_role(principal, appointment.clinician_id, appointment.client_id)
 
 
 def _require_open(appointment: Appointment) -> None:
@@ -363,7 +363,7 @@ async def reschedule_appointment(
         ),
         source=SOURCE,
     )
-    await _audit(db, principal, "update", "appointment", [appointment.id])
+    await audit.record(db, principal, "update", "appointment", [appointment.id])
     return _appointment_view(appointment)
 
 
@@ -383,7 +383,7 @@ async def cancel_appointment(
         AppointmentCancelled(**_change_event(appointment), cancelled_by=role),
         source=SOURCE,
     )
-    await _audit(db, principal, "update", "appointment", [appointment.id])
+    await audit.record(db, principal, "update", "appointment", [appointment.id])
     return _appointment_view(appointment)
 
 
@@ -400,7 +400,7 @@ async def mark_no_show(
     if appointment.starts_at > utc_now():
         raise AppointmentClosed(f"appointment {appointment.id} has not started yet")
     _set_no_show(db, appointment)
-    await _audit(db, principal, "update", "appointment", [appointment.id])
+    await audit.record(db, principal, "update", "appointment", [appointment.id])
     return _appointment_view(appointment)
 
 

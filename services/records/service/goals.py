@@ -6,7 +6,18 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import repository
+from services.records import access, audit, repository
+from services.records.access import (
+    SOURCE,
+    PartyRole,
+    actor_uuid,
+    goal_update_view,
+    is_partner,
+    partner_clinicians,
+    party_role,
+    require_client,
+    require_relationship,
+)
 from services.records.errors import (
     AlreadyAgreed,
     GoalNotActive,
@@ -26,19 +37,7 @@ from services.records.schemas import (
     NewGoal,
     NewGoalUpdate,
 )
-from services.records.service.access import (
-    SOURCE,
-    PartyRole,
-    _actor_uuid,
-    _audit,
-    _goal_update_view,
-    _party_role,
-    _reader_role,
-    _require_client,
-    is_partner,
-    partner_clinicians,
-)
-from services.records.service.partnership import _current_value, _require_relationship
+from services.records.service.partnership import current_value
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.catalog import (
@@ -67,7 +66,7 @@ async def _goal_of_party(
     goal = await repository.get_goal(db, goal_id)
     if goal is None:
         raise GoalNotFound(f"no goal {goal_id}")
-    return goal, _party_role(principal, goal.clinician_id, goal.client_id)
+    return goal, party_role(principal, goal.clinician_id, goal.client_id)
 
 
 def _goal_event(goal: Goal) -> dict[str, object]:
@@ -91,17 +90,17 @@ async def propose_goal(db: AsyncSession, principal: Principal, new_goal: NewGoal
         if new_goal.client_id is None:
             raise InvalidRequest("client_id: a clinician names the client", field="client_id")
         clinician_id, client_id = principal.user_id, new_goal.client_id
-        await _require_client(db, client_id)
-        await _require_relationship(db, clinician_id, client_id, "client_id")
+        await require_client(db, client_id)
+        await require_relationship(db, clinician_id, client_id, "client_id")
     else:
         if new_goal.clinician_id is None:
             raise InvalidRequest(
                 "clinician_id: a client names their clinician", field="clinician_id"
             )
         clinician_id, client_id = new_goal.clinician_id, principal.user_id
-        await _require_relationship(db, clinician_id, client_id, "clinician_id")
+        await require_relationship(db, clinician_id, client_id, "clinician_id")
     if new_goal.value_id is not None:
-        await _current_value(db, client_id, new_goal.value_id, "value_id")
+        await current_value(db, client_id, new_goal.value_id, "value_id")
     goal = Goal(
         clinician_id=clinician_id,
         client_id=client_id,
@@ -114,7 +113,7 @@ async def propose_goal(db: AsyncSession, principal: Principal, new_goal: NewGoal
     agreement = GoalAgreement(goal_id=goal.id, party_role=role, agreed_by=principal.user_id)
     repository.add(db, goal, agreement)
     add_event(db, GoalProposed(**_goal_event(goal), proposed_by=role), source=SOURCE)
-    await _audit(db, principal, "create", "goal", [goal.id])
+    await audit.record(db, principal, "create", "goal", [goal.id])
     return GoalView.model_validate(goal).model_copy(update={"agreed_by": [role]})
 
 
@@ -132,7 +131,7 @@ async def agree_to_goal(db: AsyncSession, principal: Principal, goal_id: uuid.UU
         goal.status = "active"
         goal.achievement_status = "in-progress"
         add_event(db, GoalAgreed(**_goal_event(goal)), source=SOURCE)
-    await _audit(db, principal, "update", "goal", [goal.id])
+    await audit.record(db, principal, "update", "goal", [goal.id])
     return GoalView.model_validate(goal).model_copy(update={"agreed_by": sorted(agreed_by)})
 
 
@@ -158,7 +157,7 @@ async def change_goal_status(
         goal.achievement_status = change.achievement_status
         if newly_achieved:
             add_event(db, GoalAchieved(**_goal_event(goal)), source=SOURCE)
-    await _audit(db, principal, "update", "goal", [goal.id])
+    await audit.record(db, principal, "update", "goal", [goal.id])
     return await _goal_view(db, goal)
 
 
@@ -178,7 +177,7 @@ async def list_goals(
         goals = await repository.list_goals(db, clinician_ids=clinicians, client_id=client_id)
     else:
         raise Forbidden("requires role clinician or client")
-    await _audit(db, principal, "read", "goal", (g.id for g in goals))
+    await audit.record(db, principal, "read", "goal", (g.id for g in goals))
     return [await _goal_view(db, g) for g in goals]
 
 
@@ -233,7 +232,7 @@ async def record_goal_update(
     repository.add(db, update)
     if corrected is not None:
         corrected.entered_in_error_at = update.recorded_at
-        await _audit(db, principal, "update", "goal_update", [corrected.id])
+        await audit.record(db, principal, "update", "goal_update", [corrected.id])
     add_event(
         db,
         GoalUpdated(
@@ -248,8 +247,8 @@ async def record_goal_update(
         ),
         source=SOURCE,
     )
-    await _audit(db, principal, "create", "goal_update", [update.id])
-    return _goal_update_view(update, author_role, principal.user_id)
+    await audit.record(db, principal, "create", "goal_update", [update.id])
+    return goal_update_view(update, author_role, principal.user_id)
 
 
 async def goal_history(
@@ -259,7 +258,7 @@ async def goal_history(
     goal = await repository.get_goal(db, goal_id)
     if goal is None:
         raise GoalNotFound(f"no goal {goal_id}")
-    reader_role = await _reader_role(
+    reader_role = await access.reader_role(
         db,
         principal,
         goal.clinician_id,
@@ -269,6 +268,6 @@ async def goal_history(
         partner_scope=PartnerScope.GOALS_READ,
     )
     updates = await repository.list_goal_updates(db, goal.id)
-    await _audit(db, principal, "read", "goal_update", (u.id for u in updates))
-    reader = _actor_uuid(principal)
-    return [_goal_update_view(u, reader_role, reader) for u in updates]
+    await audit.record(db, principal, "read", "goal_update", (u.id for u in updates))
+    reader = actor_uuid(principal)
+    return [goal_update_view(u, reader_role, reader) for u in updates]

@@ -1,6 +1,6 @@
 """What records keeps of identity's partner grants: the revocations, so that partner tokens
 issued before a revocation stop reaching the clinician's data at once (see
-:func:`services.records.service.access.partner_clinicians`)."""
+:func:`services.records.access.partner_clinicians`)."""
 
 from __future__ import annotations
 

@@ -6,10 +6,16 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import checkins, repository
+from services.records import audit, checkins, repository
+from services.records.access import (
+    SOURCE,
+    PartyRole,
+    party_role,
+    require_client,
+    require_relationship,
+)
 from services.records.errors import (
     CareRelationshipNotFound,
-    NoCareRelationship,
     PlanClosed,
     UnknownValue,
 )
@@ -25,7 +31,6 @@ from services.records.schemas import (
     Readiness,
     ValueView,
 )
-from services.records.service.access import SOURCE, PartyRole, _audit, _party_role, _require_client
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.catalog import (
@@ -40,7 +45,7 @@ from shared.tokens import Principal
 # Care relationships
 
 
-async def _start_relationship(
+async def start_relationship(
     db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, via: str
 ) -> tuple[CareRelationship, bool]:
     """The pair's active relationship, started now if there is none; and whether it is new.
@@ -71,11 +76,11 @@ async def start_care_relationship(
 ) -> tuple[CareRelationshipView, bool]:
     """The calling clinician takes on a registered client (idempotent while it is active)."""
     principal.require_role("clinician")
-    await _require_client(db, request.client_id)
-    relationship, created = await _start_relationship(
+    await require_client(db, request.client_id)
+    relationship, created = await start_relationship(
         db, principal.user_id, request.client_id, "clinician"
     )
-    await _audit(
+    await audit.record(
         db, principal, "create" if created else "read", "care_relationship", [relationship.id]
     )
     return CareRelationshipView.model_validate(relationship), created
@@ -89,11 +94,11 @@ async def link_invited_client(db: AsyncSession, event: InvitationAccepted) -> No
     one presented a token here, and the relationship itself names the client and says it
     started by ``invitation``.
     """
-    relationship, created = await _start_relationship(
+    relationship, created = await start_relationship(
         db, event.clinician_id, event.client_id, "invitation"
     )
     if created:
-        await _audit(db, None, "create", "care_relationship", [relationship.id])
+        await audit.record(db, None, "create", "care_relationship", [relationship.id])
 
 
 async def list_care_relationships(
@@ -102,7 +107,7 @@ async def list_care_relationships(
     """The caller's relationships, as clinician or as client."""
     principal.require_role("clinician", "client")
     relationships = await repository.list_relationships_of(db, principal.user_id)
-    await _audit(db, principal, "read", "care_relationship", (r.id for r in relationships))
+    await audit.record(db, principal, "read", "care_relationship", (r.id for r in relationships))
     return [CareRelationshipView.model_validate(r) for r in relationships]
 
 
@@ -113,12 +118,12 @@ async def discharge(
     relationship = await repository.get_relationship(db, relationship_id)
     if relationship is None:
         raise CareRelationshipNotFound(f"no care relationship {relationship_id}")
-    if _party_role(principal, relationship.clinician_id, relationship.client_id) != "clinician":
+    if party_role(principal, relationship.clinician_id, relationship.client_id) != "clinician":
         raise Forbidden("only the clinician discharges a client")
     if relationship.status == "active":
         relationship.status = "ended"
         relationship.ended_at = utc_now()
-        await _audit(db, principal, "update", "care_relationship", [relationship.id])
+        await audit.record(db, principal, "update", "care_relationship", [relationship.id])
     return CareRelationshipView.model_validate(relationship)
 
 
@@ -134,7 +139,7 @@ async def _relationship_of_party(
     relationship = await repository.get_relationship(db, relationship_id)
     if relationship is None:
         raise CareRelationshipNotFound(f"no care relationship {relationship_id}")
-    return relationship, _party_role(principal, relationship.clinician_id, relationship.client_id)
+    return relationship, party_role(principal, relationship.clinician_id, relationship.client_id)
 
 
 async def _readiness(db: AsyncSession, relationship: CareRelationship) -> Readiness:
@@ -166,7 +171,7 @@ async def plan_readiness(
     """The readiness summary for ending: goals met, recent outcomes above the cutoff, and no
     open alliance concern (the latest session check-in raised none)."""
     relationship, _ = await _relationship_of_party(db, principal, relationship_id)
-    await _audit(db, principal, "read", "care_plan", [relationship.id])
+    await audit.record(db, principal, "read", "care_plan", [relationship.id])
     return await _readiness(db, relationship)
 
 
@@ -208,26 +213,14 @@ async def change_plan(
             ),
             source=SOURCE,
         )
-    await _audit(db, principal, "update", "care_plan", [relationship.id])
+    await audit.record(db, principal, "update", "care_plan", [relationship.id])
     return CareRelationshipView.model_validate(relationship)
-
-
-async def _require_relationship(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, field: str
-) -> CareRelationship:
-    relationship = await repository.get_active_relationship(db, clinician_id, client_id)
-    if relationship is None:
-        other = client_id if field == "client_id" else clinician_id
-        raise NoCareRelationship(
-            f"{field}: you have no active care relationship with {other}", field=field
-        )
-    return relationship
 
 
 # Values
 
 
-async def _current_value(
+async def current_value(
     db: AsyncSession, client_id: uuid.UUID, value_id: uuid.UUID, field: str
 ) -> ClientValue:
     value = await repository.get_value(db, value_id)
@@ -247,10 +240,10 @@ async def add_value(db: AsyncSession, principal: Principal, new_value: NewValue)
         supersedes_id=new_value.supersedes_id,
     )
     if new_value.supersedes_id is not None:
-        old = await _current_value(db, principal.user_id, new_value.supersedes_id, "supersedes_id")
+        old = await current_value(db, principal.user_id, new_value.supersedes_id, "supersedes_id")
         old.superseded_at = value.created_at
     repository.add(db, value)
-    await _audit(db, principal, "create", "value", [value.id])
+    await audit.record(db, principal, "create", "value", [value.id])
     return ValueView.model_validate(value)
 
 
@@ -265,9 +258,9 @@ async def list_values(
     elif principal.role == "clinician":
         if client_id is None:
             raise InvalidRequest("client_id: required for a clinician", field="client_id")
-        await _require_relationship(db, principal.user_id, client_id, "client_id")
+        await require_relationship(db, principal.user_id, client_id, "client_id")
     else:
         raise Forbidden("requires role clinician or client")
     values = await repository.list_values(db, client_id)
-    await _audit(db, principal, "read", "value", (v.id for v in values))
+    await audit.record(db, principal, "read", "value", (v.id for v in values))
     return [ValueView.model_validate(v) for v in values]

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records import repository
+from services.records.access import SOURCE
 from services.records.models import ReminderSent
-from services.records.service.access import SOURCE
 from shared.events.catalog import AppointmentReminderDue
 from shared.events.outbox import add_event
 

@@ -1,37 +1,25 @@
-"""Reading across records: progress for charts, FHIR export, the audit log for admins."""
+"""Reading across records: progress for charts."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import fhir, repository
-from services.records.errors import (
-    NotYourRecord,
+from services.records import audit, repository
+from services.records.access import (
+    is_partner,
+    partner_clinicians,
 )
 from services.records.models import (
-    AuditEntry,
     CheckIn,
 )
 from services.records.schemas import (
-    AuditEntryView,
     PartyProgress,
     ProgressPage,
     SessionProgress,
 )
-from services.records.service.access import (
-    _audit,
-    _reader_role,
-    _require_client,
-    break_glass_reason,
-    is_partner,
-    partner_clinicians,
-)
-from shared import audit_log
-from shared.db import utc_now
 from shared.errors import Forbidden
 from shared.scopes import PartnerScope
 from shared.tokens import Principal
@@ -103,101 +91,12 @@ async def client_progress(
                 flags=sorted({f for c in taken.values() for f in c.flags.split(",") if f}),
             )
         )
-    await _audit(db, principal, "read", "session_record", session_ids)
+    await audit.record(db, principal, "read", "session_record", session_ids)
     # The ratings and totals shown come from these rows: their reads are audited too.
     shown = (u.id for u in updates if goal_id is None or u.goal_id == goal_id)
-    await _audit(db, principal, "read", "goal_update", shown)
-    await _audit(db, principal, "read", "check_in", (c.id for c in check_ins))
+    await audit.record(db, principal, "read", "goal_update", shown)
+    await audit.record(db, principal, "read", "check_in", (c.id for c in check_ins))
     return ProgressPage(items=items, next_offset=offset + limit if more else None)
 
 
 # FHIR export
-
-
-async def export_client_fhir(
-    db: AsyncSession, principal: Principal, client_id: uuid.UUID
-) -> dict[str, Any]:
-    """A client's records as a FHIR R4 Bundle: for a clinician, what they share with the
-    client; for a partner app holding fhir:read, what the client shares with the clinicians
-    who granted it access, less the check-ins (no scope grants them). No notes, ever."""
-    clinician_ids: frozenset[uuid.UUID] | None
-    if principal.role == "clinician" or is_partner(principal):
-        clinician_ids = (
-            frozenset({principal.user_id})
-            if principal.role == "clinician"
-            else await partner_clinicians(db, principal, PartnerScope.FHIR_READ)
-        )
-        # One answer for "unknown client" and "not a client of yours": no oracle.
-        relationships, *_ = await repository.client_rows(db, client_id, clinician_ids)
-        if not relationships:
-            raise NotYourRecord("no care relationship with this client is open to you")
-    elif principal.role == "admin" and break_glass_reason.get():
-        clinician_ids = None
-        await _require_client(db, client_id)
-        await _reader_role(db, principal, client_id, client_id, "client", client_id)
-    else:
-        raise Forbidden(
-            f"requires a clinician of this client or a partner app with {PartnerScope.FHIR_READ}"
-        )
-    relationships, appointments, sessions, goals, check_ins = await repository.client_rows(
-        db, client_id, clinician_ids
-    )
-    if is_partner(principal):
-        check_ins = []
-    attendance = {
-        s.session_id: await repository.list_attendance(db, s.session_id) for s in sessions
-    }
-    exported = [
-        ("care_relationship", [r.id for r in relationships]),
-        ("appointment", [a.id for a in appointments]),
-        ("session_record", [s.session_id for s in sessions]),
-        ("goal", [g.id for g in goals]),
-        ("check_in", [c.id for c in check_ins]),
-    ]
-    for resource_type, resource_ids in exported:
-        await _audit(db, principal, "export", resource_type, resource_ids)
-    return fhir.client_bundle(
-        fhir.ClientRecords(
-            client_id=client_id,
-            relationships=relationships,
-            appointments=appointments,
-            sessions=sessions,
-            attendance=attendance,
-            goals=goals,
-            check_ins=check_ins,
-        ),
-        generated_at=utc_now(),
-    )
-
-
-# Audit log: admin queries and verification
-
-
-async def query_audit_log(
-    db: AsyncSession,
-    principal: Principal,
-    *,
-    after_id: int,
-    limit: int,
-    actor_id: uuid.UUID | None,
-    resource_type: str | None,
-    resource_id: str | None,
-) -> list[AuditEntryView]:
-    """Audit entries for admins, oldest first, paged by ``after_id``. The query is audited."""
-    principal.require_role("admin")
-    entries = await repository.query_audit(
-        db,
-        after_id=after_id,
-        limit=limit,
-        actor_id=actor_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-    )
-    views = [AuditEntryView.model_validate(e) for e in entries]
-    await _audit(db, principal, "read", "audit_log", [resource_id or resource_type or "*"])
-    return views
-
-
-async def verify_audit_log(db: AsyncSession, page_size: int = 1000) -> audit_log.Verification:
-    """Walk the whole sealed chain and report every changed, missing or moved entry."""
-    return await audit_log.verify_log(db, AuditEntry, page_size)

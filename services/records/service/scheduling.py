@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import availability, repository
+from services.records import audit, availability, repository
+from services.records.access import (
+    BOOKING_GRACE,
+    is_partner,
+    partner_for,
+)
 from services.records.availability import DayException, Slot, WeeklyHours
 from services.records.errors import (
     AvailabilityExceptionNotFound,
@@ -25,12 +30,6 @@ from services.records.schemas import (
     SlotsView,
     SlotView,
     WeeklyHoursView,
-)
-from services.records.service.access import (
-    BOOKING_GRACE,
-    _audit,
-    _partner_for,
-    is_partner,
 )
 from shared.db import utc_now
 from shared.errors import InvalidRequest
@@ -208,7 +207,7 @@ async def free_slots(
 async def may_see_schedule(db: AsyncSession, principal: Principal, clinician_id: uuid.UUID) -> None:
     """The clinician, their clients, and partner apps with appointments:read they granted."""
     if is_partner(principal):
-        await _partner_for(db, principal, clinician_id, PartnerScope.APPOINTMENTS_READ)
+        await partner_for(db, principal, clinician_id, PartnerScope.APPOINTMENTS_READ)
         return
     principal.require_role("clinician", "client")
     caller = principal.user_id
@@ -244,7 +243,7 @@ async def list_slots(
     row, slots = await free_slots(db, clinician_id, window_start, window_end, rules=rules, now=now)
     if row is None:
         raise NoAvailability(f"clinician {clinician_id} has not set bookable hours")
-    await _audit(db, principal, "read", "availability", [clinician_id])
+    await audit.record(db, principal, "read", "availability", [clinician_id])
     return SlotsView(
         clinician_id=clinician_id,
         time_zone=row.time_zone,

@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import quality, repository
+from services.records import access, audit, quality, repository
+from services.records.access import (
+    OPEN_STATUSES,
+    SOURCE,
+    Outcome,
+    actor_uuid,
+    goal_update_view,
+)
 from services.records.errors import (
     SessionRecordNotFound,
 )
@@ -23,15 +30,6 @@ from services.records.models import (
 from services.records.schemas import (
     AttendeeView,
     SessionRecordView,
-)
-from services.records.service.access import (
-    OPEN_STATUSES,
-    SOURCE,
-    Outcome,
-    _actor_uuid,
-    _audit,
-    _goal_update_view,
-    _reader_role,
 )
 from services.records.service.appointments import _set_no_show
 from shared.db import utc_now
@@ -66,7 +64,7 @@ async def read_session_record(
     record = await repository.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
-    reader_role = await _reader_role(
+    reader_role = await access.reader_role(
         db,
         principal,
         record.clinician_id,
@@ -80,14 +78,14 @@ async def read_session_record(
     if reader_role == "partner" and PartnerScope.GOALS_READ not in principal.scopes:
         # sessions:read covers the session itself; goal ratings are goals:read's to grant.
         updates = []
-    await _audit(db, principal, "read", "session_record", [session_id])
-    await _audit(db, principal, "read", "goal_update", (u.id for u in updates))
-    reader = _actor_uuid(principal)
+    await audit.record(db, principal, "read", "session_record", [session_id])
+    await audit.record(db, principal, "read", "goal_update", (u.id for u in updates))
+    reader = actor_uuid(principal)
     return SessionRecordView.model_validate(
         {
             **record.model_dump(),
             "attendees": [AttendeeView.model_validate(a) for a in attendance],
-            "goal_updates": [_goal_update_view(u, reader_role, reader) for u in updates],
+            "goal_updates": [goal_update_view(u, reader_role, reader) for u in updates],
             "quality": await _quality_summary(db, session_id),
         }
     )
@@ -182,7 +180,7 @@ async def record_shared_progress(db: AsyncSession, event: GoalProgressShared) ->
         ),
         source=SOURCE,
     )
-    await _audit(db, None, "create", "goal_update", [update.id])
+    await audit.record(db, None, "create", "goal_update", [update.id])
 
 
 # The user projection
@@ -322,7 +320,7 @@ async def _settle(db: AsyncSession, record: SessionRecord) -> None:
     """
     joins = await _derive(db, record)
     record.updated_at = utc_now()
-    await _audit(db, None, "update", "session_record", [record.session_id])
+    await audit.record(db, None, "update", "session_record", [record.session_id])
     if record.outcome == "completed" and record.connected_at is not None:
         await _announce(db, record, joins)
 

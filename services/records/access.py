@@ -1,4 +1,4 @@
-"""Access rules, the audit log and the shared pieces of the records use cases.
+"""Access rules: the one place that decides who may read or change what.
 
 Every use case works inside the caller's unit of work (``db``) and never commits: the HTTP
 request or the consumed event batch does, so a change, its audit entries and its outbox
@@ -9,20 +9,19 @@ session here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import repository
+from services.records import audit, repository
 from services.records.errors import (
+    NoCareRelationship,
     NotYourRecord,
     UnknownClient,
 )
 from services.records.models import (
-    AuditEntry,
+    CareRelationship,
     GoalUpdate,
 )
 from services.records.schemas import (
@@ -107,7 +106,7 @@ def _issued_at(principal: Principal) -> datetime | None:
     return datetime.fromtimestamp(iat, UTC)
 
 
-async def _partner_for(
+async def partner_for(
     db: AsyncSession, principal: Principal, clinician_id: uuid.UUID, *scopes: PartnerScope
 ) -> None:
     """A partner app with ``scopes`` acting for ``clinician_id``: :class:`Forbidden` without
@@ -117,7 +116,7 @@ async def _partner_for(
         raise NotYourRecord("this clinician has not granted your app access")
 
 
-def _party_role(principal: Principal, clinician_id: uuid.UUID, client_id: uuid.UUID) -> PartyRole:
+def party_role(principal: Principal, clinician_id: uuid.UUID, client_id: uuid.UUID) -> PartyRole:
     """The part the caller plays in a clinician-client pair, or :class:`NotYourRecord`."""
     caller = principal.user_id
     if caller == clinician_id:
@@ -127,7 +126,7 @@ def _party_role(principal: Principal, clinician_id: uuid.UUID, client_id: uuid.U
     raise NotYourRecord("only this record's clinician and client may use it")
 
 
-async def _reader_role(
+async def reader_role(
     db: AsyncSession,
     principal: Principal,
     clinician_id: uuid.UUID,
@@ -137,7 +136,7 @@ async def _reader_role(
     *,
     partner_scope: PartnerScope | None = None,
 ) -> ReaderRole:
-    """Like :func:`_party_role` for reads, plus an admin who breaks the glass, and a partner
+    """Like :func:`party_role` for reads, plus an admin who breaks the glass, and a partner
     app holding ``partner_scope`` for the record's clinician (when the read allows one).
 
     An admin reads clinical content only with a reason (the ``X-Break-Glass-Reason`` header
@@ -147,16 +146,16 @@ async def _reader_role(
     if is_partner(principal):
         if partner_scope is None:
             raise Forbidden("partner apps cannot read this")
-        await _partner_for(db, principal, clinician_id, partner_scope)
+        await partner_for(db, principal, clinician_id, partner_scope)
         return "partner"
-    reason = break_glass_reason.get()
+    reason = audit.break_glass_reason.get()
     if principal.role != "admin" or not reason:
-        return _party_role(principal, clinician_id, client_id)
-    await _audit(db, principal, "break-glass", resource_type, [resource_id], reason=reason)
+        return party_role(principal, clinician_id, client_id)
+    await audit.record(db, principal, "break-glass", resource_type, [resource_id], reason=reason)
     add_event(
         db,
         BreakGlassUsed(
-            admin_id=_actor_uuid(principal),
+            admin_id=actor_uuid(principal),
             resource_type=resource_type,
             resource_id=str(resource_id),
             at=utc_now(),
@@ -166,14 +165,14 @@ async def _reader_role(
     return "clinician"
 
 
-def _actor_uuid(principal: Principal) -> uuid.UUID | None:
+def actor_uuid(principal: Principal) -> uuid.UUID | None:
     try:
         return uuid.UUID(principal.subject)
     except ValueError:
         return None
 
 
-def _goal_update_view(
+def goal_update_view(
     update: GoalUpdate, reader_role: ReaderRole, reader_id: uuid.UUID | None
 ) -> GoalUpdateView:
     view = GoalUpdateView.model_validate(update).model_copy(
@@ -187,7 +186,7 @@ def _goal_update_view(
     return view.model_copy(update={"note": None})
 
 
-async def _require_client(db: AsyncSession, client_id: uuid.UUID) -> None:
+async def require_client(db: AsyncSession, client_id: uuid.UUID) -> None:
     user = await repository.get_known_user(db, client_id)
     if user is None or user.role != "client":
         raise UnknownClient(
@@ -196,57 +195,14 @@ async def _require_client(db: AsyncSession, client_id: uuid.UUID) -> None:
         )
 
 
-# Audit log
-
-
-# Where the current request came from, and an admin's break-glass reason; set by the API
-# for each request (unset for consumed events).
-request_origin: ContextVar[str | None] = ContextVar("request_origin", default=None)
-break_glass_reason: ContextVar[str | None] = ContextVar("break_glass_reason", default=None)
-
-
-async def _audit(
-    db: AsyncSession,
-    principal: Principal | None,
-    action: str,
-    resource_type: str,
-    resource_ids: Iterable[object],
-    *,
-    reason: str | None = None,
-) -> None:
-    """Append one entry per resource to the caller's unit of work; ``principal`` None means
-    records acted.
-
-    Nothing here reads or locks the chain: the database assigns the ids, and the app's
-    sealer (shared.audit_log.AuditSealer) chains the entries once this unit of work has
-    committed, so concurrent requests append without waiting on each other.
-    """
-    ids = list(resource_ids)
-    if not ids:
-        return
-    at = utc_now()
-    actor_id: uuid.UUID | None = None
-    subject: str | None = None
-    if principal is not None:
-        try:
-            actor_id = uuid.UUID(principal.subject)
-        except ValueError:
-            subject = principal.subject[:128]
-    actor_role = (principal.role or "unknown") if principal is not None else "system"
-    repository.add(
-        db,
-        *(
-            AuditEntry(
-                at=at,
-                actor_id=actor_id,
-                actor_subject=subject,
-                actor_role=actor_role[:20],
-                action=action,
-                resource_type=resource_type,
-                resource_id=str(resource_id),
-                origin=request_origin.get(),
-                reason=reason,
-            )
-            for resource_id in ids
-        ),
-    )
+async def require_relationship(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, field: str
+) -> CareRelationship:
+    """The pair's active care relationship, or :class:`NoCareRelationship` on ``field``."""
+    relationship = await repository.get_active_relationship(db, clinician_id, client_id)
+    if relationship is None:
+        other = client_id if field == "client_id" else clinician_id
+        raise NoCareRelationship(
+            f"{field}: you have no active care relationship with {other}", field=field
+        )
+    return relationship

@@ -6,23 +6,19 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import repository
+from services.records import audit
+from services.records import repository as records
+from services.records.access import reader_role, require_relationship
 from services.records.errors import (
     UnknownSession,
 )
 from services.records.models import (
     ClinicianNote,
 )
-from services.records.schemas import (
-    NewNote,
-    NoteView,
-)
-from services.records.service.access import _audit, _reader_role, break_glass_reason
-from services.records.service.partnership import _require_relationship
+from services.records.notes import repository
+from services.records.notes.schemas import NewNote, NoteView
 from shared.errors import Forbidden, InvalidRequest
 from shared.tokens import Principal
-
-# Notes
 
 
 async def write_note(db: AsyncSession, principal: Principal, new_note: NewNote) -> NoteView:
@@ -31,9 +27,9 @@ async def write_note(db: AsyncSession, principal: Principal, new_note: NewNote) 
     A note's text never goes into an event: nothing is published for notes at all.
     """
     principal.require_role("clinician")
-    await _require_relationship(db, principal.user_id, new_note.client_id, "client_id")
+    await require_relationship(db, principal.user_id, new_note.client_id, "client_id")
     if new_note.session_id is not None:
-        record = await repository.get_session_record(db, new_note.session_id)
+        record = await records.get_session_record(db, new_note.session_id)
         if record is None or (record.clinician_id, record.client_id) != (
             principal.user_id,
             new_note.client_id,
@@ -51,7 +47,7 @@ async def write_note(db: AsyncSession, principal: Principal, new_note: NewNote) 
         text=new_note.text,
     )
     repository.add(db, note)
-    await _audit(db, principal, "create", "note", [note.id])
+    await audit.record(db, principal, "create", "note", [note.id])
     return NoteView.model_validate(note)
 
 
@@ -67,10 +63,10 @@ async def list_notes(
         if client_id is not None and client_id != principal.user_id:
             raise Forbidden("clients see only their own notes")
         notes = await repository.list_notes(db, client_id=principal.user_id, visibility="shared")
-    elif principal.role == "admin" and break_glass_reason.get() and client_id is not None:
-        await _reader_role(db, principal, client_id, client_id, "client", client_id)
+    elif principal.role == "admin" and audit.break_glass_reason.get() and client_id is not None:
+        await reader_role(db, principal, client_id, client_id, "client", client_id)
         notes = await repository.list_notes(db, client_id=client_id)
     else:
         raise Forbidden("requires role clinician or client")
-    await _audit(db, principal, "read", "note", (n.id for n in notes))
+    await audit.record(db, principal, "read", "note", (n.id for n in notes))
     return [NoteView.model_validate(n) for n in notes]

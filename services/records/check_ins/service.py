@@ -6,7 +6,11 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import checkins, repository
+from services.records import audit, checkins
+from services.records import repository as records
+from services.records.access import SOURCE, party_role, reader_role
+from services.records.check_ins import repository
+from services.records.check_ins.schemas import CheckInView, NewOutcomeCheckIn, NewSessionCheckIn
 from services.records.errors import (
     CheckInAlreadySubmitted,
     SessionRecordNotFound,
@@ -14,12 +18,6 @@ from services.records.errors import (
 from services.records.models import (
     CheckIn,
 )
-from services.records.schemas import (
-    CheckInView,
-    NewOutcomeCheckIn,
-    NewSessionCheckIn,
-)
-from services.records.service.access import SOURCE, _audit, _party_role, _reader_role
 from shared.errors import Forbidden
 from shared.events.catalog import (
     AllianceConcernFlagged,
@@ -30,8 +28,6 @@ from shared.events.catalog import (
 )
 from shared.events.outbox import add_event
 from shared.tokens import Principal
-
-# Check-ins
 
 
 def _check_in_view(check_in: CheckIn) -> CheckInView:
@@ -57,10 +53,10 @@ async def submit_check_in(
     new_check_in: NewOutcomeCheckIn | NewSessionCheckIn,
 ) -> CheckInView:
     """The session's client rates the past week (outcome) or the session; flags become events."""
-    record = await repository.get_session_record(db, session_id)
+    record = await records.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
-    if _party_role(principal, record.clinician_id, record.client_id) != "client":
+    if party_role(principal, record.clinician_id, record.client_id) != "client":
         raise Forbidden("only the session's client submits a check-in")
     kind = new_check_in.kind
     if await repository.get_check_in(db, session_id, kind) is not None:
@@ -115,7 +111,7 @@ async def submit_check_in(
         else:
             payload = OutcomeBelowCutoff(**common, at=at)
         add_event(db, payload, source=SOURCE)
-    await _audit(db, principal, "create", "check_in", [check_in.id])
+    await audit.record(db, principal, "create", "check_in", [check_in.id])
     return _check_in_view(check_in)
 
 
@@ -123,12 +119,12 @@ async def list_check_ins(
     db: AsyncSession, principal: Principal, session_id: uuid.UUID
 ) -> list[CheckInView]:
     """A session's check-ins, for its clinician and its client."""
-    record = await repository.get_session_record(db, session_id)
+    record = await records.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
-    await _reader_role(
+    await reader_role(
         db, principal, record.clinician_id, record.client_id, "session_record", session_id
     )
     check_ins = await repository.list_check_ins_in_session(db, session_id)
-    await _audit(db, principal, "read", "check_in", (c.id for c in check_ins))
+    await audit.record(db, principal, "read", "check_in", (c.id for c in check_ins))
     return [_check_in_view(c) for c in check_ins]
