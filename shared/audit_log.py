@@ -337,15 +337,20 @@ class AuditSealer:
         self._oldest_unsealed = oldest
 
     async def run(self) -> None:
+        # A round waits one interval first: what a previous process left is sealed a moment
+        # later, and a caller that seals on demand (a command, a test) is never raced by a
+        # round the app started on its own at start-up.
         while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._poll)
+            if self._stopping.is_set():
+                break
             try:
                 await self.seal()
             except (SQLAlchemyError, OSError) as exc:
                 # Another sealer won a race (the unique seq or the append-only guard refused
                 # this one's seals), or the database is away: nothing was sealed; try again.
                 log.warning("audit sealer: round failed, retrying: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._poll)
 
     def stop(self) -> None:
         self._stopping.set()
