@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.records import audit, service
 from services.records.audit.api import router as audit_router
@@ -20,33 +20,27 @@ from services.records.errors import (
     AppointmentOverlaps,
     GoalNotActive,
     NoAvailability,
-    PlanClosed,
 )
 from services.records.fhir.api import router as fhir_router
 from services.records.notes.api import router as notes_router
+from services.records.partnership.api import router as partnership_router
 from services.records.schemas import (
     AppointmentView,
     AvailabilityExceptionView,
     AvailabilityView,
-    CareRelationshipView,
     GoalStatusChange,
     GoalUpdateView,
     GoalView,
     NewAppointment,
     NewAvailability,
     NewAvailabilityException,
-    NewCareRelationship,
     NewGoal,
     NewGoalUpdate,
     NewTimes,
-    NewValue,
-    PlanChange,
     ProgressPage,
-    Readiness,
     ScheduleTime,
     SessionRecordView,
     SlotsView,
-    ValueView,
 )
 from shared.dependencies import SessionDep
 from shared.openapi import error_responses
@@ -164,49 +158,6 @@ async def mark_no_show(
     return await service.mark_no_show(db, principal, appointment_id)
 
 
-@router.post("/care-relationships", status_code=201)
-async def start_care_relationship(
-    principal: CurrentPrincipal, request: NewCareRelationship, db: SessionDep, response: Response
-) -> CareRelationshipView:
-    """Take on a registered client (clinicians only); 200 with the existing one if active."""
-    relationship, created = await service.start_care_relationship(db, principal, request)
-    if not created:
-        response.status_code = 200
-    return relationship
-
-
-@router.get("/care-relationships")
-async def list_care_relationships(
-    principal: CurrentPrincipal, db: SessionDep
-) -> list[CareRelationshipView]:
-    """The caller's care relationships, as clinician or as client."""
-    return await service.list_care_relationships(db, principal)
-
-
-@router.post("/care-relationships/{relationship_id}/discharge")
-async def discharge(
-    principal: CurrentPrincipal, relationship_id: uuid.UUID, db: SessionDep
-) -> CareRelationshipView:
-    """End a care relationship (its clinician)."""
-    return await service.discharge(db, principal, relationship_id)
-
-
-@router.patch("/care-relationships/{relationship_id}/plan", responses=error_responses(PlanClosed))
-async def change_plan(
-    principal: CurrentPrincipal, relationship_id: uuid.UUID, change: PlanChange, db: SessionDep
-) -> CareRelationshipView:
-    """Record ending criteria; move the plan active -> ending -> completed (the clinician)."""
-    return await service.change_plan(db, principal, relationship_id, change)
-
-
-@router.get("/care-relationships/{relationship_id}/readiness")
-async def plan_readiness(
-    principal: CurrentPrincipal, relationship_id: uuid.UUID, db: SessionDep
-) -> Readiness:
-    """Whether the partnership looks ready for its planned end (its clinician and client)."""
-    return await service.plan_readiness(db, principal, relationship_id)
-
-
 @router.post("/goals", status_code=201)
 async def propose_goal(principal: CurrentPrincipal, new_goal: NewGoal, db: SessionDep) -> GoalView:
     """Propose a goal in a care relationship; active once the other party agrees."""
@@ -287,23 +238,7 @@ async def client_progress(
     )
 
 
-@router.post("/values", status_code=201)
-async def add_value(principal: CurrentPrincipal, new_value: NewValue, db: SessionDep) -> ValueView:
-    """Write down a value, or revise one with ``supersedes_id`` (clients only)."""
-    return await service.add_value(db, principal, new_value)
-
-
-@router.get("/values")
-async def list_values(
-    principal: CurrentPrincipal,
-    db: SessionDep,
-    client_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> list[ValueView]:
-    """A client's values and their history (the client, or a clinician caring for them)."""
-    return await service.list_values(db, principal, client_id)
-
-
 # The sub-domains' routes join this router as routes (not as nested routers), so everything
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
-for sub_router in (check_ins_router, notes_router, fhir_router, audit_router):
+for sub_router in (partnership_router, check_ins_router, notes_router, fhir_router, audit_router):
     router.routes.extend(sub_router.routes)

@@ -17,7 +17,6 @@ from services.records.models import (
     CallQualitySample,
     CareRelationship,
     CheckIn,
-    ClientValue,
     Goal,
     GoalAgreement,
     GoalUpdate,
@@ -320,19 +319,6 @@ async def get_active_relationship(
     return (await db.exec(query)).first()
 
 
-async def get_relationship(db: AsyncSession, relationship_id: uuid.UUID) -> CareRelationship | None:
-    return await db.get(CareRelationship, relationship_id)
-
-
-async def list_relationships_of(db: AsyncSession, user_id: uuid.UUID) -> Sequence[CareRelationship]:
-    query = (
-        select(CareRelationship)
-        .where(or_(CareRelationship.clinician_id == user_id, CareRelationship.client_id == user_id))
-        .order_by(col(CareRelationship.started_at), col(CareRelationship.id))
-    )
-    return (await db.exec(query)).all()
-
-
 async def list_goal_agreements(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[GoalAgreement]:
     query = (
         select(GoalAgreement)
@@ -417,18 +403,4 @@ async def check_ins_in_sessions(
     db: AsyncSession, session_ids: Sequence[uuid.UUID]
 ) -> Sequence[CheckIn]:
     query = select(CheckIn).where(col(CheckIn.session_id).in_(session_ids))
-    return (await db.exec(query)).all()
-
-
-async def get_value(db: AsyncSession, value_id: uuid.UUID) -> ClientValue | None:
-    return await db.get(ClientValue, value_id)
-
-
-async def list_values(db: AsyncSession, client_id: uuid.UUID) -> Sequence[ClientValue]:
-    """A client's values, every revision, oldest first."""
-    query = (
-        select(ClientValue)
-        .where(ClientValue.client_id == client_id)
-        .order_by(col(ClientValue.created_at), col(ClientValue.id))
-    )
     return (await db.exec(query)).all()

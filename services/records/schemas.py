@@ -284,22 +284,6 @@ class SlotsView(BaseModel):
     slots: list[SlotView]
 
 
-class NewCareRelationship(RequestBody):
-    client_id: uuid.UUID
-
-
-class CareRelationshipView(View):
-    id: uuid.UUID
-    clinician_id: uuid.UUID
-    client_id: uuid.UUID
-    status: Literal["active", "ended"]
-    started_via: str
-    started_at: datetime
-    ended_at: datetime | None
-    plan_status: Literal["active", "ending", "completed"] = "active"
-    ending_criteria: str | None = None
-
-
 class NewGoal(RequestBody):
     """A goal proposal. A clinician names the client; a client names their clinician."""
 
@@ -379,24 +363,6 @@ class SessionRecordView(View):
     quality: CallQualitySummary | None = None
 
 
-class PlanChange(RequestBody):
-    """Set the ending criteria, and/or move the plan on (active -> ending -> completed)."""
-
-    ending_criteria: str | None = Field(default=None, max_length=STATEMENT_MAX_LENGTH)
-    plan_status: Literal["ending", "completed"] | None = None
-
-
-class Readiness(BaseModel):
-    """Whether the partnership looks ready for its planned end."""
-
-    goals_total: int
-    goals_achieved_or_sustaining: int
-    recent_outcome_totals: list[int]
-    recent_outcomes_above_cutoff: bool
-    open_alliance_concern: bool
-    ready: bool
-
-
 class PartyProgress(BaseModel):
     """One goal's progress in one session, as each side rated it (None: not rated)."""
 
@@ -419,18 +385,3 @@ class ProgressPage(BaseModel):
     items: list[SessionProgress]
     # Pass as ``offset`` for the next page; None on the last page.
     next_offset: int | None
-
-
-class NewValue(RequestBody):
-    statement: str = Field(min_length=1, max_length=STATEMENT_MAX_LENGTH)
-    # Set to revise one of one's current values: the new entry supersedes it.
-    supersedes_id: uuid.UUID | None = None
-
-
-class ValueView(View):
-    id: uuid.UUID
-    client_id: uuid.UUID
-    statement: str
-    supersedes_id: uuid.UUID | None
-    superseded_at: datetime | None
-    created_at: datetime

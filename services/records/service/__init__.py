@@ -30,16 +30,6 @@ from services.records.service.partner_grants import (
     note_partner_grant,
     note_partner_revocation,
 )
-from services.records.service.partnership import (
-    add_value,
-    change_plan,
-    discharge,
-    link_invited_client,
-    list_care_relationships,
-    list_values,
-    plan_readiness,
-    start_care_relationship,
-)
 from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
@@ -69,24 +59,18 @@ from services.records.service.session_records import (
 __all__ = [
     "SlotRules",
     "add_availability_exception",
-    "add_value",
     "agree_to_goal",
     "announce_settled_sessions",
     "book_appointment",
     "break_glass_reason",
     "cancel_appointment",
     "change_goal_status",
-    "change_plan",
     "client_progress",
     "close_session",
-    "discharge",
     "goal_history",
-    "link_invited_client",
     "list_appointments",
-    "list_care_relationships",
     "list_goals",
     "list_slots",
-    "list_values",
     "mark_no_show",
     "note_admission",
     "note_call_connected",
@@ -96,7 +80,6 @@ __all__ = [
     "note_leave",
     "note_partner_grant",
     "note_partner_revocation",
-    "plan_readiness",
     "propose_goal",
     "query_audit_log",
     "read_availability",
@@ -109,6 +92,5 @@ __all__ = [
     "reschedule_appointment",
     "send_due_reminders",
     "set_availability",
-    "start_care_relationship",
     "verify_audit_log",
 ]

@@ -33,12 +33,12 @@ from services.records.models import (
     Appointment,
     SessionRecord,
 )
+from services.records.partnership import start_relationship
 from services.records.schemas import (
     AppointmentView,
     NewAppointment,
     NewTimes,
 )
-from services.records.service.partnership import start_relationship
 from services.records.service.scheduling import SlotRules, free_slots
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest

@@ -30,6 +30,7 @@ from services.records.models import (
     GoalAgreement,
     GoalUpdate,
 )
+from services.records.partnership import current_value
 from services.records.schemas import (
     GoalStatusChange,
     GoalUpdateView,
@@ -37,7 +38,6 @@ from services.records.schemas import (
     NewGoal,
     NewGoalUpdate,
 )
-from services.records.service.partnership import current_value
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.catalog import (
