@@ -15,27 +15,21 @@ from services.records import audit, service
 from services.records.audit.api import router as audit_router
 from services.records.check_ins.api import router as check_ins_router
 from services.records.errors import (
-    AlreadyAgreed,
     AppointmentClosed,
     AppointmentOverlaps,
-    GoalNotActive,
     NoAvailability,
 )
 from services.records.fhir.api import router as fhir_router
+from services.records.goals.api import router as goals_router
 from services.records.notes.api import router as notes_router
 from services.records.partnership.api import router as partnership_router
 from services.records.schemas import (
     AppointmentView,
     AvailabilityExceptionView,
     AvailabilityView,
-    GoalStatusChange,
-    GoalUpdateView,
-    GoalView,
     NewAppointment,
     NewAvailability,
     NewAvailabilityException,
-    NewGoal,
-    NewGoalUpdate,
     NewTimes,
     ProgressPage,
     ScheduleTime,
@@ -158,54 +152,6 @@ async def mark_no_show(
     return await service.mark_no_show(db, principal, appointment_id)
 
 
-@router.post("/goals", status_code=201)
-async def propose_goal(principal: CurrentPrincipal, new_goal: NewGoal, db: SessionDep) -> GoalView:
-    """Propose a goal in a care relationship; active once the other party agrees."""
-    return await service.propose_goal(db, principal, new_goal)
-
-
-@router.post("/goals/{goal_id}/agreement", responses=error_responses(AlreadyAgreed, GoalNotActive))
-async def agree_to_goal(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
-) -> GoalView:
-    """Agree to a proposed goal (the party that did not propose it)."""
-    return await service.agree_to_goal(db, principal, goal_id)
-
-
-@router.patch("/goals/{goal_id}", responses=error_responses(GoalNotActive))
-async def change_goal_status(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, change: GoalStatusChange, db: SessionDep
-) -> GoalView:
-    """Change a goal's lifecycle or achievement status (its clinician)."""
-    return await service.change_goal_status(db, principal, goal_id, change)
-
-
-@router.get("/goals")
-async def list_goals(
-    principal: CurrentPrincipal,
-    db: SessionDep,
-    client_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> list[GoalView]:
-    """Goals the caller may see: a clinician's own (optionally one client's), a client's own."""
-    return await service.list_goals(db, principal, client_id)
-
-
-@router.get("/goals/{goal_id}/updates")
-async def goal_history(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
-) -> list[GoalUpdateView]:
-    """A goal's update history, corrected entries included (its clinician and client)."""
-    return await service.goal_history(db, principal, goal_id)
-
-
-@router.post("/goals/{goal_id}/updates", status_code=201, responses=error_responses(GoalNotActive))
-async def record_goal_update(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, new_update: NewGoalUpdate, db: SessionDep
-) -> GoalUpdateView:
-    """Report progress on a goal (its clinician or its client)."""
-    return await service.record_goal_update(db, principal, goal_id, new_update)
-
-
 @router.get("/sessions/{session_id}")
 async def read_session_record(
     principal: CurrentPrincipal, session_id: uuid.UUID, db: SessionDep
@@ -240,5 +186,12 @@ async def client_progress(
 
 # The sub-domains' routes join this router as routes (not as nested routers), so everything
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
-for sub_router in (partnership_router, check_ins_router, notes_router, fhir_router, audit_router):
+for sub_router in (
+    partnership_router,
+    goals_router,
+    check_ins_router,
+    notes_router,
+    fhir_router,
+    audit_router,
+):
     router.routes.extend(sub_router.routes)

@@ -18,7 +18,6 @@ from services.records.models import (
     CareRelationship,
     CheckIn,
     Goal,
-    GoalAgreement,
     GoalUpdate,
     KnownUser,
     PartnerGrantRevocation,
@@ -319,27 +318,8 @@ async def get_active_relationship(
     return (await db.exec(query)).first()
 
 
-async def list_goal_agreements(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[GoalAgreement]:
-    query = (
-        select(GoalAgreement)
-        .where(GoalAgreement.goal_id == goal_id)
-        .order_by(col(GoalAgreement.agreed_at), col(GoalAgreement.party_role))
-    )
-    return (await db.exec(query)).all()
-
-
 async def get_goal_update(db: AsyncSession, update_id: uuid.UUID) -> GoalUpdate | None:
     return await db.get(GoalUpdate, update_id)
-
-
-async def list_goal_updates(db: AsyncSession, goal_id: uuid.UUID) -> Sequence[GoalUpdate]:
-    """A goal's whole history, corrected entries included, oldest first."""
-    query = (
-        select(GoalUpdate)
-        .where(GoalUpdate.goal_id == goal_id)
-        .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
-    )
-    return (await db.exec(query)).all()
 
 
 async def recent_check_ins(
