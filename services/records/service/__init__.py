@@ -11,28 +11,12 @@ from services.records.audit import (
     request_origin,
     verify_audit_log,
 )
-from services.records.service.appointments import (
-    book_appointment,
-    cancel_appointment,
-    list_appointments,
-    mark_no_show,
-    reschedule_appointment,
-)
 from services.records.service.partner_grants import (
     note_partner_grant,
     note_partner_revocation,
 )
-from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
-)
-from services.records.service.scheduling import (
-    SlotRules,
-    add_availability_exception,
-    list_slots,
-    read_availability,
-    remove_availability_exception,
-    set_availability,
 )
 from services.records.service.session_records import (
     announce_settled_sessions,
@@ -49,17 +33,10 @@ from services.records.service.session_records import (
 )
 
 __all__ = [
-    "SlotRules",
-    "add_availability_exception",
     "announce_settled_sessions",
-    "book_appointment",
     "break_glass_reason",
-    "cancel_appointment",
     "client_progress",
     "close_session",
-    "list_appointments",
-    "list_slots",
-    "mark_no_show",
     "note_admission",
     "note_call_connected",
     "note_call_quality",
@@ -69,14 +46,9 @@ __all__ = [
     "note_partner_grant",
     "note_partner_revocation",
     "query_audit_log",
-    "read_availability",
     "read_session_record",
     "record_shared_progress",
-    "remove_availability_exception",
     "register_user",
     "request_origin",
-    "reschedule_appointment",
-    "send_due_reminders",
-    "set_availability",
     "verify_audit_log",
 ]
