@@ -9,250 +9,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query
 
 from services.records import audit, service
 from services.records.audit.api import router as audit_router
 from services.records.check_ins.api import router as check_ins_router
-from services.records.errors import (
-    AlreadyAgreed,
-    AppointmentClosed,
-    AppointmentOverlaps,
-    GoalNotActive,
-    NoAvailability,
-    PlanClosed,
-)
 from services.records.fhir.api import router as fhir_router
+from services.records.goals.api import router as goals_router
 from services.records.notes.api import router as notes_router
+from services.records.partnership.api import router as partnership_router
+from services.records.scheduling.api import router as scheduling_router
 from services.records.schemas import (
-    AppointmentView,
-    AvailabilityExceptionView,
-    AvailabilityView,
-    CareRelationshipView,
-    GoalStatusChange,
-    GoalUpdateView,
-    GoalView,
-    NewAppointment,
-    NewAvailability,
-    NewAvailabilityException,
-    NewCareRelationship,
-    NewGoal,
-    NewGoalUpdate,
-    NewTimes,
-    NewValue,
-    PlanChange,
     ProgressPage,
-    Readiness,
-    ScheduleTime,
     SessionRecordView,
-    SlotsView,
-    ValueView,
 )
 from shared.dependencies import SessionDep
-from shared.openapi import error_responses
-from shared.time_formats import IsoDateTime, TimeZoneName
+from shared.time_formats import IsoDateTime
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(audit.request_context)])
-
-
-def slot_rules(request: Request) -> service.SlotRules:
-    """The service's slot length and step (from its settings)."""
-    rules: service.SlotRules = request.app.state.slot_rules
-    return rules
-
-
-SlotRulesDep = Annotated[service.SlotRules, Depends(slot_rules)]
-
-
-@router.post("/appointments", status_code=201, responses=error_responses(AppointmentOverlaps))
-async def book_appointment(
-    principal: CurrentPrincipal, booking: NewAppointment, db: SessionDep, rules: SlotRulesDep
-) -> AppointmentView:
-    """Book an appointment; creates its session record. A clinician books any free time of
-    theirs; a client (with their clinician) or a partner app a free slot."""
-    return await service.book_appointment(db, principal, booking, rules)
-
-
-@router.get("/appointments")
-async def list_appointments(
-    principal: CurrentPrincipal,
-    db: SessionDep,
-    tz: Annotated[TimeZoneName | None, Query(description="IANA time zone to show times in")] = None,
-) -> list[AppointmentView]:
-    """The caller's appointments, as clinician or as client (a partner app: those of the
-    clinicians who granted it access), earliest first."""
-    return await service.list_appointments(db, principal, tz)
-
-
-@router.post(
-    "/appointments/{appointment_id}/reschedule",
-    responses=error_responses(AppointmentOverlaps, AppointmentClosed),
-)
-async def reschedule_appointment(
-    principal: CurrentPrincipal,
-    appointment_id: uuid.UUID,
-    times: NewTimes,
-    db: SessionDep,
-    rules: SlotRulesDep,
-) -> AppointmentView:
-    """Move a booked appointment to a free, future time (its clinician or client, or a
-    partner app with appointments:write)."""
-    return await service.reschedule_appointment(db, principal, appointment_id, times, rules)
-
-
-@router.put("/availability")
-async def set_availability(
-    principal: CurrentPrincipal, new: NewAvailability, db: SessionDep, rules: SlotRulesDep
-) -> AvailabilityView:
-    """Set the calling clinician's weekly hours in their IANA time zone (replaces them)."""
-    return await service.set_availability(db, principal, new, rules)
-
-
-@router.get("/availability", responses=error_responses(NoAvailability))
-async def read_availability(
-    principal: CurrentPrincipal, db: SessionDep, rules: SlotRulesDep
-) -> AvailabilityView:
-    """The calling clinician's weekly hours and exceptions."""
-    return await service.read_availability(db, principal, rules)
-
-
-@router.post("/availability/exceptions", status_code=201, responses=error_responses(NoAvailability))
-async def add_availability_exception(
-    principal: CurrentPrincipal, new: NewAvailabilityException, db: SessionDep
-) -> AvailabilityExceptionView:
-    """Days or hours off, or extra hours, on local dates (the calling clinician)."""
-    return await service.add_availability_exception(db, principal, new)
-
-
-@router.delete("/availability/exceptions/{exception_id}", status_code=204)
-async def remove_availability_exception(
-    principal: CurrentPrincipal, exception_id: uuid.UUID, db: SessionDep
-) -> None:
-    """Take back an exception (the calling clinician)."""
-    await service.remove_availability_exception(db, principal, exception_id)
-
-
-@router.get("/clinicians/{clinician_id}/slots")
-async def list_slots(
-    principal: CurrentPrincipal,
-    clinician_id: uuid.UUID,
-    db: SessionDep,
-    rules: SlotRulesDep,
-    starts_from: Annotated[ScheduleTime | None, Query(alias="from")] = None,
-    starts_before: Annotated[ScheduleTime | None, Query(alias="to")] = None,
-) -> SlotsView:
-    """Free bookable slots starting in [from, to), UTC, earliest first (the clinician, their
-    clients, partner apps with appointments:read). ``from`` defaults to now less 15 minutes,
-    so the slot under way is offered too; ``to`` to two weeks after ``from``."""
-    return await service.list_slots(db, principal, clinician_id, starts_from, starts_before, rules)
-
-
-@router.post("/appointments/{appointment_id}/cancel", responses=error_responses(AppointmentClosed))
-async def cancel_appointment(
-    principal: CurrentPrincipal, appointment_id: uuid.UUID, db: SessionDep
-) -> AppointmentView:
-    """Cancel an appointment that has not happened (its clinician or client)."""
-    return await service.cancel_appointment(db, principal, appointment_id)
-
-
-@router.post("/appointments/{appointment_id}/no-show", responses=error_responses(AppointmentClosed))
-async def mark_no_show(
-    principal: CurrentPrincipal, appointment_id: uuid.UUID, db: SessionDep
-) -> AppointmentView:
-    """Record that the client did not come (its clinician, after the start time)."""
-    return await service.mark_no_show(db, principal, appointment_id)
-
-
-@router.post("/care-relationships", status_code=201)
-async def start_care_relationship(
-    principal: CurrentPrincipal, request: NewCareRelationship, db: SessionDep, response: Response
-) -> CareRelationshipView:
-    """Take on a registered client (clinicians only); 200 with the existing one if active."""
-    relationship, created = await service.start_care_relationship(db, principal, request)
-    if not created:
-        response.status_code = 200
-    return relationship
-
-
-@router.get("/care-relationships")
-async def list_care_relationships(
-    principal: CurrentPrincipal, db: SessionDep
-) -> list[CareRelationshipView]:
-    """The caller's care relationships, as clinician or as client."""
-    return await service.list_care_relationships(db, principal)
-
-
-@router.post("/care-relationships/{relationship_id}/discharge")
-async def discharge(
-    principal: CurrentPrincipal, relationship_id: uuid.UUID, db: SessionDep
-) -> CareRelationshipView:
-    """End a care relationship (its clinician)."""
-    return await service.discharge(db, principal, relationship_id)
-
-
-@router.patch("/care-relationships/{relationship_id}/plan", responses=error_responses(PlanClosed))
-async def change_plan(
-    principal: CurrentPrincipal, relationship_id: uuid.UUID, change: PlanChange, db: SessionDep
-) -> CareRelationshipView:
-    """Record ending criteria; move the plan active -> ending -> completed (the clinician)."""
-    return await service.change_plan(db, principal, relationship_id, change)
-
-
-@router.get("/care-relationships/{relationship_id}/readiness")
-async def plan_readiness(
-    principal: CurrentPrincipal, relationship_id: uuid.UUID, db: SessionDep
-) -> Readiness:
-    """Whether the partnership looks ready for its planned end (its clinician and client)."""
-    return await service.plan_readiness(db, principal, relationship_id)
-
-
-@router.post("/goals", status_code=201)
-async def propose_goal(principal: CurrentPrincipal, new_goal: NewGoal, db: SessionDep) -> GoalView:
-    """Propose a goal in a care relationship; active once the other party agrees."""
-    return await service.propose_goal(db, principal, new_goal)
-
-
-@router.post("/goals/{goal_id}/agreement", responses=error_responses(AlreadyAgreed, GoalNotActive))
-async def agree_to_goal(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
-) -> GoalView:
-    """Agree to a proposed goal (the party that did not propose it)."""
-    return await service.agree_to_goal(db, principal, goal_id)
-
-
-@router.patch("/goals/{goal_id}", responses=error_responses(GoalNotActive))
-async def change_goal_status(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, change: GoalStatusChange, db: SessionDep
-) -> GoalView:
-    """Change a goal's lifecycle or achievement status (its clinician)."""
-    return await service.change_goal_status(db, principal, goal_id, change)
-
-
-@router.get("/goals")
-async def list_goals(
-    principal: CurrentPrincipal,
-    db: SessionDep,
-    client_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> list[GoalView]:
-    """Goals the caller may see: a clinician's own (optionally one client's), a client's own."""
-    return await service.list_goals(db, principal, client_id)
-
-
-@router.get("/goals/{goal_id}/updates")
-async def goal_history(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, db: SessionDep
-) -> list[GoalUpdateView]:
-    """A goal's update history, corrected entries included (its clinician and client)."""
-    return await service.goal_history(db, principal, goal_id)
-
-
-@router.post("/goals/{goal_id}/updates", status_code=201, responses=error_responses(GoalNotActive))
-async def record_goal_update(
-    principal: CurrentPrincipal, goal_id: uuid.UUID, new_update: NewGoalUpdate, db: SessionDep
-) -> GoalUpdateView:
-    """Report progress on a goal (its clinician or its client)."""
-    return await service.record_goal_update(db, principal, goal_id, new_update)
 
 
 @router.get("/sessions/{session_id}")
@@ -287,23 +62,15 @@ async def client_progress(
     )
 
 
-@router.post("/values", status_code=201)
-async def add_value(principal: CurrentPrincipal, new_value: NewValue, db: SessionDep) -> ValueView:
-    """Write down a value, or revise one with ``supersedes_id`` (clients only)."""
-    return await service.add_value(db, principal, new_value)
-
-
-@router.get("/values")
-async def list_values(
-    principal: CurrentPrincipal,
-    db: SessionDep,
-    client_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> list[ValueView]:
-    """A client's values and their history (the client, or a clinician caring for them)."""
-    return await service.list_values(db, principal, client_id)
-
-
 # The sub-domains' routes join this router as routes (not as nested routers), so everything
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
-for sub_router in (check_ins_router, notes_router, fhir_router, audit_router):
+for sub_router in (
+    scheduling_router,
+    partnership_router,
+    goals_router,
+    check_ins_router,
+    notes_router,
+    fhir_router,
+    audit_router,
+):
     router.routes.extend(sub_router.routes)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.records import api, events, service
+from services.records import api, events, scheduling, service
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop, ReminderLoop
@@ -53,7 +53,7 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         description="Appointments, session records, goals and the audit log.",
     )
     app.state.database = database
-    app.state.slot_rules = service.SlotRules(
+    app.state.slot_rules = scheduling.SlotRules(
         slot_minutes=settings.slot_minutes, step_minutes=settings.slot_step_minutes
     )
     app.state.token_verifier = TokenVerifier(

@@ -8,7 +8,7 @@ service function that applies it, which takes ``(session, event)`` as every hand
 
 from __future__ import annotations
 
-from services.records import service
+from services.records import partnership, service
 from shared.events.catalog import (
     CallConnected,
     CallQuality,
@@ -31,7 +31,7 @@ def build_router() -> EventRouter:
     router = EventRouter()
     # identity: who exists, who is in a care relationship, which partner apps may read.
     router.on(UserRegistered, service.register_user)
-    router.on(InvitationAccepted, service.link_invited_client)
+    router.on(InvitationAccepted, partnership.link_invited_client)
     router.on(PartnerAccessGranted, service.note_partner_grant)
     router.on(PartnerAccessRevoked, service.note_partner_revocation)
     # signaling: what happened in each session, in any order and possibly more than once.

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.records import service
+from services.records import scheduling, service
 from shared.db import Database, utc_now
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class ReminderLoop(_Periodic):
     async def tick(self) -> int:
         """Queue every reminder due now; returns how many."""
         async with self._database.unit_of_work() as db:
-            return await service.send_due_reminders(db, self._clock(), self._lead_hours)
+            return await scheduling.send_due_reminders(db, self._clock(), self._lead_hours)
 
 
 class CompletionLoop(_Periodic):

@@ -11,46 +11,12 @@ from services.records.audit import (
     request_origin,
     verify_audit_log,
 )
-from services.records.service.appointments import (
-    book_appointment,
-    cancel_appointment,
-    list_appointments,
-    mark_no_show,
-    reschedule_appointment,
-)
-from services.records.service.goals import (
-    agree_to_goal,
-    change_goal_status,
-    goal_history,
-    list_goals,
-    propose_goal,
-    record_goal_update,
-)
 from services.records.service.partner_grants import (
     note_partner_grant,
     note_partner_revocation,
 )
-from services.records.service.partnership import (
-    add_value,
-    change_plan,
-    discharge,
-    link_invited_client,
-    list_care_relationships,
-    list_values,
-    plan_readiness,
-    start_care_relationship,
-)
-from services.records.service.reminders import send_due_reminders
 from services.records.service.reports import (
     client_progress,
-)
-from services.records.service.scheduling import (
-    SlotRules,
-    add_availability_exception,
-    list_slots,
-    read_availability,
-    remove_availability_exception,
-    set_availability,
 )
 from services.records.service.session_records import (
     announce_settled_sessions,
@@ -67,27 +33,10 @@ from services.records.service.session_records import (
 )
 
 __all__ = [
-    "SlotRules",
-    "add_availability_exception",
-    "add_value",
-    "agree_to_goal",
     "announce_settled_sessions",
-    "book_appointment",
     "break_glass_reason",
-    "cancel_appointment",
-    "change_goal_status",
-    "change_plan",
     "client_progress",
     "close_session",
-    "discharge",
-    "goal_history",
-    "link_invited_client",
-    "list_appointments",
-    "list_care_relationships",
-    "list_goals",
-    "list_slots",
-    "list_values",
-    "mark_no_show",
     "note_admission",
     "note_call_connected",
     "note_call_quality",
@@ -96,19 +45,10 @@ __all__ = [
     "note_leave",
     "note_partner_grant",
     "note_partner_revocation",
-    "plan_readiness",
-    "propose_goal",
     "query_audit_log",
-    "read_availability",
     "read_session_record",
-    "record_goal_update",
     "record_shared_progress",
-    "remove_availability_exception",
     "register_user",
     "request_origin",
-    "reschedule_appointment",
-    "send_due_reminders",
-    "set_availability",
-    "start_care_relationship",
     "verify_audit_log",
 ]

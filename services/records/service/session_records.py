@@ -27,11 +27,11 @@ from services.records.models import (
     SessionAttendance,
     SessionRecord,
 )
+from services.records.scheduling import set_no_show
 from services.records.schemas import (
     AttendeeView,
     SessionRecordView,
 )
-from services.records.service.appointments import _set_no_show
 from shared.db import utc_now
 from shared.events.catalog import (
     CallConnected,
@@ -355,7 +355,7 @@ async def _announce(
     appointment = await repository.get_appointment(db, record.appointment_id)
     if appointment is not None and appointment.status in OPEN_STATUSES:
         if outcome == "no-show":
-            _set_no_show(db, appointment)
+            set_no_show(db, appointment)
         else:
             appointment.status = "fulfilled"
     record.completion_announced_at = announced_at

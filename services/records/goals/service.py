@@ -6,7 +6,8 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import access, audit, repository
+from services.records import access, audit
+from services.records import repository as records
 from services.records.access import (
     SOURCE,
     PartyRole,
@@ -25,19 +26,20 @@ from services.records.errors import (
     UnknownGoalUpdate,
     UnknownSession,
 )
+from services.records.goals import repository
+from services.records.goals.schemas import (
+    GoalStatusChange,
+    GoalView,
+    NewGoal,
+    NewGoalUpdate,
+)
 from services.records.models import (
     Goal,
     GoalAgreement,
     GoalUpdate,
 )
-from services.records.schemas import (
-    GoalStatusChange,
-    GoalUpdateView,
-    GoalView,
-    NewGoal,
-    NewGoalUpdate,
-)
-from services.records.service.partnership import current_value
+from services.records.partnership import current_value
+from services.records.schemas import GoalUpdateView
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
 from shared.events.catalog import (
@@ -63,7 +65,7 @@ async def _goal_view(db: AsyncSession, goal: Goal) -> GoalView:
 async def _goal_of_party(
     db: AsyncSession, principal: Principal, goal_id: uuid.UUID
 ) -> tuple[Goal, PartyRole]:
-    goal = await repository.get_goal(db, goal_id)
+    goal = await records.get_goal(db, goal_id)
     if goal is None:
         raise GoalNotFound(f"no goal {goal_id}")
     return goal, party_role(principal, goal.clinician_id, goal.client_id)
@@ -111,7 +113,7 @@ async def propose_goal(db: AsyncSession, principal: Principal, new_goal: NewGoal
         proposed_by_role=role,
     )
     agreement = GoalAgreement(goal_id=goal.id, party_role=role, agreed_by=principal.user_id)
-    repository.add(db, goal, agreement)
+    records.add(db, goal, agreement)
     add_event(db, GoalProposed(**_goal_event(goal), proposed_by=role), source=SOURCE)
     await audit.record(db, principal, "create", "goal", [goal.id])
     return GoalView.model_validate(goal).model_copy(update={"agreed_by": [role]})
@@ -125,7 +127,7 @@ async def agree_to_goal(db: AsyncSession, principal: Principal, goal_id: uuid.UU
         raise AlreadyAgreed(f"you have already agreed to goal {goal_id}")
     if goal.status != "proposed":
         raise GoalNotActive(f"goal {goal_id} is {goal.status}; only a proposed goal is agreed to")
-    repository.add(db, GoalAgreement(goal_id=goal.id, party_role=role, agreed_by=principal.user_id))
+    records.add(db, GoalAgreement(goal_id=goal.id, party_role=role, agreed_by=principal.user_id))
     agreed_by = {a.party_role for a in agreements} | {role}
     if agreed_by == {"clinician", "client"}:
         goal.status = "active"
@@ -167,14 +169,14 @@ async def list_goals(
     """A clinician's own goals (optionally for one client), a client's own goals, or, for a
     partner app with ``goals:read``, the goals of the clinicians who granted it access."""
     if principal.role == "clinician":
-        goals = await repository.list_goals(db, clinician_id=principal.user_id, client_id=client_id)
+        goals = await records.list_goals(db, clinician_id=principal.user_id, client_id=client_id)
     elif principal.role == "client":
         if client_id is not None and client_id != principal.user_id:
             raise Forbidden("clients see only their own goals")
-        goals = await repository.list_goals(db, client_id=principal.user_id)
+        goals = await records.list_goals(db, client_id=principal.user_id)
     elif is_partner(principal):
         clinicians = await partner_clinicians(db, principal, PartnerScope.GOALS_READ)
-        goals = await repository.list_goals(db, clinician_ids=clinicians, client_id=client_id)
+        goals = await records.list_goals(db, clinician_ids=clinicians, client_id=client_id)
     else:
         raise Forbidden("requires role clinician or client")
     await audit.record(db, principal, "read", "goal", (g.id for g in goals))
@@ -195,7 +197,7 @@ async def record_goal_update(
             f"goal {goal_id} is {goal.status}: progress is reported on agreed (active) goals"
         )
     if new_update.session_id is not None:
-        record = await repository.get_session_record(db, new_update.session_id)
+        record = await records.get_session_record(db, new_update.session_id)
         # The same answer for "no such session" and "someone else's session": no oracle.
         if record is None or (record.clinician_id, record.client_id) != (
             goal.clinician_id,
@@ -208,7 +210,7 @@ async def record_goal_update(
             )
     corrected = None
     if new_update.corrects_id is not None:
-        corrected = await repository.get_goal_update(db, new_update.corrects_id)
+        corrected = await records.get_goal_update(db, new_update.corrects_id)
         if (
             corrected is None
             or corrected.goal_id != goal.id
@@ -229,7 +231,7 @@ async def record_goal_update(
         note=new_update.note,
         corrects_id=new_update.corrects_id,
     )
-    repository.add(db, update)
+    records.add(db, update)
     if corrected is not None:
         corrected.entered_in_error_at = update.recorded_at
         await audit.record(db, principal, "update", "goal_update", [corrected.id])
@@ -255,7 +257,7 @@ async def goal_history(
     db: AsyncSession, principal: Principal, goal_id: uuid.UUID
 ) -> list[GoalUpdateView]:
     """Every update of a goal, corrected ones included and marked, oldest first."""
-    goal = await repository.get_goal(db, goal_id)
+    goal = await records.get_goal(db, goal_id)
     if goal is None:
         raise GoalNotFound(f"no goal {goal_id}")
     reader_role = await access.reader_role(

@@ -6,7 +6,8 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, checkins, repository
+from services.records import audit, checkins
+from services.records import repository as records
 from services.records.access import (
     SOURCE,
     PartyRole,
@@ -23,7 +24,8 @@ from services.records.models import (
     CareRelationship,
     ClientValue,
 )
-from services.records.schemas import (
+from services.records.partnership import repository
+from services.records.partnership.schemas import (
     CareRelationshipView,
     NewCareRelationship,
     NewValue,
@@ -53,11 +55,11 @@ async def start_relationship(
     The one way a relationship begins, whatever begins it (a booking, an explicit request,
     an accepted invitation), so each path gets the same event and audit entry.
     """
-    existing = await repository.get_active_relationship(db, clinician_id, client_id)
+    existing = await records.get_active_relationship(db, clinician_id, client_id)
     if existing is not None:
         return existing, False
     relationship = CareRelationship(clinician_id=clinician_id, client_id=client_id, started_via=via)
-    repository.add(db, relationship)
+    records.add(db, relationship)
     add_event(
         db,
         CareRelationshipStarted(
@@ -146,14 +148,14 @@ async def _readiness(db: AsyncSession, relationship: CareRelationship) -> Readin
     pair = (relationship.clinician_id, relationship.client_id)
     goals = [
         g
-        for g in await repository.list_goals(db, clinician_id=pair[0], client_id=pair[1])
+        for g in await records.list_goals(db, clinician_id=pair[0], client_id=pair[1])
         if g.status not in ("proposed", "cancelled", "entered-in-error", "rejected")
     ]
     met = sum(1 for g in goals if g.achievement_status in ("achieved", "sustaining"))
-    outcomes = await repository.recent_check_ins(db, *pair, "outcome", RECENT_OUTCOMES)
+    outcomes = await records.recent_check_ins(db, *pair, "outcome", RECENT_OUTCOMES)
     totals = [c.total for c in outcomes]
     above = bool(totals) and all(t > checkins.CLINICAL_CUTOFF for t in totals)
-    latest_session = await repository.recent_check_ins(db, *pair, "session", 1)
+    latest_session = await records.recent_check_ins(db, *pair, "session", 1)
     concern = any("alliance-concern" in c.flags for c in latest_session)
     return Readiness(
         goals_total=len(goals),
@@ -242,7 +244,7 @@ async def add_value(db: AsyncSession, principal: Principal, new_value: NewValue)
     if new_value.supersedes_id is not None:
         old = await current_value(db, principal.user_id, new_value.supersedes_id, "supersedes_id")
         old.superseded_at = value.created_at
-    repository.add(db, value)
+    records.add(db, value)
     await audit.record(db, principal, "create", "value", [value.id])
     return ValueView.model_validate(value)
 

@@ -1,0 +1,21 @@
+"""Goals: proposed by one party, active once the other agrees; their append-only updates."""
+
+from __future__ import annotations
+
+from services.records.goals.service import (
+    agree_to_goal,
+    change_goal_status,
+    goal_history,
+    list_goals,
+    propose_goal,
+    record_goal_update,
+)
+
+__all__ = [
+    "agree_to_goal",
+    "change_goal_status",
+    "goal_history",
+    "list_goals",
+    "propose_goal",
+    "record_goal_update",
+]
