@@ -31,10 +31,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.records import service  # noqa: E402
+from services.records import audit  # noqa: E402
 from services.records.app import create_app, migrate  # noqa: E402
-from services.records.events import router  # noqa: E402
-from services.records.service import access  # noqa: E402
+from services.records.events import build_router  # noqa: E402
 from services.records.settings import RecordsSettings  # noqa: E402
 from shared.events.catalog import UserRegistered  # noqa: E402
 from shared.events.envelope import decode, encode  # noqa: E402
@@ -49,16 +48,13 @@ async def _no_audit(*_: Any, **__: Any) -> None:
 
 @contextlib.contextmanager
 def audit_off() -> Iterator[None]:
-    """Every use case's ``_audit`` replaced by a no-op (the use cases import it by name)."""
-    modules = [m for m in vars(service).values() if hasattr(m, "_audit")] + [access]
-    originals = [(m, m._audit) for m in modules]
-    for module, _ in originals:
-        module._audit = _no_audit
+    """``audit.record`` replaced by a no-op: every use case calls it through the package."""
+    original = audit.record
+    audit.record = _no_audit  # type: ignore[assignment]
     try:
         yield
     finally:
-        for module, original in originals:
-            module._audit = original
+        audit.record = original  # type: ignore[assignment]
 
 
 class Page:
@@ -72,7 +68,7 @@ class Page:
         user = uuid.uuid4()
         record = encode(UserRegistered(user_id=user, role=role, registered_at=T0), source="/b")  # type: ignore[arg-type]
         async with self.app.state.database.unit_of_work() as db:
-            await router.dispatch(db, decode(record.key, record.value, record.headers))
+            await build_router().dispatch(db, decode(record.key, record.value, record.headers))
         return user
 
     async def post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -154,7 +150,7 @@ async def run(reads: int, rounds: int) -> None:
                         )
             await page.app.state.audit_sealer.seal()
             async with page.app.state.database.unit_of_work() as db:
-                verification = await service.verify_audit_log(db)
+                verification = await audit.verify_audit_log(db)
 
     print(f"{reads} authenticated record-page reads as the clinician, median of {rounds} rounds")
     print("records on SQLite (WAL), in process; the sealer runs beside the requests")
