@@ -6,7 +6,7 @@ SERVICES := identity records signaling webhooks
 # Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
 PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks gateway banner,)
 
-.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars clean
+.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars fhir-validator clean
 
 install: web/node_modules/.package-lock.json
 	$(UV) sync --frozen
@@ -17,6 +17,11 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 
 kafka-jars: install
 	$(PY) python -m devservers.kafka.launcher fetch
+
+# HAPI FHIR's R4 instance validator (Maven jars, compiled with javac), which the tests check
+# FHIR output against.
+fhir-validator: install
+	$(PY) python -m devservers.fhir_validator.launcher fetch
 
 migrate: install
 	@mkdir -p var
@@ -30,10 +35,10 @@ run: export RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS ?= true
 run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
 	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
 
-test: install kafka-jars
+test: install kafka-jars fhir-validator
 	$(PY) pytest tests -q -p no:cacheprovider
 
-test-unit: install
+test-unit: install fhir-validator
 	$(PY) pytest tests/unit -q
 
 test-integration: install kafka-jars
