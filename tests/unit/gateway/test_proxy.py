@@ -59,6 +59,14 @@ async def test_jwks_is_public(client: httpx.AsyncClient) -> None:
     assert response.json()["path"] == "/.well-known/jwks.json"
 
 
+async def test_smart_discovery_and_fhir_metadata_are_public(client: httpx.AsyncClient) -> None:
+    for path in ("/.well-known/smart-configuration", "/fhir/metadata"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert response.json()["path"] == path
+    assert (await client.get("/fhir/Patient")).status_code == 401
+
+
 async def test_a_valid_token_is_proxied_with_status_body_and_headers(
     client: httpx.AsyncClient, echo_upstream: EchoUpstream, bearer: dict[str, str]
 ) -> None:
