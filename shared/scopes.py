@@ -23,13 +23,14 @@ class PartnerScope(StrEnum):
 # SMART App Launch 2.2 system scopes (``system/Goal.rs``) in Rapport's partner scopes: what a
 # FHIR resource type needs to be read (r, s) or written (c, u, d). The FHIR API (records)
 # checks the same table. A type with no read scope is never a partner's (QuestionnaireResponse
-# holds check-ins, which no partner sees); Patient is the FHIR export's demographics.
+# holds check-ins, which no partner sees); Patient and CarePlan (the care relationship) are
+# otherwise shown only in the FHIR export, so they need its scope.
 SMART_RESOURCE_SCOPES: dict[str, tuple[PartnerScope | None, PartnerScope | None]] = {
     "Patient": (PartnerScope.FHIR_READ, None),
     "Appointment": (PartnerScope.APPOINTMENTS_READ, PartnerScope.APPOINTMENTS_WRITE),
     "Encounter": (PartnerScope.SESSIONS_READ, None),
     "Goal": (PartnerScope.GOALS_READ, None),
-    "CarePlan": (PartnerScope.GOALS_READ, None),
+    "CarePlan": (PartnerScope.FHIR_READ, None),
     "Observation": (PartnerScope.GOALS_READ, None),
     "QuestionnaireResponse": (None, None),
 }

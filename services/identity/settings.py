@@ -10,7 +10,7 @@ from typing import Final
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings, deployment_wide
+from shared.settings import ServiceSettings
 
 # Development and test only: a key anyone can derive from this public source, so secrets
 # sealed with it are not secret. Production refuses to start without its own key.
@@ -58,10 +58,6 @@ class IdentitySettings(ServiceSettings):
     # A password reset link works once, for this long.
     password_reset_ttl_seconds: int = Field(1800, ge=60, le=86400)
 
-    # Where partners reach Rapport (the gateway's public base URL): SMART backend services'
-    # client assertions must name ``{public_url}/oauth/token`` as their audience, and the
-    # discovery document names the endpoints under it.
-    public_url: str = Field("http://127.0.0.1:8000", validation_alias=deployment_wide("public_url"))
     # Partners' JWKS URLs pass the same guard as webhook URLs (shared.destinations): public
     # addresses only unless allowed here (local development), https in production.
     partner_jwks_allow_private_urls: bool = False

@@ -97,7 +97,7 @@ async def test_without_a_scope_the_registered_scopes_are_granted(
     ("scope", "granted"),
     [
         ("system/Goal.read", "goals:read"),
-        ("system/CarePlan.rs system/Observation.rs", "goals:read"),
+        ("system/Goal.rs system/Observation.rs", "goals:read"),
         ("system/*.rs", "appointments:read goals:read"),
         ("goals:read system/Appointment.s", "appointments:read goals:read"),
     ],
