@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from services.identity.errors import OAuthError
 from services.identity.partners import schemas
-from services.identity.partners.assertions import ASSERTION_TYPE
-from services.identity.partners.keys import SIGNING_ALGORITHMS
+from services.identity.partners.assertions import ASSERTION_TYPE, SIGNING_ALGORITHMS
 from services.identity.partners.service import PartnerCredentials, Partners
 from shared.dependencies import SessionDep
 from shared.scopes import SMART_RESOURCE_SCOPES

@@ -9,14 +9,23 @@ from typing import Any
 
 import jwt
 
-from services.identity.partners.keys import SIGNING_ALGORITHMS, PartnerKey
-
+# SMART App Launch 2.2, backend services: servers SHALL support RS384 and ES384.
+SIGNING_ALGORITHMS = ("RS384", "ES384")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # The spec: exp no more than five minutes in the future.
 MAX_LIFETIME_SECONDS = 300
 # Clock difference tolerated between the partner and us, both ways.
 LEEWAY_SECONDS = 30
 MAX_JTI_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class PartnerKey:
+    """One public key that verifies a partner's assertions with one algorithm."""
+
+    kid: str
+    algorithm: str
+    key: Any  # a cryptography public key
 
 
 class InvalidAssertion(ValueError):

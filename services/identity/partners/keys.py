@@ -8,18 +8,15 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import jwt
 from jwt.exceptions import PyJWKError
 
+from services.identity.partners.assertions import PartnerKey
 from shared.destinations import DestinationPolicy, DestinationRefused, pinned_request
 
-# SMART App Launch 2.2, backend services: servers SHALL support RS384 and ES384.
-SIGNING_ALGORITHMS = ("RS384", "ES384")
-_KEY_TYPES = {"RS384": "RSA", "ES384": "EC"}
 MIN_RSA_BITS = 2048
 MAX_KEYS = 20
 MAX_JWKS_BYTES = 64 * 1024
@@ -31,15 +28,6 @@ REFETCH_SECONDS = 10.0
 
 class InvalidJwks(ValueError):
     """A JWKS that is not a set of usable RS384/ES384 public keys."""
-
-
-@dataclass(frozen=True)
-class PartnerKey:
-    """One public key that verifies a partner's assertions with one algorithm."""
-
-    kid: str
-    algorithm: str
-    key: Any  # a cryptography public key
 
 
 def parse_jwks(jwks: Mapping[str, Any]) -> dict[str, PartnerKey]:

@@ -26,7 +26,8 @@ from services.identity.errors import (
 )
 from services.identity.models import PartnerApp
 from services.identity.partners import assertions, repository
-from services.identity.partners.keys import InvalidJwks, JwksFetcher, PartnerKey, parse_jwks
+from services.identity.partners.assertions import PartnerKey
+from services.identity.partners.keys import InvalidJwks, JwksFetcher, parse_jwks
 from services.identity.settings import EVENT_SOURCE
 from services.identity.tokens import IssuedToken, Tokens, hash_opaque_token, new_opaque_token
 from shared.db import utc_now
