@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, availability
+from services.records import audit
 from services.records import repository as records
 from services.records.access import (
     BOOKING_GRACE,
@@ -26,7 +26,6 @@ from services.records.access import (
     require_client,
     require_relationship,
 )
-from services.records.availability import DayException, Slot, WeeklyHours
 from services.records.errors import (
     AppointmentClosed,
     AppointmentNotFound,
@@ -46,6 +45,8 @@ from services.records.models import (
 )
 from services.records.partnership import start_relationship
 from services.records.scheduling import repository
+from services.records.scheduling import rules as availability  # ``rules`` is a SlotRules
+from services.records.scheduling.rules import DayException, Slot, WeeklyHours
 from services.records.scheduling.schemas import (
     AppointmentView,
     AvailabilityExceptionView,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import access, audit, quality
+from services.records import access, audit
 from services.records import repository as records
 from services.records.access import (
     OPEN_STATUSES,
@@ -32,7 +32,7 @@ from services.records.models import (
     SessionRecord,
 )
 from services.records.scheduling import set_no_show
-from services.records.sessions import repository
+from services.records.sessions import repository, rules
 from services.records.sessions.rules import Outcome, earliest, latest, outcome, utc
 from services.records.sessions.schemas import (
     AttendeeView,
@@ -104,11 +104,8 @@ async def _quality_summary(db: AsyncSession, session_id: uuid.UUID) -> CallQuali
     samples = await repository.list_quality_samples(db, session_id)
     if not samples:
         return None
-    return quality.summarize(
-        [
-            quality.Sample(s.round_trip_ms, s.packet_loss, s.jitter_ms, s.bitrate_kbps)
-            for s in samples
-        ]
+    return rules.summarize(
+        [rules.Sample(s.round_trip_ms, s.packet_loss, s.jitter_ms, s.bitrate_kbps) for s in samples]
     )
 
 

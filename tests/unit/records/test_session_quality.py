@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from services.records import repository
-from services.records.quality import Sample, percentile, summarize
 from services.records.sessions import repository as sessions_repository
+from services.records.sessions.rules import Sample, percentile, summarize
 from shared.events.catalog import (
     AppointmentNoShow,
     CallConnected,
