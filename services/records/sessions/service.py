@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import access, audit
+from services.records import access, audit, goals
 from services.records import repository as records
 from services.records.access import (
     OPEN_STATUSES,
@@ -48,7 +48,6 @@ from shared.events.catalog import (
     CallQuality,
     CallQualitySummary,
     GoalProgressShared,
-    GoalUpdated,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
@@ -171,21 +170,7 @@ async def record_shared_progress(db: AsyncSession, event: GoalProgressShared) ->
         note="",
         recorded_at=utc(event.at),
     )
-    records.add(db, update)
-    add_event(
-        db,
-        GoalUpdated(
-            goal_update_id=update.id,
-            goal_id=goal.id,
-            session_id=update.session_id,
-            clinician_id=goal.clinician_id,
-            client_id=goal.client_id,
-            author_role="clinician",
-            progress=update.progress,
-            recorded_at=update.recorded_at,
-        ),
-        source=SOURCE,
-    )
+    goals.add_goal_update(db, goal, update)
     await audit.record(db, None, "create", "goal_update", [update.id])
 
 
