@@ -1,4 +1,10 @@
-"""All of the records service's SQL."""
+"""The SQL more than one of records' sub-domains needs; each package keeps the rest in its own
+``repository.py``.
+
+What stays here is what access decides with (access sits below every sub-domain, so it cannot
+ask one of them), the session record every sub-domain hangs its rows on, and the goal reads
+that goals, sessions and partnership all make.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +16,15 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records.models import (
-    Appointment,
     CareRelationship,
-    CheckIn,
     Goal,
     GoalUpdate,
     KnownUser,
     PartnerGrantRevocation,
-    SessionAttendance,
     SessionRecord,
 )
+
+# Staging in the unit of work, for every package.
 
 
 def add(db: AsyncSession, *rows: SQLModel) -> None:
@@ -27,8 +32,23 @@ def add(db: AsyncSession, *rows: SQLModel) -> None:
     db.add_all(rows)
 
 
+# What access decides with: who is a registered client, which care relationships are active,
+# which partner grants were revoked. Scheduling and partnership read relationships too.
+
+
 async def get_known_user(db: AsyncSession, user_id: uuid.UUID) -> KnownUser | None:
     return await db.get(KnownUser, user_id)
+
+
+async def get_active_relationship(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
+) -> CareRelationship | None:
+    query = select(CareRelationship).where(
+        CareRelationship.clinician_id == clinician_id,
+        CareRelationship.client_id == client_id,
+        CareRelationship.status == "active",
+    )
+    return (await db.exec(query)).first()
 
 
 async def partner_revocations(
@@ -46,12 +66,25 @@ async def partner_revocations(
     return dict(rows.all())
 
 
-async def get_appointment(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
-    return await db.get(Appointment, appointment_id)
+# The session record: appointments, notes, check-ins and goal updates all refer to a session,
+# and each of those packages checks the session they name.
+
+
+async def get_session_record(db: AsyncSession, session_id: uuid.UUID) -> SessionRecord | None:
+    return await db.get(SessionRecord, session_id)
+
+
+# Goals: goals' own reads, also made by sessions (progress shared in a call names a goal and
+# an update id) and by partnership (the plan's readiness counts the pair's goals; goals builds
+# on partnership, so partnership cannot ask goals for them).
 
 
 async def get_goal(db: AsyncSession, goal_id: uuid.UUID) -> Goal | None:
     return await db.get(Goal, goal_id)
+
+
+async def get_goal_update(db: AsyncSession, update_id: uuid.UUID) -> GoalUpdate | None:
+    return await db.get(GoalUpdate, update_id)
 
 
 async def list_goals(
@@ -70,49 +103,3 @@ async def list_goals(
     if client_id is not None:
         query = query.where(Goal.client_id == client_id)
     return (await db.exec(query.order_by(col(Goal.created_at), col(Goal.id)))).all()
-
-
-async def get_session_record(db: AsyncSession, session_id: uuid.UUID) -> SessionRecord | None:
-    return await db.get(SessionRecord, session_id)
-
-
-async def list_attendance(db: AsyncSession, session_id: uuid.UUID) -> Sequence[SessionAttendance]:
-    """Everyone signaling saw in the session, in order of arrival."""
-    query = (
-        select(SessionAttendance)
-        .where(SessionAttendance.session_id == session_id)
-        .order_by(col(SessionAttendance.joined_at), col(SessionAttendance.user_id))
-    )
-    return (await db.exec(query)).all()
-
-
-async def get_active_relationship(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
-) -> CareRelationship | None:
-    query = select(CareRelationship).where(
-        CareRelationship.clinician_id == clinician_id,
-        CareRelationship.client_id == client_id,
-        CareRelationship.status == "active",
-    )
-    return (await db.exec(query)).first()
-
-
-async def get_goal_update(db: AsyncSession, update_id: uuid.UUID) -> GoalUpdate | None:
-    return await db.get(GoalUpdate, update_id)
-
-
-async def recent_check_ins(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, kind: str, limit: int
-) -> Sequence[CheckIn]:
-    """The pair's newest check-ins of one kind, newest first."""
-    query = (
-        select(CheckIn)
-        .where(
-            CheckIn.clinician_id == clinician_id,
-            CheckIn.client_id == client_id,
-            CheckIn.kind == kind,
-        )
-        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
-        .limit(limit)
-    )
-    return (await db.exec(query)).all()

@@ -139,3 +139,13 @@ async def check_ins_in_sessions(
 ) -> Sequence[CheckIn]:
     query = select(CheckIn).where(col(CheckIn.session_id).in_(session_ids))
     return (await db.exec(query)).all()
+
+
+async def list_attendance(db: AsyncSession, session_id: uuid.UUID) -> Sequence[SessionAttendance]:
+    """Everyone signaling saw in the session, in order of arrival."""
+    query = (
+        select(SessionAttendance)
+        .where(SessionAttendance.session_id == session_id)
+        .order_by(col(SessionAttendance.joined_at), col(SessionAttendance.user_id))
+    )
+    return (await db.exec(query)).all()

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import access, audit, goals
+from services.records import access, audit, goals, scheduling
 from services.records import repository as records
 from services.records.access import (
-    OPEN_STATUSES,
     SOURCE,
     actor_uuid,
     goal_update_view,
@@ -31,7 +29,6 @@ from services.records.models import (
     SessionAttendance,
     SessionRecord,
 )
-from services.records.scheduling import set_no_show
 from services.records.sessions import repository, rules
 from services.records.sessions.rules import Outcome, earliest, latest, outcome, utc
 from services.records.sessions.schemas import (
@@ -81,7 +78,7 @@ async def read_session_record(
         session_id,
         partner_scope=PartnerScope.SESSIONS_READ,
     )
-    attendance = await records.list_attendance(db, session_id)
+    attendance = await repository.list_attendance(db, session_id)
     updates = await repository.list_goal_updates_in_session(db, session_id)
     if reader_role == "partner" and PartnerScope.GOALS_READ not in principal.scopes:
         # sessions:read covers the session itself; goal ratings are goals:read's to grant.
@@ -228,9 +225,7 @@ async def note_check_in(db: AsyncSession, event: ParticipantCheckedIn) -> None:
     if record is not None:
         record.checked_in_at = earliest(record.checked_in_at, event.at)
         if event.role == "client":
-            appointment = await records.get_appointment(db, record.appointment_id)
-            if appointment is not None and appointment.status == "booked":
-                appointment.status = "checked-in"
+            await scheduling.note_client_checked_in(db, record.appointment_id)
         await _settle(db, record)
 
 
@@ -295,7 +290,7 @@ async def _settle(db: AsyncSession, record: SessionRecord) -> None:
 
 async def _derive(db: AsyncSession, record: SessionRecord) -> dict[uuid.UUID, datetime]:
     """Status, duration and outcome from what is known; returns who joined and when."""
-    attendance: Sequence[SessionAttendance] = await records.list_attendance(db, record.session_id)
+    attendance = await repository.list_attendance(db, record.session_id)
     joins = {a.user_id: a.joined_at for a in attendance if a.joined_at is not None}
     if record.ended_at is None:
         record.status = "in-progress" if joins or record.connected_at else "scheduled"
@@ -318,12 +313,7 @@ async def _announce(
     if not await repository.claim_announcement(db, record.session_id, announced_at):
         return
     ended_as: Outcome = record.outcome  # type: ignore[assignment]
-    appointment = await records.get_appointment(db, record.appointment_id)
-    if appointment is not None and appointment.status in OPEN_STATUSES:
-        if ended_as == "no-show":
-            set_no_show(db, appointment)
-        else:
-            appointment.status = "fulfilled"
+    await scheduling.close_appointment(db, record.appointment_id, no_show=ended_as == "no-show")
     record.completion_announced_at = announced_at
     add_event(
         db,
