@@ -232,21 +232,21 @@ async def _search_patients(
     return list(rows), int(total)
 
 
-async def attendance_of(
-    db: AsyncSession, session_ids: Collection[uuid.UUID]
-) -> dict[uuid.UUID, list[SessionAttendance]]:
-    """Who attended each of these sessions, in order of arrival."""
-    found: dict[uuid.UUID, list[SessionAttendance]] = {s: [] for s in session_ids}
+async def attendance_of_sessions(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Sequence[SessionAttendance]]:
+    """Everyone signaling saw in each of the sessions, in order of arrival."""
+    attendance: dict[uuid.UUID, list[SessionAttendance]] = {s: [] for s in session_ids}
     if not session_ids:
-        return found
-    rows = await db.exec(
+        return {}
+    query = (
         select(SessionAttendance)
         .where(col(SessionAttendance.session_id).in_(session_ids))
         .order_by(col(SessionAttendance.joined_at), col(SessionAttendance.user_id))
     )
-    for row in rows.all():
-        found[row.session_id].append(row)
-    return found
+    for row in (await db.exec(query)).all():
+        attendance[row.session_id].append(row)
+    return {session_id: rows for session_id, rows in attendance.items()}
 
 
 async def goals_of_relationships(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.records.checkins import ITEM_NAMES
+from services.records.check_ins import ITEM_NAMES
 from services.records.models import (
     Appointment,
     CareRelationship,

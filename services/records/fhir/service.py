@@ -10,7 +10,6 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records import audit
-from services.records import repository as records
 from services.records.access import is_partner, partner_clinicians, reader_role, require_client
 from services.records.errors import FhirResourceNotFound, NotYourRecord
 from services.records.fhir import repository, rules
@@ -51,7 +50,7 @@ async def export_client_fhir(
     )
     if is_partner(principal):
         check_ins = []
-    attendance = {s.session_id: await records.list_attendance(db, s.session_id) for s in sessions}
+    attendance = await repository.attendance_of_sessions(db, [s.session_id for s in sessions])
     exported = [
         ("care_relationship", [r.id for r in relationships]),
         ("appointment", [a.id for a in appointments]),
@@ -139,8 +138,8 @@ async def _resources(db: AsyncSession, resource_type: str, rows: list[Any]) -> l
     if resource_type == "Patient":
         return [rules.patient(known.user_id, known) for known in rows]
     if resource_type == "Encounter":
-        attendance = await repository.attendance_of(db, [r.session_id for r in rows])
-        return [rules.encounter(r, attendance[r.session_id]) for r in rows]
+        attendance = await repository.attendance_of_sessions(db, [r.session_id for r in rows])
+        return [rules.encounter(r, attendance.get(r.session_id, ())) for r in rows]
     if resource_type == "CarePlan":
         goals = await repository.goals_of_relationships(db, rows)
         return [rules.care_plan(r, goals) for r in rows]
