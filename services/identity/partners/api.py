@@ -175,7 +175,12 @@ async def smart_configuration(
             "required": True,
             "content": {
                 "application/x-www-form-urlencoded": {
-                    "schema": schemas.ClientCredentialsGrant.model_json_schema()
+                    "schema": {
+                        "oneOf": [
+                            schemas.ClientCredentialsGrant.model_json_schema(),
+                            schemas.ClientAssertionGrant.model_json_schema(),
+                        ]
+                    }
                 }
             },
         }
@@ -184,7 +189,8 @@ async def smart_configuration(
 async def token(
     request: Request, session: SessionDep, partners: PartnersDep, response: Response
 ) -> schemas.ClientCredentialsToken:
-    """OAuth 2.0 token endpoint, client-credentials grant (RFC 6749 section 4.4)."""
+    """OAuth 2.0 token endpoint, client-credentials grant (RFC 6749 section 4.4); the client
+    authenticates with its secret or, as a SMART backend service, with a signed assertion."""
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
     ):

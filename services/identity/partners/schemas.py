@@ -19,6 +19,12 @@ JWKS_URL_DESCRIPTION = (
 )
 
 
+SCOPE_DESCRIPTION = (
+    "space-separated partner scopes (`goals:read`) or SMART system scopes (`system/Goal.rs`); "
+    "default: all registered"
+)
+
+
 class PartnerAppRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,25 +67,28 @@ class ClientCredentialsToken(BaseModel):
 
 
 class ClientCredentialsGrant(BaseModel):
-    """The token endpoint's form (RFC 6749 section 4.4.2); the client authenticates with HTTP
-    Basic (preferred), with ``client_id`` and ``client_secret`` in the form, or as a SMART
-    backend service with a signed ``client_assertion`` (RFC 7523, ``private_key_jwt``)."""
+    """The token endpoint's form (RFC 6749 section 4.4.2) when the client authenticates with
+    its secret: HTTP Basic (preferred), or ``client_id`` and ``client_secret`` in the form."""
 
     # Each parameter at most once, and no others (the endpoint refuses a repeated one).
     model_config = ConfigDict(extra="forbid")
     grant_type: Literal["client_credentials"]
-    scope: str | None = Field(
-        default=None,
-        description="space-separated partner scopes (`goals:read`) or SMART system scopes "
-        "(`system/Goal.rs`); default: all registered",
-    )
+    scope: str | None = Field(default=None, description=SCOPE_DESCRIPTION)
     client_id: str | None = None
     client_secret: str | None = None
-    client_assertion_type: (
-        Literal["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"] | None
-    ) = None
-    client_assertion: str | None = Field(
-        default=None,
+
+
+class ClientAssertionGrant(BaseModel):
+    """The token endpoint's form for a SMART backend service: the client authenticates with a
+    signed assertion (RFC 7523, ``private_key_jwt``) and nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+    grant_type: Literal["client_credentials"]
+    scope: str | None = Field(default=None, description=SCOPE_DESCRIPTION)
+    client_id: str | None = Field(default=None, description="if given, the assertion's iss")
+    client_assertion_type: Literal["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    client_assertion: str = Field(
+        min_length=1,
         description="a JWT signed with RS384 or ES384 by a key the app registered (`kid` "
         "header): `iss` = `sub` = the client id, `aud` = this endpoint's URL, `exp` at most "
         "5 minutes away, a `jti` used only once",
