@@ -30,8 +30,10 @@ migrate: install
 seed: migrate
 	$(PY) python -m services.identity seed-demo
 
-# Local development: partner receivers on this machine (127.0.0.1) are allowed as webhook URLs.
+# Local development: partner receivers on this machine (127.0.0.1) are allowed as webhook URLs,
+# and partners' JWKS URLs may be local too.
 run: export RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS ?= true
+run: export RAPPORT_IDENTITY_PARTNER_JWKS_ALLOW_PRIVATE_URLS ?= true
 run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
 	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
 
