@@ -283,7 +283,10 @@ async def test_an_app_without_keys_cannot_use_an_assertion(
     client_id = (await _register(client, admin, ["goals:read"])).json()["client_id"]
     response = await _token(client, SmartClient().assertion(client_id, TOKEN_URL))
     assert response.status_code == 401
-    assert response.json()["error"] == "invalid_client"
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "this client has registered no public keys",
+    }
 
 
 def _rsa_1024() -> dict[str, Any]:
@@ -298,7 +301,7 @@ def _rsa_1024() -> dict[str, Any]:
     [
         ({"jwks": {"keys": []}}, "keys"),
         ({"jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}}, "kid"),
-        ({"jwks": "private"}, "jwks"),
+        ({"jwks": {"keys": [{"kid": "hmac", "kty": "oct", "k": "c2VjcmV0"}]}}, "symmetric"),
         ({"jwks": {"keys": [SmartClient().key.as_dict(private=True)]}}, "private"),
         ({"jwks": _rsa_1024()}, "2048"),
         ({"jwks_url": "http://127.0.0.1:9/jwks.json"}, "not a public address"),

@@ -271,3 +271,19 @@ async def test_a_partner_reads_what_its_smart_scopes_map_to(
         ),
         404,
     )
+
+
+def test_the_validator_holds_resources_to_r4_itself(fhir_validator: FhirValidator) -> None:
+    """The check above is worth something: HAPI refuses what R4 does not allow, including
+    the shapes later versions (R4B, R5) gave the same resources."""
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+    }
+    assert fhir_validator.errors(encounter) == []
+    # R5 made Encounter.class a list of CodeableConcepts.
+    r5_class = {**encounter, "class": [{"coding": [encounter["class"]]}]}
+    assert fhir_validator.errors(r5_class)
+    assert fhir_validator.errors({**encounter, "status": "completed"})  # an R5 code
+    assert fhir_validator.errors({**encounter, "virtualService": [{}]})  # an R5 element
