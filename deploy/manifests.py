@@ -170,7 +170,7 @@ def _server_container(service: Service) -> dict[str, Any]:
             "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
             "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
             "readinessProbe": {
-                "httpGet": {"path": "/readyz", "port": "http"},
+                "httpGet": {"path": service.readiness_path, "port": "http"},
                 "timeoutSeconds": 2,
                 "periodSeconds": 5,
                 "failureThreshold": 3,

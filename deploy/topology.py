@@ -72,6 +72,8 @@ class Service:
     reached_by_services: bool = False
     #: Calls partners' URLs on the internet (webhook deliveries).
     reaches_internet: bool = False
+    #: What the Kubernetes readiness probe asks.
+    readiness_path: str = "/readyz"
 
     def settings(self) -> type[BaseSettings]:
         module = importlib.import_module(f"{self.package}.settings")
@@ -126,7 +128,13 @@ WEBHOOKS = Service(
     secret_settings=("database_url",),
     reaches_internet=True,
 )
-GATEWAY = Service("gateway", "gateway", "GatewaySettings", has_database=False)
+#: The gateway's /readyz is ready only when every upstream answers. As a readiness probe that
+#: would take every gateway pod out of the load balancer when one signaling pod restarts, and
+#: so every route with it; the gateway answers 502/503 for the one upstream that is down, so
+#: Kubernetes asks whether the gateway itself is up. (Compose still waits on its /readyz.)
+GATEWAY = Service(
+    "gateway", "gateway", "GatewaySettings", has_database=False, readiness_path="/healthz"
+)
 
 #: Every process, in start order (the gateway last: it fronts the others).
 #: A notifications service is under way elsewhere: it joins here, before the gateway, when it

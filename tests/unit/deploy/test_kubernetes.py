@@ -178,7 +178,10 @@ def test_secrets_come_from_secrets_and_none_is_committed() -> None:
 @pytest.mark.parametrize("name", [s.name for s in topology.SERVICES])
 def test_probes_and_resources(name: str) -> None:
     [container] = _workload(name)["spec"]["template"]["spec"]["containers"]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # The gateway's /readyz needs every upstream: one signaling pod down would take the whole
+    # edge out of its Service, so its probe asks only whether the gateway is up.
+    ready = "/healthz" if name == "gateway" else "/readyz"
+    assert container["readinessProbe"]["httpGet"] == {"path": ready, "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     resources = container["resources"]
     assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
