@@ -210,6 +210,8 @@ def _workload(service: Service) -> dict[str, Any]:
         spec = {"serviceName": service.name, "podManagementPolicy": "Parallel", **spec}
         kind = "StatefulSet"
     else:
+        # The autoscaler owns the count: a replicas field here would reset it on every apply.
+        del spec["replicas"]
         spec["strategy"] = {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},

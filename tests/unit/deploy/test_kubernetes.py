@@ -202,7 +202,13 @@ def test_autoscaler_and_disruption_budget(name: str) -> None:
     ]
     target = autoscaler["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == (workload["kind"], name)
-    assert autoscaler["spec"]["minReplicas"] == workload["spec"]["replicas"]
+    if name == "signaling":
+        # The gateway lists as many signaling pods as the StatefulSet runs.
+        assert autoscaler["spec"]["minReplicas"] == workload["spec"]["replicas"]
+    else:
+        # The autoscaler owns the count; a replicas field would reset it on each apply.
+        assert "replicas" not in workload["spec"]
+        assert autoscaler["spec"]["minReplicas"] >= 2
     assert autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"]
 
 
