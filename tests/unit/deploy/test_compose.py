@@ -7,10 +7,12 @@ classes and the compose specification's JSON schema instead of being run. It is 
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import ipaddress
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,27 @@ def test_the_image_leaves_out_the_dev_and_test_servers() -> None:
     assert not [src for src in copied if src.startswith("devservers")]
     assert not (ROOT / "deploy" / "kafka").exists()
     assert not (ROOT / "deploy" / "postgres").exists()
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_each_service_environment_loads_into_its_settings(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The values must parse too, with what an operator exports substituted as compose does.
+    exported = {
+        "POSTGRES_PASSWORD": "secret",
+        "RAPPORT_IDENTITY_SECRETS_KEY": base64.b64encode(bytes(range(32))).decode(),
+    }
+    for variable in list(os.environ):
+        if variable.startswith("RAPPORT_"):
+            monkeypatch.delenv(variable)
+    for variable, value in COMPOSE["services"][name]["environment"].items():
+        substituted = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: exported[m[1]], str(value))
+        monkeypatch.setenv(variable, substituted)
+    settings: Any = _settings_class(name)()
+    assert settings.environment == "production"
+    assert settings.kafka_bootstrap == "kafka:9092"
+    if name != "gateway":
+        assert settings.database_url.endswith(f"rapport:secret@postgres:5432/{name}")
+    if name == "identity":
+        assert len(settings.secrets_key_bytes()) == 32

@@ -7,9 +7,11 @@ breaks a schema or drifts from the code fails here as surely as a stale renderin
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
+import os
 import shutil
 import subprocess
 import typing
@@ -466,3 +468,49 @@ def test_the_signaling_autoscaler_component_renders(production: Path) -> None:
         if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "signaling"
     ]
     assert autoscaler["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+
+
+# The values parse ---------------------------------------------------------------------------
+
+
+def _secret_values(name: str) -> dict[str, str]:
+    # What an operator puts in the overlay's <service>.env: a working key for identity.
+    values = {
+        f"RAPPORT_{name.upper()}_DATABASE_URL": f"postgresql+asyncpg://u:p@postgresql/{name}",
+        "RAPPORT_IDENTITY_SECRETS_KEY": base64.b64encode(bytes(range(32))).decode(),
+        "RAPPORT_SIGNALING_TURN_SECRET": "turn",
+    }
+    return values
+
+
+@pytest.mark.parametrize("name", [s.name for s in topology.SERVICES])
+def test_each_pod_environment_loads_into_its_settings(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not only the names: the values must parse (lists as the settings read them, networks,
+    # JSON), the way the process will read them in the cluster.
+    for variable in list(os.environ):
+        if variable.startswith("RAPPORT_"):
+            monkeypatch.delenv(variable)
+    environment = dict(_named("ConfigMap", "rapport-config")["data"])
+    [container] = _workload(name)["spec"]["template"]["spec"]["containers"]
+    for entry in container["env"]:
+        if "value" in entry:
+            environment[entry["name"]] = entry["value"]
+        else:
+            environment[entry["name"]] = _secret_values(name)[entry["name"]]
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    settings: Any = _settings(name)()
+    assert settings.environment == "production"
+    assert settings.host == "0.0.0.0"
+    assert settings.kafka_bootstrap == "rapport-kafka-bootstrap:9092"
+    if name != "gateway":
+        assert settings.trusted_proxies == [manifests.POD_NETWORK]
+        assert settings.database_url.startswith("postgresql+asyncpg://")
+    if name == "identity":
+        assert len(settings.secrets_key_bytes()) == 32
+    if name == "signaling":
+        assert settings.allowed_origins == [manifests.PUBLIC_ORIGIN]
+    if name == "gateway":
+        assert len(settings.signaling_urls) == _workload("signaling")["spec"]["replicas"]
