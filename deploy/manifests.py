@@ -47,11 +47,6 @@ DEPLOYMENT_WIDE = {
     "RAPPORT_JWKS_URL": f"http://{IDENTITY.name}:{IDENTITY.port}/.well-known/jwks.json",
     "RAPPORT_LOG_LEVEL": "INFO",
 }
-#: The pod network: the services believe X-Forwarded-For only from there, and the network
-#: policies let nothing but the gateway in. Overlays narrow it to the cluster's pod CIDR.
-POD_NETWORK = "10.0.0.0/8"
-#: Origins whose pages may open signaling sockets: the production overlay sets the real one.
-PUBLIC_ORIGIN = "https://rapport.example.org"
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
 
 
@@ -103,7 +98,7 @@ def _container_env(service: Service) -> list[dict[str, Any]]:
     if service is GATEWAY:
         env += [{"name": k, "value": v} for k, v in _upstream_env("kubernetes").items()]
     else:
-        env.append({"name": service.env("trusted_proxies"), "value": POD_NETWORK})
+        env.append({"name": service.env("trusted_proxies"), "value": topology.POD_NETWORK})
     for setting in service.secret_settings:
         name = service.env(setting)
         ref: dict[str, Any] = {"name": _secret_name(service), "key": name}
@@ -330,7 +325,7 @@ def _config_map() -> dict[str, Any]:
         # In the ConfigMap rather than on the container, so the overlay can set it.
         "data": {
             **DEPLOYMENT_WIDE,
-            SIGNALING.env("allowed_origins"): json.dumps([PUBLIC_ORIGIN]),
+            SIGNALING.env("allowed_origins"): json.dumps([topology.PUBLIC_ORIGIN]),
         },
     }
 
@@ -552,15 +547,21 @@ def _production_overlay() -> dict[str, Any]:
     ]
     return _kustomization(
         ["../../base", "../../kafka"],
-        namespace="rapport",
+        namespace=topology.NAMESPACE,
         images=[
-            {"name": topology.IMAGE, "newName": "registry.example.org/rapport", "newTag": "0.1.0"}
+            {
+                "name": topology.IMAGE,
+                "newName": topology.PRODUCTION_IMAGE,
+                "newTag": topology.PRODUCTION_TAG,
+            }
         ],
         configMapGenerator=[
             {
                 "name": "rapport-config",
                 "behavior": "merge",
-                "literals": [f"{SIGNALING.env('allowed_origins')}={json.dumps([PUBLIC_ORIGIN])}"],
+                "literals": [
+                    f"{SIGNALING.env('allowed_origins')}={json.dumps([topology.PUBLIC_ORIGIN])}"
+                ],
             }
         ],
         secretGenerator=secrets,

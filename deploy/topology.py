@@ -39,6 +39,17 @@ KAFKA_MIN_INSYNC_REPLICAS: Final = 2
 
 #: The image every process runs (deploy/Dockerfile); overlays set the registry and tag.
 IMAGE: Final = "rapport"
+
+# What the production overlay sets: a site changes these and renders again, or keeps an
+# overlay of its own with overlays/production as its resource and its own images/literals.
+NAMESPACE: Final = "rapport"
+PRODUCTION_IMAGE: Final = "registry.example.org/rapport"
+PRODUCTION_TAG: Final = "0.1.0"
+#: The origin of the public pages: the only one whose pages may open signaling sockets.
+PUBLIC_ORIGIN: Final = "https://rapport.example.org"
+#: The pod network: the services believe X-Forwarded-For from there only (the network
+#: policies let nothing but the gateway in). Narrow it to the cluster's pod CIDR.
+POD_NETWORK: Final = "10.0.0.0/8"
 #: The label every Rapport pod carries; the Kafka listener admits only pods with it.
 PART_OF: Final = "rapport"
 

@@ -430,7 +430,7 @@ def test_the_production_overlay_renders_valid_manifests(production: Path) -> Non
     }
     assert images == {"registry.example.org/rapport:0.1.0"}
     config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
-    assert json.loads(config["RAPPORT_SIGNALING_ALLOWED_ORIGINS"]) == [manifests.PUBLIC_ORIGIN]
+    assert json.loads(config["RAPPORT_SIGNALING_ALLOWED_ORIGINS"]) == [topology.PUBLIC_ORIGIN]
     assert config["RAPPORT_ENVIRONMENT"] == "production"
     identity = next(d for d in documents if d["metadata"]["name"] == "identity-secrets")
     assert "stringData" not in identity
@@ -506,11 +506,45 @@ def test_each_pod_environment_loads_into_its_settings(
     assert settings.host == "0.0.0.0"
     assert settings.kafka_bootstrap == "rapport-kafka-bootstrap:9092"
     if name != "gateway":
-        assert settings.trusted_proxies == [manifests.POD_NETWORK]
+        assert settings.trusted_proxies == [topology.POD_NETWORK]
         assert settings.database_url.startswith("postgresql+asyncpg://")
     if name == "identity":
         assert len(settings.secrets_key_bytes()) == 32
     if name == "signaling":
-        assert settings.allowed_origins == [manifests.PUBLIC_ORIGIN]
+        assert settings.allowed_origins == [topology.PUBLIC_ORIGIN]
     if name == "gateway":
         assert len(settings.signaling_urls) == _workload("signaling")["spec"]["replicas"]
+
+
+def test_a_site_overlay_on_top_of_production_sets_its_image_and_origin(production: Path) -> None:
+    # What the README offers instead of editing the source: an overlay of the site's own.
+    site = production.parent / "site"
+    site.mkdir()
+    (site / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": ["../production"],
+                "images": [{"name": "registry.example.org/rapport", "newTag": "0.2.0"}],
+                "configMapGenerator": [
+                    {
+                        "name": "rapport-config",
+                        "behavior": "merge",
+                        "literals": ['RAPPORT_SIGNALING_ALLOWED_ORIGINS=["https://care.example"]'],
+                    }
+                ],
+            }
+        )
+    )
+    documents = _kustomize(site)
+    config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
+    assert json.loads(config["RAPPORT_SIGNALING_ALLOWED_ORIGINS"]) == ["https://care.example"]
+    [gateway] = [
+        d
+        for d in documents
+        if d["metadata"]["name"] == "gateway" and "template" in d.get("spec", {})
+    ]
+    assert gateway["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "registry.example.org/rapport:0.2.0"
+    )
