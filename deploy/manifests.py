@@ -991,8 +991,9 @@ def main(argv: list[str] | None = None) -> int:
     for path, content in rendered().items():
         (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
         (ROOT / path).write_text(content, encoding="utf-8")
+    # Never deleted here: a file nothing renders may be someone's own; --check names it.
     for path in _orphans():
-        (ROOT / path).unlink()
+        print(f"{path} is rendered by nothing: remove it if it is not yours", file=sys.stderr)
     return 0
 
 
