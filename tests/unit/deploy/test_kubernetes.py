@@ -23,7 +23,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from deploy import manifests, topology
+from deploy import manifests, reference, topology
 from devservers import kustomize
 from shared.events import catalog
 from tests.unit.deploy.manifest_schemas import ManifestInvalid, validate
@@ -78,7 +78,7 @@ def _settings(name: str) -> type[BaseSettings]:
 def test_the_committed_files_are_what_the_source_renders() -> None:
     # compose, the manifests, the init SQL and the README's configuration reference.
     assert manifests.stale() == [], "run python -m deploy.manifests"
-    assert list(manifests._orphans()) == []
+    assert list(manifests.orphans()) == []
 
 
 def test_every_service_package_is_deployed() -> None:
@@ -370,8 +370,8 @@ def test_a_kind_without_a_schema_is_refused() -> None:
 
 def test_the_readme_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index(manifests.README_BEGIN)
-    reference = readme[start : readme.index(manifests.README_END)]
+    start = readme.index(reference.README_BEGIN)
+    table = readme[start : readme.index(reference.README_END)]
     for service in topology.SERVICES:
         settings = service.settings()
         prefix = settings.model_config["env_prefix"]
@@ -379,7 +379,7 @@ def test_the_readme_lists_every_setting() -> None:
             choices = getattr(field.validation_alias, "choices", None)
             names = [c for c in choices or [] if isinstance(c, str) and c.isupper()]
             variable = names[0] if names else f"{prefix}{name}".upper()
-            assert f"`{variable}`" in reference, variable
+            assert f"`{variable}`" in table, variable
     assert (
         json.dumps(["https://rapport.example.org"])
         in (KUBERNETES / "overlays/production/kustomization.yaml").read_text()
