@@ -401,6 +401,13 @@ def _kustomize(directory: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
+def _overlay(directory: Path, **spec: Any) -> Path:
+    directory.mkdir()
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump({**kustomization, **spec}))
+    return directory
+
+
 @pytest.fixture
 def production(tmp_path: Path) -> Path:
     """A copy of deploy/kubernetes whose production overlay has its (example) secret files."""
@@ -447,17 +454,10 @@ def test_the_production_overlay_refuses_to_render_without_its_secrets(production
 
 
 def test_the_signaling_autoscaler_component_renders(production: Path) -> None:
-    overlay = production.parent / "autoscaled"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": ["../../base"],
-                "components": ["../../components/signaling-autoscaling"],
-            }
-        )
+    overlay = _overlay(
+        production.parent / "autoscaled",
+        resources=["../../base"],
+        components=["../../components/signaling-autoscaling"],
     )
     documents = _kustomize(overlay)
     for document in documents:
@@ -518,24 +518,17 @@ def test_each_pod_environment_loads_into_its_settings(
 
 def test_a_site_overlay_on_top_of_production_sets_its_image_and_origin(production: Path) -> None:
     # What the README offers instead of editing the source: an overlay of the site's own.
-    site = production.parent / "site"
-    site.mkdir()
-    (site / "kustomization.yaml").write_text(
-        yaml.safe_dump(
+    site = _overlay(
+        production.parent / "site",
+        resources=["../production"],
+        images=[{"name": "registry.example.org/rapport", "newTag": "0.2.0"}],
+        configMapGenerator=[
             {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": ["../production"],
-                "images": [{"name": "registry.example.org/rapport", "newTag": "0.2.0"}],
-                "configMapGenerator": [
-                    {
-                        "name": "rapport-config",
-                        "behavior": "merge",
-                        "literals": ['RAPPORT_SIGNALING_ALLOWED_ORIGINS=["https://care.example"]'],
-                    }
-                ],
+                "name": "rapport-config",
+                "behavior": "merge",
+                "literals": ['RAPPORT_SIGNALING_ALLOWED_ORIGINS=["https://care.example"]'],
             }
-        )
+        ],
     )
     documents = _kustomize(site)
     config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
