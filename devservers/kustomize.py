@@ -43,7 +43,8 @@ def fetch() -> Path:
     target = DEFAULT_DIR / "kustomize"
     if os.access(target, os.X_OK):
         return target
-    go = shutil.which("go")
+    # The official toolchain's place, for a shell whose PATH does not name it.
+    go = shutil.which("go") or shutil.which("go", path="/usr/local/go/bin")
     if go is None:
         raise KustomizeMissing("go is needed to build kustomize (the Go toolchain)")
     DEFAULT_DIR.parent.mkdir(parents=True, exist_ok=True)
