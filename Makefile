@@ -6,7 +6,7 @@ SERVICES := identity records signaling webhooks
 # Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
 PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks gateway banner,)
 
-.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars fhir-validator clean
+.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars fhir-validator kustomize manifests clean
 
 install: web/node_modules/.package-lock.json
 	$(UV) sync --frozen
@@ -23,6 +23,15 @@ kafka-jars: install
 fhir-validator: install
 	$(PY) python -m devservers.fhir_validator.launcher fetch
 
+# The deploy tests render the Kubernetes overlays with kustomize (built once with Go, cached).
+kustomize: install
+	$(PY) python -m devservers.kustomize fetch
+
+# docker-compose.yml, deploy/kubernetes/ and the README's configuration reference, from
+# deploy/topology.py and the settings classes (a unit test fails when they are stale).
+manifests: install
+	$(PY) python -m deploy.manifests
+
 migrate: install
 	@mkdir -p var
 	@for s in $(SERVICES); do $(PY) python -m services.$$s migrate || exit 1; done
@@ -37,13 +46,13 @@ run: export RAPPORT_IDENTITY_PARTNER_JWKS_ALLOW_PRIVATE_URLS ?= true
 run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
 	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
 
-test: install kafka-jars fhir-validator
+test: install kafka-jars kustomize fhir-validator
 	$(PY) pytest tests -q -p no:cacheprovider
 
-test-unit: install fhir-validator
+test-unit: install kustomize fhir-validator
 	$(PY) pytest tests/unit -q
 
-test-integration: install kafka-jars
+test-integration: install kafka-jars fhir-validator
 	$(PY) pytest tests/integration -q
 
 test-e2e: install kafka-jars
