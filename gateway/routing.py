@@ -43,6 +43,9 @@ class Route:
     # Public routes skip the edge token check; the service authenticates on its own terms
     # (signaling reads its token from the first WebSocket message).
     public: bool = False
+    # The FHIR API's clients expect errors as OperationOutcomes (shared.fhir), so the edge's
+    # own refusals on this route (401, 429, 502-504) take that shape too.
+    errors_as_fhir: bool = False
 
     @property
     def path(self) -> str:
@@ -81,7 +84,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/clients", Upstream.RECORDS),
     Route("/v1/audit", Upstream.RECORDS),
     Route("/v1/availability", Upstream.RECORDS),
-    Route("/fhir", Upstream.RECORDS),
+    Route("/fhir", Upstream.RECORDS, errors_as_fhir=True),
     Route("/v1/clinicians", Upstream.RECORDS),
     Route("/v1/ice-servers", Upstream.SIGNALING),
     Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),

@@ -20,9 +20,9 @@ from services.records.fhir import capability, rules, service
 from services.records.fhir.search import OFFSET, SEARCH_PARAMETERS, Search, parse_search
 from shared.dependencies import SessionDep
 from shared.errors import RapportError
+from shared.fhir import FHIR_JSON, operation_outcome
 from shared.tokens import CurrentPrincipal
 
-FHIR_JSON = "application/fhir+json"
 JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON})
 
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(audit.request_context)])
@@ -41,23 +41,12 @@ async def export_client_fhir(
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
-# Each error's OperationOutcome issue type (FHIR's IssueType codes), by HTTP status.
-ISSUE_TYPES = {
-    400: "invalid",
-    401: "login",
-    403: "forbidden",
-    404: "not-found",
-    406: "not-supported",
-}
-
-
 def outcome_response(
     status_code: int, diagnostics: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """An error as FHIR clients expect it: an OperationOutcome, in FHIR's media type."""
-    code = ISSUE_TYPES.get(status_code, "invalid" if status_code < 500 else "exception")
     return JSONResponse(
-        rules.operation_outcome(code, diagnostics),
+        operation_outcome(status_code, diagnostics),
         status_code=status_code,
         media_type=FHIR_JSON,
         headers=headers,
@@ -95,6 +84,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The caller may not read this type (OperationOutcome)", **OUTCOME},
     404: {"description": "Unknown type, or no such resource for you (OperationOutcome)", **OUTCOME},
     406: {"description": "A _format other than JSON (OperationOutcome)", **OUTCOME},
+    # Invalid parameters are 400s here, never the other APIs' 422 (FhirRoute).
+    "4XX": {"description": "Any other refusal (OperationOutcome)", **OUTCOME},
 }
 
 fhir_router = APIRouter(

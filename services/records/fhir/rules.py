@@ -318,11 +318,3 @@ def searchset(
             for resource in resources
         ],
     }
-
-
-def operation_outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:
-    """An error as FHIR says: one issue with an issue-type ``code`` and the prose."""
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
-    }
