@@ -40,8 +40,9 @@ def _email_channel(settings: NotificationsSettings) -> EmailChannel:
         host=settings.smtp_host,
         port=settings.smtp_port,
         security=settings.smtp_security,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        username=settings.smtp_username or None,
+        password=(settings.smtp_password.get_secret_value() if settings.smtp_password else None)
+        or None,
         ca_file=settings.smtp_ca_file,
         timeout_seconds=settings.smtp_timeout_seconds,
     )
