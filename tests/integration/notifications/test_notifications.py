@@ -44,6 +44,7 @@ from services.records.app import create_app as create_records
 from services.records.settings import RecordsSettings
 from shared.events.catalog import AppointmentReminderDue, AppointmentScheduled
 from shared.events.envelope import KafkaRecord, encode
+from shared.events.inbox import ProcessedEvent
 from shared.events.kafka import EventPublisher
 from shared.migrations import upgrade
 from tests.fixtures.smtp import Received, SmtpServer
@@ -462,14 +463,18 @@ async def test_a_reminder_is_sent_once_across_a_restart_and_unsubscribing_stops_
     await system.publish(record)
     second = _reminder(client_id, clinician_id)
     await system.publish(encode(second, source="/rapport/records"))
-    messages = await _mail_to(smtp, email, 2)
-    ics_uids = [str(m.message["Subject"]) for m in messages]
-    assert len(messages) == 2, ics_uids
+    await _mail_to(smtp, email, 2)
+
+    async def both_recorded_sent() -> bool:
+        rows = [n for n in await system.notifications_rows() if n.user_id == client_id]
+        return len(rows) >= 2 and all(n.status == Status.SENT for n in rows)
+
+    await _until(both_recorded_sent, "both reminders are recorded as sent")
     rows = [n for n in await system.notifications_rows() if n.user_id == client_id]
     assert sorted(n.subject_id for n in rows) == sorted(
         [str(first.appointment_id), str(second.appointment_id)]
     )
-    assert {n.status for n in rows} == {Status.SENT}
+    assert len(smtp.to(email)) == 2
 
     # One link stops reminders: the next one is not sent, a security notice still is.
     unsubscribe = reminder.message["List-Unsubscribe"].strip("<>")
@@ -482,7 +487,20 @@ async def test_a_reminder_is_sent_once_across_a_restart_and_unsubscribing_stops_
     assert done.status_code == 200, done.text
     forged = await system.notifications.post("/v1/notifications/unsubscribe?token=" + "A" * 64)
     assert forged.status_code == 422
-    await system.publish(encode(_reminder(client_id, clinician_id), source="/rapport/records"))
+    third = _reminder(client_id, clinician_id)
+    third_id = str(uuid.uuid4())
+    await system.publish(encode(third, source="/rapport/records", event_id=third_id))
+
+    async def third_applied() -> bool:
+        async with system.notifications_app.state.database.unit_of_work() as session:
+            found = await session.exec(
+                select(ProcessedEvent).where(ProcessedEvent.event_id == third_id)
+            )
+            return found.first() is not None
+
+    await _until(third_applied, "notifications applied the third reminder's event")
+    rows = await system.notifications_rows()
+    assert not [n for n in rows if n.subject_id == str(third.appointment_id)]
     await identity.post("/v1/auth/password-reset", json={"email": email})
     [*_, last] = await _mail_to(smtp, email, 3)
     assert "password" in str(last.message["Subject"]).lower()
