@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.notifications import service
-from services.notifications.errors import InvalidUnsubscribeLink, UnknownLanguage
+from services.notifications.errors import InvalidUnsubscribeLink, UnknownClinic, UnknownLanguage
 from services.notifications.schemas import (
     FailureView,
     PreferencesChange,
@@ -17,7 +17,7 @@ from services.notifications.schemas import (
 )
 from services.notifications.settings import NotificationsSettings
 from shared.dependencies import SessionDep
-from shared.errors import Forbidden, InvalidRequest, NotFound
+from shared.errors import Forbidden, InvalidRequest
 from shared.openapi import error_responses
 from shared.tokens import CurrentPrincipal
 
@@ -37,7 +37,7 @@ UnsubscribeKeyDep = Annotated[bytes, Depends(_unsubscribe_key)]
 @router.get("/preferences")
 async def get_preferences(principal: CurrentPrincipal, session: SessionDep) -> PreferencesView:
     """The caller's own notification preferences."""
-    preference = await service.preferences(session, principal.user_id)
+    preference = await service.preferences_of(session, principal.user_id)
     return PreferencesView.of(preference, service.LANGUAGES)
 
 
@@ -82,7 +82,7 @@ async def unsubscribe(
     return Unsubscribed()
 
 
-@router.get("/failures", responses=error_responses(Forbidden, NotFound))
+@router.get("/failures", responses=error_responses(Forbidden, UnknownClinic))
 async def list_failures(
     request: Request,
     principal: CurrentPrincipal,
@@ -91,12 +91,6 @@ async def list_failures(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[FailureView]:
     """Notifications that failed for good, newest first (admins)."""
-    principal.require_role("admin")
     settings: NotificationsSettings = request.app.state.settings
-    clinicians = None
-    if clinic is not None:
-        found = next((c for c in settings.clinics if c.name == clinic), None)
-        if found is None:
-            raise NotFound(f"no clinic named {clinic!r}")
-        clinicians = found.clinician_ids
-    return [FailureView.of(n) for n in await service.failures(session, clinicians, limit)]
+    found = await service.failures(session, principal, settings.clinics, clinic=clinic, limit=limit)
+    return [FailureView.of(n) for n in found]

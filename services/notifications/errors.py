@@ -44,3 +44,8 @@ class PreferencesNotFound(NotFound):
 class UnknownLanguage(InvalidRequest):
     def __init__(self, language: str, known: tuple[str, ...]) -> None:
         super().__init__(f"language {language!r} is not one of {', '.join(known)}")
+
+
+class UnknownClinic(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no clinic named {name!r}")
