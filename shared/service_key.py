@@ -1,9 +1,9 @@
 """The key one service presents to another on an internal call (notifications to identity).
 
 Internal endpoints live under ``/internal/`` and are never routed by the gateway; the caller
-sends ``Authorization: Bearer <key>`` with the deployment-wide
-``RAPPORT_NOTIFICATIONS_SERVICE_KEY``, and the callee compares it in constant time. Development
-and test fall back to a public key; production refuses to use one it was not given.
+sends ``Authorization: Bearer <key>`` (``RAPPORT_NOTIFICATIONS_IDENTITY_KEY``) and the callee
+compares it in constant time with its own copy (``RAPPORT_IDENTITY_NOTIFICATIONS_KEY``).
+Development and test fall back to a public key; production refuses to use one it was not given.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ def create_app(
     app.state.token_verifier = verifier
     app.state.identity = identity
     app.state.notifications_service_key = service_key(
-        settings.notifications_service_key, settings.environment
+        settings.notifications_key, settings.environment
     )
     app.include_router(api.router)
     app.include_router(internal_api.router)

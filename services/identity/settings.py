@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.service_key import check_key_length
-from shared.settings import ServiceSettings, deployment_wide
+from shared.settings import ServiceSettings
 
 # Development and test only: a key anyone can derive from this public source, so secrets
 # sealed with it are not secret. Production refuses to start without its own key.
@@ -69,14 +69,12 @@ class IdentitySettings(ServiceSettings):
     # 32 random bytes (e.g. ``openssl rand -base64 32``). Required in production; development
     # and test use DEVELOPMENT_SECRETS_KEY.
     secrets_key: SecretStr | None = None
-    # What the notifications service presents on identity's internal API (the same
-    # deployment-wide RAPPORT_NOTIFICATIONS_SERVICE_KEY it reads). Without one, production
-    # refuses internal calls; development and test use shared.service_key's public key.
-    notifications_service_key: SecretStr | None = Field(
-        None, validation_alias=deployment_wide("notifications_service_key")
-    )
+    # The key the notifications service presents on identity's internal API (the same value as
+    # its RAPPORT_NOTIFICATIONS_IDENTITY_KEY). Without one, production refuses internal calls;
+    # development and test use shared.service_key's public key.
+    notifications_key: SecretStr | None = None
 
-    _service_key_is_long_enough = field_validator("notifications_service_key")(check_key_length)
+    _service_key_is_long_enough = field_validator("notifications_key")(check_key_length)
 
     @field_validator("secrets_key")
     @classmethod

@@ -61,7 +61,7 @@ def create_app(
     background.on_shutdown(database.dispose)
     identity_client = httpx.AsyncClient(timeout=10.0, follow_redirects=False, trust_env=False)
     background.on_shutdown(identity_client.aclose)
-    key = service_key(settings.service_key, settings.environment)
+    key = service_key(settings.identity_key, settings.environment)
     unsubscribe_key = _unsubscribe_key(settings)
     notifier = Notifier(
         settings,

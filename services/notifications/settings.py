@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.service_key import check_key_length
-from shared.settings import ServiceSettings, deployment_wide
+from shared.settings import ServiceSettings
 
 # Quick first retries (a restarting relay), then minutes, then hours: about a day in all.
 DEFAULT_RETRY_SCHEDULE_SECONDS: list[float] = [10, 60, 300, 1800, 7200, 21600, 43200]
@@ -37,11 +37,10 @@ class NotificationsSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///./var/notifications.db"
     # Where identity's internal API listens (contacts, reset and invitation links).
     identity_url: str = "http://127.0.0.1:8001"
-    # The key presented to identity's internal API (the deployment-wide variable identity
-    # reads too); development and test fall back to shared.service_key's public key.
-    service_key: SecretStr | None = Field(
-        None, validation_alias=deployment_wide("notifications_service_key")
-    )
+    # The key presented to identity's internal API (the same value as identity's
+    # RAPPORT_IDENTITY_NOTIFICATIONS_KEY); development and test use shared.service_key's
+    # public one.
+    identity_key: SecretStr | None = None
     # Where people open what an email links to (the gateway's public address).
     public_url: str = "http://127.0.0.1:8000"
 
@@ -74,7 +73,7 @@ class NotificationsSettings(ServiceSettings):
     # The key unsubscribe links are signed with; development and test use a public one.
     unsubscribe_key: SecretStr | None = None
 
-    _service_key_is_long_enough = field_validator("service_key", "unsubscribe_key")(
+    _service_key_is_long_enough = field_validator("identity_key", "unsubscribe_key")(
         check_key_length
     )
 
