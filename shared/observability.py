@@ -23,6 +23,7 @@ from shared.logging import current_request_id, sane_request_id
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 access_log = logging.getLogger("rapport.access")
+log = logging.getLogger(__name__)
 # Paths are ids and route words; a client's mistake (a token pasted into one) stays short.
 _LOGGED_PATH_CHARS = 200
 
@@ -45,6 +46,56 @@ class Metrics:
             registry=self.registry,
         )
         self.service = service
+        # Read when /metrics is scraped (a backlog is a database count): cheaper than keeping
+        # it current on every change, and never stale by more than one scrape.
+        self.refreshers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Run ``refresh`` (which sets gauges) before each /metrics answer."""
+        self.refreshers.append(refresh)
+
+    async def refresh(self) -> None:
+        """Run the scrape-time refreshers; one that fails leaves its gauges as they were."""
+        for refresh in self.refreshers:
+            try:
+                await asyncio.wait_for(refresh(), timeout=2.0)
+            except Exception as exc:  # a dependency down must not take /metrics with it
+                log.warning("metrics refresh %s failed: %s", _name_of(refresh), type(exc).__name__)
+
+
+def _name_of(function: object) -> str:
+    return getattr(function, "__qualname__", type(function).__name__)
+
+
+class GraceCheck:
+    """A readiness check that reports a failure only once it has lasted ``grace_seconds``.
+
+    A broker restart or a leader election takes a few seconds; failing readiness at once
+    would take every pod out of its Service together and turn a blip into an outage.
+    """
+
+    def __init__(
+        self,
+        check: ReadinessCheck,
+        grace_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._grace = grace_seconds
+        self._clock = clock
+        self._failing_since: float | None = None
+
+    async def __call__(self) -> None:
+        try:
+            await self._check()
+        except Exception:
+            now = self._clock()
+            if self._failing_since is None:
+                self._failing_since = now
+            if now - self._failing_since >= self._grace:
+                raise
+            return
+        self._failing_since = None
 
 
 class RequestMetricsMiddleware:
@@ -173,6 +224,7 @@ def install_observability(
 
     @router.get("/metrics")
     async def prometheus() -> Response:
+        await metrics.refresh()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
