@@ -132,6 +132,11 @@ class EventRouter:
     def topics(self) -> list[str]:
         return sorted(self._topics)
 
+    @property
+    def event_types(self) -> list[str]:
+        """The event types this router hands to a handler (its subscriptions)."""
+        return sorted(self._handlers)
+
     def handles(self, event_type: str) -> bool:
         return event_type in self._handlers
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiokafka.errors import KafkaError
 from sqlalchemy import JSON, Column, Index, LargeBinary, func, text
@@ -78,10 +78,6 @@ async def pending_summary(session: AsyncSession) -> tuple[int, datetime | None]:
         )
     ).one()
     count, oldest = row
-    if isinstance(oldest, str):  # SQLite hands an aggregate back untyped
-        oldest = datetime.fromisoformat(oldest)
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
     return int(count), oldest
 
 
