@@ -4,6 +4,8 @@ Kafka broker, run as an operator runs it: a separate process reading the environ
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -17,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlmodel import col, select
 
-from deploy.admin import SERVICES
+from deploy.admin import SERVICES, main
 from services.records.models import AuditEntry
 from services.webhooks.messages import new_secret
 from services.webhooks.models import Delivery, DeliveryStatus, WebhookEndpoint
@@ -27,7 +29,6 @@ from shared.events.envelope import encode
 from shared.events.outbox import OutboxMessage
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[3]
 
 
 class Deployment:
@@ -36,8 +37,7 @@ class Deployment:
     def __init__(self, postgres_server, kafka_bootstrap: str) -> None:  # type: ignore[no-untyped-def]
         self.postgres = postgres_server
         self.names = {s: f"cli_{s}_{uuid.uuid4().hex[:8]}" for s in SERVICES}
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "OTEL_"))}
-        self.env.update(RAPPORT_ENVIRONMENT="test", RAPPORT_KAFKA_BOOTSTRAP=kafka_bootstrap)
+        self.env = {"RAPPORT_ENVIRONMENT": "test", "RAPPORT_KAFKA_BOOTSTRAP": kafka_bootstrap}
         for service, name in self.names.items():
             postgres_server.create_database(name)
             self.env[f"RAPPORT_{service.upper()}_DATABASE_URL"] = self.url(service)
@@ -47,18 +47,14 @@ class Deployment:
         return url
 
     def rapport(self, *argv: str, expect: int = 0) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "deploy.admin", *argv],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == expect, f"{argv}: {result.stdout}\n{result.stderr}"
-        # What a command answers is on stdout; a failure's one line (and any library's
-        # warnings) on stderr.
-        return result.stdout if expect == 0 else result.stderr
+        """Run ``rapport argv`` as its console script does, in this process (a process per
+        command would spend most of the test importing); what it printed on stdout, or on
+        stderr when it is expected to fail."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(argv))
+        assert code == expect, f"{argv}: {out.getvalue()}\n{err.getvalue()}"
+        return out.getvalue() if expect == 0 else err.getvalue()
 
     def drop(self) -> None:
         for name in self.names.values():
@@ -68,19 +64,33 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(postgres_server, kafka_bootstrap) -> Iterator[Deployment]:  # type: ignore[no-untyped-def]
     deployment = Deployment(postgres_server, kafka_bootstrap)
-    try:
-        deployment.rapport("migrate")
-        yield deployment
-    finally:
-        deployment.drop()
+    with pytest.MonkeyPatch.context() as environment:
+        for name in [n for n in os.environ if n.startswith(("RAPPORT_", "OTEL_"))]:
+            environment.delenv(name)
+        for name, value in deployment.env.items():
+            environment.setenv(name, value)
+        try:
+            deployment.rapport("migrate")
+            yield deployment
+        finally:
+            deployment.drop()
 
 
-def test_the_console_script_is_installed() -> None:
+def test_the_console_script_is_installed(deployment: Deployment) -> None:
+    # A separate process, as an operator runs it, reading the environment.
     script = Path(sys.executable).parent / "rapport"
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0
+    result = subprocess.run(
+        [script, "outbox", "status", "signaling"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "service": "signaling",
+        "pending": 0,
+        "oldest_age_seconds": None,
+    }
+    help = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     for command in ("migrate", "create-user", "outbox", "dead-letters", "webhooks", "audit"):
-        assert command in result.stdout
+        assert command in help.stdout
 
 
 def test_migrate_is_repeatable_and_named_per_service(deployment: Deployment) -> None:
