@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
+from deploy import topology
 from shared.db import Database, utc_now
 from shared.errors import RapportError
 from shared.events.catalog import (
@@ -36,7 +37,8 @@ from shared.events.catalog import (
 from shared.events.outbox import pending_summary
 from shared.settings import ServiceSettings
 
-SERVICES = ("identity", "records", "signaling", "webhooks")
+# The services that own a database (and so an outbox and migrations), from the topology.
+SERVICES = tuple(s.name for s in topology.SERVICES if s.has_database)
 DEAD_LETTER_TOPICS = tuple(
     dead_letter_topic(t) for t in (TOPIC_IDENTITY, TOPIC_RECORDS, TOPIC_SIGNALING, TOPIC_WEBHOOKS)
 )
@@ -55,9 +57,9 @@ class CommandError(Exception):
 
 def service_settings(service: str) -> ServiceSettings:
     """``service``'s settings, read from the environment as the service itself reads them."""
-    module = importlib.import_module(f"services.{service}.settings")
-    settings_class = getattr(module, f"{service.capitalize()}Settings")
-    settings: ServiceSettings = settings_class()
+    (described,) = [s for s in topology.SERVICES if s.name == service]
+    settings = described.settings()()
+    assert isinstance(settings, ServiceSettings)
     return settings
 
 

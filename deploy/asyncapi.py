@@ -10,6 +10,7 @@ router handles. The test suite runs ``--check``, so the document cannot drift fr
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import sys
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from deploy import topology
 from shared.events.catalog import EventPayload, Payload, dead_letter_topic
 from shared.events.kafka import EventRouter
 
@@ -83,18 +85,17 @@ def event_type(payload: type[Payload]) -> str:
 
 
 def consumer_routers() -> dict[str, EventRouter]:
-    """Each service's consumer subscriptions, from its own ``build_router()``."""
-    from services.identity.events import build_router as identity
-    from services.records.events import build_router as records
-    from services.signaling.events import build_router as signaling
-    from services.webhooks.events import build_router as webhooks
-
-    return {
-        "identity": identity(),
-        "records": records(),
-        "signaling": signaling(),
-        "webhooks": webhooks(),
-    }
+    """Each service's consumer subscriptions, from its own ``events.build_router()``."""
+    routers = {}
+    for service in topology.SERVICES:
+        try:
+            events = importlib.import_module(f"{service.package}.events")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{service.package}.events":
+                raise
+            continue  # a process without consumers (the gateway)
+        routers[service.name] = events.build_router()
+    return routers
 
 
 def document(routers: dict[str, EventRouter] | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ when they should (promtool), and every metric they read is one the services serv
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import re
 import shutil
@@ -15,17 +16,8 @@ import httpx
 import pytest
 import yaml
 
+from deploy import topology
 from deploy.openapi import _logging_left_alone
-from gateway.app import create_app as gateway_app
-from gateway.settings import GatewaySettings
-from services.identity.app import create_app as identity_app
-from services.identity.settings import IdentitySettings
-from services.records.app import create_app as records_app
-from services.records.settings import RecordsSettings
-from services.signaling.app import create_app as signaling_app
-from services.signaling.settings import SignalingSettings
-from services.webhooks.app import create_app as webhooks_app
-from services.webhooks.settings import WebhooksSettings
 
 OBSERVABILITY = Path(__file__).resolve().parents[3] / "deploy" / "observability"
 ALERTS = OBSERVABILITY / "alerts.yaml"
@@ -122,13 +114,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         return f"sqlite+aiosqlite:///{root / name}.db"
 
     with _logging_left_alone():
-        apps = [
-            identity_app(IdentitySettings(environment="development", database_url=database("i"))),
-            records_app(RecordsSettings(environment="development", database_url=database("r"))),
-            signaling_app(SignalingSettings(environment="development", database_url=database("s"))),
-            webhooks_app(WebhooksSettings(environment="development", database_url=database("w"))),
-            gateway_app(GatewaySettings(environment="development")),
-        ]
+        apps = []
+        for service in topology.SERVICES:
+            app_module = importlib.import_module(f"{service.package}.app")
+            overrides = {"database_url": database(service.name)} if service.has_database else {}
+            settings = service.settings()(environment="development", **overrides)
+            apps.append(app_module.create_app(settings))
 
     async def scrape() -> set[str]:
         names: set[str] = set()
