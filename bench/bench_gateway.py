@@ -8,7 +8,7 @@ request from an allowed origin. Every request carries a bearer token the gateway
 keep-alive HTTP/1.1 client on raw asyncio streams, in this process; all figures come from the
 same run on the same machine, so compare them with each other, not across machines.
 
-    uv run python bench/bench_gateway.py [--seconds 5] [--connections 32] [--rounds 3]
+    uv run python bench/bench_gateway.py [--seconds 5] [--connections 32] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+
+from bench import _table
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "3f1c0e7e-1111-4222-8333-944455556666"
@@ -152,7 +154,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve-service", nargs=2, metavar=("PORT", "JWKS_FILE"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.connections, args.rounds = 0.3, 2, 1
     if args.serve_service:
         serve_service(int(args.serve_service[0]), args.serve_service[1])
         return
@@ -199,6 +204,8 @@ def main() -> None:
                     "RAPPORT_GATEWAY_CORS_ALLOW_ORIGINS": "https://ehr.example.org"
                 },
             }
+            if args.quick:  # one gateway process is enough to prove the path still works
+                variants = {"gateway, principal limit": {}}
             ports: dict[str, int] = {}
             for name, extra in variants.items():
                 port = ports[name] = free_port()
@@ -234,6 +241,22 @@ def main() -> None:
             for name, rates in figures.items():
                 rate = statistics.median(rates)
                 print(f"  {name:<32} {rate:8.0f} req/s  ({rate / direct:.2f}x the baseline)")
+            _table.report(
+                [
+                    _table.Figure(
+                        bench="gateway",
+                        name=f"HTTP read, {name}, {args.connections} connections",
+                        value=statistics.median(rates),
+                        unit="req/s",
+                        samples=round(statistics.median(rates) * args.seconds),
+                        target="≥ 0.8× direct",
+                        baseline=direct,
+                        baseline_name="service direct",
+                    )
+                    for name, rates in figures.items()
+                    if name != "service directly (baseline)"
+                ]
+            )
         finally:
             for process in processes:
                 process.terminate()
