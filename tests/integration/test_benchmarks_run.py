@@ -31,6 +31,7 @@ FIGURES = {
     "records_audit": 2,
     "records_slots": 1,
     "signaling_idle": 1,
+    "signaling_join": 3,
     "signaling_relay": 2,
     "sqlite_writers": 1,
 }
