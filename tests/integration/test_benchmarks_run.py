@@ -28,6 +28,7 @@ FIGURES = {
     "event_pipeline": 1,
     "gateway": 1,
     "identity": 3,
+    "records_api": 8,
     "records_audit": 2,
     "records_slots": 1,
     "signaling_idle": 1,
