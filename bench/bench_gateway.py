@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,14 @@ async def requests_per_second(
     return sum(counts) / (time.perf_counter() - started)
 
 
+def interleaved(names: list[str], rounds: int) -> Iterator[str]:
+    """Every name once a round, the order rotated each round, so load from elsewhere on the
+    machine spreads evenly over them."""
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        yield from names[shift:] + names[:shift]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -241,17 +250,11 @@ def main() -> None:
                 f"{args.rounds} interleaved rounds of {args.seconds:.0f} s, median shown"
             )
             figures: dict[str, list[float]] = {name: [] for name in targets}
-            for round_number in range(args.rounds):
-                # Rotated each round, so load from elsewhere on the machine spreads evenly.
-                names = list(targets)
-                names = names[round_number % len(names) :] + names[: round_number % len(names)]
-                for name in names:
-                    port, headers = targets[name]
-                    figures[name].append(
-                        asyncio.run(
-                            requests_per_second(port, args.seconds, args.connections, headers)
-                        )
-                    )
+            for name in interleaved(list(targets), args.rounds):
+                port, headers = targets[name]
+                figures[name].append(
+                    asyncio.run(requests_per_second(port, args.seconds, args.connections, headers))
+                )
             direct = statistics.median(figures["service directly (baseline)"])
             for name, rates in figures.items():
                 rate = statistics.median(rates)

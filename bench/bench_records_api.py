@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from bench import _table
-from bench.bench_gateway import free_port, requests_per_second, start
+from bench.bench_gateway import free_port, interleaved, requests_per_second, start
 from bench.bench_records_audit import running_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,18 +115,15 @@ def main() -> None:
                 targets[f"{name}, via gateway"] = (gateway_port, path)
             rates: dict[str, list[float]] = {name: [] for name in targets}
             latencies: dict[str, list[float]] = {name: [] for name in targets}
-            for round_number in range(args.rounds):
-                names = list(targets)
-                names = names[round_number % len(names) :] + names[: round_number % len(names)]
-                for name in names:
-                    port, path = targets[name]
-                    rates[name].append(
-                        asyncio.run(
-                            requests_per_second(
-                                port, args.seconds, args.connections, auth, path, latencies[name]
-                            )
+            for name in interleaved(list(targets), args.rounds):
+                port, path = targets[name]
+                rates[name].append(
+                    asyncio.run(
+                        requests_per_second(
+                            port, args.seconds, args.connections, auth, path, latencies[name]
                         )
                     )
+                )
         finally:
             for process in processes:
                 process.terminate()
