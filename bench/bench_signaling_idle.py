@@ -7,6 +7,7 @@ handler just waits. Per-socket memory is the server's RSS growth divided by N, m
 same run for every server. Prints figures; passes or fails nothing.
 
     uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets-sansio served]
+        [--quick]
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _table  # noqa: E402
 
 SUBPROTOCOL = "rapport.signal.v1"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "signaling" / "migrations"
@@ -129,12 +132,12 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
     return sockets
 
 
-async def _measure(pid: int, url: str, count: int, joins: list[str] | None) -> float:
+async def _measure(pid: int, url: str, count: int, joins: list[str] | None, warm_up: int) -> float:
     """KiB of server RSS per socket, after a warm-up that the baseline RSS includes."""
-    warm = await _open(url, 200, joins[:200] if joins else None)
+    warm = await _open(url, warm_up, joins[:warm_up] if joins else None)
     await asyncio.sleep(1.0)
     before = _rss_kib(pid)
-    sockets = await _open(url, count, joins[200:] if joins else None)
+    sockets = await _open(url, count, joins[warm_up:] if joins else None)
     await asyncio.sleep(2.0)
     after = _rss_kib(pid)
     for ws in warm + sockets:
@@ -185,8 +188,12 @@ def main() -> None:
         default=["websockets-sansio", "served"],
         help="uvicorn ws implementations; 'served' is signaling's own (server_config)",
     )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
+    if args.quick:
+        args.sockets, args.ws = 20, ["served"]
     count: int = args.sockets
+    warm_up = min(200, count)
 
     from shared.migrations import upgrade
 
@@ -215,7 +222,7 @@ def main() -> None:
     _wait_listening(port, bare)
     assert bare.pid is not None
     results["bare websockets"] = asyncio.run(
-        _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None)
+        _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None, warm_up)
     )
     bare.terminate()
     bare.join()
@@ -224,7 +231,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
             upgrade(MIGRATIONS, database_url)
-            sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + 200)]
+            sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + warm_up)]
             asyncio.run(_schedule(database_url, sessions))
             joins = [
                 json.dumps({"type": "join", "token": token(client, sid), "display_name": "Sam"})
@@ -240,7 +247,7 @@ def main() -> None:
             _wait_listening(port, server)
             assert server.pid is not None
             results[f"signaling (ws={ws_impl})"] = asyncio.run(
-                _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins)
+                _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins, warm_up)
             )
             server.terminate()
             server.join()
@@ -250,6 +257,23 @@ def main() -> None:
     for name, kib in results.items():
         print(f"  {name:32s} {kib:6.1f} KiB/socket  ({kib / baseline:4.2f}x bare)")
     print("  target: signaling <= 20 KiB/socket (design: bare ~14.5 KiB here)")
+    _table.report(
+        [
+            _table.Figure(
+                bench="signaling_idle",
+                name=f"idle authenticated socket, {name}, {count} sockets",
+                value=kib,
+                unit="KiB/socket",
+                samples=count,
+                target="≤ 1.0× bare at 15,000",
+                baseline=baseline,
+                baseline_name="bare websockets",
+                higher_is_better=False,
+            )
+            for name, kib in results.items()
+            if name != "bare websockets"
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ relay, a pair is two sockets that named the same room in their first message, an
 message is forwarded to the other. Prints p50/p95/p99 for both; passes or fails nothing.
 
     uv run python bench/bench_signaling_relay.py [--rooms 500] [--messages 20] [--interval 0.25]
-        [--rounds 3] [--ws served]
+        [--rounds 3] [--ws served] [--quick]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import _table  # noqa: E402
 from bench.bench_signaling_idle import (  # noqa: E402
     MIGRATIONS,
     SUBPROTOCOL,
@@ -160,7 +161,10 @@ def main() -> None:
     parser.add_argument(
         "--ws", default="served", help="uvicorn ws implementation; 'served': server_config's"
     )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
+    if args.quick:
+        args.rooms, args.messages, args.interval, args.rounds = 4, 3, 0.05, 1
 
     from shared.migrations import upgrade
 
@@ -259,6 +263,23 @@ def main() -> None:
         + f"  (median {statistics.median(ratios):.2f}x)"
     )
     print("  target: signaling p99 <= 1.5x the bare relay's")
+    signaling, bare_figures = pooled["signaling"], pooled["bare websockets relay"]
+    _table.report(
+        [
+            _table.Figure(
+                bench="signaling_relay",
+                name=f"relay {label}, {args.rooms} rooms, direct",
+                value=signaling[index],
+                unit="ms",
+                samples=sum(len(r) for r in latencies["signaling"]),
+                target=target,
+                baseline=bare_figures[index],
+                baseline_name="bare websockets relay",
+                higher_is_better=False,
+            )
+            for label, index, target in (("p50", 0, ""), ("p99", 2, "≤ 1.2× bare"))
+        ]
+    )
 
 
 if __name__ == "__main__":
