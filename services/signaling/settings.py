@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -61,6 +61,28 @@ class SignalingSettings(ServiceSettings):
     # group), from this far back on start: longer than a signaling token lives (5 minutes).
     revocations_enabled: bool = True
     revocation_lookback_seconds: float = Field(960.0, gt=0)
+
+    # Room ownership (docs/signaling.md): the rooms topic's partitions are shared out by a
+    # Kafka consumer group; a process owns the rooms of the partitions it is assigned.
+    # rooms_partitions bounds how many processes can share the rooms; it is fixed once the
+    # topic exists (session ids map by it).
+    # "kafka" (the default, also for one process); "local": this process owns every room and
+    # writes no state (tests of one process without Kafka).
+    room_ownership: Literal["kafka", "local"] = "kafka"
+    rooms_partitions: int = Field(12, ge=1, le=1_000)
+    rooms_replication_factor: int = Field(1, ge=1)
+    # Failure detection: a process that sends no heartbeat for this long is taken out of the
+    # group and its rooms go to the others. 6 s is the broker's default minimum
+    # (group.min.session.timeout.ms) and six heartbeats: a process starved of CPU for a few
+    # seconds keeps its rooms, a dead one loses them within 6 s.
+    group_session_timeout_ms: int = Field(6_000, ge=1_000, le=10_000)
+    group_heartbeat_interval_ms: int = Field(1_000, ge=100)
+    # The address the gateway reaches this process at (default: http://<host>:<port>).
+    advertised_url: str | None = None
+    # On SIGTERM: how long to wait for the successors to claim this process's rooms, then
+    # for its clients to go after being told to move.
+    drain_successor_wait_seconds: float = Field(5.0, ge=0)
+    drain_clients_wait_seconds: float = Field(5.0, ge=0)
 
     # A member's connection stats are kept as a quality sample at most this often.
     quality_sample_interval_seconds: float = Field(10.0, gt=0)
