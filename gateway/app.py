@@ -48,7 +48,9 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
     owners = None
     if settings.signaling_owners:
         owners = OwnerDirectory(
-            bootstrap_servers=settings.kafka_bootstrap, client_id="gateway-owners"
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="gateway-owners",
+            topic=settings.signaling_owners_topic,
         )
         background.add("signaling-owners", owners.run, stop=owners.stop)
     upstreams = UpstreamDirectory.from_settings(settings, owners)

@@ -39,6 +39,7 @@ class GatewaySettings(ServiceSettings):
     # processes publish it on Kafka (rapport.signaling.owners); the list above is then only
     # the fallback while no owner is known, and may be empty (production).
     signaling_owners: bool = True
+    signaling_owners_topic: str = "rapport.signaling.owners"
     # How long a signaling WebSocket handshake waits for its room's owner to become known or,
     # after a failed connect, to change (a failover: the group's session timeout, 6 s, and a
     # rebalance), before the client gets 503.

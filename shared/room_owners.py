@@ -17,7 +17,8 @@ import uuid
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +33,27 @@ def partition_of(session_id: uuid.UUID | str, partitions: int) -> int:
     for the key ``str(session_id)``, so a producer that lets Kafka choose agrees."""
     key = str(session_id).lower().encode()
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def ensure_topic(
+    bootstrap_servers: str, topic: str, *, partitions: int, replication_factor: int = 1
+) -> int:
+    """Create the compacted ``topic`` unless it exists; return its partition count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="rapport-admin")
+    await admin.start()
+    try:
+        compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+        try:
+            await admin.create_topics(
+                [NewTopic(topic, partitions, replication_factor, topic_configs=compacted)]
+            )
+        except TopicAlreadyExistsError:
+            pass
+        described = await admin.describe_topics([topic])
+        # Right after creation the description may not list the partitions yet.
+        return (len(described[0].get("partitions") or ()) if described else 0) or partitions
+    finally:
+        await admin.close()
 
 
 class OwnerClaim(BaseModel):
@@ -53,8 +75,16 @@ class OwnerClaim(BaseModel):
 class OwnerDirectory:
     """Follows the owner claims; ``owner_of`` a session, and waits for claims to change."""
 
-    def __init__(self, *, bootstrap_servers: str, client_id: str, retry_seconds: float = 1.0):
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        client_id: str,
+        topic: str = OWNERS_TOPIC,
+        retry_seconds: float = 1.0,
+    ):
         self._bootstrap = bootstrap_servers
+        self.topic = topic
         self._client_id = client_id
         self._retry = retry_seconds
         self._claims: dict[int, OwnerClaim] = {}
@@ -82,10 +112,19 @@ class OwnerDirectory:
         return {p: c for p in partitions if (c := self._claims.get(p)) is not None}
 
     def apply(self, claim: OwnerClaim) -> None:
-        """Take ``claim`` unless a later generation already claimed its partition (a stale
-        owner's late write, fenced by the generation)."""
+        """Take ``claim``, the latest written, unless it is a stale owner's late write: an
+        older generation's withdrawal (a drain) or, from the same member, an older claim.
+
+        A ready claim from another member wins even with a lower generation: the group's
+        generation starts again at 1 when the group is recreated (every process was down
+        long enough for the coordinator to forget it), and a member publishes claims only
+        right after it was assigned them."""
         current = self._claims.get(claim.partition)
-        if current is not None and current.generation > claim.generation:
+        if (
+            current is not None
+            and current.generation > claim.generation
+            and (current.member == claim.member or not claim.ready)
+        ):
             return
         self._claims[claim.partition] = claim
         self._partitions = claim.partitions
@@ -110,8 +149,20 @@ class OwnerDirectory:
     async def run(self) -> None:
         """Follow the owners topic from its start until stopped, reconnecting after errors."""
         while not self._stopping.is_set():
+            try:
+                # Created here as it must be (compacted, one partition) before anything
+                # reads it: a reader's subscription would have the broker auto-create it
+                # with the defaults.
+                await ensure_topic(self._bootstrap, self.topic, partitions=1)
+            except (KafkaError, OSError) as exc:
+                log.warning("owner directory waiting for Kafka: %s", type(exc).__name__)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self._retry)
+                except TimeoutError:
+                    pass
+                continue
             consumer = AIOKafkaConsumer(
-                OWNERS_TOPIC,
+                self.topic,
                 bootstrap_servers=self._bootstrap,
                 group_id=None,
                 enable_auto_commit=False,
@@ -150,5 +201,6 @@ class OwnerDirectory:
                 continue
             if ends is None:
                 ends = dict(await consumer.end_offsets(list(assigned)))
-            if all(await consumer.position(tp) >= end for tp, end in ends.items()):  # type: ignore[arg-type]
+            positions = [await consumer.position(tp) for tp in ends]
+            if all(p >= end for p, end in zip(positions, ends.values(), strict=True)):
                 self._caught_up.set()

@@ -125,7 +125,9 @@ def _room_ownership(
     if settings.room_ownership == "local":
         return None
     directory = OwnerDirectory(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="signaling-owners"
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="signaling-owners",
+        topic=settings.owners_topic,
     )
     ownership = RoomOwnership(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -135,6 +137,8 @@ def _room_ownership(
         session_timeout_ms=settings.group_session_timeout_ms,
         heartbeat_interval_ms=settings.group_heartbeat_interval_ms,
         directory=directory,
+        rooms_topic=settings.rooms_topic,
+        group_id=settings.rooms_group_id,
     )
     background.add("room-owners", directory.run, stop=directory.stop)
     background.add("room-ownership", ownership.run, stop=ownership.stop)

@@ -26,17 +26,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
-from aiokafka.errors import ConsumerStoppedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from pydantic import BaseModel, ValidationError
 
 from services.signaling.room import RoomState
 from shared.room_owners import (
-    OWNERS_TOPIC,
     ROOMS_TOPIC,
     OwnerClaim,
     OwnerDirectory,
+    ensure_topic,
     partition_of,
 )
 
@@ -71,9 +70,11 @@ class RoomOwnership:
         session_timeout_ms: int,
         heartbeat_interval_ms: int,
         directory: OwnerDirectory,
+        rooms_topic: str = ROOMS_TOPIC,
         group_id: str = GROUP_ID,
         retry_seconds: float = 1.0,
     ) -> None:
+        self.rooms_topic = rooms_topic
         self._bootstrap = bootstrap_servers
         self.url = advertised_url
         self.partitions = partitions
@@ -154,7 +155,7 @@ class RoomOwnership:
             .encode()
         )
         await producer.send_and_wait(
-            ROOMS_TOPIC,
+            self.rooms_topic,
             key=str(session_id).encode(),
             value=value,
             partition=self.partition(session_id),
@@ -174,7 +175,7 @@ class RoomOwnership:
                 ready=ready,
             )
             value = claim.model_dump_json().encode()
-            await producer.send(OWNERS_TOPIC, key=claim.key(), value=value)
+            await producer.send(self.directory.topic, key=claim.key(), value=value)
         await producer.flush()
 
     # ---- the group --------------------------------------------------------------------
@@ -199,25 +200,22 @@ class RoomOwnership:
                 pass
 
     async def _ensure_topics(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="signaling-admin")
-        await admin.start()
-        try:
-            compacted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
-            for topic, count in ((ROOMS_TOPIC, self.partitions), (OWNERS_TOPIC, 1)):
-                try:
-                    await admin.create_topics(
-                        [NewTopic(topic, count, self._replication, topic_configs=compacted)]
-                    )
-                except TopicAlreadyExistsError:
-                    pass
-            described = await admin.describe_topics([ROOMS_TOPIC])
-            existing = len(described[0].get("partitions", ())) if described else 0
-            if existing and existing != self.partitions:
-                # Session ids map by the count: the running group's count is the truth.
-                log.warning("rooms topic has %s partitions, not %s", existing, self.partitions)
-                self.partitions = existing
-        finally:
-            await admin.close()
+        existing = await ensure_topic(
+            self._bootstrap,
+            self.rooms_topic,
+            partitions=self.partitions,
+            replication_factor=self._replication,
+        )
+        if existing != self.partitions:
+            # Session ids map by the count: the running topic's count is the truth.
+            log.warning("rooms topic has %s partitions, not %s", existing, self.partitions)
+            self.partitions = existing
+        await ensure_topic(
+            self._bootstrap,
+            self.directory.topic,
+            partitions=1,
+            replication_factor=self._replication,
+        )
 
     async def _membership(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -251,7 +249,7 @@ class RoomOwnership:
             metadata_max_age_ms=5_000,
         )
         self._consumer = consumer
-        consumer.subscribe([ROOMS_TOPIC], listener=_Listener(self))
+        consumer.subscribe([self.rooms_topic], listener=_Listener(self))
         await consumer.start()
         try:
             while not self._stopping.is_set():
@@ -288,7 +286,7 @@ class RoomOwnership:
         coordinator: Any = consumer._coordinator  # noqa: SLF001
         self.generation = int(coordinator.generation)
         self.member = str(coordinator.member_id)
-        partitions = {tp.partition for tp in assigned if tp.topic == ROOMS_TOPIC}
+        partitions = {tp.partition for tp in assigned if tp.topic == self.rooms_topic}
         lost = self._owned - partitions
         gained = partitions - self._owned
         self.rebalances += 1
@@ -312,7 +310,7 @@ class RoomOwnership:
         """Every live room of ``partitions``, read from the start of the rooms topic."""
         reader = self._reader
         assert reader is not None
-        wanted = [TopicPartition(ROOMS_TOPIC, p) for p in sorted(partitions)]
+        wanted = [TopicPartition(self.rooms_topic, p) for p in sorted(partitions)]
         reader.assign(wanted)
         await reader.seek_to_beginning(*wanted)
         ends = await reader.end_offsets(wanted)

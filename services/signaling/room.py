@@ -93,6 +93,8 @@ class ParticipantState(BaseModel):
     family_id: uuid.UUID | None
     resume_digest: str | None
     sampled_at: datetime | None = None
+    # Detached because the room moved (not because their socket dropped).
+    moved: bool = False
 
 
 class RoomState(BaseModel):
@@ -144,6 +146,8 @@ class Participant:
     # SHA-256 of the resume token handed to them on arrival (the token itself is kept
     # nowhere: the room's state is written to Kafka).
     resume_digest: str | None = None
+    # Detached only because the room moved to this process (their socket did not drop).
+    moved: bool = False
 
     @property
     def peer(self) -> Peer:
@@ -261,6 +265,7 @@ class Room:
                     family_id=p.family_id,
                     resume_digest=p.resume_digest,
                     sampled_at=p.sampled_at,
+                    moved=p.moved,
                 )
                 for p in self._participants.values()
             ],
@@ -283,6 +288,8 @@ class Room:
         room.ended = state.ended
         room.emptied_at = state.emptied_at
         for saved in state.participants:
+            # A move is not the participant's doing: their grace period starts again.
+            moved = saved.moved or saved.dropped_at is None
             participant = Participant(
                 saved.user_id,
                 saved.role,
@@ -290,7 +297,8 @@ class Room:
                 saved.since,
                 DETACHED,
                 admitted=saved.admitted,
-                dropped_at=saved.dropped_at or now,
+                dropped_at=now if moved else saved.dropped_at,
+                moved=moved,
                 sampled_at=saved.sampled_at,
                 presence=saved.presence,
                 family_id=saved.family_id,
@@ -378,6 +386,7 @@ class Room:
         # Back in the same place of the queue (their `since` is unchanged): no event.
         participant.connection = connection
         participant.dropped_at = None
+        participant.moved = False
         if display_name is not None:
             participant.display_name = display_name
         outcome.send(
@@ -401,6 +410,7 @@ class Room:
         outcome: Outcome,
     ) -> None:
         # Still a member: no event, no waiting room; only the others hear that they are back.
+        moved, participant.moved = participant.moved, False
         participant.connection = connection
         participant.dropped_at = None
         participant.connected = False
@@ -419,7 +429,9 @@ class Room:
             ),
         )
         for member in members:
-            outcome.send(member.connection, PeerBack(user_id=participant.user_id))
+            outcome.send(
+                member.connection, PeerBack(user_id=participant.user_id, moved=moved or None)
+            )
 
     def _clinician_joins(
         self, clinician: Participant, now: datetime, outcome: Outcome, resume_token: str

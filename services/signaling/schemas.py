@@ -442,6 +442,10 @@ class PeerBack(Message):
 
     type: Literal["peer-back"] = "peer-back"
     user_id: uuid.UUID
+    # Present (true) when only the room moved between signaling processes: their socket
+    # moved, their media was never touched, so nothing needs renegotiating unless your own
+    # connection to them broke meanwhile.
+    moved: bool | None = Field(None, exclude_if=_absent_when_none)
 
 
 class SentBack(Message):

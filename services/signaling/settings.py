@@ -70,6 +70,11 @@ class SignalingSettings(ServiceSettings):
     # writes no state (tests of one process without Kafka).
     room_ownership: Literal["kafka", "local"] = "kafka"
     rooms_partitions: int = Field(12, ge=1, le=1_000)
+    # Where (topics, consumer group): one set per deployment; the gateway follows the same
+    # owners topic (RAPPORT_GATEWAY_SIGNALING_OWNERS_TOPIC).
+    rooms_topic: str = "rapport.signaling.rooms"
+    owners_topic: str = "rapport.signaling.owners"
+    rooms_group_id: str = "rapport-signaling-rooms"
     rooms_replication_factor: int = Field(1, ge=1)
     # Failure detection: a process that sends no heartbeat for this long is taken out of the
     # group and its rooms go to the others. 6 s is the broker's default minimum
