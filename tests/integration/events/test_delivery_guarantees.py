@@ -242,6 +242,7 @@ async def test_poison_events_go_to_the_dead_letter_topic_and_the_consumer_moves_
         retry_backoff_seconds=0.05,
     )
     task = asyncio.create_task(consumer.run())
+
     async def good_applied_and_both_dead_lettered() -> bool:
         # The batch dead-letters its malformed records after applying the rest, so the good
         # event can be in before the malformed one is out: wait for both.
