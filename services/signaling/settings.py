@@ -78,10 +78,11 @@ class SignalingSettings(ServiceSettings):
     rooms_replication_factor: int = Field(1, ge=1)
     # Failure detection: a process that sends no heartbeat for this long is taken out of the
     # group and its rooms go to the others. 6 s is the broker's default minimum
-    # (group.min.session.timeout.ms) and six heartbeats: a process starved of CPU for a few
+    # (group.min.session.timeout.ms) and twelve heartbeats: a process starved of CPU for a few
     # seconds keeps its rooms, a dead one loses them within 6 s.
     group_session_timeout_ms: int = Field(6_000, ge=1_000, le=10_000)
-    group_heartbeat_interval_ms: int = Field(1_000, ge=100)
+    # How often members heartbeat: also how soon the others hear of a rebalance.
+    group_heartbeat_interval_ms: int = Field(500, ge=100)
     # The address the gateway reaches this process at (default: http://<host>:<port>).
     advertised_url: str | None = None
     # On SIGTERM: how long to wait for the successors to claim this process's rooms, then

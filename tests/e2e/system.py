@@ -46,6 +46,8 @@ class RapportSystem:
     signaling_processes: int = 1
     # What no process may ever log (tokens, clinical text), by what it is; see leaks().
     secrets: dict[str, str] = field(default_factory=dict)
+    # Environment variables set on top of the system's own (a test's own settings).
+    overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def signaling_names(self) -> list[str]:
@@ -92,6 +94,7 @@ class RapportSystem:
         env["RAPPORT_SIGNALING_OWNERS_TOPIC"] = f"rapport.signaling.owners.{self.run_id}"
         env["RAPPORT_GATEWAY_SIGNALING_OWNERS_TOPIC"] = f"rapport.signaling.owners.{self.run_id}"
         env["RAPPORT_SIGNALING_ROOMS_GROUP_ID"] = f"rapport-signaling-rooms-{self.run_id}"
+        env.update(self.overrides)
         # Browsers open signaling sockets from the gateway's origin (the web app's pages).
         env["RAPPORT_SIGNALING_ALLOWED_ORIGINS"] = json.dumps(
             [self.gateway_url, f"http://localhost:{self.ports['gateway']}"]

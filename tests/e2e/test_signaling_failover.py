@@ -233,7 +233,8 @@ async def test_a_rolling_restart_loses_no_call(three: RapportSystem) -> None:
             await frames_flow(*(p for c in calls for p in c.peers))
             for name in three.signaling_names:
                 three.signal(name, signal.SIGTERM)
-                assert three.wait_exit(name) == 0
+                # uvicorn exits by re-raising the SIGTERM it handled, once it has drained.
+                assert three.wait_exit(name) in (0, -signal.SIGTERM)
                 three.spawn_signaling(name)
                 await asyncio.gather(*(_channel_works(c) for c in calls))
             await frames_flow(*(p for c in calls for p in c.peers), at_least=15)
