@@ -24,8 +24,9 @@ class GatewaySettings(ServiceSettings):
 
     identity_url: str = "http://127.0.0.1:8001"
     records_url: str = "http://127.0.0.1:8002"
-    # A list so that several signaling processes can share the rooms later (consistent hashing
-    # by session id); a room must live in exactly one process. Comma-separated in the environment.
+    # Signaling processes to route to while no room owner is known (development, one
+    # process; see signaling_owners): by rendezvous hashing of the session id. May be empty
+    # with signaling_owners. Comma-separated in the environment.
     signaling_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:8003"],
         validation_alias=AliasChoices(

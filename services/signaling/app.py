@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 from datetime import timedelta
 
 import uvicorn
@@ -131,7 +132,7 @@ def _room_ownership(
     )
     ownership = RoomOwnership(
         bootstrap_servers=settings.kafka_bootstrap,
-        advertised_url=settings.advertised_url or f"http://{settings.host}:{settings.port}",
+        advertised_url=settings.advertised_url or _own_url(settings),
         partitions=settings.rooms_partitions,
         replication_factor=settings.rooms_replication_factor,
         session_timeout_ms=settings.group_session_timeout_ms,
@@ -143,6 +144,16 @@ def _room_ownership(
     background.add("room-owners", directory.run, stop=directory.stop)
     background.add("room-ownership", ownership.run, stop=ownership.stop)
     return ownership
+
+
+def _own_url(settings: SignalingSettings) -> str:
+    """Where the gateway reaches this process unless told (RAPPORT_SIGNALING_ADVERTISED_URL):
+    its listening address, or, listening on every interface (a container), its host name's
+    address (a pod's IP)."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - reading the setting, not binding
+        host = socket.gethostbyname(socket.gethostname())
+    return f"http://{host}:{settings.port}"
 
 
 def _add_room_gauges(app: FastAPI, rooms: RoomRegistry) -> None:
