@@ -196,7 +196,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--joins", type=int, default=30)
     args = parser.parse_args()
-    with KafkaCluster(nodes=1) as kafka, tempfile.TemporaryDirectory() as tmp:
+    tmp = tempfile.mkdtemp(prefix="bench-failover-")
+    print(f"process logs in {tmp}")
+    with KafkaCluster(nodes=1) as kafka:
         postgres = PostgresServer()
         postgres.start()
         rapport = RapportSystem(

@@ -80,7 +80,7 @@ export class Signaling extends EventTarget {
             return;
           }
         }
-        if (message.type === "move") return; // the close (4012) that follows reconnects
+        if (message.type === "move") return; // the close that follows (MOVED) reconnects
         this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
         this.dispatchEvent(new CustomEvent("message", { detail: message }));
       });
