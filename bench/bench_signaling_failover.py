@@ -121,18 +121,21 @@ async def _join_timed(rapport: RapportSystem, http: httpx.AsyncClient, pending: 
 
 async def run(rapport: RapportSystem, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
-    async with httpx.AsyncClient(base_url=rapport.gateway_url, timeout=60) as http:
-        rooms: list[Room] = []
-        for start in range(0, args.rooms, 10):
-            batch = range(start, min(start + 10, args.rooms))
-            rooms += await asyncio.gather(*(_room(rapport, http, i < args.calls) for i in batch))
-        media = [p for r in rooms[: args.calls] for p in r.peers]
+    # Short keep-alive: the gateway drops idle connections after 5 s, and a request sent into
+    # one it is closing fails.
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(base_url=rapport.gateway_url, timeout=60, limits=limits) as http:
         pending = []
         for _ in range(args.joins):
             clinician_user = await sign_up(http, "clinician")
             client_user = await sign_up(http, "client")
             session_id = (await book(http, clinician_user, client_user))["session_id"]
             pending.append((session_id, client_user))
+        rooms: list[Room] = []
+        for start in range(0, args.rooms, 10):
+            batch = range(start, min(start + 10, args.rooms))
+            rooms += await asyncio.gather(*(_room(rapport, http, i < args.calls) for i in batch))
+        media = [p for r in rooms[: args.calls] for p in r.peers]
         print(f"{len(rooms)} rooms ({args.calls} with video) over 3 signaling processes")
 
         # 1. kill -9

@@ -39,6 +39,8 @@ from bench.bench_signaling_idle import (  # noqa: E402
     _schedule,
     _serve_signaling,
     _wait_listening,
+    kafka_for_ownership,
+    wait_owning,
 )
 
 
@@ -160,8 +162,15 @@ def main() -> None:
     parser.add_argument(
         "--ws", default="served", help="uvicorn ws implementation; 'served': server_config's"
     )
+    parser.add_argument(
+        "--no-kafka", action="store_true", help="no broker: one process owns every room"
+    )
     args = parser.parse_args()
+    with kafka_for_ownership(not args.no_kafka) as kafka:
+        _run(args, kafka.bootstrap_servers if kafka is not None else None)
 
+
+def _run(args: argparse.Namespace, kafka_bootstrap: str | None) -> None:
     from shared.migrations import upgrade
 
     ctx = multiprocessing.get_context("spawn")
@@ -188,10 +197,13 @@ def main() -> None:
         asyncio.run(_schedule(database_url, sessions))
         port = _free_port()
         server = ctx.Process(
-            target=_serve_signaling, args=(port, database_url, public_jwk, args.ws), daemon=True
+            target=_serve_signaling,
+            args=(port, database_url, public_jwk, args.ws, kafka_bootstrap),
+            daemon=True,
         )
         server.start()
         _wait_listening(port, server)
+        wait_owning(port, server)
 
         async def run_bare() -> list[float]:
             url = f"ws://127.0.0.1:{bare_port}/"
@@ -240,7 +252,8 @@ def main() -> None:
     rate = args.rooms / args.interval
     print(
         f"relay: {args.rooms} rooms, {args.messages} messages each, {rate:.0f} messages/s, "
-        f"{args.rounds} alternating rounds (signaling ws={args.ws})"
+        f"{args.rounds} alternating rounds (signaling ws={args.ws}; "
+        f"{'rooms owned through the Kafka group' if kafka_bootstrap else 'no Kafka'})"
     )
     pooled = {name: _figures([x for r in rounds for x in r]) for name, rounds in latencies.items()}
     base_p99 = pooled["bare websockets relay"][2]
