@@ -254,15 +254,23 @@ async def test_waiting_clients_keep_their_place_when_the_owner_dies(
         clinician_user = await sign_up(http, "clinician")
         client_user = await sign_up(http, "client")
         guest_user = await sign_up(http, "client")
-        session_id = (
-            await book(
-                http,
-                clinician_user,
-                client_user,
-                max_participants=3,
-                invited_participant_ids=[guest_user.id],
-            )
-        )["session_id"]
+
+        async def booked() -> str | None:
+            # Records learns of the guest, too, from identity's event: retry until it has.
+            try:
+                appointment = await book(
+                    http,
+                    clinician_user,
+                    client_user,
+                    max_participants=3,
+                    invited_participant_ids=[guest_user.id],
+                )
+            except AssertionError as refused:
+                assert "not a registered user" in str(refused), refused
+                return None
+            return str(appointment["session_id"])
+
+        session_id = await eventually(booked)
         client = await participant(three, http, client_user, session_id, "client")
         guest = await participant(three, http, guest_user, session_id, "guest")
         clinician = await participant(three, http, clinician_user, session_id, "clinician")
