@@ -36,6 +36,7 @@ class GatewaySettings(ServiceSettings):
         ),
     )
     webhooks_url: str = "http://127.0.0.1:8004"
+    notifications_url: str = "http://127.0.0.1:8005"
     # Route each signaling WebSocket to the process that owns its room, as signaling's
     # processes publish it on Kafka (rapport.signaling.owners); the list above is then only
     # the fallback while no owner is known, and may be empty (production).

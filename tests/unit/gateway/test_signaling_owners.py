@@ -20,6 +20,7 @@ def _directory(static: list[str]) -> tuple[UpstreamDirectory, OwnerDirectory]:
         Upstream.RECORDS: ["http://records"],
         Upstream.SIGNALING: static,
         Upstream.WEBHOOKS: ["http://webhooks"],
+        Upstream.NOTIFICATIONS: ["http://notifications"],
     }
     return UpstreamDirectory(members, owners=owners), owners
 
