@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -71,7 +72,13 @@ def _serve_bare(port: int) -> None:
     uvloop.run(main())
 
 
-def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], ws: str) -> None:
+def _serve_signaling(
+    port: int,
+    database_url: str,
+    public_jwk: dict[str, Any],
+    ws: str,
+    kafka_bootstrap: str | None = None,
+) -> None:
     import uvicorn
 
     from services.signaling.app import create_app, freeze_startup_objects, server_config
@@ -81,7 +88,10 @@ def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], w
     settings = SignalingSettings(
         environment="test",
         database_url=database_url,
-        kafka_bootstrap="127.0.0.1:1",
+        # With a broker, rooms are owned through the consumer group as in production
+        # (docs/signaling.md); without, this process owns every room.
+        kafka_bootstrap=kafka_bootstrap or "127.0.0.1:1",
+        room_ownership="kafka" if kafka_bootstrap else "local",
         host="127.0.0.1",
         port=port,
         log_level="WARNING",
@@ -102,6 +112,29 @@ def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], w
     if ws == "served":  # as python -m services.signaling serve does
         freeze_startup_objects()
     server.run()
+
+
+def wait_owning(port: int, server: Any) -> None:
+    """Until the server holds its rooms (its /readyz: the group assigned it every partition)."""
+    import httpx
+
+    while True:
+        if not server.is_alive():
+            raise RuntimeError("signaling exited")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def kafka_for_ownership(enabled: bool) -> Any:
+    """Bootstrap servers of a broker for room ownership (the bench table's shared one, or
+    a single-node one of our own), or None (``--no-kafka``)."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    return _table.kafka()
 
 
 # load --------------------------------------------------------------------------------------
@@ -189,10 +222,18 @@ def main() -> None:
         help="uvicorn ws implementations; 'served' is signaling's own (server_config)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
+    parser.add_argument(
+        "--no-kafka", action="store_true", help="no broker: one process owns every room"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sockets, args.ws = 20, ["served"]
     count: int = args.sockets
+    with kafka_for_ownership(not args.no_kafka) as kafka_bootstrap:
+        _run(args, count, kafka_bootstrap)
+
+
+def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> None:
     warm_up = min(200, count)
 
     from shared.migrations import upgrade
@@ -240,11 +281,12 @@ def main() -> None:
             port = _free_port()
             server = ctx.Process(
                 target=_serve_signaling,
-                args=(port, database_url, public_jwk, ws_impl),
+                args=(port, database_url, public_jwk, ws_impl, kafka_bootstrap),
                 daemon=True,
             )
             server.start()
             _wait_listening(port, server)
+            wait_owning(port, server)
             assert server.pid is not None
             results[f"signaling (ws={ws_impl})"] = asyncio.run(
                 _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins, warm_up)
@@ -253,7 +295,8 @@ def main() -> None:
             server.join()
 
     baseline = results["bare websockets"]
-    print(f"idle sockets: {count} per server, {os.cpu_count()} cpus")
+    owning = "rooms owned through the Kafka group" if kafka_bootstrap else "no Kafka"
+    print(f"idle sockets: {count} per server, {os.cpu_count()} cpus, {owning}")
     for name, kib in results.items():
         print(f"  {name:32s} {kib:6.1f} KiB/socket  ({kib / baseline:4.2f}x bare)")
     print("  target: signaling <= 20 KiB/socket (design: bare ~14.5 KiB here)")

@@ -40,6 +40,8 @@ from bench.bench_signaling_idle import (  # noqa: E402
     _schedule,
     _serve_signaling,
     _wait_listening,
+    kafka_for_ownership,
+    wait_owning,
 )
 
 
@@ -162,10 +164,17 @@ def main() -> None:
         "--ws", default="served", help="uvicorn ws implementation; 'served': server_config's"
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
+    parser.add_argument(
+        "--no-kafka", action="store_true", help="no broker: one process owns every room"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rooms, args.messages, args.interval, args.rounds = 4, 3, 0.05, 1
+    with kafka_for_ownership(not args.no_kafka) as kafka_bootstrap:
+        _run(args, kafka_bootstrap)
 
+
+def _run(args: argparse.Namespace, kafka_bootstrap: str | None) -> None:
     from shared.migrations import upgrade
 
     ctx = multiprocessing.get_context("spawn")
@@ -192,10 +201,13 @@ def main() -> None:
         asyncio.run(_schedule(database_url, sessions))
         port = _free_port()
         server = ctx.Process(
-            target=_serve_signaling, args=(port, database_url, public_jwk, args.ws), daemon=True
+            target=_serve_signaling,
+            args=(port, database_url, public_jwk, args.ws, kafka_bootstrap),
+            daemon=True,
         )
         server.start()
         _wait_listening(port, server)
+        wait_owning(port, server)
 
         async def run_bare() -> list[float]:
             url = f"ws://127.0.0.1:{bare_port}/"
@@ -244,7 +256,8 @@ def main() -> None:
     rate = args.rooms / args.interval
     print(
         f"relay: {args.rooms} rooms, {args.messages} messages each, {rate:.0f} messages/s, "
-        f"{args.rounds} alternating rounds (signaling ws={args.ws})"
+        f"{args.rounds} alternating rounds (signaling ws={args.ws}; "
+        f"{'rooms owned through the Kafka group' if kafka_bootstrap else 'no Kafka'})"
     )
     pooled = {name: _figures([x for r in rounds for x in r]) for name, rounds in latencies.items()}
     base_p99 = pooled["bare websockets relay"][2]
