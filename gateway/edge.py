@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -42,6 +42,7 @@ from gateway.routing import (
 from gateway.security import EdgeAuthenticator, SecurityHeaders, request_id_of
 from gateway.websocket_proxy import WebSocketRelay
 from shared.errors import NotFound, RapportError
+from shared.fhir import FHIR_JSON, operation_outcome
 from shared.logging import current_request_id
 from shared.observability import serve_logged
 from shared.tracing import name_current_span, serving, tracing_enabled
@@ -205,7 +206,10 @@ class Edge:
         except RapportError as exc:
             if exc.status_code >= 500:
                 log.warning("%s %s: %s", method, route.path, exc.detail)
-            await self._respond_with_error(scope, receive, secured, exc)
+            if route.errors_as_fhir:
+                await _fhir_error(exc)(scope, receive, secured)
+            else:
+                await self._respond_with_error(scope, receive, secured, exc)
         finally:
             parts.metrics.record(
                 route.upstream.value,
@@ -330,6 +334,15 @@ class Edge:
         for name, value in extra.items():
             response.headers[name] = value
         await response(scope, receive, send)
+
+
+def _fhir_error(exc: RapportError) -> JSONResponse:
+    return JSONResponse(
+        operation_outcome(exc.status_code, exc.detail),
+        status_code=exc.status_code,
+        media_type=FHIR_JSON,
+        headers=dict(getattr(exc, "headers", {})),
+    )
 
 
 def _status_noting(send: Send, span: Any) -> Send:

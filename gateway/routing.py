@@ -45,6 +45,9 @@ class Route:
     # Public routes skip the edge token check; the service authenticates on its own terms
     # (signaling reads its token from the first WebSocket message).
     public: bool = False
+    # The FHIR API's clients expect errors as OperationOutcomes (shared.fhir), so the edge's
+    # own refusals on this route (401, 429, 502-504) take that shape too.
+    errors_as_fhir: bool = False
 
     @property
     def path(self) -> str:
@@ -83,6 +86,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/clients", Upstream.RECORDS),
     Route("/v1/audit", Upstream.RECORDS),
     Route("/v1/availability", Upstream.RECORDS),
+    Route("/fhir", Upstream.RECORDS, errors_as_fhir=True),
     Route("/v1/clinicians", Upstream.RECORDS),
     Route("/v1/ice-servers", Upstream.SIGNALING),
     Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),
@@ -103,6 +107,10 @@ PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
         Endpoint("POST", "/oauth/token"),
         Endpoint("GET", "/.well-known/jwks.json"),
         Endpoint("HEAD", "/.well-known/jwks.json"),
+        # SMART App Launch discovery: read by backend services before they hold a token.
+        Endpoint("GET", "/.well-known/smart-configuration"),
+        # The FHIR CapabilityStatement is public, as FHIR servers' metadata are.
+        Endpoint("GET", "/fhir/metadata"),
         # A participant's signaling token (audience rapport-signaling), the credential the web
         # client holds for its call: signaling verifies it, as it does on the socket.
         Endpoint("GET", "/v1/ice-servers"),
