@@ -46,8 +46,6 @@ async def change_preferences(
     body: PreferencesChange, principal: CurrentPrincipal, session: SessionDep
 ) -> PreferencesView:
     """Choose which reminders to get, and the language emails are written in."""
-    if not body.lead_hours_valid():
-        raise InvalidRequest("each reminder lead time must be between 0 and 720 hours")
     preference = await service.change_preferences(
         session,
         principal.user_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,15 +37,14 @@ class PreferencesChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reminders: bool | None = None
-    reminder_lead_hours: list[float] | None = Field(
+    # The bounds are in the schema (not only checked in code) so partners see them in the
+    # OpenAPI document.
+    reminder_lead_hours: list[Annotated[float, Field(ge=0, le=720)]] | None = Field(
         None,
         max_length=10,
         description="lead times in hours (each 0-720); null resets to every lead time",
     )
     language: str | None = Field(None, max_length=10)
-
-    def lead_hours_valid(self) -> bool:
-        return all(0 <= hours <= 720 for hours in self.reminder_lead_hours or [])
 
 
 class Unsubscribed(BaseModel):

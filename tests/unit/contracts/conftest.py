@@ -21,6 +21,8 @@ from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from services.identity.app import create_app as create_identity
 from services.identity.settings import IdentitySettings
+from services.notifications.app import create_app as create_notifications
+from services.notifications.settings import NotificationsSettings
 from services.records.app import create_app as create_records
 from services.records.app import migrate as migrate_records
 from services.records.events import build_router as records_events
@@ -116,6 +118,14 @@ def webhooks_app(
     return create_webhooks(settings, key_source=key_source)
 
 
+def notifications_app(
+    directory: Path, *, key_source: KeySource | None = None, jwks_url: str | None = None
+) -> Any:
+    # No SMTP server and no Kafka here: nothing is ever due to be sent, only the API is fuzzed.
+    settings = NotificationsSettings(**_common(directory, "notifications", jwks_url))
+    return create_notifications(settings, key_source=key_source)
+
+
 def signed_up_clinician(identity: ThreadedServer) -> tuple[uuid.UUID, str]:
     """A clinician who signed up and logged in through identity's API: (id, access token)."""
     email = f"clinician-{uuid.uuid4().hex[:8]}@example.com"
@@ -187,8 +197,18 @@ def webhooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 
 
 @pytest.fixture(scope="module")
+def notifications(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    issuer = TestTokenIssuer()
+    server = serve(
+        notifications_app(tmp_path_factory.mktemp("notifications"), key_source=issuer.key_source)
+    )
+    yield Target(server, issuer.issue(uuid.uuid4(), "admin"))
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """The gateway in front of all four services; tokens are identity's own, checked against
+    """The gateway in front of all five services; tokens are identity's own, checked against
     its JWKS by the gateway and each service as in production."""
     directory = tmp_path_factory.mktemp("gateway")
     identity = serve(identity_app(directory))
@@ -197,6 +217,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     records = serve(records_application)
     signaling = serve(signaling_app(directory, jwks_url=jwks_url))
     webhooks = serve(webhooks_app(directory, jwks_url=jwks_url))
+    notifications = serve(notifications_app(directory, jwks_url=jwks_url))
     user_id, token = signed_up_clinician(identity)
     make_known_to_records(records, records_application, user_id)
     gateway = serve(
@@ -207,13 +228,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 records_url=records.url,
                 signaling_urls=[signaling.url],
                 webhooks_url=webhooks.url,
+                notifications_url=notifications.url,
                 revocations_enabled=False,
                 jwks_url=jwks_url,
             )
         )
     )
     yield Target(gateway, token)
-    servers = (gateway, webhooks, signaling, records, identity)
+    servers = (gateway, notifications, webhooks, signaling, records, identity)
     # Each shutdown waits for its app's background loops: side by side, not one after another.
     for server in servers:
         server.request_stop()

@@ -125,6 +125,7 @@ identity_schema = schemathesis.openapi.from_dict(_DOCUMENTS[Upstream.IDENTITY])
 records_schema = schemathesis.openapi.from_dict(_DOCUMENTS[Upstream.RECORDS])
 signaling_schema = schemathesis.openapi.from_dict(_DOCUMENTS[Upstream.SIGNALING])
 webhooks_schema = schemathesis.openapi.from_dict(_DOCUMENTS[Upstream.WEBHOOKS])
+notifications_schema = schemathesis.openapi.from_dict(_DOCUMENTS[Upstream.NOTIFICATIONS])
 gateway_schema = schemathesis.openapi.from_dict(load_document())
 
 
@@ -170,6 +171,17 @@ def authenticated_webhooks(webhooks: Target) -> Target:
 @FUZZ
 def test_webhooks(case: Any, authenticated_webhooks: Target) -> None:
     _check(case, authenticated_webhooks)
+
+
+@pytest.fixture(scope="module")
+def authenticated_notifications(notifications: Target) -> Target:
+    return _authenticated(notifications_schema, notifications)
+
+
+@notifications_schema.parametrize()
+@FUZZ
+def test_notifications(case: Any, authenticated_notifications: Target) -> None:
+    _check(case, authenticated_notifications)
 
 
 @pytest.fixture(scope="module")
