@@ -83,18 +83,26 @@ async def release_pending(session: AsyncSession, endpoint_id: uuid.UUID, *, now:
     with an attempt in flight; how many were brought forward.
 
     Each becomes due at its creation time, so the backlog is claimed in the order the
-    messages were created, ahead of anything newer.
+    messages were created, ahead of anything newer. On PostgreSQL rows locked by another unit
+    of work (an attempt being recorded, a claim) are skipped rather than waited for: waiting
+    while this unit of work holds the endpoint's row could deadlock with them, and such a
+    row is settled by its own attempt anyway (a failure marks the endpoint failing again, so
+    the next success brings it forward).
     """
+    backlog = select(Delivery.id).where(
+        col(Delivery.endpoint_id) == endpoint_id,
+        col(Delivery.status) == DeliveryStatus.PENDING,
+        (col(Delivery.next_attempt_at).is_(None))
+        | (col(Delivery.next_attempt_at) > col(Delivery.created_at)),
+        (col(Delivery.leased_until).is_(None)) | (col(Delivery.leased_until) <= now),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        backlog = backlog.with_for_update(skip_locked=True)
     result = await session.exec(
         update(Delivery)
-        .where(
-            col(Delivery.endpoint_id) == endpoint_id,
-            col(Delivery.status) == DeliveryStatus.PENDING,
-            (col(Delivery.next_attempt_at).is_(None))
-            | (col(Delivery.next_attempt_at) > col(Delivery.created_at)),
-            (col(Delivery.leased_until).is_(None)) | (col(Delivery.leased_until) <= now),
-        )
+        .where(col(Delivery.id).in_(backlog.scalar_subquery()))
         .values(next_attempt_at=col(Delivery.created_at))
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
 
