@@ -14,7 +14,9 @@ __all__ = [
     "PREFIX",
     "SecretBox",
     "SecretUnreadable",
+    "invitation_token_context",
     "is_sealed",
+    "reset_token_context",
     "signing_key_context",
     "totp_context",
 ]
@@ -28,3 +30,13 @@ def totp_context(user_id: object) -> str:
 def signing_key_context(kid: str) -> str:
     """What a signing key's private half is bound to."""
     return f"signing_keys.private_key_pem:{kid}"
+
+
+def reset_token_context(reset_id: object) -> str:
+    """What a password reset's token is bound to, until it is used."""
+    return f"password_resets.sealed_token:{reset_id}"
+
+
+def invitation_token_context(invitation_id: object) -> str:
+    """What an invitation's token is bound to, until it is accepted."""
+    return f"invitations.sealed_token:{invitation_id}"
