@@ -28,6 +28,7 @@ from shared.events.catalog import (
     GoalProposed,
     GoalUpdated,
     InvitationAccepted,
+    InvitationIssued,
     OutcomeBelowCutoff,
     OutcomeReliableChange,
     ParticipantAdmitted,
@@ -38,6 +39,7 @@ from shared.events.catalog import (
     PartnerAccessRevoked,
     PartnerRegistered,
     PartnerSecretRotated,
+    PasswordResetRequested,
     Payload,
     PlanCompleted,
     PlanEndingStarted,
@@ -82,6 +84,11 @@ NOT_OFFERED: dict[type[Payload], str] = {
         "care_relationship.started, held to the clinician's grants like every event"
     ),
     UserRoleChanged: "security plumbing",
+    PasswordResetRequested: "security plumbing: a person's own sign-in",
+    InvitationIssued: (
+        "an invitation to a person not yet linked to the clinician: partners learn of the "
+        "link from care_relationship.started once it is accepted"
+    ),
     TokensRevoked: "security plumbing",
     PartnerRegistered: "about a partner app's own credentials: security plumbing",
     PartnerSecretRotated: "about a partner app's own credentials: security plumbing",
