@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.webhooks import service
 from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.errors import AsymmetricSigningOff, EndpointNotFound
 from services.webhooks.models import DeliveryStatus
 from services.webhooks.schemas import (
     DeliveryView,
@@ -23,6 +24,8 @@ from services.webhooks.schemas import (
     WebhookMessage,
 )
 from shared.dependencies import SessionDep
+from shared.errors import InvalidRequest
+from shared.openapi import error_responses
 from shared.secret_box import SecretBox
 from shared.time_formats import IsoDateTime
 from shared.tokens import CurrentPrincipal
@@ -179,7 +182,10 @@ async def rotate_secret(
     return WebhookEndpointCreated.of(endpoint)
 
 
-@router.post("/{endpoint_id}/rotate-signing-key")
+@router.post(
+    "/{endpoint_id}/rotate-signing-key",
+    responses=error_responses(EndpointNotFound, AsymmetricSigningOff),
+)
 async def rotate_signing_key(
     endpoint_id: uuid.UUID,
     principal: CurrentPrincipal,
@@ -199,7 +205,7 @@ async def rotate_signing_key(
     return WebhookEndpointView.of(endpoint)
 
 
-@router.get("/{endpoint_id}/messages")
+@router.get("/{endpoint_id}/messages", responses=error_responses(EndpointNotFound, InvalidRequest))
 async def list_messages(
     endpoint_id: uuid.UUID,
     principal: CurrentPrincipal,

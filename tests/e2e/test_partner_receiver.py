@@ -2,10 +2,11 @@
 
 A partner app registered by an admin, granted access by a clinician, registers its endpoint
 itself with v1a (Ed25519) signatures only and runs the sample receiver. The clinician books,
-moves and cancels appointments. The network in front of the receiver loses the first copy of
-every rescheduling (an answer of 503 that the receiver never saw): the cancellation after it
-arrives first, the receiver sees the gap in the appointment's sequence, fetches the missing
-message from the messages API and applies it first; the late copy is then a duplicate. At the
+moves and cancels appointments. The network in front of the receiver loses each rescheduling
+(an answer of 503 that the receiver never saw) until the cancellation after it has arrived:
+the receiver sees the gap in the appointment's sequence, fetches the missing message from the
+messages API and applies it first. The cancellation's success brings the failed rescheduling
+forward (the endpoint recovered), and its late copy is then a duplicate. At the
 end every event was received, verified and applied once, in each appointment's order.
 """
 
@@ -38,12 +39,14 @@ EVENT_TYPES = ["appointment.scheduled", "appointment.rescheduled", "appointment.
 
 
 class LossyNetwork:
-    """Loses the first copy of each rescheduling before it reaches the receiver."""
+    """Loses every copy of a rescheduling until the message after it (the cancellation) has
+    reached the receiver, so the receiver always meets the gap before the late copy."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.lost: set[str] = set()
         self.passed: list[str] = []
+        self.highest_passed: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,14 +60,17 @@ class LossyNetwork:
                 break
         body = b"".join(chunks)
         webhook_id = dict(scope["headers"]).get(b"webhook-id", b"").decode()
+        sent = json.loads(body)
+        aggregate, sequence = sent.get("aggregate_id", ""), sent.get("sequence", 0)
         if (
-            json.loads(body).get("type") == "appointment.rescheduled"
-            and webhook_id not in self.lost
+            sent.get("type") == "appointment.rescheduled"
+            and self.highest_passed.get(aggregate, 0) <= sequence
         ):
             self.lost.add(webhook_id)
             await send({"type": "http.response.start", "status": 503, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
+        self.highest_passed[aggregate] = max(self.highest_passed.get(aggregate, 0), sequence)
         self.passed.append(webhook_id)
         replayed = False
 
