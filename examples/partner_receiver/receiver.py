@@ -20,6 +20,7 @@ transaction as what you do with each message, to survive restarts.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -127,6 +128,9 @@ class PartnerReceiver:
     seen_ids: set[str] = field(default_factory=set)
     last_sequence: dict[str, int] = field(default_factory=dict)
     gaps_filled: int = 0
+    # Requests are applied one at a time: a retry arriving while a gap is being filled must
+    # find the gap filled (and itself a duplicate), not slip in between.
+    _applying: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def receive(self, headers: dict[str, str], body: bytes) -> int:
         """Handle one webhook request; the HTTP status to answer."""
@@ -139,7 +143,8 @@ class PartnerReceiver:
         if "sequence" not in message:  # endpoint.test: in no aggregate's sequence
             self.seen_ids.add(webhook_id)
             return 204
-        await self._apply(webhook_id, message, via="webhook")
+        async with self._applying:
+            await self._apply(webhook_id, message, via="webhook")
         return 204
 
     async def _apply(self, webhook_id: str, message: dict[str, Any], *, via: str) -> None:
