@@ -84,11 +84,8 @@ NOT_OFFERED: dict[type[Payload], str] = {
         "care_relationship.started, held to the clinician's grants like every event"
     ),
     UserRoleChanged: "security plumbing",
-    PasswordResetRequested: "security plumbing: a person's own sign-in",
-    InvitationIssued: (
-        "an invitation to a person not yet linked to the clinician: partners learn of the "
-        "link from care_relationship.started once it is accepted"
-    ),
+    PasswordResetRequested: "security plumbing: it asks notifications to send a reset link",
+    InvitationIssued: "it asks notifications to email an invitation link to a person",
     TokensRevoked: "security plumbing",
     PartnerRegistered: "about a partner app's own credentials: security plumbing",
     PartnerSecretRotated: "about a partner app's own credentials: security plumbing",

@@ -270,3 +270,17 @@ async def record_attempt(
         delivery.next_attempt_at = None  # paused with the rest until the endpoint is enabled
     repository.add(session, delivery)
     return delivery.next_attempt_at
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One endpoint's deliveries still waiting to succeed."""
+
+    endpoint_id: uuid.UUID
+    pending: int
+    oldest_queued_at: datetime
+
+
+async def backlog(session: AsyncSession) -> list[Backlog]:
+    """The pending deliveries of every endpoint that has some."""
+    return [Backlog(*row) for row in await repository.pending_per_endpoint(session)]
