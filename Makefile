@@ -6,7 +6,7 @@ SERVICES := identity records signaling webhooks notifications
 # Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
 PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks notifications mail gateway banner,)
 
-.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars kustomize manifests clean
+.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars fhir-validator kustomize manifests clean
 
 install: web/node_modules/.package-lock.json
 	$(UV) sync --frozen
@@ -17,6 +17,11 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 
 kafka-jars: install
 	$(PY) python -m devservers.kafka.launcher fetch
+
+# HAPI FHIR's R4 instance validator (Maven jars, compiled with javac), which the tests check
+# FHIR output against.
+fhir-validator: install
+	$(PY) python -m devservers.fhir_validator.launcher fetch
 
 # The deploy tests render the Kubernetes overlays with kustomize (built once with Go, cached).
 kustomize: install
@@ -34,18 +39,20 @@ migrate: install
 seed: migrate
 	$(PY) python -m services.identity seed-demo
 
-# Local development: partner receivers on this machine (127.0.0.1) are allowed as webhook URLs.
+# Local development: partner receivers on this machine (127.0.0.1) are allowed as webhook URLs,
+# and partners' JWKS URLs may be local too.
 run: export RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS ?= true
+run: export RAPPORT_IDENTITY_PARTNER_JWKS_ALLOW_PRIVATE_URLS ?= true
 run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
 	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
 
-test: install kafka-jars kustomize
+test: install kafka-jars kustomize fhir-validator
 	$(PY) pytest tests -q -p no:cacheprovider
 
-test-unit: install kustomize
+test-unit: install kustomize fhir-validator
 	$(PY) pytest tests/unit -q
 
-test-integration: install kafka-jars
+test-integration: install kafka-jars fhir-validator
 	$(PY) pytest tests/integration -q
 
 test-e2e: install kafka-jars
@@ -61,8 +68,9 @@ format: install
 	$(PY) ruff format .
 	$(PY) ruff check --fix .
 
+# Every benchmark, then one table of their figures (BENCH="identity gateway" for some only).
 bench: install kafka-jars
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) python $$b || exit 1; done
+	$(PY) python -m bench $(BENCH)
 
 clean:
 	rm -rf var

@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.routing import RouteTable, Transport, Upstream
 from shared.errors import HTTP_METHODS
+from shared.fhir import FHIR_JSON
 
 DOCUMENT_PATH = Path(__file__).resolve().parent / "openapi.json"
 
@@ -58,14 +59,26 @@ def _rewrite_refs(node: Any, renamed: Mapping[str, str]) -> Any:
     return node
 
 
-def _with_edge_responses(operation: dict[str, Any], *, public: bool, rate_limited: bool) -> None:
+def _as_fhir(response: dict[str, Any]) -> dict[str, Any]:
+    # The same refusal as an OperationOutcome (shared.fhir), for routes whose clients speak FHIR.
+    return {
+        "description": response["description"] + " (as a FHIR OperationOutcome)",
+        "content": {FHIR_JSON: {"schema": {"type": "object", "title": "OperationOutcome"}}},
+    }
+
+
+def _with_edge_responses(
+    operation: dict[str, Any], *, public: bool, rate_limited: bool, fhir: bool = False
+) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    edge: dict[str, dict[str, Any]] = {}
     if not public:
-        responses.setdefault("401", _EDGE_UNAUTHORIZED)
+        edge["401"] = _EDGE_UNAUTHORIZED
     if not public or rate_limited:
-        responses.setdefault("429", _EDGE_RATE_LIMITED)
-    for status, response in _UPSTREAM.items():
-        responses.setdefault(status, response)
+        edge["429"] = _EDGE_RATE_LIMITED
+    edge.update(_UPSTREAM)
+    for status, response in edge.items():
+        responses.setdefault(status, _as_fhir(response) if fhir else response)
 
 
 def combine(
@@ -105,6 +118,7 @@ def combine(
                     operation,
                     public=routes.is_public(route, method.upper(), path),
                     rate_limited=routes.is_rate_limited(method.upper(), path),
+                    fhir=route.errors_as_fhir,
                 )
             paths[path] = item
     used = json.dumps(paths)

@@ -85,7 +85,10 @@ def with_error_responses(document: dict[str, Any]) -> dict[str, Any]:
             if method not in HTTP_METHODS:
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
-            if "422" in responses or operation.get("parameters") or operation.get("requestBody"):
+            # A route documenting "4XX" answers client errors in its own shape (the FHIR API's
+            # OperationOutcomes), never the error tree's 422.
+            validated = operation.get("parameters") or operation.get("requestBody")
+            if "4XX" not in responses and ("422" in responses or validated):
                 responses["422"] = _VALIDATION
             if operation.get("security"):
                 responses.setdefault("401", _UNAUTHORIZED)

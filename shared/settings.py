@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     )
     token_issuer: str = Field("rapport-identity", validation_alias=deployment_wide("token_issuer"))
     token_audience: str = Field("rapport", validation_alias=deployment_wide("token_audience"))
+    # Where partners and browsers reach Rapport (the gateway's public base URL): the SMART
+    # token endpoint's audience and the FHIR API's links are written under it.
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias=deployment_wide("public_url"))
     log_level: str = Field("INFO", validation_alias=deployment_wide("log_level"))
     # One JSON line per HTTP request (method, path without the query string, status, time).
     access_log: bool = True

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.support.expected_skips",
     "tests.fixtures.kafka",
     "tests.fixtures.postgres",
+    "tests.fixtures.fhir_validator",
 ]

@@ -15,7 +15,7 @@ from services.identity.accounts import Accounts, SignupPolicy
 from services.identity.errors import OAuthError
 from services.identity.invitations import Invitations
 from services.identity.models import DirectoryAuditEntry
-from services.identity.partners import Partners
+from services.identity.partners import JwksFetcher, Partners
 from services.identity.passwords import PasswordHashing
 from services.identity.secret_box import SecretBox
 from services.identity.settings import IdentitySettings
@@ -29,6 +29,7 @@ from services.identity.sign_in import (
 from services.identity.tokens import Keyring, TokenPolicy, Tokens
 from shared.audit_log import AuditSealer
 from shared.db import Database
+from shared.destinations import DestinationPolicy
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.service_key import service_key
 from shared.tokens import KeySource, TokenVerifier
@@ -57,6 +58,8 @@ def build_identity(
     throttle: LoginThrottle | None = None,
     resets: ResetDelivery | None = None,
     signup: SignupPolicy | None = None,
+    partner_keys: JwksFetcher | None = None,
+    token_url: str = "http://127.0.0.1:8000/oauth/token",  # noqa: S107  (a URL, not a secret)
 ) -> Identity:
     """The sub-domains over these components (tests pass their own)."""
     signup = signup or SignupPolicy()
@@ -74,13 +77,32 @@ def build_identity(
             resets=resets,
         ),
         tokens=tokens,
-        partners=Partners(tokens=tokens),
+        partners=Partners(
+            tokens=tokens,
+            jwks=partner_keys or JwksFetcher(DestinationPolicy()),
+            token_url=token_url,
+        ),
         invitations=invitations,
     )
 
 
+def partner_keys_fetcher(settings: IdentitySettings) -> JwksFetcher:
+    """Fetches partners' JWKS URLs under the deployment's SSRF rules."""
+    return JwksFetcher(
+        DestinationPolicy(
+            allow_private=settings.partner_jwks_allow_private_urls,
+            require_https=settings.environment == "production",
+            allowed=tuple(settings.partner_jwks_allowed_destinations),
+        )
+    )
+
+
 def build_identity_service(
-    settings: IdentitySettings, database: Database, *, resets: ResetDelivery | None = None
+    settings: IdentitySettings,
+    database: Database,
+    *,
+    resets: ResetDelivery | None = None,
+    partner_keys: JwksFetcher | None = None,
 ) -> Identity:
     """The use cases over ``database`` (also what the CLI uses, without an HTTP app)."""
     policy = TokenPolicy.from_settings(settings)
@@ -105,6 +127,8 @@ def build_identity_service(
         ),
         resets=resets,
         signup=SignupPolicy.from_settings(settings),
+        partner_keys=partner_keys or partner_keys_fetcher(settings),
+        token_url=settings.token_url,
     )
 
 
@@ -120,7 +144,8 @@ def create_app(
     fetches its own JWKS over HTTP); tests may pass another source to trust other keys.
     """
     database = Database(settings.database_url)
-    identity = build_identity_service(settings, database, resets=resets)
+    partner_keys = partner_keys_fetcher(settings)
+    identity = build_identity_service(settings, database, resets=resets, partner_keys=partner_keys)
     verifier = TokenVerifier(
         key_source or identity.tokens.keyring,
         issuer=settings.token_issuer,
@@ -129,6 +154,7 @@ def create_app(
 
     background = BackgroundTasks()
     background.on_shutdown(database.dispose)
+    background.on_shutdown(partner_keys.aclose)
     background.on_startup(partial(_ensure_signing_key, database, identity))
     add_event_pipeline(
         background,

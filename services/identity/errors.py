@@ -118,6 +118,10 @@ class UnknownScope(InvalidRequest):
     """A scope partner apps cannot be given."""
 
 
+class InvalidPartnerKeys(InvalidRequest):
+    """A partner app's JWKS that holds no usable public key, or a JWKS URL that is refused."""
+
+
 class OAuthError(Exception):
     """An RFC 6749 section 5.2 error from the token endpoint.
 

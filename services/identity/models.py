@@ -120,6 +120,20 @@ class PartnerApp(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     secret_rotated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     is_active: bool = True
+    # SMART backend services: the public keys that verify the app's client assertions, held
+    # here (``{"keys": [...]}``) or fetched from the app's JWKS URL; at most one of the two.
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    jwks_url: str | None = Field(default=None, max_length=2048)
+
+
+class ClientAssertionUse(SQLModel, table=True):
+    """A client assertion's ``jti``, kept until the assertion expires so it works only once."""
+
+    __tablename__ = "client_assertion_uses"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    jti: str = Field(primary_key=True, max_length=255)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
 
 
 class PartnerGrant(SQLModel, table=True):

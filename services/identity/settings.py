@@ -56,6 +56,11 @@ class IdentitySettings(ServiceSettings):
     # A password reset link works once, for this long.
     password_reset_ttl_seconds: int = Field(1800, ge=60, le=86400)
 
+    # Partners' JWKS URLs pass the same guard as webhook URLs (shared.destinations): public
+    # addresses only unless allowed here (local development), https in production.
+    partner_jwks_allow_private_urls: bool = False
+    partner_jwks_allowed_destinations: list[str] = Field(default_factory=list)
+
     # Sign-up rules. Production defaults to both (clinicians wait for an admin, clients join
     # only through an invitation); development and test leave sign-up open unless set.
     clinician_approval_required: bool | None = None
@@ -84,6 +89,11 @@ class IdentitySettings(ServiceSettings):
             variable="RAPPORT_IDENTITY_SECRETS_KEY",
             development_key=DEVELOPMENT_SECRETS_KEY,
         )
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint's public URL (client assertions' audience)."""
+        return f"{self.public_url.rstrip('/')}/oauth/token"
 
     @property
     def requires_clinician_approval(self) -> bool:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from services.records import audit
 from services.records.audit.api import router as audit_router
 from services.records.check_ins.api import router as check_ins_router
+from services.records.fhir.api import fhir_router as fhir_rest_router
 from services.records.fhir.api import router as fhir_router
 from services.records.goals.api import router as goals_router
 from services.records.notes.api import router as notes_router
@@ -31,6 +32,7 @@ for sub_router in (
     check_ins_router,
     notes_router,
     fhir_router,
+    fhir_rest_router,
     audit_router,
 ):
     router.routes.extend(sub_router.routes)

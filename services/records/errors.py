@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, RapportError
 
 
 class UnknownClient(InvalidRequest):
@@ -83,3 +83,17 @@ class AvailabilityExceptionNotFound(NotFound):
 
 class UnknownParticipant(InvalidRequest):
     """An invited participant id names no registered user (or names the clinician or client)."""
+
+
+class FhirResourceNotFound(NotFound):
+    """No such FHIR resource, or one the caller may not read (the same answer for both)."""
+
+
+class FhirTypeNotSupported(NotFound):
+    """A resource type the FHIR API does not serve."""
+
+
+class FhirFormatNotSupported(RapportError):
+    """A ``_format`` other than JSON."""
+
+    status_code = 406

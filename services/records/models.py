@@ -42,6 +42,13 @@ class Appointment(SQLModel, table=True):
     ends_at: datetime = Field(sa_type=UtcDateTime)
     status: str = Field(default="booked", max_length=20)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # Set on insert and on every update (FHIR meta.lastUpdated).
+    updated_at: datetime = Field(
+        default_factory=utc_now,
+        sa_type=UtcDateTime,
+        index=True,
+        sa_column_kwargs={"onupdate": utc_now},
+    )
     # Who may be in the call at once (clinician and client included), and who else is invited
     # (an interpreter, a family member), as user id strings.
     max_participants: int = Field(default=2)
@@ -196,6 +203,13 @@ class Goal(SQLModel, table=True):
     target: str | None = Field(default=None, sa_type=Text)
     due_date: date | None = None
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # Set on insert and on every update (FHIR meta.lastUpdated).
+    updated_at: datetime = Field(
+        default_factory=utc_now,
+        sa_type=UtcDateTime,
+        index=True,
+        sa_column_kwargs={"onupdate": utc_now},
+    )
 
 
 class ClientValue(SQLModel, table=True):
@@ -268,6 +282,13 @@ class CareRelationship(SQLModel, table=True):
     # The treatment plan's planned end: active -> ending -> completed, and what "done" means.
     plan_status: str = Field(default="active", max_length=20)
     ending_criteria: str | None = Field(default=None, sa_type=Text)
+    # Set on insert and on every update (FHIR meta.lastUpdated).
+    updated_at: datetime = Field(
+        default_factory=utc_now,
+        sa_type=UtcDateTime,
+        index=True,
+        sa_column_kwargs={"onupdate": utc_now},
+    )
 
 
 class CheckIn(SQLModel, table=True):

@@ -17,17 +17,15 @@ import logging
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.webhooks import service
-from services.webhooks.destinations import DestinationPolicy, PinnedDestination
-from services.webhooks.errors import DestinationRefused
 from services.webhooks.messages import encode_body, signed_headers
 from shared.db import Database, utc_now
+from shared.destinations import DestinationPolicy, DestinationRefused, pinned_request
 from shared.observability import Metrics
 from shared.secret_box import SecretBox
 
@@ -271,32 +269,6 @@ class Dispatcher:
             error=error,
             retry_after_seconds=retry_after,
         )
-
-
-def pinned_request(
-    url: str, destination: PinnedDestination
-) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """The URL, extra headers and httpx extensions that send ``url`` to the checked address.
-
-    The URL names the address itself, so the client never looks the name up again (a second
-    lookup is where a rebinding name would answer 127.0.0.1). The Host header and the TLS
-    server name, which the certificate is verified against, stay the URL's host; the TLS
-    name goes through httpx's documented ``sni_hostname`` request extension.
-    """
-    target = httpx.URL(url)
-    if destination.address is None or target.host == str(destination.address):
-        return target, {}, {}
-    headers = {
-        "host": target.netloc.decode("ascii"),
-        # The connection pool knows connections by address, not by name: a TLS connection
-        # verified for one name must not carry another name's delivery to the same address.
-        "connection": "close",
-    }
-    return (
-        target.copy_with(host=str(destination.address)),
-        headers,
-        {"sni_hostname": target.raw_host.decode("ascii")},
-    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from shared.destinations import DestinationRefused
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+
+__all__ = [
+    "ClinicianAccessRevoked",
+    "DeliveryInProgress",
+    "DeliveryNotFound",
+    "DestinationRefused",
+    "EndpointNotFound",
+    "UnknownEventType",
+]
 
 
 class UnknownEventType(InvalidRequest):
     """A subscription names an event type (or pattern) that matches nothing in the catalog."""
-
-
-class DestinationRefused(InvalidRequest):
-    """An endpoint URL that is not http(s) or points at an address partners may not reach."""
 
 
 class EndpointNotFound(NotFound):

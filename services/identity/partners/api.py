@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from services.identity.errors import OAuthError
 from services.identity.partners import schemas
+from services.identity.partners.assertions import ASSERTION_TYPE, SIGNING_ALGORITHMS
 from services.identity.partners.service import PartnerCredentials, Partners
 from shared.dependencies import SessionDep
+from shared.scopes import SMART_RESOURCE_SCOPES
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter()
@@ -31,6 +33,8 @@ def _credentials(issued: PartnerCredentials) -> schemas.PartnerAppCredentials:
         client_id=issued.app.client_id,
         name=issued.app.name,
         scopes=issued.app.scopes,
+        jwks=issued.app.jwks,
+        jwks_url=issued.app.jwks_url,
         client_secret=issued.client_secret,
     )
 
@@ -43,8 +47,32 @@ async def register_partner(
     partners: PartnersDep,
 ) -> schemas.PartnerAppCredentials:
     """Register a partner app (admin); the client secret is shown only in this response."""
-    issued = await partners.register_partner(session, principal, name=body.name, scopes=body.scopes)
+    issued = await partners.register_partner(
+        session,
+        principal,
+        name=body.name,
+        scopes=body.scopes,
+        jwks=body.jwks,
+        jwks_url=body.jwks_url,
+    )
     return _credentials(issued)
+
+
+@router.put("/v1/partner-apps/{client_id}/keys", tags=["partners"])
+async def set_partner_keys(
+    client_id: str,
+    body: schemas.PartnerKeysRequest,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    partners: PartnersDep,
+) -> schemas.PartnerApp:
+    """Replace a partner app's public keys (admin), for SMART backend services
+    authentication: a JWKS, a JWKS URL, or neither. 422 `InvalidPartnerKeys` for keys that
+    cannot verify RS384/ES384 assertions or a URL the SSRF guard refuses."""
+    app = await partners.set_partner_keys(
+        session, principal, client_id, jwks=body.jwks, jwks_url=body.jwks_url
+    )
+    return schemas.PartnerApp.model_validate(app)
 
 
 @router.post("/v1/partner-apps/{client_id}/secret", tags=["partners"])
@@ -91,6 +119,49 @@ def _client_authentication(request: Request, form: dict[str, str]) -> tuple[str,
     raise OAuthError("invalid_client", "client authentication is required", status_code=401)
 
 
+def _client_assertion(request: Request, form: dict[str, str]) -> str:
+    """RFC 7523 section 2.2: the assertion, as the only client authentication."""
+    if form.get("client_assertion_type") != ASSERTION_TYPE:
+        raise OAuthError("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
+    assertion = form.get("client_assertion")
+    if not assertion:
+        raise OAuthError("invalid_request", "client_assertion is required")
+    if "client_secret" in form or request.headers.get("authorization"):
+        raise OAuthError("invalid_request", "use one client authentication method, not two")
+    return assertion
+
+
+@router.get(
+    "/.well-known/smart-configuration",
+    tags=["partners"],
+    response_model_exclude_none=True,
+)
+async def smart_configuration(
+    partners: PartnersDep, response: Response
+) -> schemas.SmartConfiguration:
+    """SMART App Launch discovery: how a backend service gets a token here."""
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    base = partners.token_url.removesuffix("/oauth/token")
+    scopes = sorted(
+        f"system/{resource_type}.rs"
+        for resource_type, (read, _) in SMART_RESOURCE_SCOPES.items()
+        if read is not None
+    )
+    return schemas.SmartConfiguration(
+        jwks_uri=f"{base}/.well-known/jwks.json",
+        token_endpoint=partners.token_url,
+        grant_types_supported=["client_credentials"],
+        token_endpoint_auth_methods_supported=[
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        token_endpoint_auth_signing_alg_values_supported=list(SIGNING_ALGORITHMS),
+        scopes_supported=[*scopes, "system/Appointment.cruds"],
+        capabilities=["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+    )
+
+
 @router.post(
     "/oauth/token",
     tags=["partners"],
@@ -104,7 +175,12 @@ def _client_authentication(request: Request, form: dict[str, str]) -> tuple[str,
             "required": True,
             "content": {
                 "application/x-www-form-urlencoded": {
-                    "schema": schemas.ClientCredentialsGrant.model_json_schema()
+                    "schema": {
+                        "oneOf": [
+                            schemas.ClientCredentialsGrant.model_json_schema(),
+                            schemas.ClientAssertionGrant.model_json_schema(),
+                        ]
+                    }
                 }
             },
         }
@@ -113,7 +189,8 @@ def _client_authentication(request: Request, form: dict[str, str]) -> tuple[str,
 async def token(
     request: Request, session: SessionDep, partners: PartnersDep, response: Response
 ) -> schemas.ClientCredentialsToken:
-    """OAuth 2.0 token endpoint, client-credentials grant (RFC 6749 section 4.4)."""
+    """OAuth 2.0 token endpoint, client-credentials grant (RFC 6749 section 4.4); the client
+    authenticates with its secret or, as a SMART backend service, with a signed assertion."""
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
     ):
@@ -125,12 +202,20 @@ async def token(
     grant_type = form.get("grant_type")
     if grant_type is None:
         raise OAuthError("invalid_request", "grant_type is required")
-    client_id, secret = _client_authentication(request, form)
-    if grant_type != "client_credentials":
-        raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
-    issued, scopes = await partners.client_credentials(
-        session, client_id=client_id, client_secret=secret, scope=form.get("scope")
-    )
+    if "client_assertion_type" in form or "client_assertion" in form:
+        assertion = _client_assertion(request, form)
+        if grant_type != "client_credentials":
+            raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
+        issued, scopes = await partners.client_assertion(
+            session, assertion=assertion, client_id=form.get("client_id"), scope=form.get("scope")
+        )
+    else:
+        client_id, secret = _client_authentication(request, form)
+        if grant_type != "client_credentials":
+            raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
+        issued, scopes = await partners.client_credentials(
+            session, client_id=client_id, client_secret=secret, scope=form.get("scope")
+        )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return schemas.ClientCredentialsToken(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.identity.models import PartnerApp, PartnerGrant
+from services.identity.models import ClientAssertionUse, PartnerApp, PartnerGrant
 
 
 async def add_partner_app(session: AsyncSession, app: PartnerApp) -> PartnerApp:
@@ -49,3 +52,24 @@ async def granting_clinicians(session: AsyncSession, client_id: str) -> list[uui
         .order_by(col(PartnerGrant.clinician_id))
     )
     return list(result.all())
+
+
+async def use_assertion_id(
+    session: AsyncSession, client_id: str, jti: str, expires_at: datetime, now: datetime
+) -> bool:
+    """Record the client's assertion id; False when it was recorded before (a replay).
+
+    One INSERT ... ON CONFLICT DO NOTHING on the (client, jti) key: of two concurrent uses
+    exactly one inserts, on SQLite (writers take turns) and on PostgreSQL (the second waits
+    for the first's commit, then finds the row). Ids of expired assertions are pruned, since an
+    expired assertion is refused anyway.
+    """
+    table = ClientAssertionUse.__table__  # type: ignore[attr-defined]
+    await session.exec(delete(table).where(table.c.expires_at < now))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    result = await session.exec(
+        insert(table)
+        .values(client_id=client_id, jti=jti, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=[table.c.client_id, table.c.jti])
+    )
+    return bool(result.rowcount == 1)

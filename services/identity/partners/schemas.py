@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.identity.accounts import DisplayName
+
+JWKS_DESCRIPTION = (
+    'SMART backend services: the app\'s public keys as a JWKS (`{"keys": [...]}`; RSA of '
+    "at least 2048 bits for RS384 or EC P-384 for ES384, each with a `kid`, no private parts)"
+)
+JWKS_URL_DESCRIPTION = (
+    "SMART backend services: where the app publishes its JWKS (https in production; private "
+    "addresses are refused, as for webhook URLs); fetched again when an assertion names a "
+    "kid not yet seen"
+)
+
+
+SCOPE_DESCRIPTION = (
+    "space-separated partner scopes (`goals:read`) or SMART system scopes (`system/Goal.rs`); "
+    "default: all registered"
+)
 
 
 class PartnerAppRequest(BaseModel):
@@ -14,6 +30,17 @@ class PartnerAppRequest(BaseModel):
 
     name: DisplayName
     scopes: list[str] = Field(min_length=1)
+    jwks: dict[str, Any] | None = Field(default=None, description=JWKS_DESCRIPTION)
+    jwks_url: str | None = Field(default=None, max_length=2048, description=JWKS_URL_DESCRIPTION)
+
+
+class PartnerKeysRequest(BaseModel):
+    """Replace a partner app's public keys; both null: secret-only authentication."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jwks: dict[str, Any] | None = Field(default=None, description=JWKS_DESCRIPTION)
+    jwks_url: str | None = Field(default=None, max_length=2048, description=JWKS_URL_DESCRIPTION)
 
 
 class PartnerApp(BaseModel):
@@ -22,6 +49,8 @@ class PartnerApp(BaseModel):
     client_id: str
     name: str
     scopes: list[str]
+    jwks: dict[str, Any] | None = None
+    jwks_url: str | None = None
 
 
 class PartnerAppCredentials(PartnerApp):
@@ -38,15 +67,45 @@ class ClientCredentialsToken(BaseModel):
 
 
 class ClientCredentialsGrant(BaseModel):
-    """The token endpoint's form (RFC 6749 section 4.4.2); the client authenticates with HTTP
-    Basic (preferred) or with ``client_id`` and ``client_secret`` in the form."""
+    """The token endpoint's form (RFC 6749 section 4.4.2) when the client authenticates with
+    its secret: HTTP Basic (preferred), or ``client_id`` and ``client_secret`` in the form."""
 
     # Each parameter at most once, and no others (the endpoint refuses a repeated one).
     model_config = ConfigDict(extra="forbid")
     grant_type: Literal["client_credentials"]
-    scope: str | None = Field(default=None, description="space-separated; default: all granted")
+    scope: str | None = Field(default=None, description=SCOPE_DESCRIPTION)
     client_id: str | None = None
     client_secret: str | None = None
+
+
+class ClientAssertionGrant(BaseModel):
+    """The token endpoint's form for a SMART backend service: the client authenticates with a
+    signed assertion (RFC 7523, ``private_key_jwt``) and nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+    grant_type: Literal["client_credentials"]
+    scope: str | None = Field(default=None, description=SCOPE_DESCRIPTION)
+    client_id: str | None = Field(default=None, description="if given, the assertion's iss")
+    client_assertion_type: Literal["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    client_assertion: str = Field(
+        min_length=1,
+        description="a JWT signed with RS384 or ES384 by a key the app registered (`kid` "
+        "header): `iss` = `sub` = the client id, `aud` = this endpoint's URL, `exp` at most "
+        "5 minutes away, a `jti` used only once",
+    )
+
+
+class SmartConfiguration(BaseModel):
+    """SMART App Launch 2.2 discovery (``/.well-known/smart-configuration``), as far as
+    backend services go: Rapport offers no user-facing launch."""
+
+    jwks_uri: str
+    token_endpoint: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    scopes_supported: list[str]
+    capabilities: list[str]
 
 
 class OAuthErrorBody(BaseModel):

@@ -1,20 +1,21 @@
-"""FHIR R4 export: one client's partnership as a ``collection`` Bundle.
+"""Records' rows as FHIR R4 (4.0.1) resources: pure mapping, no I/O.
 
-Pure mapping from records' rows to FHIR resources, validated by the ``fhir.resources``
-models (R4B, the R4-compatible release they ship). Only what the reader may see goes in:
-ids, times, statuses, goal statements and (never for a partner app) check-in ratings; no
-note of any kind.
+Plain JSON-ready dicts, checked in the tests by HAPI FHIR's R4 instance validator (the
+``fhir.resources`` models ship R4B and R5, not R4, so they cannot vouch for R4). Only what
+the reader may see goes in: ids, times, statuses, goal statements, progress ratings and
+(never for a partner app) check-in ratings; no note of any kind.
+
+A resource names others by a :data:`Ref` function: ``Type/id`` in the REST API, ``urn:uuid:``
+in the export's collection Bundle, whose entries carry such full URLs.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from fhir.resources.R4B.bundle import Bundle
 
 from services.records.check_ins import ITEM_NAMES
 from services.records.models import (
@@ -22,12 +23,18 @@ from services.records.models import (
     CareRelationship,
     CheckIn,
     Goal,
+    GoalUpdate,
+    KnownUser,
     SessionAttendance,
     SessionRecord,
 )
 
+FHIR_VERSION = "4.0.1"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+RAPPORT_USER = "urn:rapport:user"
+RAPPORT_OBSERVATION = "urn:rapport:observation"
 QUESTIONNAIRES = {
     "outcome": "urn:rapport:questionnaire:outcome-check-in",
     "session": "urn:rapport:questionnaire:session-check-in",
@@ -40,6 +47,212 @@ ENCOUNTER_STATUS = {
     "cancelled": "cancelled",
 }
 CARE_PLAN_STATUS = {"active": "active", "ended": "completed"}
+
+# How one resource names another: (resource type, id) -> Reference.reference.
+Ref = Callable[[str, uuid.UUID], str]
+
+
+def relative_ref(resource_type: str, resource_id: uuid.UUID) -> str:
+    """``Type/id``: the REST API's references, resolved against its base URL."""
+    return f"{resource_type}/{resource_id}"
+
+
+def uuid_ref(resource_type: str, resource_id: uuid.UUID) -> str:
+    """``urn:uuid:id``: the export Bundle's references, matching its entries' full URLs."""
+    return f"urn:uuid:{resource_id}"
+
+
+def _reference(ref: Ref, resource_type: str, resource_id: uuid.UUID) -> dict[str, str]:
+    return {"reference": ref(resource_type, resource_id)}
+
+
+def _user(user_id: uuid.UUID, resource_type: str = "Practitioner") -> dict[str, Any]:
+    # Practitioners (and guests) are identity's users; only their ids are known here.
+    return {"type": resource_type, "identifier": {"system": RAPPORT_USER, "value": str(user_id)}}
+
+
+def _time(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _meta(updated: datetime) -> dict[str, str]:
+    return {"lastUpdated": updated.isoformat()}
+
+
+def patient(client_id: uuid.UUID, known: KnownUser | None = None) -> dict[str, Any]:
+    """The client as a Patient: an id and identity's user id, nothing that names them."""
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": str(client_id),
+        "identifier": [{"system": RAPPORT_USER, "value": str(client_id)}],
+        "active": True,
+    }
+    if known is not None:
+        resource["meta"] = _meta(known.registered_at)
+    return resource
+
+
+def appointment(row: Appointment, ref: Ref = relative_ref) -> dict[str, Any]:
+    return {
+        "resourceType": "Appointment",
+        "id": str(row.id),
+        "meta": _meta(row.updated_at),
+        "status": row.status,
+        "start": _time(row.starts_at),
+        "end": _time(row.ends_at),
+        "participant": [
+            {"actor": _reference(ref, "Patient", row.client_id), "status": "accepted"},
+            {"actor": _user(row.clinician_id), "status": "accepted"},
+        ],
+    }
+
+
+def encounter(
+    record: SessionRecord, attendance: Sequence[SessionAttendance], ref: Ref = relative_ref
+) -> dict[str, Any]:
+    status = ENCOUNTER_STATUS.get(record.status, "unknown")
+    if record.outcome == "no-show":
+        status = "cancelled"
+    resource: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": str(record.session_id),
+        "meta": _meta(record.updated_at),
+        "status": status,
+        "class": {"system": ACT_CODE, "code": "VR", "display": "virtual"},
+        "subject": _reference(ref, "Patient", record.client_id),
+        "appointment": [_reference(ref, "Appointment", record.appointment_id)],
+    }
+    participants = [
+        {
+            "individual": _user(a.user_id, "Practitioner" if a.role == "clinician" else "Patient")
+            if a.role in ("clinician", "client")
+            else {"identifier": {"system": RAPPORT_USER, "value": str(a.user_id)}},
+            **_period(a.joined_at, a.left_at),
+        }
+        for a in attendance
+    ]
+    if participants:
+        resource["participant"] = participants
+    resource.update(_period(record.connected_at or record.admitted_at, record.ended_at))
+    if record.duration_seconds is not None:
+        resource["length"] = {
+            "value": record.duration_seconds,
+            "unit": "s",
+            "system": "http://unitsofmeasure.org",
+            "code": "s",
+        }
+    return resource
+
+
+def _period(start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    period = {k: v for k, v in (("start", _time(start)), ("end", _time(end))) if v is not None}
+    return {"period": period} if period else {}
+
+
+def goal(row: Goal, ref: Ref = relative_ref) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Goal",
+        "id": str(row.id),
+        "meta": _meta(row.updated_at),
+        "lifecycleStatus": row.status,
+        "description": {"text": row.statement},
+        "subject": _reference(ref, "Patient", row.client_id),
+        "startDate": row.created_at.date().isoformat(),
+    }
+    if row.achievement_status is not None:
+        resource["achievementStatus"] = {
+            "coding": [{"system": GOAL_ACHIEVEMENT, "code": row.achievement_status}]
+        }
+    if row.target is not None or row.due_date is not None:
+        target: dict[str, Any] = {}
+        if row.target is not None:
+            target["measure"] = {"text": row.target}
+        if row.due_date is not None:
+            target["dueDate"] = row.due_date.isoformat()
+        resource["target"] = [target]
+    return resource
+
+
+def care_plan(
+    relationship: CareRelationship, goals: Sequence[Goal], ref: Ref = relative_ref
+) -> dict[str, Any]:
+    """The relationship's treatment plan; ``goals`` are the client's (filtered here to the
+    relationship's clinician and to goals not entered in error)."""
+    mine = [
+        g
+        for g in goals
+        if g.clinician_id == relationship.clinician_id and g.status != "entered-in-error"
+    ]
+    resource: dict[str, Any] = {
+        "resourceType": "CarePlan",
+        "id": str(relationship.id),
+        "meta": _meta(relationship.updated_at),
+        "status": CARE_PLAN_STATUS.get(relationship.status, "unknown"),
+        "intent": "plan",
+        "subject": _reference(ref, "Patient", relationship.client_id),
+        **_period(relationship.started_at, relationship.ended_at),
+        "author": _user(relationship.clinician_id),
+    }
+    if mine:
+        resource["goal"] = [_reference(ref, "Goal", g.id) for g in mine]
+    return resource
+
+
+def observation(update: GoalUpdate, row: Goal, ref: Ref = relative_ref) -> dict[str, Any]:
+    """A goal progress rating (0-10) as an Observation about the goal; never its note."""
+    author = (
+        _reference(ref, "Patient", update.author_id)
+        if update.author_role == "client"
+        else _user(update.author_id)
+    )
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": str(update.id),
+        "meta": _meta(update.entered_in_error_at or update.recorded_at),
+        "status": "entered-in-error" if update.entered_in_error_at else "final",
+        "category": [
+            {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}
+        ],
+        "code": {
+            "coding": [
+                {
+                    "system": RAPPORT_OBSERVATION,
+                    "code": "goal-progress",
+                    "display": "Goal progress rating (0-10)",
+                }
+            ],
+            "text": "Goal progress rating (0-10)",
+        },
+        "subject": _reference(ref, "Patient", row.client_id),
+        "focus": [_reference(ref, "Goal", row.id)],
+        "effectiveDateTime": _time(update.recorded_at),
+        "performer": [author],
+        "valueInteger": update.progress,
+    }
+    if update.session_id is not None:
+        resource["encounter"] = _reference(ref, "Encounter", update.session_id)
+    return resource
+
+
+def questionnaire_response(check_in: CheckIn, ref: Ref = relative_ref) -> dict[str, Any]:
+    names = ITEM_NAMES[check_in.kind]  # type: ignore[index]
+    values = (check_in.item1, check_in.item2, check_in.item3, check_in.item4)
+    items = [
+        {"linkId": name, "answer": [{"valueInteger": value}]}
+        for name, value in zip(names, values, strict=True)
+    ]
+    items.append({"linkId": "total", "answer": [{"valueInteger": check_in.total}]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": str(check_in.id),
+        "meta": _meta(check_in.submitted_at),
+        "questionnaire": QUESTIONNAIRES[check_in.kind],
+        "status": "completed",
+        "subject": _reference(ref, "Patient", check_in.client_id),
+        "encounter": _reference(ref, "Encounter", check_in.session_id),
+        "authored": _time(check_in.submitted_at),
+        "item": items,
+    }
 
 
 @dataclass(frozen=True)
@@ -55,163 +268,53 @@ class ClientRecords:
     check_ins: Sequence[CheckIn]
 
 
-def _ref(resource_id: uuid.UUID) -> dict[str, str]:
-    return {"reference": f"urn:uuid:{resource_id}"}
-
-
-def _practitioner(user_id: uuid.UUID) -> dict[str, Any]:
-    # Practitioners are identity's users; only their ids are known here.
-    return {
-        "type": "Practitioner",
-        "identifier": {"system": "urn:rapport:user", "value": str(user_id)},
-    }
-
-
-def _time(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
-def _patient(client_id: uuid.UUID) -> dict[str, Any]:
-    return {
-        "resourceType": "Patient",
-        "id": str(client_id),
-        "identifier": [{"system": "urn:rapport:user", "value": str(client_id)}],
-    }
-
-
-def _appointment(appointment: Appointment) -> dict[str, Any]:
-    return {
-        "resourceType": "Appointment",
-        "id": str(appointment.id),
-        "status": appointment.status,
-        "start": _time(appointment.starts_at),
-        "end": _time(appointment.ends_at),
-        "participant": [
-            {"actor": _ref(appointment.client_id), "status": "accepted"},
-            {"actor": _practitioner(appointment.clinician_id), "status": "accepted"},
-        ],
-    }
-
-
-def _encounter(record: SessionRecord, attendance: Sequence[SessionAttendance]) -> dict[str, Any]:
-    status = ENCOUNTER_STATUS.get(record.status, "unknown")
-    if record.outcome == "no-show":
-        status = "cancelled"
-    encounter: dict[str, Any] = {
-        "resourceType": "Encounter",
-        "id": str(record.session_id),
-        "status": status,
-        "class": {"system": ACT_CODE, "code": "VR", "display": "virtual"},
-        "subject": _ref(record.client_id),
-        "appointment": [_ref(record.appointment_id)],
-        "participant": [
-            {
-                "individual": _practitioner(a.user_id)
-                if a.role == "clinician"
-                else {"identifier": {"system": "urn:rapport:user", "value": str(a.user_id)}},
-                "period": {"start": _time(a.joined_at), "end": _time(a.left_at)},
-            }
-            for a in attendance
-        ],
-    }
-    start = record.connected_at or record.admitted_at
-    if start is not None or record.ended_at is not None:
-        encounter["period"] = {"start": _time(start), "end": _time(record.ended_at)}
-    if record.duration_seconds is not None:
-        encounter["length"] = {
-            "value": record.duration_seconds,
-            "unit": "s",
-            "system": "http://unitsofmeasure.org",
-            "code": "s",
-        }
-    return encounter
-
-
-def _goal(goal: Goal) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "Goal",
-        "id": str(goal.id),
-        "lifecycleStatus": goal.status,
-        "description": {"text": goal.statement},
-        "subject": _ref(goal.client_id),
-        "startDate": goal.created_at.date().isoformat(),
-    }
-    if goal.achievement_status is not None:
-        resource["achievementStatus"] = {
-            "coding": [{"system": GOAL_ACHIEVEMENT, "code": goal.achievement_status}]
-        }
-    if goal.target is not None or goal.due_date is not None:
-        target: dict[str, Any] = {}
-        if goal.target is not None:
-            target["measure"] = {"text": goal.target}
-        if goal.due_date is not None:
-            target["dueDate"] = goal.due_date.isoformat()
-        resource["target"] = [target]
-    return resource
-
-
-def _care_plan(relationship: CareRelationship, goals: Sequence[Goal]) -> dict[str, Any]:
-    mine = [
-        g
-        for g in goals
-        if g.clinician_id == relationship.clinician_id and g.status != "entered-in-error"
-    ]
-    return {
-        "resourceType": "CarePlan",
-        "id": str(relationship.id),
-        "status": CARE_PLAN_STATUS.get(relationship.status, "unknown"),
-        "intent": "plan",
-        "subject": _ref(relationship.client_id),
-        "period": {
-            "start": _time(relationship.started_at),
-            **({"end": _time(relationship.ended_at)} if relationship.ended_at else {}),
-        },
-        "author": _practitioner(relationship.clinician_id),
-        "goal": [_ref(g.id) for g in mine],
-    }
-
-
-def _questionnaire_response(check_in: CheckIn) -> dict[str, Any]:
-    names = ITEM_NAMES[check_in.kind]  # type: ignore[index]
-    values = (check_in.item1, check_in.item2, check_in.item3, check_in.item4)
-    items = [
-        {"linkId": name, "answer": [{"valueInteger": value}]}
-        for name, value in zip(names, values, strict=True)
-    ]
-    items.append({"linkId": "total", "answer": [{"valueInteger": check_in.total}]})
-    return {
-        "resourceType": "QuestionnaireResponse",
-        "id": str(check_in.id),
-        "questionnaire": QUESTIONNAIRES[check_in.kind],
-        "status": "completed",
-        "subject": _ref(check_in.client_id),
-        "encounter": _ref(check_in.session_id),
-        "authored": _time(check_in.submitted_at),
-        "item": items,
-    }
-
-
 def client_bundle(records: ClientRecords, generated_at: datetime) -> dict[str, Any]:
-    """The client's records as a FHIR R4 ``collection`` Bundle (validated, JSON-ready)."""
+    """The client's records as a FHIR R4 ``collection`` Bundle (JSON-ready)."""
+    ref = uuid_ref
     resources = [
-        _patient(records.client_id),
-        *(_appointment(a) for a in records.appointments),
-        *(_encounter(s, records.attendance.get(s.session_id, ())) for s in records.sessions),
-        *(_goal(g) for g in records.goals),
-        *(_care_plan(r, records.goals) for r in records.relationships),
-        *(_questionnaire_response(c) for c in records.check_ins),
+        patient(records.client_id),
+        *(appointment(a, ref) for a in records.appointments),
+        *(encounter(s, records.attendance.get(s.session_id, ()), ref) for s in records.sessions),
+        *(goal(g, ref) for g in records.goals),
+        *(care_plan(r, records.goals, ref) for r in records.relationships),
+        *(questionnaire_response(c, ref) for c in records.check_ins),
     ]
-    bundle = Bundle.model_validate(
-        {
-            "resourceType": "Bundle",
-            "id": str(uuid.uuid4()),
-            "type": "collection",
-            "timestamp": generated_at.isoformat(),
-            "entry": [
-                {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
-                for resource in resources
-            ],
-        }
-    )
-    result: dict[str, Any] = bundle.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return result
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "collection",
+        "timestamp": generated_at.isoformat(),
+        "entry": [
+            {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+            for resource in resources
+        ],
+    }
+
+
+def searchset(
+    resources: Sequence[dict[str, Any]],
+    *,
+    base_url: str,
+    self_url: str,
+    next_url: str | None,
+    total: int,
+) -> dict[str, Any]:
+    """A search's page as a ``searchset`` Bundle with its ``self`` and ``next`` links."""
+    links = [{"relation": "self", "url": self_url}]
+    if next_url is not None:
+        links.append({"relation": "next", "url": next_url})
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "match"},
+            }
+            for resource in resources
+        ],
+    }

@@ -8,6 +8,7 @@ from typing import Any
 from deploy.openapi import combined_document, is_stale
 from gateway.openapi import combine, load_document
 from gateway.routing import RouteTable, Upstream
+from shared.fhir import FHIR_JSON
 from tests.support.tokens import TestTokenIssuer
 from tests.unit.gateway.conftest import asgi_gateway, gateway_settings
 
@@ -95,7 +96,11 @@ def test_every_error_answer_in_the_public_document_is_the_error_tree_s() -> None
     for path, item in document["paths"].items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():
-                if status.startswith(("4", "5")) and path != "/oauth/token":
+                if path.startswith("/fhir"):
+                    # FHIR's clients get FHIR's error shape, the edge's own refusals too.
+                    if status.startswith(("4", "5")):
+                        assert list(response["content"]) == [FHIR_JSON], (method, path, status)
+                elif status.startswith(("4", "5")) and path != "/oauth/token":
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == ERROR, (method, path, status)
 

@@ -59,6 +59,19 @@ async def test_jwks_is_public(client: httpx.AsyncClient) -> None:
     assert response.json()["path"] == "/.well-known/jwks.json"
 
 
+async def test_smart_discovery_and_fhir_metadata_are_public(client: httpx.AsyncClient) -> None:
+    for path in ("/.well-known/smart-configuration", "/fhir/metadata"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert response.json()["path"] == path
+    refused = await client.get("/fhir/Patient")
+    assert refused.status_code == 401
+    # A FHIR client gets FHIR's error shape from the edge too.
+    assert refused.headers["content-type"].startswith("application/fhir+json")
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    assert refused.json()["issue"][0]["code"] == "login"
+
+
 async def test_a_valid_token_is_proxied_with_status_body_and_headers(
     client: httpx.AsyncClient, echo_upstream: EchoUpstream, bearer: dict[str, str]
 ) -> None:

@@ -25,6 +25,9 @@ TABLE = RouteTable()
         ("/v1/users/me", Upstream.IDENTITY),
         ("/v1/signaling-tokens", Upstream.IDENTITY),
         ("/.well-known/jwks.json", Upstream.IDENTITY),
+        ("/.well-known/smart-configuration", Upstream.IDENTITY),
+        ("/fhir/Patient/abc", Upstream.RECORDS),
+        ("/fhir/metadata", Upstream.RECORDS),
         ("/v1/appointments", Upstream.RECORDS),
         ("/v1/goals/7/updates", Upstream.RECORDS),
         ("/v1/sessions/abc", Upstream.RECORDS),
@@ -63,6 +66,8 @@ def test_only_signal_is_a_websocket_route() -> None:
         ("POST", "/v1/auth/login"),
         ("GET", "/.well-known/jwks.json"),
         ("HEAD", "/.well-known/jwks.json"),
+        ("GET", "/.well-known/smart-configuration"),
+        ("GET", "/fhir/metadata"),
     ],
 )
 def test_public_endpoints(method: str, path: str) -> None:
@@ -80,6 +85,9 @@ def test_public_endpoints(method: str, path: str) -> None:
         ("POST", "/v1/auth/register/x"),
         ("GET", "/.well-known/other"),
         ("GET", "/v1/users/me"),
+        ("GET", "/fhir/Patient"),
+        ("GET", "/fhir/metadata/x"),
+        ("POST", "/.well-known/smart-configuration"),
     ],
 )
 def test_everything_else_needs_a_token(method: str, path: str) -> None:

@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 import jwt
+from fastapi import FastAPI
+
+from services.identity.app import Identity
 
 
 async def register(
@@ -48,6 +51,20 @@ async def access_token(
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+async def admin_token(app: FastAPI, client: httpx.AsyncClient) -> str:
+    """An access token of a new admin (admins come from the CLI, not from registration)."""
+    identity: Identity = app.state.identity
+    async with app.state.database.unit_of_work() as session:
+        await identity.accounts.create_user(
+            session,
+            email="ops@example.com",
+            password="correct horse battery",
+            display_name="Ops",
+            role="admin",
+        )
+    return await access_token(client, "ops@example.com")
 
 
 def bearer(token: str) -> dict[str, str]:

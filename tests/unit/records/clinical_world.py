@@ -344,6 +344,18 @@ CALLS: dict[tuple[str, str], Call] = {
             Audited("export", "check_in", "outcome_check_in"),
         ),
     ),
+    ("GET", "/fhir/{resource_type}"): Call(
+        "A",
+        "/fhir/Observation",
+        params={"patient": "{a}"},
+        audited=(
+            Audited("read", "goal_update", "clinician_update"),
+            Audited("read", "goal_update", "client_update"),
+        ),
+    ),
+    ("GET", "/fhir/{resource_type}/{resource_id}"): Call(
+        "A", "/fhir/Goal/{goal}", audited=(Audited("read", "goal", "goal"),)
+    ),
     ("GET", "/v1/audit"): Call(
         "admin",
         "/v1/audit",

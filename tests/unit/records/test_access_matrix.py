@@ -597,6 +597,31 @@ ROWS = [
         params={"client_id": "{a}"},
     ),
     Row(
+        "FHIR API search",
+        "GET",
+        "/fhir/Goal",
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": OWN_ONLY,
+            "clinician_own": 200,
+        },
+        params={"patient": "{a}"},
+    ),
+    Row(
+        "FHIR API read",
+        "GET",
+        "/fhir/Goal/{goal}",
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": 404,
+            "clinician_own": 200,
+        },
+    ),
+    Row(
         "export FHIR",
         "GET",
         "/v1/clients/{a}/fhir",

@@ -29,6 +29,7 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/docs"): "the API's description",
     ("GET", "/docs/oauth2-redirect"): "the API's description",
     ("GET", "/redoc"): "the API's description",
+    ("GET", "/fhir/metadata"): "the FHIR API's description",
     ("PUT", "/v1/availability"): NO_CLIENT_DATA,
     ("GET", "/v1/availability"): NO_CLIENT_DATA,
     ("POST", "/v1/availability/exceptions"): NO_CLIENT_DATA,

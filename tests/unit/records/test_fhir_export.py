@@ -10,6 +10,7 @@ from datetime import timedelta
 from fhir.resources.R4B.bundle import Bundle
 
 from shared.events.catalog import ParticipantJoined, ParticipantLeft, SessionEnded
+from tests.fixtures.fhir_validator import FhirValidator
 from tests.unit.records.conftest import T0, Records
 
 NOTE = "NOTE-TEXT-never-exported"
@@ -58,13 +59,18 @@ async def _client_with_history(records: Records) -> tuple[uuid.UUID, uuid.UUID, 
     return clinician, client, session_id
 
 
-async def test_the_export_is_a_valid_fhir_r4_bundle(records: Records):
+async def test_the_export_is_a_valid_fhir_r4_bundle(
+    records: Records, fhir_validator: FhirValidator
+):
     clinician, client, session_id = await _client_with_history(records)
 
     response = await records.http.get(f"/v1/clients/{client}/fhir", headers=records.auth(clinician))
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/fhir+json")
+    # FHIR R4 (4.0.1) itself, as HAPI's validator reads it.
+    errors = fhir_validator.errors(response.text)
+    assert not errors, "\n".join(f"{e.location}: {e.message}" for e in errors)
     # Parsed again from the wire by the FHIR models: an invalid resource raises here.
     bundle = Bundle.model_validate_json(response.content)
     assert bundle.type == "collection"

@@ -46,6 +46,8 @@ NOT_RECORDS = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # The FHIR CapabilityStatement: what the API offers, no records.
+    ("GET", "/fhir/metadata"),
 }
 
 # The kinds of data a partner may be shown, and the scopes that show each.
