@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import Final
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.secret_box import MissingSecretsKey, check_secrets_key, operator_key
 from shared.service_key import check_key_length
 from shared.settings import ServiceSettings
 
@@ -22,9 +21,7 @@ DEVELOPMENT_SECRETS_KEY: Final = hashlib.sha256(
     b"rapport identity: development-only secrets key (public, never for production)"
 ).digest()
 
-
-class MissingSecretsKey(RuntimeError):
-    """Production without ``RAPPORT_IDENTITY_SECRETS_KEY``: identity refuses to start."""
+__all__ = ["DEVELOPMENT_SECRETS_KEY", "EVENT_SOURCE", "IdentitySettings", "MissingSecretsKey"]
 
 
 class IdentitySettings(ServiceSettings):
@@ -81,23 +78,17 @@ class IdentitySettings(ServiceSettings):
 
     _service_key_is_long_enough = field_validator("notifications_key")(check_key_length)
 
-    @field_validator("secrets_key")
-    @classmethod
-    def _is_a_32_byte_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            _decode_key(value.get_secret_value())
-        return value
+    _secrets_key_is_32_bytes = field_validator("secrets_key")(check_secrets_key)
 
     def secrets_key_bytes(self) -> bytes:
         """The key that seals secrets at rest; :class:`MissingSecretsKey` in production
         without one."""
-        if self.secrets_key is not None:
-            return _decode_key(self.secrets_key.get_secret_value())
-        if self.environment == "production":
-            raise MissingSecretsKey(
-                "RAPPORT_IDENTITY_SECRETS_KEY is required in production (base64 of 32 random bytes)"
-            )
-        return DEVELOPMENT_SECRETS_KEY
+        return operator_key(
+            self.secrets_key,
+            environment=self.environment,
+            variable="RAPPORT_IDENTITY_SECRETS_KEY",
+            development_key=DEVELOPMENT_SECRETS_KEY,
+        )
 
     @property
     def token_url(self) -> str:
@@ -115,13 +106,3 @@ class IdentitySettings(ServiceSettings):
         if self.client_invitation_required is None:
             return self.environment == "production"
         return self.client_invitation_required
-
-
-def _decode_key(encoded: str) -> bytes:
-    try:
-        key = base64.b64decode(encoded.strip(), validate=True)
-    except binascii.Error as exc:
-        raise ValueError("the secrets key must be base64") from exc
-    if len(key) != 32:
-        raise ValueError(f"the secrets key must be 32 bytes, not {len(key)}")
-    return key

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.webhooks.app import create_app
-from services.webhooks.settings import WebhooksSettings
+from services.webhooks.settings import MissingSecretsKey, WebhooksSettings
 from shared.cli import ServiceCommands
 
 COMMANDS = ServiceCommands(
@@ -21,7 +21,11 @@ COMMANDS = ServiceCommands(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named on the command line; return the exit code."""
-    return COMMANDS.main(argv)
+    try:
+        return COMMANDS.main(argv)
+    except MissingSecretsKey as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.webhooks import service
 from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.errors import AsymmetricSigningOff, EndpointNotFound
 from services.webhooks.models import DeliveryStatus
 from services.webhooks.schemas import (
     DeliveryView,
@@ -20,8 +21,13 @@ from services.webhooks.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointUpdate,
     WebhookEndpointView,
+    WebhookMessage,
 )
 from shared.dependencies import SessionDep
+from shared.errors import InvalidRequest
+from shared.openapi import error_responses
+from shared.secret_box import SecretBox
+from shared.time_formats import IsoDateTime
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook endpoints"])
@@ -35,14 +41,24 @@ def _destination_policy(request: Request) -> DestinationPolicy:
 DestinationPolicyDep = Annotated[DestinationPolicy, Depends(_destination_policy)]
 
 
+def _secret_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(_secret_box)]
+
+
 @router.post("", status_code=201)
 async def register_endpoint(
     body: WebhookEndpointCreate,
     principal: CurrentPrincipal,
     destinations: DestinationPolicyDep,
+    box: SecretBoxDep,
     session: SessionDep,
 ) -> WebhookEndpointCreated:
-    """Register an endpoint; the answer holds its signing secret, shown this once."""
+    """Register an endpoint; the answer holds its signing secret, shown this once (and its
+    public key, when it is offered "v1a" signatures)."""
     endpoint = await service.register_endpoint(
         session,
         principal,
@@ -50,6 +66,8 @@ async def register_endpoint(
         event_types=body.event_types,
         description=body.description,
         destinations=destinations,
+        signature_schemes=body.signature_schemes,
+        box=box,
     )
     return WebhookEndpointCreated.of(endpoint)
 
@@ -110,9 +128,10 @@ async def update_endpoint(
     body: WebhookEndpointUpdate,
     principal: CurrentPrincipal,
     destinations: DestinationPolicyDep,
+    box: SecretBoxDep,
     session: SessionDep,
 ) -> WebhookEndpointView:
-    """Change an endpoint's URL, event types or description."""
+    """Change an endpoint's URL, event types, description or signature schemes."""
     endpoint = await service.update_endpoint(
         session,
         principal,
@@ -121,6 +140,8 @@ async def update_endpoint(
         event_types=body.event_types,
         description=body.description,
         destinations=destinations,
+        signature_schemes=body.signature_schemes,
+        box=box,
     )
     return WebhookEndpointView.of(endpoint)
 
@@ -129,7 +150,8 @@ async def update_endpoint(
 async def disable_endpoint(
     endpoint_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> WebhookEndpointView:
-    """Stop sending to an endpoint for now; its pending messages wait."""
+    """Stop sending to an endpoint for now; its pending messages, and every new one, are kept
+    until it is enabled."""
     endpoint = await service.set_endpoint_enabled(session, principal, endpoint_id, enabled=False)
     return WebhookEndpointView.of(endpoint)
 
@@ -138,7 +160,8 @@ async def disable_endpoint(
 async def enable_endpoint(
     endpoint_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> WebhookEndpointView:
-    """Resume sending to an endpoint (also after it was disabled for failing or 410)."""
+    """Resume sending to an endpoint (also after it was disabled for failing or 410): every
+    message kept meanwhile is sent at once, oldest first."""
     endpoint = await service.set_endpoint_enabled(session, principal, endpoint_id, enabled=True)
     return WebhookEndpointView.of(endpoint)
 
@@ -157,6 +180,66 @@ async def rotate_secret(
         overlap = timedelta(seconds=body.overlap_seconds)
     endpoint = await service.rotate_secret(session, principal, endpoint_id, overlap=overlap)
     return WebhookEndpointCreated.of(endpoint)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-signing-key",
+    responses=error_responses(EndpointNotFound, AsymmetricSigningOff),
+)
+async def rotate_signing_key(
+    endpoint_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    request: Request,
+    box: SecretBoxDep,
+    session: SessionDep,
+    body: SecretRotation | None = None,
+) -> WebhookEndpointView:
+    """A new Ed25519 key pair for "v1a" signatures; the answer publishes the new public key.
+    The previous private key keeps signing (a second "v1a" signature) during the overlap."""
+    overlap: timedelta = request.app.state.secret_rotation_overlap
+    if body is not None and body.overlap_seconds is not None:
+        overlap = timedelta(seconds=body.overlap_seconds)
+    endpoint = await service.rotate_signing_key(
+        session, principal, endpoint_id, overlap=overlap, box=box
+    )
+    return WebhookEndpointView.of(endpoint)
+
+
+@router.get("/{endpoint_id}/messages", responses=error_responses(EndpointNotFound, InvalidRequest))
+async def list_messages(
+    endpoint_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    aggregate_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="The aggregate (a body's aggregate_id) whose messages to list.",
+        ),
+    ] = None,
+    after: Annotated[
+        int,
+        Query(ge=0, description="With aggregate_id: list the messages after this sequence."),
+    ] = 0,
+    since: Annotated[
+        IsoDateTime | None,
+        Query(description="Without aggregate_id: every message created at or after this time."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[WebhookMessage]:
+    """Messages sent (or being sent) to the endpoint, in order, with their exact bodies: one
+    aggregate's after a sequence number (gap-filling), or all since a time (recovery)."""
+    messages = await service.messages_since(
+        session,
+        principal,
+        endpoint_id,
+        aggregate_id=aggregate_id,
+        after=after,
+        since=since,
+        limit=limit,
+    )
+    return [WebhookMessage.of(m) for m in messages]
 
 
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/replay", status_code=202)

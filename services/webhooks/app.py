@@ -13,6 +13,7 @@ from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.service import RetryPolicy
 from services.webhooks.settings import WebhooksSettings
 from shared.db import Database
+from shared.secret_box import SecretBox
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
 
@@ -21,6 +22,7 @@ SERVICE_NAME = "webhooks"
 
 def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = None) -> FastAPI:
     """Wire the webhooks service: database, Kafka in and out, the dispatcher, the HTTP API."""
+    box = SecretBox(settings.secrets_key_bytes())
     database = Database(settings.database_url)
     background = BackgroundTasks()
     background.on_shutdown(database.dispose)
@@ -38,6 +40,7 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
         database,
         http_client,
         destinations=destinations,
+        box=box,
         retry_policy=RetryPolicy(
             schedule=settings.retry_schedule_seconds,
             jitter=settings.retry_jitter,
@@ -73,6 +76,7 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
     )
     app.state.database = database
     app.state.destination_policy = destinations
+    app.state.secret_box = box
     app.state.dispatcher = dispatcher
     app.state.secret_rotation_overlap = timedelta(seconds=settings.secret_rotation_overlap_seconds)
     app.state.token_verifier = TokenVerifier(

@@ -27,6 +27,7 @@ from services.webhooks.messages import encode_body, signed_headers
 from shared.db import Database, utc_now
 from shared.destinations import DestinationPolicy, DestinationRefused, pinned_request
 from shared.observability import Metrics
+from shared.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Dispatcher:
         client: httpx.AsyncClient,
         *,
         destinations: DestinationPolicy,
+        box: SecretBox,
         retry_policy: service.RetryPolicy,
         timeout_seconds: float,
         poll_seconds: float = 1.0,
@@ -104,6 +106,7 @@ class Dispatcher:
         self._database = database
         self._client = client
         self._destinations = destinations
+        self._box = box
         self._retry_policy = retry_policy
         self._timeout = timeout_seconds
         self._poll = poll_seconds
@@ -172,6 +175,7 @@ class Dispatcher:
                 now=utc_now(),
                 limit=free,
                 lease=lease,
+                box=self._box,
                 in_flight=self._per_endpoint,
                 per_endpoint_limit=self._max_per_endpoint,
             )
@@ -231,7 +235,13 @@ class Dispatcher:
             destination = await self._destinations.pin(delivery.url)
             url, pinning_headers, extensions = pinned_request(delivery.url, destination)
             body = encode_body(delivery.message)
-            headers = signed_headers(delivery.secrets, delivery.delivery_id, attempted_at, body)
+            headers = signed_headers(
+                delivery.secrets,
+                delivery.delivery_id,
+                attempted_at,
+                body,
+                signing_keys=delivery.signing_keys,
+            )
             headers["user-agent"] = USER_AGENT
             headers.update(pinning_headers)
             async with asyncio.timeout(self._timeout):

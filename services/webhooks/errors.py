@@ -33,3 +33,7 @@ class DeliveryInProgress(Conflict):
 
 class ClinicianAccessRevoked(Forbidden):
     """A replay of a message about a clinician who no longer grants the partner app access."""
+
+
+class AsymmetricSigningOff(Conflict):
+    """A signing key rotation on an endpoint that is not offered "v1a" signatures."""

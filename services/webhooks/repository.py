@@ -7,10 +7,12 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks.models import (
+    AggregateSequence,
     ClinicianGrant,
     Delivery,
     DeliveryAttempt,
@@ -49,13 +51,119 @@ async def endpoints_owned_by(session: AsyncSession, owner_id: str) -> list[Webho
 
 
 async def live_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
-    """Every endpoint that may receive deliveries (neither deleted nor disabled)."""
+    """Every endpoint that is not deleted (a disabled one still has messages kept for it)."""
     rows = await session.exec(
-        select(WebhookEndpoint).where(
-            col(WebhookEndpoint.deleted_at).is_(None), col(WebhookEndpoint.disabled_at).is_(None)
-        )
+        select(WebhookEndpoint).where(col(WebhookEndpoint.deleted_at).is_(None))
     )
     return list(rows.all())
+
+
+async def next_sequence(session: AsyncSession, endpoint_id: uuid.UUID, aggregate_id: str) -> int:
+    """The next number in an aggregate's sequence of messages to an endpoint (1 for the first).
+
+    One statement that takes the counter's row lock, so two units of work fanning out events
+    of the same aggregate at once get consecutive numbers, never the same one.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = AggregateSequence.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table)
+        .values(endpoint_id=endpoint_id, aggregate_id=aggregate_id, last_sequence=1)
+        .on_conflict_do_update(
+            index_elements=["endpoint_id", "aggregate_id"],
+            set_={"last_sequence": table.c.last_sequence + 1},
+        )
+        .returning(table.c.last_sequence)
+    )
+    result = await session.exec(statement)
+    return int(result.scalar_one())
+
+
+async def release_pending(session: AsyncSession, endpoint_id: uuid.UUID, *, now: datetime) -> int:
+    """Make every pending delivery to the endpoint due at once, oldest first, except those
+    with an attempt in flight; how many were brought forward.
+
+    Each becomes due at its creation time, so the backlog is claimed in the order the
+    messages were created, ahead of anything newer. On PostgreSQL rows locked by another unit
+    of work (an attempt being recorded, a claim) are skipped rather than waited for: waiting
+    while this unit of work holds the endpoint's row could deadlock with them, and such a
+    row is settled by its own attempt anyway (a failure marks the endpoint failing again, so
+    the next success brings it forward).
+    """
+    backlog = select(Delivery.id).where(
+        col(Delivery.endpoint_id) == endpoint_id,
+        col(Delivery.status) == DeliveryStatus.PENDING,
+        (col(Delivery.next_attempt_at).is_(None))
+        | (col(Delivery.next_attempt_at) > col(Delivery.created_at)),
+        (col(Delivery.leased_until).is_(None)) | (col(Delivery.leased_until) <= now),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        backlog = backlog.with_for_update(skip_locked=True)
+    result = await session.exec(
+        update(Delivery)
+        .where(col(Delivery.id).in_(backlog.scalar_subquery()))
+        .values(next_attempt_at=col(Delivery.created_at))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)
+
+
+async def pause_pending(session: AsyncSession, endpoint_id: uuid.UUID, *, now: datetime) -> None:
+    """Park an endpoint's pending deliveries (it was disabled) until :func:`release_pending`.
+
+    A paused delivery has no ``next_attempt_at``: it stays out of the due index, so a long
+    backlog kept for a disabled endpoint costs the other endpoints' claims nothing.
+    """
+    await session.exec(
+        update(Delivery)
+        .where(
+            col(Delivery.endpoint_id) == endpoint_id,
+            col(Delivery.status) == DeliveryStatus.PENDING,
+            (col(Delivery.leased_until).is_(None)) | (col(Delivery.leased_until) <= now),
+        )
+        .values(next_attempt_at=None)
+    )
+
+
+async def messages_of(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    *,
+    aggregate_id: str | None,
+    after: int,
+    since: datetime | None,
+    limit: int,
+) -> list[Delivery]:
+    """An endpoint's messages in order: one aggregate's after a sequence number, or every
+    aggregate's created at or after ``since``."""
+    query = select(Delivery).where(
+        Delivery.endpoint_id == endpoint_id, col(Delivery.sequence).is_not(None)
+    )
+    if aggregate_id is not None:
+        query = query.where(
+            Delivery.aggregate_id == aggregate_id, col(Delivery.sequence) > after
+        ).order_by(col(Delivery.sequence))
+    else:
+        if since is not None:
+            query = query.where(col(Delivery.created_at) >= since)
+        query = query.order_by(col(Delivery.created_at), col(Delivery.id))
+    rows = await session.exec(query.limit(limit))
+    return list(rows.all())
+
+
+async def last_sequences(
+    session: AsyncSession, endpoint_id: uuid.UUID, aggregate_ids: Collection[str]
+) -> dict[str, int]:
+    """The last sequence number each of these aggregates has reached at an endpoint."""
+    if not aggregate_ids:
+        return {}
+    rows = await session.exec(
+        select(AggregateSequence.aggregate_id, AggregateSequence.last_sequence).where(
+            AggregateSequence.endpoint_id == endpoint_id,
+            col(AggregateSequence.aggregate_id).in_(list(aggregate_ids)),
+        )
+    )
+    return dict(rows.all())
 
 
 async def endpoints_with_delivery_of(session: AsyncSession, event_id: str) -> set[uuid.UUID]:

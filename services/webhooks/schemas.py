@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from services.webhooks.models import Delivery, DeliveryAttempt, SignatureScheme, WebhookEndpoint
 from shared.time_formats import IsoDateTime
 
 # A catalog type or a pattern: never blank.
@@ -29,6 +29,13 @@ class WebhookEndpointCreate(BaseModel):
         "short name (e.g. 'session.*', '*').",
     )
     description: str = Field("", max_length=500)
+    signature_schemes: list[SignatureScheme] = Field(
+        default_factory=lambda: [SignatureScheme.SYMMETRIC],
+        min_length=1,
+        max_length=2,
+        description="Which Standard Webhooks signatures each message carries: 'v1' (HMAC-SHA256 "
+        "with the secret), 'v1a' (Ed25519; verify with the endpoint's public_key), or both.",
+    )
 
 
 class WebhookEndpointUpdate(BaseModel):
@@ -39,6 +46,7 @@ class WebhookEndpointUpdate(BaseModel):
     url: str | None = Field(None, min_length=1, max_length=2048)
     event_types: list[EventTypePattern] | None = Field(None, min_length=1, max_length=50)
     description: str | None = Field(None, max_length=500)
+    signature_schemes: list[SignatureScheme] | None = Field(None, min_length=1, max_length=2)
 
 
 class WebhookEndpointView(BaseModel):
@@ -56,6 +64,16 @@ class WebhookEndpointView(BaseModel):
     previous_secret_expires_at: datetime | None = Field(
         description="Until then, attempts are also signed with the secret before the last rotation."
     )
+    signature_schemes: list[str]
+    public_key: str | None = Field(
+        description="whpk_-prefixed Ed25519 public key that verifies 'v1a' signatures "
+        "(null unless 'v1a' was ever offered)."
+    )
+    previous_public_key: str | None = Field(
+        description="The public key before the last signing key rotation; until "
+        "previous_public_key_expires_at attempts also carry a 'v1a' signature made with it."
+    )
+    previous_public_key_expires_at: datetime | None
 
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> WebhookEndpointView:
@@ -70,6 +88,10 @@ class WebhookEndpointView(BaseModel):
             disabled_reason=endpoint.disabled_reason,
             failing_since=endpoint.failing_since,
             previous_secret_expires_at=endpoint.previous_secret_expires_at,
+            signature_schemes=endpoint.signature_schemes,
+            public_key=endpoint.public_key,
+            previous_public_key=endpoint.previous_public_key,
+            previous_public_key_expires_at=endpoint.previous_signing_key_expires_at,
         )
 
 
@@ -145,6 +167,30 @@ class ReplayResult(BaseModel):
     """The webhook-ids queued to be sent again."""
 
     replayed: list[str]
+
+
+class WebhookMessage(BaseModel):
+    """A message as it was (or is being) sent to the endpoint: its webhook-id and the exact
+    body, with its place in its aggregate's sequence."""
+
+    webhook_id: str
+    aggregate_id: str
+    sequence: int
+    status: str
+    created_at: datetime
+    body: dict[str, Any]
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> WebhookMessage:
+        return cls(
+            webhook_id=delivery.id,
+            # Only messages in a sequence are listed (test messages are in none).
+            aggregate_id=delivery.aggregate_id or "",
+            sequence=delivery.sequence or 0,
+            status=delivery.status,
+            created_at=delivery.created_at,
+            body=delivery.payload,
+        )
 
 
 class SecretRotation(BaseModel):

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+import hashlib
+from typing import Final
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.secret_box import MissingSecretsKey, check_secrets_key, operator_key
 from shared.settings import ServiceSettings
+
+# Development and test only: a key anyone can derive from this public source, so keys sealed
+# with it are not secret. Production refuses to start without its own key.
+DEVELOPMENT_SECRETS_KEY: Final = hashlib.sha256(
+    b"rapport webhooks: development-only secrets key (public, never for production)"
+).digest()
+
+__all__ = ["DEVELOPMENT_SECRETS_KEY", "MissingSecretsKey", "WebhooksSettings"]
+
 
 # Standard Webhooks' recommended spacing: quick first retries, then hours apart, ~3 days total.
 DEFAULT_RETRY_SCHEDULE_SECONDS: list[float] = [
@@ -54,6 +67,23 @@ class WebhooksSettings(ServiceSettings):
     # endpoint holds at most its own share of the slots and never delays the others.
     max_concurrent_deliveries: int = Field(32, ge=1)
     max_concurrent_deliveries_per_endpoint: int = Field(4, ge=1)
+
+    # The AES-256-GCM key that seals endpoints' Ed25519 private keys ("v1a") at rest: base64 of
+    # 32 random bytes (e.g. ``openssl rand -base64 32``). Required in production; development
+    # and test use DEVELOPMENT_SECRETS_KEY.
+    secrets_key: SecretStr | None = None
+
+    _secrets_key_is_32_bytes = field_validator("secrets_key")(check_secrets_key)
+
+    def secrets_key_bytes(self) -> bytes:
+        """The key that seals secrets at rest; :class:`MissingSecretsKey` in production
+        without one."""
+        return operator_key(
+            self.secrets_key,
+            environment=self.environment,
+            variable="RAPPORT_WEBHOOKS_SECRETS_KEY",
+            development_key=DEVELOPMENT_SECRETS_KEY,
+        )
 
     @field_validator("retry_schedule_seconds")
     @classmethod

@@ -10,20 +10,23 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import repository
+from services.webhooks.messages import signing_key_context
 from services.webhooks.models import (
     DeliveryAttempt,
     DeliveryStatus,
     WebhookEndpoint,
 )
+from shared.db import utc_now
 from shared.events.catalog import WebhookEndpointDisabled
 from shared.events.outbox import add_event
+from shared.secret_box import SecretBox
 
 EVENT_SOURCE = "/rapport/webhooks"
 
@@ -35,9 +38,12 @@ class DueDelivery:
     delivery_id: str
     endpoint_id: uuid.UUID
     url: str
+    # HMAC secrets ("v1").
     secrets: list[str]
     message: dict[str, Any]
     attempt_number: int
+    # Ed25519 private keys ("v1a"), opened from their sealed form for this attempt only.
+    signing_keys: list[str] = field(default_factory=list)
 
 
 async def claim_due_deliveries(
@@ -46,6 +52,7 @@ async def claim_due_deliveries(
     now: datetime,
     limit: int,
     lease: timedelta,
+    box: SecretBox,
     in_flight: Mapping[uuid.UUID, int] | None = None,
     per_endpoint_limit: int | None = None,
 ) -> list[DueDelivery]:
@@ -77,7 +84,7 @@ async def claim_due_deliveries(
             busy[endpoint.id] += 1
             if per_endpoint_limit is not None and busy[endpoint.id] >= per_endpoint_limit:
                 saturated.add(endpoint.id)
-            delivery.next_attempt_at = now + lease
+            delivery.next_attempt_at = delivery.leased_until = now + lease
             repository.add(session, delivery)
             claimed.append(
                 DueDelivery(
@@ -85,6 +92,10 @@ async def claim_due_deliveries(
                     endpoint_id=endpoint.id,
                     url=endpoint.url,
                     secrets=endpoint.signing_secrets(now),
+                    signing_keys=[
+                        box.open(sealed, context=signing_key_context(endpoint.id, public))
+                        for sealed, public in endpoint.signing_key_pairs(now)
+                    ],
                     message=delivery.payload,
                     attempt_number=delivery.attempt_count + 1,
                 )
@@ -151,7 +162,7 @@ def next_attempt_at(
 _jitter_rng = random.Random()  # noqa: S311  (spreading retries out, not security)
 
 
-def _disable(
+async def _disable(
     session: AsyncSession,
     endpoint: WebhookEndpoint,
     *,
@@ -176,6 +187,7 @@ def _disable(
         ),
         source=EVENT_SOURCE,
     )
+    await repository.pause_pending(session, endpoint.id, now=utc_now())
 
 
 async def record_attempt(
@@ -189,7 +201,11 @@ async def record_attempt(
 
     A 410 Gone disables the endpoint; so does failing without a single success for
     ``policy.disable_after``. Either emits ``webhooks.endpoint.disabled``. Deliveries left
-    pending on a disabled endpoint wait (unclaimed) until it is enabled again.
+    pending on a disabled endpoint are paused until it is enabled again.
+
+    The first success after failures (the endpoint has recovered) brings every pending
+    delivery to the endpoint forward: its backlog is sent now, at the pace the endpoint
+    answers, rather than each message on its own retry schedule.
     """
     found = await repository.delivery_with_endpoint(session, delivery_id)
     if found is None:
@@ -197,6 +213,7 @@ async def record_attempt(
     delivery, endpoint = found
     delivery.attempt_count += 1
     delivery.last_attempt_at = outcome.attempted_at
+    delivery.leased_until = None
     repository.add(
         session,
         DeliveryAttempt(
@@ -216,6 +233,10 @@ async def record_attempt(
         if endpoint.failing_since is not None:
             endpoint.failing_since = None
             repository.add(session, endpoint)
+            if endpoint.disabled_at is None:
+                repository.add(session, delivery)
+                await session.flush()
+                await repository.release_pending(session, endpoint.id, now=utc_now())
     elif delivery.status != DeliveryStatus.PENDING or endpoint.deleted_at is not None:
         # The endpoint was deleted while this attempt was in flight: no more retries.
         delivery.status = DeliveryStatus.FAILED
@@ -228,7 +249,7 @@ async def record_attempt(
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = None
             if endpoint.disabled_at is None:
-                _disable(session, endpoint, reason="gone", at=finished_at)
+                await _disable(session, endpoint, reason="gone", at=finished_at)
         else:
             delivery.next_attempt_at = next_attempt_at(
                 finished_at,
@@ -244,9 +265,11 @@ async def record_attempt(
                 endpoint.disabled_at is None
                 and finished_at - endpoint.failing_since >= policy.disable_after
             ):
-                _disable(session, endpoint, reason="failing", at=finished_at)
+                await _disable(session, endpoint, reason="failing", at=finished_at)
+    if endpoint.disabled_at is not None and delivery.status == DeliveryStatus.PENDING:
+        delivery.next_attempt_at = None  # paused with the rest until the endpoint is enabled
     repository.add(session, delivery)
-    return delivery.next_attempt_at if endpoint.disabled_at is None else None
+    return delivery.next_attempt_at
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.webhooks import repository
 from services.webhooks.destinations import DestinationPolicy
 from services.webhooks.errors import (
+    AsymmetricSigningOff,
     ClinicianAccessRevoked,
     DeliveryInProgress,
     DeliveryNotFound,
     EndpointNotFound,
     UnknownEventType,
 )
-from services.webhooks.messages import new_message_id, new_secret, test_message
+from services.webhooks.messages import (
+    new_message_id,
+    new_secret,
+    new_signing_key,
+    signing_key_context,
+    test_message,
+)
 from services.webhooks.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     EndpointAudience,
+    SignatureScheme,
     WebhookEndpoint,
 )
 from services.webhooks.service.fan_out import still_granted
@@ -36,6 +44,7 @@ from services.webhooks.subscriptions import TEST_EVENT_TYPE, unknown_selectors
 from shared.db import utc_now
 from shared.errors import Forbidden, InvalidRequest
 from shared.scopes import PartnerScope
+from shared.secret_box import SecretBox
 from shared.tokens import Principal
 
 
@@ -63,6 +72,20 @@ def _clean_selectors(event_types: Sequence[str]) -> list[str]:
     return selectors
 
 
+def _clean_schemes(schemes: Sequence[SignatureScheme]) -> list[str]:
+    cleaned = [str(scheme) for scheme in dict.fromkeys(schemes)]
+    if not cleaned:
+        raise InvalidRequest("signature_schemes must name at least one of 'v1', 'v1a'")
+    return cleaned
+
+
+def _give_signing_key(endpoint: WebhookEndpoint, box: SecretBox) -> None:
+    """A fresh Ed25519 key pair for the endpoint; the private half is stored sealed."""
+    private, public = new_signing_key()
+    endpoint.signing_key = box.seal(private, context=signing_key_context(endpoint.id, public))
+    endpoint.public_key = public
+
+
 async def register_endpoint(
     session: AsyncSession,
     principal: Principal,
@@ -71,10 +94,14 @@ async def register_endpoint(
     event_types: Sequence[str],
     description: str,
     destinations: DestinationPolicy,
+    signature_schemes: Sequence[SignatureScheme] = (SignatureScheme.SYMMETRIC,),
+    box: SecretBox,
 ) -> WebhookEndpoint:
-    """Register ``url`` for ``event_types``, owned by the caller, with a fresh signing secret."""
+    """Register ``url`` for ``event_types``, owned by the caller, with a fresh signing secret
+    (and an Ed25519 key pair when "v1a" signatures are asked for)."""
     require_manager(principal)
     selectors = _clean_selectors(event_types)
+    schemes = _clean_schemes(signature_schemes)
     url = url.strip()
     await destinations.check(url)
     endpoint = WebhookEndpoint(
@@ -85,7 +112,10 @@ async def register_endpoint(
         event_types=selectors,
         description=description,
         secret=new_secret(),
+        signature_schemes=schemes,
     )
+    if SignatureScheme.ASYMMETRIC in schemes:
+        _give_signing_key(endpoint, box)
     repository.add(session, endpoint)
     return endpoint
 
@@ -161,9 +191,16 @@ async def update_endpoint(
     event_types: Sequence[str] | None,
     description: str | None,
     destinations: DestinationPolicy,
+    signature_schemes: Sequence[SignatureScheme] | None = None,
+    box: SecretBox,
 ) -> WebhookEndpoint:
-    """Change an endpoint's URL, event types or description (the secret stays)."""
+    """Change an endpoint's URL, event types, description or signature schemes (the secret
+    and key pair stay; offering "v1a" for the first time creates the key pair)."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
+    if signature_schemes is not None:
+        endpoint.signature_schemes = _clean_schemes(signature_schemes)
+        if SignatureScheme.ASYMMETRIC in endpoint.signature_schemes and endpoint.public_key is None:
+            _give_signing_key(endpoint, box)
     if url is not None:
         url = url.strip()
         await destinations.check(url)
@@ -179,15 +216,20 @@ async def update_endpoint(
 async def set_endpoint_enabled(
     session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID, *, enabled: bool
 ) -> WebhookEndpoint:
-    """Disable an endpoint (it receives nothing; pending deliveries wait) or enable it again."""
+    """Disable an endpoint (nothing is sent; its messages, pending and new, are kept paused)
+    or enable it again (everything kept is sent at once, oldest first)."""
     endpoint = await endpoint_for(session, principal, endpoint_id)
+    now = utc_now()
     if enabled:
+        if endpoint.disabled_at is not None:
+            await repository.release_pending(session, endpoint.id, now=now)
         endpoint.disabled_at = None
         endpoint.disabled_reason = None
         endpoint.failing_since = None
     elif endpoint.disabled_at is None:
-        endpoint.disabled_at = utc_now()
+        endpoint.disabled_at = now
         endpoint.disabled_reason = "disabled by its owner"
+        await repository.pause_pending(session, endpoint.id, now=now)
     repository.add(session, endpoint)
     return endpoint
 
@@ -206,6 +248,53 @@ async def rotate_secret(
     endpoint.secret = new_secret()
     repository.add(session, endpoint)
     return endpoint
+
+
+async def rotate_signing_key(
+    session: AsyncSession,
+    principal: Principal,
+    endpoint_id: uuid.UUID,
+    *,
+    overlap: timedelta,
+    box: SecretBox,
+) -> WebhookEndpoint:
+    """Give the endpoint a new Ed25519 key pair ("v1a"); for ``overlap`` every attempt is
+    signed with both the new and the previous private key."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    if SignatureScheme.ASYMMETRIC not in endpoint.signature_schemes:
+        raise AsymmetricSigningOff(
+            f"webhook endpoint {endpoint_id} is not offered v1a signatures; "
+            "add 'v1a' to its signature_schemes first"
+        )
+    endpoint.previous_signing_key = endpoint.signing_key
+    endpoint.previous_public_key = endpoint.public_key
+    endpoint.previous_signing_key_expires_at = utc_now() + overlap
+    _give_signing_key(endpoint, box)
+    repository.add(session, endpoint)
+    return endpoint
+
+
+async def messages_since(
+    session: AsyncSession,
+    principal: Principal,
+    endpoint_id: uuid.UUID,
+    *,
+    aggregate_id: str | None,
+    after: int,
+    since: datetime | None,
+    limit: int,
+) -> list[Delivery]:
+    """What the endpoint was sent (or is still being sent), in order, for a partner to catch
+    up from: one aggregate's messages after sequence number ``after``, or every message
+    created since ``since``. Messages about a clinician who revoked the app's access are left
+    out (they stay a gap)."""
+    endpoint = await endpoint_for(session, principal, endpoint_id)
+    if aggregate_id is None and after:
+        raise InvalidRequest("after counts within one aggregate: give aggregate_id with it")
+    messages = await repository.messages_of(
+        session, endpoint.id, aggregate_id=aggregate_id, after=after, since=since, limit=limit
+    )
+    return [m for m in messages if await still_granted(session, endpoint, m)]
 
 
 def _replay(delivery: Delivery, now: datetime) -> None:

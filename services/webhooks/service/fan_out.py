@@ -80,11 +80,14 @@ async def still_granted(
 async def enqueue_deliveries(
     session: AsyncSession, payload: Payload, *, event_id: str, occurred_at: datetime
 ) -> list[Delivery]:
-    """One pending delivery of this event per live endpoint subscribed to it and allowed it.
+    """One pending delivery of this event per endpoint subscribed to it and allowed it.
 
     Clinic endpoints get every event they subscribe to; partner apps' endpoints only events
-    about clinicians who granted the app access. Safe to call twice for the same event:
-    endpoints that already have it get no second one.
+    about clinicians who granted the app access. A disabled endpoint gets its deliveries too,
+    paused (no ``next_attempt_at``) until it is enabled again, so nothing is missed while it is
+    off. Each delivery takes the next number in the event's aggregate's sequence to that
+    endpoint. Safe to call twice for the same event: endpoints that already have it get no
+    second one (and no second number).
     """
     subscribed = [
         e
@@ -105,21 +108,27 @@ async def enqueue_deliveries(
     if not subscribed:
         return []
     already = await repository.endpoints_with_delivery_of(session, event_id)
-    message = webhook_message(payload, occurred_at)
+    aggregate_id = payload.partition_key()
     now = utc_now()
     deliveries = []
     for endpoint in subscribed:
         if endpoint.id in already:
             continue
+        sequence = await repository.next_sequence(session, endpoint.id, aggregate_id)
         delivery = Delivery(
             id=new_message_id(),
             endpoint_id=endpoint.id,
             event_id=event_id,
             event_type=payload.type,
-            payload=message,
+            payload=webhook_message(
+                payload, occurred_at, aggregate_id=aggregate_id, sequence=sequence
+            ),
             clinician_id=clinician_id if endpoint.audience != EndpointAudience.CLINIC else None,
+            aggregate_id=aggregate_id,
+            sequence=sequence,
             status=DeliveryStatus.PENDING,
-            next_attempt_at=now,
+            next_attempt_at=now if endpoint.disabled_at is None else None,
+            created_at=now,
         )
         repository.add(session, delivery)
         deliveries.append(delivery)

@@ -24,6 +24,7 @@ async def endpoint_view(webhooks: RunningService, endpoint_id: str) -> dict[str,
 async def test_410_gone_disables_the_endpoint_and_it_receives_nothing_more(
     start_service: StartService, receiver: Receiver
 ) -> None:
+    """Nothing more is sent; what happens meanwhile is kept, paused, for when it is enabled."""
     webhooks = await start_service()
     endpoint = await webhooks.register(receiver.url("gone"), ["*"])
     receiver.statuses["gone"] = [410]
@@ -36,7 +37,8 @@ async def test_410_gone_disables_the_endpoint_and_it_receives_nothing_more(
     assert [a["status_code"] for a in failed["attempts"]] == [410]
     assert view["enabled"] is False
     assert "410" in view["disabled_reason"]
-    assert len(await delivery_log(webhooks, endpoint["id"])) == 1
+    kept, _ = await delivery_log(webhooks, endpoint["id"])
+    assert (kept["status"], kept["attempt_count"], kept["next_attempt_at"]) == ("pending", 0, None)
     assert len(receiver.requests_to("gone")) == 1
 
 
@@ -237,14 +239,25 @@ async def test_endpoints_can_be_updated_disabled_and_enabled(
     )
     off = await webhooks.http.post(f"{path}/disable", headers=webhooks.auth())
     assert off.json()["enabled"] is False
-    await publish(webhooks, factories.appointment_scheduled())
+    kept = await publish(webhooks, factories.appointment_scheduled())
     await asyncio.sleep(0.2)
-    assert receiver.received == []  # a disabled endpoint gets nothing queued
+    assert receiver.received == []  # a disabled endpoint is sent nothing...
+    (paused,) = await delivery_log(webhooks, endpoint["id"])
+    assert (paused["event_id"], paused["status"], paused["next_attempt_at"]) == (
+        kept.id,
+        "pending",
+        None,
+    )  # ...but what happens meanwhile is kept for it
 
     on = await webhooks.http.post(f"{path}/enable", headers=webhooks.auth())
     assert on.json()["enabled"] is True
     await publish(webhooks, factories.appointment_scheduled())
-    await wait_for_status(webhooks, endpoint["id"], "delivered")
-    assert [r.path for r in receiver.received] == ["b"]
+
+    async def both_delivered() -> bool:
+        log = await delivery_log(webhooks, endpoint["id"])
+        return len(log) == 2 and all(d["status"] == "delivered" for d in log)
+
+    await eventually(both_delivered)
+    assert [r.path for r in receiver.received] == ["b", "b"]
     bad = await webhooks.http.patch(path, json={"event_types": ["nope.*"]}, headers=webhooks.auth())
     assert bad.status_code == 422

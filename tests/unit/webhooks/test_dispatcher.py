@@ -84,6 +84,8 @@ async def test_a_delivery_arrives_signed_and_is_logged(
     assert json.loads(request.body) == {
         "type": "session.completed",
         "timestamp": envelope.time.isoformat().replace("+00:00", "Z"),
+        "aggregate_id": str(payload.session_id),
+        "sequence": 1,
         "data": payload.data(),
     }
     assert delivery["event_id"] == envelope.id
@@ -243,6 +245,7 @@ async def test_private_destinations_are_refused_again_when_sending(
             webhooks.database,
             client,
             destinations=DestinationPolicy(allow_private=False),
+            box=webhooks.app.state.secret_box,
             retry_policy=RetryPolicy(schedule=[]),
             timeout_seconds=2.0,
         )
@@ -294,6 +297,7 @@ async def test_stopping_waits_for_the_attempt_in_flight_and_records_it(
             webhooks.database,
             client,
             destinations=DestinationPolicy(allow_private=True),
+            box=webhooks.app.state.secret_box,
             retry_policy=RetryPolicy(schedule=[60.0]),
             timeout_seconds=5.0,
         )

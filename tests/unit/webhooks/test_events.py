@@ -74,6 +74,8 @@ async def test_a_completed_session_is_queued_for_each_subscribed_endpoint(
         assert delivery.payload == {
             "type": "session.completed",
             "timestamp": envelope.time.isoformat().replace("+00:00", "Z"),
+            "aggregate_id": str(payload.session_id),
+            "sequence": 1,
             "data": payload.data(),
         }
 
@@ -134,7 +136,7 @@ async def test_payloads_carry_no_clinical_free_text(
         await build_router().dispatch(session, envelope_of(make_payload()))
 
     (delivery,) = await deliveries(webhooks)
-    assert set(delivery.payload) == {"type", "timestamp", "data"}
+    assert set(delivery.payload) == {"type", "timestamp", "aggregate_id", "sequence", "data"}
     assert keys_in(delivery.payload).isdisjoint(CLINICAL_TEXT_KEYS)
 
 

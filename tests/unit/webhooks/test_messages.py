@@ -36,7 +36,9 @@ def test_message_ids_are_prefixed_and_unique() -> None:
 
 def test_signed_headers_verify_with_the_standard_webhooks_library() -> None:
     secret = new_secret()
-    body = encode_body(webhook_message(factories.goal_updated(), datetime.now(UTC)))
+    body = encode_body(
+        webhook_message(factories.goal_updated(), datetime.now(UTC), aggregate_id="a", sequence=1)
+    )
 
     headers = signed_headers([secret], "msg_1", datetime.now(UTC), body)
 
@@ -51,10 +53,14 @@ def test_the_message_is_the_thin_standard_webhooks_shape() -> None:
     payload = factories.appointment_scheduled()
     occurred_at = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 
-    message = webhook_message(payload, occurred_at)
+    message = webhook_message(
+        payload, occurred_at, aggregate_id=payload.partition_key(), sequence=3
+    )
 
     assert message == {
         "type": "appointment.scheduled",
         "timestamp": "2025-03-04T05:06:07.890000Z",
+        "aggregate_id": str(payload.session_id),
+        "sequence": 3,
         "data": payload.data(),
     }

@@ -142,6 +142,7 @@ async def attempt(webhooks: RunningService, partner: Partner, dns: RebindingDns)
             webhooks.database,
             client,
             destinations=policy,
+            box=webhooks.app.state.secret_box,
             retry_policy=RetryPolicy(schedule=[]),
             timeout_seconds=30.0,
         )

@@ -8,9 +8,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
 from services.webhooks.models import Delivery, WebhookEndpoint
+from services.webhooks.settings import DEVELOPMENT_SECRETS_KEY
 from shared.db import Database, utc_now
+from shared.secret_box import SecretBox
 from tests.unit.webhooks import factories
 from tests.unit.webhooks.conftest import envelope_of
+
+BOX = SecretBox(DEVELOPMENT_SECRETS_KEY)
 
 
 async def queue_one(session: AsyncSession) -> Delivery:
@@ -37,12 +41,16 @@ async def test_a_claimed_delivery_is_leased_until_its_attempt_can_no_longer_be_r
             delivery = await queue_one(session)
         now = utc_now()
         async with database.unit_of_work() as session:
-            first = await service.claim_due_deliveries(session, now=now, limit=10, lease=lease)
+            first = await service.claim_due_deliveries(
+                session, now=now, limit=10, lease=lease, box=BOX
+            )
         async with database.unit_of_work() as session:
-            again = await service.claim_due_deliveries(session, now=now, limit=10, lease=lease)
+            again = await service.claim_due_deliveries(
+                session, now=now, limit=10, lease=lease, box=BOX
+            )
         async with database.unit_of_work() as session:
             after_lease = await service.claim_due_deliveries(
-                session, now=now + lease + timedelta(seconds=1), limit=10, lease=lease
+                session, now=now + lease + timedelta(seconds=1), limit=10, lease=lease, box=BOX
             )
     finally:
         await database.dispose()
