@@ -1,0 +1,5 @@
+"""Measures: standard instruments (PHQ-9, GAD-7, WAI-SR) assigned with a cadence, answered by
+the client, scored, and read as trends, reliable change and recovery.
+
+The instruments are FHIR Questionnaires (``questionnaires/``); scoring is ``rules``.
+"""
