@@ -152,20 +152,14 @@ def instrument(code: str) -> Instrument:
     total = next((i for i in data["item"] if i["linkId"] == "total"), None)
     options = tuple(
         (
-            int(
-                next(
-                    e["valueDecimal"]
-                    for e in o["valueCoding"]["extension"]
-                    if e["url"] == ORDINAL_VALUE
-                )
-            ),
+            _ordinal(o["valueCoding"]),
             o["valueCoding"]["system"],
             o["valueCoding"]["code"],
             o["valueCoding"]["display"],
         )
         for o in questions[0]["answerOption"]
     )
-    typed: InstrumentCode = code  # type: ignore[assignment]
+    typed: InstrumentCode = code
     return Instrument(
         code=typed,
         version=data["version"],
