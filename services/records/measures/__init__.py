@@ -1,5 +1,12 @@
 """Measures: standard instruments (PHQ-9, GAD-7, WAI-SR) assigned with a cadence, answered by
 the client, scored, and read as trends, reliable change and recovery.
 
-The instruments are FHIR Questionnaires (``questionnaires/``); scoring is ``rules``.
+The instruments are FHIR Questionnaires (``questionnaires/``); scoring is ``rules``. The FHIR
+export reads responses through ``client_responses``.
 """
+
+from __future__ import annotations
+
+from services.records.measures.repository import list_responses as client_responses
+
+__all__ = ["client_responses"]

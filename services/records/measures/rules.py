@@ -203,9 +203,10 @@ def score(instrument: Instrument, answers: Mapping[str, int | None]) -> Score:
         if value is None:
             continue
         if isinstance(value, bool) or value not in allowed:
+            # The value itself is not repeated: error details reach logs.
             raise InvalidAnswer(
-                f"{item_id}: {value!r} is not an answer of {instrument.code} "
-                f"({instrument.min_value} to {instrument.max_value})"
+                f"{item_id}: not an answer {instrument.code} offers "
+                f"(whole numbers {instrument.min_value} to {instrument.max_value})"
             )
         given[item_id] = value
     missing = len(instrument.item_ids) - len(given)
