@@ -6,7 +6,7 @@ SERVICES := identity records signaling webhooks
 # Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
 PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks gateway banner,)
 
-.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars clean
+.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars kustomize manifests clean
 
 install: web/node_modules/.package-lock.json
 	$(UV) sync --frozen
@@ -17,6 +17,15 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 
 kafka-jars: install
 	$(PY) python -m devservers.kafka.launcher fetch
+
+# The deploy tests render the Kubernetes overlays with kustomize (built once with Go, cached).
+kustomize: install
+	$(PY) python -m devservers.kustomize fetch
+
+# docker-compose.yml, deploy/kubernetes/ and the README's configuration reference, from
+# deploy/topology.py and the settings classes (a unit test fails when they are stale).
+manifests: install
+	$(PY) python -m deploy.manifests
 
 migrate: install
 	@mkdir -p var
@@ -30,10 +39,10 @@ run: export RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS ?= true
 run: install $(if $(RAPPORT_KAFKA_BOOTSTRAP),,kafka-jars) seed
 	$(PY) honcho --procfile deploy/Procfile --app-root . start $(PROCESSES)
 
-test: install kafka-jars
+test: install kafka-jars kustomize
 	$(PY) pytest tests -q -p no:cacheprovider
 
-test-unit: install
+test-unit: install kustomize
 	$(PY) pytest tests/unit -q
 
 test-integration: install kafka-jars

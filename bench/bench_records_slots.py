@@ -19,7 +19,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.records.availability import Interval, Slot, WeeklyHours, free_slots, open_intervals
+from services.records.scheduling.rules import (
+    Interval,
+    Slot,
+    WeeklyHours,
+    free_slots,
+    open_intervals,
+)
 
 ZONE = ZoneInfo("Europe/Berlin")
 AROUND_THE_CLOCK = [WeeklyHours(weekday=day, start=0, end=24 * 60) for day in range(1, 8)]

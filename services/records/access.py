@@ -41,7 +41,6 @@ SOURCE = "/rapport/records"
 PartyRole = Literal["clinician", "client"]
 # Who reads a record: one of its parties, or a partner app acting for its clinician.
 ReaderRole = Literal["clinician", "client", "partner"]
-Outcome = Literal["completed", "no-show", "interrupted"]
 
 # FHIR Appointment statuses an appointment can still change from.
 OPEN_STATUSES = ("proposed", "booked", "checked-in", "arrived")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.records import api, events, scheduling, service
+from services.records import api, audit, events, scheduling
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop, EscalationLoop, ReminderLoop
@@ -84,6 +84,6 @@ async def verify_audit(database_url: str) -> Verification:
     database = Database(database_url)
     try:
         async with database.unit_of_work(notify=False) as db:
-            return await service.verify_audit_log(db)
+            return await audit.verify_audit_log(db)
     finally:
         await database.dispose()

@@ -8,7 +8,7 @@ service function that applies it, which takes ``(session, event)`` as every hand
 
 from __future__ import annotations
 
-from services.records import partnership, service
+from services.records import grants, partnership, sessions
 from shared.events.catalog import (
     CallConnected,
     CallQuality,
@@ -30,17 +30,17 @@ def build_router() -> EventRouter:
     """The handlers of records' consumer group (``records``)."""
     router = EventRouter()
     # identity: who exists, who is in a care relationship, which partner apps may read.
-    router.on(UserRegistered, service.register_user)
+    router.on(UserRegistered, sessions.register_user)
     router.on(InvitationAccepted, partnership.link_invited_client)
-    router.on(PartnerAccessGranted, service.note_partner_grant)
-    router.on(PartnerAccessRevoked, service.note_partner_revocation)
+    router.on(PartnerAccessGranted, grants.note_partner_grant)
+    router.on(PartnerAccessRevoked, grants.note_partner_revocation)
     # signaling: what happened in each session, in any order and possibly more than once.
-    router.on(ParticipantCheckedIn, service.note_check_in)
-    router.on(ParticipantAdmitted, service.note_admission)
-    router.on(ParticipantJoined, service.note_join)
-    router.on(ParticipantLeft, service.note_leave)
-    router.on(CallConnected, service.note_call_connected)
-    router.on(CallQuality, service.note_call_quality)
-    router.on(SessionEnded, service.close_session)
-    router.on(GoalProgressShared, service.record_shared_progress)
+    router.on(ParticipantCheckedIn, sessions.note_check_in)
+    router.on(ParticipantAdmitted, sessions.note_admission)
+    router.on(ParticipantJoined, sessions.note_join)
+    router.on(ParticipantLeft, sessions.note_leave)
+    router.on(CallConnected, sessions.note_call_connected)
+    router.on(CallQuality, sessions.note_call_quality)
+    router.on(SessionEnded, sessions.close_session)
+    router.on(GoalProgressShared, sessions.record_shared_progress)
     return router

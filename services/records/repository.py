@@ -1,4 +1,10 @@
-"""All of the records service's SQL."""
+"""The SQL more than one of records' sub-domains needs; each package keeps the rest in its own
+``repository.py``.
+
+What stays here is what access decides with (access sits below every sub-domain, so it cannot
+ask one of them), the session record every sub-domain hangs its rows on, and the goal reads
+that goals, sessions and partnership all make.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,19 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records.models import (
-    Appointment,
-    CallQualitySample,
     CareRelationship,
-    CheckIn,
     Goal,
     GoalUpdate,
     KnownUser,
     PartnerGrantRevocation,
-    SessionAttendance,
     SessionRecord,
 )
 
-# Appointments in these statuses no longer hold their time.
-FREED_STATUSES = ("cancelled", "noshow", "entered-in-error")
+# Staging in the unit of work, for every package.
 
 
 def add(db: AsyncSession, *rows: SQLModel) -> None:
@@ -32,8 +32,23 @@ def add(db: AsyncSession, *rows: SQLModel) -> None:
     db.add_all(rows)
 
 
+# What access decides with: who is a registered client, which care relationships are active,
+# which partner grants were revoked. Scheduling and partnership read relationships too.
+
+
 async def get_known_user(db: AsyncSession, user_id: uuid.UUID) -> KnownUser | None:
     return await db.get(KnownUser, user_id)
+
+
+async def get_active_relationship(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
+) -> CareRelationship | None:
+    query = select(CareRelationship).where(
+        CareRelationship.clinician_id == clinician_id,
+        CareRelationship.client_id == client_id,
+        CareRelationship.status == "active",
+    )
+    return (await db.exec(query)).first()
 
 
 async def partner_revocations(
@@ -51,70 +66,25 @@ async def partner_revocations(
     return dict(rows.all())
 
 
-async def get_partner_revocation(
-    db: AsyncSession, partner_id: str, clinician_id: uuid.UUID
-) -> PartnerGrantRevocation | None:
-    return await db.get(PartnerGrantRevocation, (partner_id, clinician_id))
+# The session record: appointments, notes, check-ins and goal updates all refer to a session,
+# and each of those packages checks the session they name.
 
 
-async def unannounced_ended_sessions(
-    db: AsyncSession, unchanged_since: datetime, limit: int = 500
-) -> Sequence[SessionRecord]:
-    """Ended sessions whose completion is not announced, unchanged since the given time."""
-    query = (
-        select(SessionRecord)
-        .where(
-            col(SessionRecord.ended_at).is_not(None),
-            col(SessionRecord.completion_announced_at).is_(None),
-            col(SessionRecord.updated_at) <= unchanged_since,
-        )
-        .order_by(col(SessionRecord.updated_at))
-        .limit(limit)
-    )
-    return (await db.exec(query)).all()
+async def get_session_record(db: AsyncSession, session_id: uuid.UUID) -> SessionRecord | None:
+    return await db.get(SessionRecord, session_id)
 
 
-async def claim_announcement(db: AsyncSession, session_id: uuid.UUID, at: datetime) -> bool:
-    """Mark the session's completion announced unless it already is; True if this call did.
-
-    One conditional UPDATE, so two writers (the consumer and the completion loop, or two
-    records processes) cannot both announce: on PostgreSQL the second waits for the first's
-    row lock and then matches nothing; SQLite has a single writer.
-    """
-    result = await db.exec(
-        update(SessionRecord)
-        .where(
-            col(SessionRecord.session_id) == session_id,
-            col(SessionRecord.completion_announced_at).is_(None),
-        )
-        .values(completion_announced_at=at)
-    )
-    return bool(result.rowcount)
-
-
-async def get_quality_sample(
-    db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, at: datetime
-) -> CallQualitySample | None:
-    return await db.get(CallQualitySample, (session_id, user_id, at))
-
-
-async def list_quality_samples(
-    db: AsyncSession, session_id: uuid.UUID
-) -> Sequence[CallQualitySample]:
-    query = (
-        select(CallQualitySample)
-        .where(CallQualitySample.session_id == session_id)
-        .order_by(col(CallQualitySample.at), col(CallQualitySample.user_id))
-    )
-    return (await db.exec(query)).all()
-
-
-async def get_appointment(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
-    return await db.get(Appointment, appointment_id)
+# Goals: goals' own reads, also made by sessions (progress shared in a call names a goal and
+# an update id) and by partnership (the plan's readiness counts the pair's goals; goals builds
+# on partnership, so partnership cannot ask goals for them).
 
 
 async def get_goal(db: AsyncSession, goal_id: uuid.UUID) -> Goal | None:
     return await db.get(Goal, goal_id)
+
+
+async def get_goal_update(db: AsyncSession, update_id: uuid.UUID) -> GoalUpdate | None:
+    return await db.get(GoalUpdate, update_id)
 
 
 async def list_goals(
@@ -133,118 +103,3 @@ async def list_goals(
     if client_id is not None:
         query = query.where(Goal.client_id == client_id)
     return (await db.exec(query.order_by(col(Goal.created_at), col(Goal.id)))).all()
-
-
-async def get_session_record(db: AsyncSession, session_id: uuid.UUID) -> SessionRecord | None:
-    return await db.get(SessionRecord, session_id)
-
-
-async def get_attendance(
-    db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID
-) -> SessionAttendance | None:
-    return await db.get(SessionAttendance, (session_id, user_id))
-
-
-async def list_attendance(db: AsyncSession, session_id: uuid.UUID) -> Sequence[SessionAttendance]:
-    """Everyone signaling saw in the session, in order of arrival."""
-    query = (
-        select(SessionAttendance)
-        .where(SessionAttendance.session_id == session_id)
-        .order_by(col(SessionAttendance.joined_at), col(SessionAttendance.user_id))
-    )
-    return (await db.exec(query)).all()
-
-
-async def list_goal_updates_in_session(
-    db: AsyncSession, session_id: uuid.UUID
-) -> Sequence[GoalUpdate]:
-    query = (
-        select(GoalUpdate)
-        .where(GoalUpdate.session_id == session_id)
-        .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
-    )
-    return (await db.exec(query)).all()
-
-
-async def count_goal_updates_in_session(db: AsyncSession, session_id: uuid.UUID) -> int:
-    query = select(func.count()).select_from(GoalUpdate).where(GoalUpdate.session_id == session_id)
-    return (await db.exec(query)).one()
-
-
-async def get_active_relationship(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID
-) -> CareRelationship | None:
-    query = select(CareRelationship).where(
-        CareRelationship.clinician_id == clinician_id,
-        CareRelationship.client_id == client_id,
-        CareRelationship.status == "active",
-    )
-    return (await db.exec(query)).first()
-
-
-async def get_goal_update(db: AsyncSession, update_id: uuid.UUID) -> GoalUpdate | None:
-    return await db.get(GoalUpdate, update_id)
-
-
-async def recent_check_ins(
-    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, kind: str, limit: int
-) -> Sequence[CheckIn]:
-    """The pair's newest check-ins of one kind, newest first."""
-    query = (
-        select(CheckIn)
-        .where(
-            CheckIn.clinician_id == clinician_id,
-            CheckIn.client_id == client_id,
-            CheckIn.kind == kind,
-        )
-        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
-        .limit(limit)
-    )
-    return (await db.exec(query)).all()
-
-
-async def sessions_of_client(
-    db: AsyncSession,
-    client_id: uuid.UUID,
-    clinician_ids: Collection[uuid.UUID] | None,
-    starts_from: datetime | None,
-    starts_before: datetime | None,
-    offset: int,
-    limit: int,
-) -> Sequence[tuple[SessionRecord, Appointment]]:
-    """A client's sessions with their appointments, earliest first, one page."""
-    query = (
-        select(SessionRecord, Appointment)
-        .join(Appointment, col(Appointment.id) == col(SessionRecord.appointment_id))
-        .where(SessionRecord.client_id == client_id)
-    )
-    if clinician_ids is not None:
-        query = query.where(col(SessionRecord.clinician_id).in_(clinician_ids))
-    if starts_from is not None:
-        query = query.where(col(Appointment.starts_at) >= starts_from)
-    if starts_before is not None:
-        query = query.where(col(Appointment.starts_at) < starts_before)
-    query = query.order_by(col(Appointment.starts_at), col(Appointment.id))
-    return (await db.exec(query.offset(offset).limit(limit))).all()
-
-
-async def goal_updates_in_sessions(
-    db: AsyncSession, session_ids: Sequence[uuid.UUID]
-) -> Sequence[GoalUpdate]:
-    """The standing (not entered-in-error) updates of these sessions, oldest first."""
-    query = (
-        select(GoalUpdate)
-        .where(
-            col(GoalUpdate.session_id).in_(session_ids),
-            col(GoalUpdate.entered_in_error_at).is_(None),
-        )
-        .order_by(col(GoalUpdate.recorded_at), col(GoalUpdate.id))
-    )
-    return (await db.exec(query)).all()
-
-
-async def check_ins_in_sessions(
-    db: AsyncSession, session_ids: Sequence[uuid.UUID]
-) -> Sequence[CheckIn]:
-    query = select(CheckIn).where(col(CheckIn.session_id).in_(session_ids))
-    return (await db.exec(query)).all()

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.records import safety, scheduling, service
+from services.records import safety, scheduling, sessions
 from shared.db import Database, utc_now
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class CompletionLoop(_Periodic):
     async def tick(self) -> int:
         """Announce every session settled by now; returns how many."""
         async with self._database.unit_of_work() as db:
-            return await service.announce_settled_sessions(db, self._clock(), self._settle)
+            return await sessions.announce_settled_sessions(db, self._clock(), self._settle)
 
 
 class EscalationLoop(_Periodic):

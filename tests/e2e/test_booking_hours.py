@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.records.access import BOOKING_GRACE
-from services.records.availability import WeeklyHours, free_slots, parse_clock
+from services.records.scheduling.rules import WeeklyHours, free_slots, parse_clock
 from tests.e2e.browser import HoursNow, daytime_zone, hours_now
 
 # Longer than any browser test takes from setting the hours to the end of its call.

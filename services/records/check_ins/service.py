@@ -6,10 +6,10 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, checkins
+from services.records import audit
 from services.records import repository as records
 from services.records.access import SOURCE, party_role, reader_role
-from services.records.check_ins import repository
+from services.records.check_ins import repository, rules
 from services.records.check_ins.schemas import CheckInView, NewOutcomeCheckIn, NewSessionCheckIn
 from services.records.errors import (
     CheckInAlreadySubmitted,
@@ -31,7 +31,7 @@ from shared.tokens import Principal
 
 
 def _check_in_view(check_in: CheckIn) -> CheckInView:
-    names = checkins.ITEM_NAMES[check_in.kind]  # type: ignore[index]
+    names = rules.ITEM_NAMES[check_in.kind]  # type: ignore[index]
     values = (check_in.item1, check_in.item2, check_in.item3, check_in.item4)
     return CheckInView(
         id=check_in.id,
@@ -69,7 +69,7 @@ async def submit_check_in(
         else None
     )
     items = new_check_in.items()
-    result = checkins.score(kind, items, previous.total if previous else None)
+    result = rules.score(kind, items, previous.total if previous else None)
     check_in = CheckIn(
         session_id=session_id,
         clinician_id=record.clinician_id,

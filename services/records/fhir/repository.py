@@ -14,6 +14,7 @@ from services.records.models import (
     CareRelationship,
     CheckIn,
     Goal,
+    SessionAttendance,
     SessionRecord,
 )
 
@@ -44,3 +45,20 @@ async def client_rows(
     goals = (await db.exec(mine(Goal).order_by(col(Goal.created_at), col(Goal.id)))).all()
     check_ins = (await db.exec(mine(CheckIn).order_by(col(CheckIn.submitted_at)))).all()
     return relationships, appointments, sessions, goals, check_ins
+
+
+async def attendance_of_sessions(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Sequence[SessionAttendance]]:
+    """Everyone signaling saw in each of the sessions, in order of arrival."""
+    attendance: dict[uuid.UUID, list[SessionAttendance]] = {s: [] for s in session_ids}
+    if not session_ids:
+        return {}
+    query = (
+        select(SessionAttendance)
+        .where(col(SessionAttendance.session_id).in_(session_ids))
+        .order_by(col(SessionAttendance.joined_at), col(SessionAttendance.user_id))
+    )
+    for row in (await db.exec(query)).all():
+        attendance[row.session_id].append(row)
+    return {session_id: rows for session_id, rows in attendance.items()}

@@ -16,7 +16,7 @@ from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
-from services.records.checkins import ITEM_NAMES
+from services.records.check_ins import ITEM_NAMES
 from services.records.models import (
     Appointment,
     CareRelationship,

@@ -8,7 +8,6 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records import audit
-from services.records import repository as records
 from services.records.access import is_partner, partner_clinicians, reader_role, require_client
 from services.records.errors import NotYourRecord
 from services.records.fhir import repository, rules
@@ -48,7 +47,7 @@ async def export_client_fhir(
     )
     if is_partner(principal):
         check_ins = []
-    attendance = {s.session_id: await records.list_attendance(db, s.session_id) for s in sessions}
+    attendance = await repository.attendance_of_sessions(db, [s.session_id for s in sessions])
     exported = [
         ("care_relationship", [r.id for r in relationships]),
         ("appointment", [a.id for a in appointments]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.records.goals.service import (
+    add_goal_update,
     agree_to_goal,
     change_goal_status,
     goal_history,
@@ -12,6 +13,7 @@ from services.records.goals.service import (
 )
 
 __all__ = [
+    "add_goal_update",
     "agree_to_goal",
     "change_goal_status",
     "goal_history",

@@ -231,10 +231,18 @@ async def record_goal_update(
         note=new_update.note,
         corrects_id=new_update.corrects_id,
     )
-    records.add(db, update)
+    add_goal_update(db, goal, update)
     if corrected is not None:
         corrected.entered_in_error_at = update.recorded_at
         await audit.record(db, principal, "update", "goal_update", [corrected.id])
+    await audit.record(db, principal, "create", "goal_update", [update.id])
+    return goal_update_view(update, author_role, principal.user_id)
+
+
+def add_goal_update(db: AsyncSession, goal: Goal, update: GoalUpdate) -> None:
+    """Stage a new update of ``goal`` and announce it (``GoalUpdated``), whoever wrote it: a
+    party through the API, or the clinician sharing progress in a call."""
+    records.add(db, update)
     add_event(
         db,
         GoalUpdated(
@@ -243,14 +251,12 @@ async def record_goal_update(
             session_id=update.session_id,
             clinician_id=goal.clinician_id,
             client_id=goal.client_id,
-            author_role=author_role,
+            author_role=update.author_role,
             progress=update.progress,
             recorded_at=update.recorded_at,
         ),
         source=SOURCE,
     )
-    await audit.record(db, principal, "create", "goal_update", [update.id])
-    return goal_update_view(update, author_role, principal.user_id)
 
 
 async def goal_history(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records.models import CareRelationship, ClientValue
+from services.records.models import CareRelationship, CheckIn, ClientValue
 
 
 async def get_relationship(db: AsyncSession, relationship_id: uuid.UUID) -> CareRelationship | None:
@@ -34,5 +34,22 @@ async def list_values(db: AsyncSession, client_id: uuid.UUID) -> Sequence[Client
         select(ClientValue)
         .where(ClientValue.client_id == client_id)
         .order_by(col(ClientValue.created_at), col(ClientValue.id))
+    )
+    return (await db.exec(query)).all()
+
+
+async def recent_check_ins(
+    db: AsyncSession, clinician_id: uuid.UUID, client_id: uuid.UUID, kind: str, limit: int
+) -> Sequence[CheckIn]:
+    """The pair's newest check-ins of one kind, newest first."""
+    query = (
+        select(CheckIn)
+        .where(
+            CheckIn.clinician_id == clinician_id,
+            CheckIn.client_id == client_id,
+            CheckIn.kind == kind,
+        )
+        .order_by(col(CheckIn.submitted_at).desc(), col(CheckIn.id).desc())
+        .limit(limit)
     )
     return (await db.exec(query)).all()

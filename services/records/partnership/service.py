@@ -6,7 +6,7 @@ import uuid
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, checkins
+from services.records import audit
 from services.records import repository as records
 from services.records.access import (
     SOURCE,
@@ -15,6 +15,7 @@ from services.records.access import (
     require_client,
     require_relationship,
 )
+from services.records.check_ins import CLINICAL_CUTOFF
 from services.records.errors import (
     CareRelationshipNotFound,
     PlanClosed,
@@ -152,10 +153,10 @@ async def _readiness(db: AsyncSession, relationship: CareRelationship) -> Readin
         if g.status not in ("proposed", "cancelled", "entered-in-error", "rejected")
     ]
     met = sum(1 for g in goals if g.achievement_status in ("achieved", "sustaining"))
-    outcomes = await records.recent_check_ins(db, *pair, "outcome", RECENT_OUTCOMES)
+    outcomes = await repository.recent_check_ins(db, *pair, "outcome", RECENT_OUTCOMES)
     totals = [c.total for c in outcomes]
-    above = bool(totals) and all(t > checkins.CLINICAL_CUTOFF for t in totals)
-    latest_session = await records.recent_check_ins(db, *pair, "session", 1)
+    above = bool(totals) and all(t > CLINICAL_CUTOFF for t in totals)
+    latest_session = await repository.recent_check_ins(db, *pair, "session", 1)
     concern = any("alliance-concern" in c.flags for c in latest_session)
     return Readiness(
         goals_total=len(goals),

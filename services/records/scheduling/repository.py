@@ -152,3 +152,7 @@ async def list_appointments_of_clinicians(
         .order_by(col(Appointment.starts_at), col(Appointment.id))
     )
     return (await db.exec(query)).all()
+
+
+async def get_appointment(db: AsyncSession, appointment_id: uuid.UUID) -> Appointment | None:
+    return await db.get(Appointment, appointment_id)

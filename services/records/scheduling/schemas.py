@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.records.availability import WEEKDAYS, parse_clock
+from services.records.scheduling.rules import WEEKDAYS, parse_clock
 from services.records.schemas import RequestBody, View
 from shared.time_formats import IsoDate, IsoDateTime, TimeZoneName
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, availability
+from services.records import audit
 from services.records import repository as records
 from services.records.access import (
     BOOKING_GRACE,
@@ -26,7 +26,6 @@ from services.records.access import (
     require_client,
     require_relationship,
 )
-from services.records.availability import DayException, Slot, WeeklyHours
 from services.records.errors import (
     AppointmentClosed,
     AppointmentNotFound,
@@ -46,6 +45,8 @@ from services.records.models import (
 )
 from services.records.partnership import start_relationship
 from services.records.scheduling import repository
+from services.records.scheduling import rules as availability  # ``rules`` is a SlotRules
+from services.records.scheduling.rules import DayException, Slot, WeeklyHours
 from services.records.scheduling.schemas import (
     AppointmentView,
     AvailabilityExceptionView,
@@ -511,7 +512,7 @@ async def _appointment_of_party(
 ) -> tuple[Appointment, PartyRole | Literal["partner"]]:
     """The appointment and the caller's part in it: a party, or a partner app with
     ``appointments:write`` acting for its clinician."""
-    appointment = await records.get_appointment(db, appointment_id)
+    appointment = await repository.get_appointment(db, appointment_id)
     if appointment is None:
         raise AppointmentNotFound(f"no appointment {appointment_id}")
     if is_partner(principal):
@@ -644,6 +645,28 @@ def set_no_show(db: AsyncSession, appointment: Appointment) -> None:
     ended with the client never there)."""
     appointment.status = "noshow"
     add_event(db, AppointmentNoShow(**_change_event(appointment)), source=SOURCE)
+
+
+# What a session's record tells its appointment
+
+
+async def note_client_checked_in(db: AsyncSession, appointment_id: uuid.UUID) -> None:
+    """The client entered the session's waiting room: a booked appointment is checked in."""
+    appointment = await repository.get_appointment(db, appointment_id)
+    if appointment is not None and appointment.status == "booked":
+        appointment.status = "checked-in"
+
+
+async def close_appointment(db: AsyncSession, appointment_id: uuid.UUID, no_show: bool) -> None:
+    """The session is over: an appointment still open is fulfilled, or a no-show when the
+    client never came."""
+    appointment = await repository.get_appointment(db, appointment_id)
+    if appointment is None or appointment.status not in OPEN_STATUSES:
+        return
+    if no_show:
+        set_no_show(db, appointment)
+    else:
+        appointment.status = "fulfilled"
 
 
 def _require_future(starts_at: datetime) -> None:

@@ -1,19 +1,26 @@
 """docker-compose.yml must match the code: commands, ports, environment, health checks.
 
 There is no Docker engine on the build machines, so the file is checked against the settings
-classes instead of being run.
+classes and the compose specification's JSON schema instead of being run. It is generated
+(python -m deploy.manifests); these tests read what is committed.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import importlib
 import ipaddress
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
 from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,6 +32,15 @@ APP_SERVICES = {
     "webhooks": ("services.webhooks", "WebhooksSettings"),
     "gateway": ("gateway", "GatewaySettings"),
 }
+
+
+def compose_spec_errors(compose: dict[str, Any]) -> list[str]:
+    schema = get_builtin_schema("vendor.compose-spec")
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(json.loads(json.dumps(compose)))
+    ]
 
 
 def _settings_class(name: str) -> type[BaseSettings]:
@@ -49,19 +65,26 @@ def _command(spec: dict[str, Any]) -> str:
 
 
 def test_every_process_is_in_compose() -> None:
-    assert set(APP_SERVICES) | {"kafka", "postgres"} == set(COMPOSE["services"])
+    migrations = {f"{name}-migrate" for name in APP_SERVICES if name != "gateway"}
+    infrastructure = {"kafka", "kafka-topics", "postgres"}
+    assert set(APP_SERVICES) | migrations | infrastructure == set(COMPOSE["services"])
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_command_runs_the_service_module(name: str) -> None:
     package, _ = APP_SERVICES[name]
-    command = _command(COMPOSE["services"][name])
-    assert f"python -m {package}" in command
-    importlib.import_module(f"{package}.__main__".replace(".__main__", ""))
     assert (ROOT / package.replace(".", "/") / "__main__.py").exists()
-    if name != "gateway":
-        # Every service migrates its own database before serving.
-        assert re.search(rf"python -m {package} migrate && python -m {package} serve", command)
+    if name == "gateway":
+        assert _command(COMPOSE["services"][name]) == f"python -m {package}"
+        return
+    assert _command(COMPOSE["services"][name]) == f"python -m {package} serve"
+    # Every service migrates its own database, as a step of its own, before it serves.
+    assert _command(COMPOSE["services"][f"{name}-migrate"]) == f"python -m {package} migrate"
+    depends = COMPOSE["services"][name]["depends_on"]
+    assert depends[f"{name}-migrate"] == {"condition": "service_completed_successfully"}
+    migrate = COMPOSE["services"][f"{name}-migrate"]
+    assert migrate["environment"] == COMPOSE["services"][name]["environment"]
+    assert migrate["restart"] == "no"
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
@@ -71,10 +94,11 @@ def test_ports_and_health_checks_match_settings(name: str) -> None:
     prefix = settings.model_config["env_prefix"]
     port = int(spec["environment"][f"{prefix}PORT"])
     assert port == settings.model_fields["port"].default, "compose and code disagree on the port"
-    assert spec["ports"] == [f"{port}:{port}"]
+    # Only the gateway is published: the services are reached through it.
+    assert spec.get("ports", []) == ([f"{port}:{port}"] if name == "gateway" else [])
     assert spec["environment"][f"{prefix}HOST"] == "0.0.0.0"
     health = " ".join(spec["healthcheck"]["test"])
-    assert f"127.0.0.1:{port}/" in health
+    assert f"127.0.0.1:{port}/readyz" in health
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
@@ -96,18 +120,57 @@ def test_each_service_has_its_own_postgres_database(name: str) -> None:
 
 def test_gateway_upstreams_point_at_the_compose_services() -> None:
     env = COMPOSE["services"]["gateway"]["environment"]
-    for name in ["identity", "records", "signaling", "webhooks"]:
+    for name in ["identity", "records", "webhooks"]:
         port = _settings_class(name).model_fields["port"].default
         assert env[f"RAPPORT_GATEWAY_{name.upper()}_URL"] == f"http://{name}:{port}"
+    port = _settings_class("signaling").model_fields["port"].default
+    assert env["RAPPORT_GATEWAY_SIGNALING_URLS"] == f"http://signaling:{port}"
 
 
 def test_services_wait_for_healthy_dependencies() -> None:
+    allowed = {"service_healthy", "service_completed_successfully"}
+    for name, spec in COMPOSE["services"].items():
+        for dependency, condition in spec.get("depends_on", {}).items():
+            assert condition["condition"] in allowed, (name, dependency)
+            # A one-shot step is waited for until it finished; a server until it is healthy.
+            one_shot = COMPOSE["services"][dependency].get("restart") == "no"
+            assert (condition["condition"] == "service_completed_successfully") == one_shot
     for name in APP_SERVICES:
-        depends = COMPOSE["services"][name]["depends_on"]
-        assert all(d["condition"] == "service_healthy" for d in depends.values())
+        assert {"kafka"} <= set(COMPOSE["services"][name]["depends_on"])
     kafka = COMPOSE["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     assert "broker,controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+def test_compose_runs_the_kafka_the_launcher_and_the_tests_run() -> None:
+    from devservers.kafka.launcher import KAFKA_VERSION
+
+    pom = (ROOT / "devservers" / "kafka" / "pom.xml").read_text()
+    assert f"<kafka.version>{KAFKA_VERSION}</kafka.version>" in pom
+    assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    assert COMPOSE["services"]["kafka-topics"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
+
+
+def test_state_lives_in_named_volumes() -> None:
+    # A named volume outlives `docker compose down` (without -v); a container's layer does not.
+    mounts = {
+        name: COMPOSE["services"][name]["volumes"][0].split(":") for name in ("kafka", "postgres")
+    }
+    assert mounts["kafka"][1] == COMPOSE["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"]
+    assert mounts["postgres"][1] == "/var/lib/postgresql/data"
+    assert {mounts["kafka"][0], mounts["postgres"][0]} == set(COMPOSE["volumes"])
+
+
+def test_compose_file_is_valid_for_the_compose_specification() -> None:
+    # The compose-spec JSON schema that check-jsonschema ships (its vendored copy).
+    assert compose_spec_errors(COMPOSE) == []
+
+
+def test_the_compose_schema_check_refuses_a_broken_file() -> None:
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["identity"]["depends_on"]["postgres"]["condition"] = "service_ready"
+    broken["services"]["records"]["healthcheck"]["retries"] = "six"
+    assert len(compose_spec_errors(broken)) == 2
 
 
 def test_identity_gets_its_secrets_key_and_compose_refuses_to_start_without_one() -> None:
@@ -164,3 +227,27 @@ def test_the_image_leaves_out_the_dev_and_test_servers() -> None:
     assert not [src for src in copied if src.startswith("devservers")]
     assert not (ROOT / "deploy" / "kafka").exists()
     assert not (ROOT / "deploy" / "postgres").exists()
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_each_service_environment_loads_into_its_settings(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The values must parse too, with what an operator exports substituted as compose does.
+    exported = {
+        "POSTGRES_PASSWORD": "secret",
+        "RAPPORT_IDENTITY_SECRETS_KEY": base64.b64encode(bytes(range(32))).decode(),
+    }
+    for variable in list(os.environ):
+        if variable.startswith("RAPPORT_"):
+            monkeypatch.delenv(variable)
+    for variable, value in COMPOSE["services"][name]["environment"].items():
+        substituted = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: exported[m[1]], str(value))
+        monkeypatch.setenv(variable, substituted)
+    settings: Any = _settings_class(name)()
+    assert settings.environment == "production"
+    assert settings.kafka_bootstrap == "kafka:9092"
+    if name != "gateway":
+        assert settings.database_url.endswith(f"rapport:secret@postgres:5432/{name}")
+    if name == "identity":
+        assert len(settings.secrets_key_bytes()) == 32

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.records.availability import (
+from services.records.scheduling.rules import (
     DayException,
     WeeklyHours,
     free_slots,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.records.checkins import score
+from services.records.check_ins.rules import score
 
 
 @pytest.mark.parametrize(

@@ -242,7 +242,7 @@ async def test_events_of_an_unknown_session_are_ignored_with_a_warning(
     unknown = uuid.uuid4()
     someone = uuid.uuid4()
 
-    with caplog.at_level(logging.WARNING, logger="services.records.service"):
+    with caplog.at_level(logging.WARNING, logger="services.records.sessions.service"):
         await records.deliver(
             ParticipantJoined(session_id=unknown, user_id=someone, role="client", at=T0),
             SessionEnded(session_id=unknown, ended_by=None, reason="ended", at=T0),
@@ -254,7 +254,7 @@ async def test_events_of_an_unknown_session_are_ignored_with_a_warning(
     warnings = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "services.records.service" and r.levelno == logging.WARNING
+        if r.name == "services.records.sessions.service" and r.levelno == logging.WARNING
     ]
     assert len(warnings) == 2
     assert all(str(unknown) in w for w in warnings)

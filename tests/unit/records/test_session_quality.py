@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from services.records import repository
-from services.records.quality import Sample, percentile, summarize
+from services.records.sessions import repository as sessions_repository
+from services.records.sessions.rules import Sample, percentile, summarize
 from shared.events.catalog import (
     AppointmentNoShow,
     CallConnected,
@@ -185,6 +186,6 @@ async def test_only_one_writer_claims_the_announcement(records: Records):
         # A writer holding a stale copy of the record (completion not announced) still loses.
         stale = await repository.get_session_record(db, session)
         assert stale is not None and stale.completion_announced_at is None
-        first = await repository.claim_announcement(db, session, minutes(60))
-        second = await repository.claim_announcement(db, session, minutes(61))
+        first = await sessions_repository.claim_announcement(db, session, minutes(60))
+        second = await sessions_repository.claim_announcement(db, session, minutes(61))
     assert (first, second) == (True, False)

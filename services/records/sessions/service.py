@@ -1,44 +1,50 @@
-"""Session records: read by the parties, built from what signaling reports."""
+"""Session records, built from what signaling reports and read by the parties; the progress
+across a client's sessions, for charts."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import access, audit, quality, repository
+from services.records import access, audit, goals, scheduling
+from services.records import repository as records
 from services.records.access import (
-    OPEN_STATUSES,
     SOURCE,
-    Outcome,
     actor_uuid,
     goal_update_view,
+    is_partner,
+    partner_clinicians,
 )
 from services.records.errors import (
     SessionRecordNotFound,
 )
 from services.records.models import (
     CallQualitySample,
+    CheckIn,
     GoalUpdate,
     KnownUser,
     SessionAttendance,
     SessionRecord,
 )
-from services.records.scheduling import set_no_show
-from services.records.schemas import (
+from services.records.sessions import repository, rules
+from services.records.sessions.rules import Outcome, earliest, latest, outcome, utc
+from services.records.sessions.schemas import (
     AttendeeView,
+    PartyProgress,
+    ProgressPage,
+    SessionProgress,
     SessionRecordView,
 )
 from shared.db import utc_now
+from shared.errors import Forbidden
 from shared.events.catalog import (
     CallConnected,
     CallQuality,
     CallQualitySummary,
     GoalProgressShared,
-    GoalUpdated,
     ParticipantAdmitted,
     ParticipantCheckedIn,
     ParticipantJoined,
@@ -51,8 +57,7 @@ from shared.events.outbox import add_event
 from shared.scopes import PartnerScope
 from shared.tokens import Principal
 
-# One logger name for the whole service layer, whichever module logs.
-log = logging.getLogger("services.records.service")
+log = logging.getLogger(__name__)
 
 # Session records: read
 
@@ -61,7 +66,7 @@ async def read_session_record(
     db: AsyncSession, principal: Principal, session_id: uuid.UUID
 ) -> SessionRecordView:
     """The session record for its clinician or client, with the notes this reader may see."""
-    record = await repository.get_session_record(db, session_id)
+    record = await records.get_session_record(db, session_id)
     if record is None:
         raise SessionRecordNotFound(f"no session {session_id}")
     reader_role = await access.reader_role(
@@ -95,11 +100,8 @@ async def _quality_summary(db: AsyncSession, session_id: uuid.UUID) -> CallQuali
     samples = await repository.list_quality_samples(db, session_id)
     if not samples:
         return None
-    return quality.summarize(
-        [
-            quality.Sample(s.round_trip_ms, s.packet_loss, s.jitter_ms, s.bitrate_kbps)
-            for s in samples
-        ]
+    return rules.summarize(
+        [rules.Sample(s.round_trip_ms, s.packet_loss, s.jitter_ms, s.bitrate_kbps) for s in samples]
     )
 
 
@@ -108,10 +110,10 @@ async def note_call_quality(db: AsyncSession, event: CallQuality) -> None:
     record = await _record_for_event(db, event.session_id, event.type)
     if record is None:
         return
-    at = _utc(event.at)
+    at = utc(event.at)
     if await repository.get_quality_sample(db, record.session_id, event.user_id, at) is not None:
         return
-    repository.add(
+    records.add(
         db,
         CallQualitySample(
             session_id=record.session_id,
@@ -134,10 +136,10 @@ async def note_call_quality(db: AsyncSession, event: CallQuality) -> None:
 async def record_shared_progress(db: AsyncSession, event: GoalProgressShared) -> None:
     """The clinician pushed progress on a goal in the call: store it as their goal update
     of that session, once (the event's ``goal_update_id`` is the update's id)."""
-    if await repository.get_goal_update(db, event.goal_update_id) is not None:
+    if await records.get_goal_update(db, event.goal_update_id) is not None:
         return
-    goal = await repository.get_goal(db, event.goal_id)
-    record = await repository.get_session_record(db, event.session_id)
+    goal = await records.get_goal(db, event.goal_id)
+    record = await records.get_session_record(db, event.session_id)
     pair = (event.clinician_id, event.client_id)
     if (
         goal is None
@@ -163,67 +165,38 @@ async def record_shared_progress(db: AsyncSession, event: GoalProgressShared) ->
         author_role="clinician",
         progress=event.progress,
         note="",
-        recorded_at=_utc(event.at),
+        recorded_at=utc(event.at),
     )
-    repository.add(db, update)
-    add_event(
-        db,
-        GoalUpdated(
-            goal_update_id=update.id,
-            goal_id=goal.id,
-            session_id=update.session_id,
-            clinician_id=goal.clinician_id,
-            client_id=goal.client_id,
-            author_role="clinician",
-            progress=update.progress,
-            recorded_at=update.recorded_at,
-        ),
-        source=SOURCE,
-    )
+    goals.add_goal_update(db, goal, update)
     await audit.record(db, None, "create", "goal_update", [update.id])
 
 
-# The user projection
+# The user projection: who may be a session's party (and a care relationship's).
 
 
 async def register_user(db: AsyncSession, event: UserRegistered) -> None:
     """Keep records' copy of a registered user (id and role only)."""
-    user = await repository.get_known_user(db, event.user_id)
+    user = await records.get_known_user(db, event.user_id)
     if user is None:
-        repository.add(
+        records.add(
             db,
             KnownUser(
-                user_id=event.user_id, role=event.role, registered_at=_utc(event.registered_at)
+                user_id=event.user_id, role=event.role, registered_at=utc(event.registered_at)
             ),
         )
     else:
         user.role = event.role
-        user.registered_at = _utc(event.registered_at)
+        user.registered_at = utc(event.registered_at)
 
 
-# Session records: built from what signaling reports. Every rule below is a min or a max
-# (or derived from them), so duplicated or reordered events leave the same record.
-
-
-def _utc(at: datetime) -> datetime:
-    # The catalog's datetimes accept naive values; producers send UTC, so read them as UTC.
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _earliest(current: datetime | None, candidate: datetime) -> datetime:
-    candidate = _utc(candidate)
-    return candidate if current is None or candidate < current else current
-
-
-def _latest(current: datetime | None, candidate: datetime) -> datetime:
-    candidate = _utc(candidate)
-    return candidate if current is None or candidate > current else current
+# Session records: built from what signaling reports, by the rules in ``rules`` (each a min
+# or a max), so duplicated or reordered events leave the same record.
 
 
 async def _record_for_event(
     db: AsyncSession, session_id: uuid.UUID, event_type: str
 ) -> SessionRecord | None:
-    record = await repository.get_session_record(db, session_id)
+    record = await records.get_session_record(db, session_id)
     if record is None:
         # Records creates every session record at booking, before signaling can know the
         # session; an unknown id is an anomaly to look into, not something to retry.
@@ -242,7 +215,7 @@ async def _attendance(
     attendance = await repository.get_attendance(db, record.session_id, user_id)
     if attendance is None:
         attendance = SessionAttendance(session_id=record.session_id, user_id=user_id, role=role)
-        repository.add(db, attendance)
+        records.add(db, attendance)
     return attendance
 
 
@@ -250,11 +223,9 @@ async def note_check_in(db: AsyncSession, event: ParticipantCheckedIn) -> None:
     """Someone entered the waiting room: keep the earliest check-in."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
-        record.checked_in_at = _earliest(record.checked_in_at, event.at)
+        record.checked_in_at = earliest(record.checked_in_at, event.at)
         if event.role == "client":
-            appointment = await repository.get_appointment(db, record.appointment_id)
-            if appointment is not None and appointment.status == "booked":
-                appointment.status = "checked-in"
+            await scheduling.note_client_checked_in(db, record.appointment_id)
         await _settle(db, record)
 
 
@@ -262,7 +233,7 @@ async def note_admission(db: AsyncSession, event: ParticipantAdmitted) -> None:
     """The clinician admitted someone: keep the earliest admission."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
-        record.admitted_at = _earliest(record.admitted_at, event.at)
+        record.admitted_at = earliest(record.admitted_at, event.at)
         await _settle(db, record)
 
 
@@ -271,7 +242,7 @@ async def note_join(db: AsyncSession, event: ParticipantJoined) -> None:
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         attendance = await _attendance(db, record, event.user_id, event.role)
-        attendance.joined_at = _earliest(attendance.joined_at, event.at)
+        attendance.joined_at = earliest(attendance.joined_at, event.at)
         await _settle(db, record)
 
 
@@ -280,7 +251,7 @@ async def note_leave(db: AsyncSession, event: ParticipantLeft) -> None:
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         attendance = await _attendance(db, record, event.user_id, event.role)
-        attendance.left_at = _latest(attendance.left_at, event.at)
+        attendance.left_at = latest(attendance.left_at, event.at)
         await _settle(db, record)
 
 
@@ -288,7 +259,7 @@ async def note_call_connected(db: AsyncSession, event: CallConnected) -> None:
     """The peers connected: keep the earliest connection."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
-        record.connected_at = _earliest(record.connected_at, event.at)
+        record.connected_at = earliest(record.connected_at, event.at)
         await _settle(db, record)
 
 
@@ -296,16 +267,8 @@ async def close_session(db: AsyncSession, event: SessionEnded) -> None:
     """The session ended: complete the record and announce it, once."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
-        record.ended_at = _earliest(record.ended_at, event.at)
+        record.ended_at = earliest(record.ended_at, event.at)
         await _settle(db, record)
-
-
-def _outcome(record: SessionRecord, attended: set[uuid.UUID]) -> Outcome:
-    if record.client_id not in attended:
-        return "no-show"
-    if record.clinician_id in attended:
-        return "completed"
-    return "interrupted"
 
 
 async def _settle(db: AsyncSession, record: SessionRecord) -> None:
@@ -327,9 +290,7 @@ async def _settle(db: AsyncSession, record: SessionRecord) -> None:
 
 async def _derive(db: AsyncSession, record: SessionRecord) -> dict[uuid.UUID, datetime]:
     """Status, duration and outcome from what is known; returns who joined and when."""
-    attendance: Sequence[SessionAttendance] = await repository.list_attendance(
-        db, record.session_id
-    )
+    attendance = await repository.list_attendance(db, record.session_id)
     joins = {a.user_id: a.joined_at for a in attendance if a.joined_at is not None}
     if record.ended_at is None:
         record.status = "in-progress" if joins or record.connected_at else "scheduled"
@@ -338,7 +299,7 @@ async def _derive(db: AsyncSession, record: SessionRecord) -> dict[uuid.UUID, da
     started_at = record.connected_at or min(joins.values(), default=None)
     elapsed = (record.ended_at - started_at).total_seconds() if started_at else 0
     record.duration_seconds = max(0, int(elapsed))
-    record.outcome = _outcome(record, set(joins))
+    record.outcome = outcome(record.clinician_id, record.client_id, set(joins))
     return joins
 
 
@@ -351,13 +312,8 @@ async def _announce(
     announced_at = utc_now()
     if not await repository.claim_announcement(db, record.session_id, announced_at):
         return
-    outcome: Outcome = record.outcome  # type: ignore[assignment]
-    appointment = await repository.get_appointment(db, record.appointment_id)
-    if appointment is not None and appointment.status in OPEN_STATUSES:
-        if outcome == "no-show":
-            set_no_show(db, appointment)
-        else:
-            appointment.status = "fulfilled"
+    ended_as: Outcome = record.outcome  # type: ignore[assignment]
+    await scheduling.close_appointment(db, record.appointment_id, no_show=ended_as == "no-show")
     record.completion_announced_at = announced_at
     add_event(
         db,
@@ -366,7 +322,7 @@ async def _announce(
             appointment_id=record.appointment_id,
             clinician_id=record.clinician_id,
             client_id=record.client_id,
-            outcome=outcome,
+            outcome=ended_as,
             started_at=record.connected_at or min(joins.values(), default=None),
             ended_at=record.ended_at,
             duration_seconds=record.duration_seconds or 0,
@@ -384,8 +340,83 @@ async def announce_settled_sessions(db: AsyncSession, now: datetime, settle: tim
     These are the no-shows, interrupted sessions and calls that never connected (a completed,
     connected one is announced at once). Returns how many were announced.
     """
-    records = await repository.unannounced_ended_sessions(db, now - settle)
-    for record in records:
+    ended = await repository.unannounced_ended_sessions(db, now - settle)
+    for record in ended:
         joins = await _derive(db, record)
         await _announce(db, record, joins)
-    return len(records)
+    return len(ended)
+
+
+# Progress data for charts
+
+
+async def client_progress(
+    db: AsyncSession,
+    principal: Principal,
+    client_id: uuid.UUID,
+    *,
+    goal_id: uuid.UUID | None,
+    starts_from: datetime | None,
+    starts_before: datetime | None,
+    offset: int,
+    limit: int,
+) -> ProgressPage:
+    """Per session: each goal's progress from both sides, the check-in totals and flags.
+
+    A clinician sees their sessions with the client; a client sees all of their own; a
+    partner app with ``goals:read`` the sessions with the clinicians who granted it access,
+    with the goal ratings only: no check-in totals or flags, which no scope grants.
+    Corrected (entered-in-error) updates are left out; the latest standing rating counts.
+    """
+    clinician_ids: frozenset[uuid.UUID] | None
+    if principal.role == "clinician":
+        clinician_ids = frozenset({principal.user_id})
+    elif principal.role == "client" and principal.user_id == client_id:
+        clinician_ids = None
+    elif is_partner(principal):
+        clinician_ids = await partner_clinicians(db, principal, PartnerScope.GOALS_READ)
+    else:
+        raise Forbidden("a client's progress is for the client and their clinicians")
+    rows = await repository.sessions_of_client(
+        db, client_id, clinician_ids, starts_from, starts_before, offset, limit + 1
+    )
+    page, more = rows[:limit], len(rows) > limit
+    session_ids = [record.session_id for record, _ in page]
+    updates = await repository.goal_updates_in_sessions(db, session_ids)
+    check_ins = (
+        [] if is_partner(principal) else await repository.check_ins_in_sessions(db, session_ids)
+    )
+    ratings: dict[uuid.UUID, dict[uuid.UUID, dict[str, int]]] = {}
+    for update in updates:
+        if goal_id is not None and update.goal_id != goal_id:
+            continue
+        assert update.session_id is not None
+        by_goal = ratings.setdefault(update.session_id, {})
+        by_goal.setdefault(update.goal_id, {})[update.author_role] = update.progress
+    totals: dict[uuid.UUID, dict[str, CheckIn]] = {}
+    for check_in in check_ins:
+        totals.setdefault(check_in.session_id, {})[check_in.kind] = check_in
+    items = []
+    for record, appointment in page:
+        taken = totals.get(record.session_id, {})
+        goals = ratings.get(record.session_id, {})
+        items.append(
+            SessionProgress(
+                session_id=record.session_id,
+                starts_at=appointment.starts_at,
+                status=record.status,
+                goals=[
+                    PartyProgress(goal_id=g, clinician=r.get("clinician"), client=r.get("client"))
+                    for g, r in goals.items()
+                ],
+                outcome_total=taken["outcome"].total if "outcome" in taken else None,
+                session_total=taken["session"].total if "session" in taken else None,
+                flags=sorted({f for c in taken.values() for f in c.flags.split(",") if f}),
+            )
+        )
+    await audit.record(db, principal, "read", "session_record", session_ids)
+    # The ratings and totals shown come from these rows: their reads are audited too.
+    shown = (u.id for u in updates if goal_id is None or u.goal_id == goal_id)
+    await audit.record(db, principal, "read", "goal_update", shown)
+    await audit.record(db, principal, "read", "check_in", (c.id for c in check_ins))
+    return ProgressPage(items=items, next_offset=offset + limit if more else None)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import repository
+from services.records import repository as records
+from services.records.grants import repository
 from services.records.models import PartnerGrantRevocation
 from shared.events.catalog import PartnerAccessGranted, PartnerAccessRevoked
 
@@ -15,7 +16,7 @@ async def note_partner_revocation(db: AsyncSession, event: PartnerAccessRevoked)
     """A clinician revoked a partner app's access: refuse its tokens issued until then."""
     revocation = await repository.get_partner_revocation(db, event.client_id, event.clinician_id)
     if revocation is None:
-        repository.add(
+        records.add(
             db,
             PartnerGrantRevocation(
                 partner_id=event.client_id,
@@ -27,7 +28,7 @@ async def note_partner_revocation(db: AsyncSession, event: PartnerAccessRevoked)
     # The latest revocation counts (a redelivered older one changes nothing).
     if event.revoked_at > revocation.revoked_at:
         revocation.revoked_at = event.revoked_at
-        repository.add(db, revocation)
+        records.add(db, revocation)
 
 
 async def note_partner_grant(db: AsyncSession, event: PartnerAccessGranted) -> None:
@@ -40,4 +41,4 @@ async def note_partner_grant(db: AsyncSession, event: PartnerAccessGranted) -> N
     if revocation is None or event.granted_at < revocation.revoked_at:
         return
     revocation.regranted_at = event.granted_at
-    repository.add(db, revocation)
+    records.add(db, revocation)
