@@ -8,5 +8,6 @@ export reads responses through ``client_responses``.
 from __future__ import annotations
 
 from services.records.measures.repository import list_responses as client_responses
+from services.records.measures.rules import Instrument, instrument
 
-__all__ = ["client_responses"]
+__all__ = ["Instrument", "client_responses", "instrument"]
