@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer
 from playwright.async_api import expect
 
 from tests.e2e.browser import (
+    AxeReport,
     Person,
     book_now,
     chromium,
@@ -140,8 +141,10 @@ async def _flow(
     session_id = await book_now(http, clinician, client)
 
     async with chromium() as browser:
-        desk = await new_context(browser, rapport.gateway_url)
-        phone = await new_context(browser, rapport.gateway_url, phone=True)
+        # axe-core is added to the pages, which their Content Security Policy would refuse.
+        desk = await new_context(browser, rapport.gateway_url, inject_scripts=True)
+        phone = await new_context(browser, rapport.gateway_url, phone=True, inject_scripts=True)
+        report = AxeReport()
         dashboard = await desk.new_page()
         mobile = await phone.new_page()
         problems: list[str] = []
@@ -170,6 +173,7 @@ async def _flow(
         await expect(item9.locator("legend")).to_contain_text(ITEM_9_TEXT)
         await item9.get_by_label("Several days").check()
         await screenshot(mobile, "phone-phq9")
+        await report.check(mobile, "phone: PHQ-9 in the waiting room")
         await form.get_by_role("button", name="Send my PHQ-9 answers").click()
         done = mobile.locator(".measure-done[data-instrument='phq-9']")
         await expect(done).to_contain_text("Thank you")
@@ -182,6 +186,7 @@ async def _flow(
         await expect(waiting.locator(".safety-badge")).to_have_text("Safety flag")
         await expect(waiting.get_by_role("button", name="Admit Kit Moreno")).to_be_enabled()
         await screenshot(dashboard, "clinician-safety-flag")
+        await report.check(dashboard, "dashboard: a safety flag on a waiting client")
 
         # Acknowledging records what was done.
         await flag_item.get_by_label("What was done").select_option("reviewed-in-session")
@@ -249,6 +254,7 @@ async def _flow(
             dashboard.locator(f"#safety-flags li[data-flag-id='{open_flag['id']}']")
         ).to_contain_text("escalated", timeout=15_000)
         await screenshot(ops, "on-call-escalated-flag")
+        await report.check(ops, "on-call: an escalated flag")
         await on_call_item.get_by_label("What was done").select_option("contacted")
         await on_call_item.get_by_role("button", name="Acknowledge the flag for").click()
         await expect(ops.locator("#safety-flags")).to_contain_text("No safety flags")
@@ -256,6 +262,27 @@ async def _flow(
             f for f in await client_flags(http, clinician, client) if f["id"] == open_flag["id"]
         ]
         assert (handled[0]["status"], handled[0]["acknowledged_by"]) == ("acknowledged", admin.id)
+
+        # The record shows the trend with its bands; the client sees the safety plan.
+        await dashboard.goto(f"/clinician/client?id={client.id}")
+        await expect(dashboard.locator("canvas[data-instrument='phq-9']")).to_be_visible()
+        await expect(dashboard.locator("#client-flags li")).to_have_count(2)
+        await report.check(dashboard, "client record: measures, flags, safety plan")
+        await dashboard.get_by_label("Warning signs that a crisis may be developing").fill(
+            "Not sleeping\nStaying in all day"
+        )
+        await dashboard.get_by_role("button", name="Save a new version of the plan").click()
+        await expect(dashboard.locator("#safety-plan-form")).to_contain_text("version 1")
+        await mobile.goto("/client")
+        plan = mobile.locator("#safety-plan [data-heading='warning_signs'] li")
+        await expect(plan).to_have_text(["Not sleeping", "Staying in all day"])
+        await screenshot(mobile, "phone-safety-plan")
+        await report.check(mobile, "phone: the client's page with the safety plan")
+        await dashboard.goto("/clinician/caseload")
+        row = dashboard.locator(f"#caseload tr[data-client-id='{client.id}']")
+        await expect(row).to_contain_text("11 (moderate)")
+        await report.check(dashboard, "caseload")
+        assert not report.blocking, report.blocking
         assert not problems, problems
 
     # Events and webhooks carry scores and ids, never an item answer.
