@@ -41,7 +41,7 @@ pytestmark = pytest.mark.e2e
 
 ITEM_9_TEXT = "Thoughts that you would be better off dead"
 # How long the second flag may wait: long enough to stop records before it falls due.
-SHORT_DEADLINE_MINUTES = "0.25"
+SHORT_DEADLINE_MINUTES = "0.1"
 
 
 @pytest.fixture
@@ -112,9 +112,8 @@ async def test_a_safety_flag_is_seen_before_admitting_acknowledged_and_escalated
             json={"url": receiver.url, "event_types": ["*"], "description": "e2e measures"},
         )
         assert endpoint.status_code == 201, endpoint.text
-        # The clinic's on-call for escalations is this admin.
+        # The clinic's on-call for escalations is this admin (set when records restarts).
         on_call = {"RAPPORT_RECORDS_SAFETY_ON_CALL_ID": admin.id}
-        await asyncio.to_thread(rapport.restart, "records", **on_call)
         try:
             await _flow(rapport, http, clinician, client, admin, receiver, on_call)
         finally:
