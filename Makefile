@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
-SERVICES := identity records signaling webhooks
+SERVICES := identity records signaling webhooks notifications
 # Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
-PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks gateway banner,)
+PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks notifications mail gateway banner,)
 
 .PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars kustomize manifests clean
 

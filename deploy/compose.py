@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from deploy import topology
-from deploy.topology import BACKENDS, GATEWAY, GENERATED, IDENTITY, SIGNALING, Service
+from deploy.topology import (
+    BACKENDS,
+    GATEWAY,
+    GENERATED,
+    IDENTITY,
+    SIGNALING,
+    Service,
+)
 
 #: The gateway's fixed address on the compose network: the only peer whose X-Forwarded-For the
 #: services believe. Not the whole subnet: connections to the published port arrive from the
@@ -19,6 +26,10 @@ COMPOSE_SUBNET = "172.30.0.0/24"
 COMPOSE_GATEWAY_ADDRESS = "172.30.0.10"
 # Compose substitutes it from the environment, and refuses to start without it.
 _PG_PASSWORD = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"  # noqa: S105
+# One value for both ends of notifications' calls to identity's internal API.
+_NOTIFICATIONS_KEY = (
+    "${RAPPORT_NOTIFICATIONS_SERVICE_KEY:?at least 32 random characters, e.g. openssl rand -hex 32}"
+)
 
 
 def _compose_env(service: Service) -> dict[str, str]:

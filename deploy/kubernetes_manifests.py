@@ -54,6 +54,7 @@ def _container_env(service: Service) -> list[dict[str, Any]]:
         env += [{"name": k, "value": v} for k, v in upstreams.items()]
     else:
         env.append({"name": service.env("trusted_proxies"), "value": topology.POD_NETWORK})
+    env += [{"name": k, "value": v} for k, v in topology.service_calls(service).items()]
     for setting in service.secret_settings:
         name = service.env(setting)
         ref: dict[str, Any] = {"name": _secret_name(service), "key": name}
@@ -350,7 +351,7 @@ def network_policies() -> list[dict[str, Any]]:
             egress.append(
                 {
                     "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
-                    "ports": [_tcp(443), _tcp(80)],
+                    "ports": [_tcp(port) for port in service.internet_ports],
                 }
             )
         selector = {"app.kubernetes.io/name": service.name}

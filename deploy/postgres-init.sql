@@ -4,3 +4,4 @@ CREATE DATABASE identity;
 CREATE DATABASE records;
 CREATE DATABASE signaling;
 CREATE DATABASE webhooks;
+CREATE DATABASE notifications;

@@ -85,8 +85,13 @@ class Service:
     secret_settings: tuple[str, ...] = ()
     #: The only peers allowed in: the gateway, plus the services that call this one directly.
     reached_by_services: bool = False
-    #: Calls partners' URLs on the internet (webhook deliveries).
+    #: Calls out of the cluster: partners' URLs (webhook deliveries), a mail relay.
     reaches_internet: bool = False
+    #: The ports those calls go to.
+    internet_ports: tuple[int, ...] = (443, 80)
+    #: Settings that hold another service's address, by that service's name (the internal
+    #: calls besides the gateway's and the JWKS): ``(("identity_url", "identity"),)``.
+    calls: tuple[tuple[str, str], ...] = ()
     #: What the Kubernetes readiness probe asks.
     readiness_path: str = "/readyz"
 
@@ -115,8 +120,9 @@ IDENTITY = Service(
     "identity",
     "services.identity",
     "IdentitySettings",
-    secret_settings=("database_url", "secrets_key"),
-    # Every service fetches identity's JWKS (RAPPORT_JWKS_URL) to verify tokens.
+    secret_settings=("database_url", "secrets_key", "notifications_key"),
+    # Every service fetches identity's JWKS (RAPPORT_JWKS_URL) to verify tokens; notifications
+    # also calls its internal API.
     reached_by_services=True,
 )
 RECORDS = Service(
@@ -143,6 +149,19 @@ WEBHOOKS = Service(
     secret_settings=("database_url",),
     reaches_internet=True,
 )
+#: Email through the site's mail relay (STARTTLS on 587 or TLS on 465); identity's internal API
+#: for addresses and reset or invitation links.
+NOTIFICATIONS = Service(
+    "notifications",
+    "services.notifications",
+    "NotificationsSettings",
+    # Dispatchers share the work with SKIP LOCKED; consumers share the partitions.
+    max_replicas=4,
+    secret_settings=("database_url", "identity_key", "unsubscribe_key", "smtp_password"),
+    reaches_internet=True,
+    internet_ports=(587, 465),
+    calls=(("identity_url", "identity"),),
+)
 #: The gateway's /readyz is ready only when every upstream answers. As a readiness probe that
 #: would take every gateway pod out of the load balancer when one signaling pod restarts, and
 #: so every route with it; the gateway answers 502/503 for the one upstream that is down, so
@@ -152,9 +171,14 @@ GATEWAY = Service(
 )
 
 #: Every process, in start order (the gateway last: it fronts the others).
-#: A notifications service is under way elsewhere: it joins here, before the gateway, when it
-#: lands (with its settings class, database and secrets); the manifests then follow by rendering.
-SERVICES: Final[tuple[Service, ...]] = (IDENTITY, RECORDS, SIGNALING, WEBHOOKS, GATEWAY)
+SERVICES: Final[tuple[Service, ...]] = (
+    IDENTITY,
+    RECORDS,
+    SIGNALING,
+    WEBHOOKS,
+    NOTIFICATIONS,
+    GATEWAY,
+)
 BACKENDS: Final[tuple[Service, ...]] = tuple(s for s in SERVICES if s is not GATEWAY)
 
 
@@ -199,6 +223,15 @@ def deployment_wide(kafka_bootstrap: str) -> dict[str, str]:
         "RAPPORT_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "RAPPORT_JWKS_URL": f"http://{IDENTITY.name}:{IDENTITY.port}/.well-known/jwks.json",
         "RAPPORT_LOG_LEVEL": "INFO",
+    }
+
+
+def service_calls(service: Service) -> dict[str, str]:
+    """The settings that point ``service`` at the services it calls, by their names."""
+    by_name = {s.name: s for s in SERVICES}
+    return {
+        service.env(setting): f"http://{name}:{by_name[name].port}"
+        for setting, name in service.calls
     }
 
 

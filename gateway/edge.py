@@ -42,6 +42,7 @@ from gateway.websocket_proxy import WebSocketRelay
 from shared.errors import NotFound, RapportError
 from shared.logging import current_request_id
 from shared.observability import serve_logged
+from shared.tracing import name_current_span, serving, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,23 @@ class Edge:
         # Everything logged while this request is handled carries its id.
         context = current_request_id.set(request_id)
         try:
-            if self._parts.access_log and scope["path"] not in OWN_PATHS:
-                handle = functools.partial(self._handle_http, request_id=request_id)
-                await serve_logged(handle, scope, receive, send)
+            if tracing_enabled() and scope["path"] not in OWN_PATHS:
+                with serving(scope, "gateway") as span:
+                    send = _status_noting(send, span)
+                    await self._serve_http(scope, receive, send, request_id)
             else:
-                await self._handle_http(scope, receive, send, request_id)
+                await self._serve_http(scope, receive, send, request_id)
         finally:
             current_request_id.reset(context)
+
+    async def _serve_http(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str
+    ) -> None:
+        if self._parts.access_log and scope["path"] not in OWN_PATHS:
+            handle = functools.partial(self._handle_http, request_id=request_id)
+            await serve_logged(handle, scope, receive, send)
+        else:
+            await self._handle_http(scope, receive, send, request_id)
 
     async def _handle_http(
         self, scope: Scope, receive: Receive, send: Send, request_id: str
@@ -163,6 +174,8 @@ class Edge:
                 return
             await self._respond_with_error(scope, receive, secured, NotFound("no such route"))
             return
+        if tracing_enabled():
+            name_current_span(f"{method} {route.path}")
         started = time.perf_counter()
         try:
             if route.transport is Transport.WEBSOCKET:
@@ -281,6 +294,17 @@ class Edge:
         for name, value in extra.items():
             response.headers[name] = value
         await response(scope, receive, send)
+
+
+def _status_noting(send: Send, span: Any) -> Send:
+    """``send``, noting the response's status on ``span``."""
+
+    async def noting(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            span.set_attribute("http.response.status_code", message["status"])
+        await send(message)
+
+    return noting
 
 
 def client_address(scope: Scope) -> str:

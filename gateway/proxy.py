@@ -25,6 +25,7 @@ from gateway.upstream_pool import (
     UpstreamResponse,
     UpstreamTimeout,
 )
+from shared.tracing import inject_into, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ SET_AT_THE_EDGE: frozenset[bytes] = frozenset(
         b"expect",
     }
 )
+# With tracing on, the edge's span continues the client's trace context and forwards its own.
+SET_AT_THE_EDGE_TRACED: frozenset[bytes] = SET_AT_THE_EDGE | {b"traceparent", b"tracestate"}
 # The gateway's own server adds Date (and Server, when enabled); upstream copies would be
 # duplicates, and the Server header would advertise what runs behind the edge.
 SET_BY_THE_GATEWAY_SERVER: frozenset[bytes] = frozenset({b"date", b"server"})
@@ -112,6 +115,8 @@ def forwarding_headers(scope: Scope, request_id: str) -> RawHeaders:
     host = header(scope["headers"], b"host")
     if host is not None:
         added.append((b"x-forwarded-host", host))
+    if tracing_enabled():
+        added.extend((k.encode(), v.encode()) for k, v in inject_into({}).items())
     return added
 
 
@@ -135,7 +140,9 @@ class HttpProxy:
     ) -> None:
         """Proxy the request in ``scope`` to ``base_url``; raise UpstreamUnavailable on failure."""
         incoming: RawHeaders = scope["headers"]
-        headers = end_to_end(incoming, SET_AT_THE_EDGE)
+        headers = end_to_end(
+            incoming, SET_AT_THE_EDGE_TRACED if tracing_enabled() else SET_AT_THE_EDGE
+        )
         headers.extend(forwarding_headers(scope, request_id))
         origin, base_path = self._origin(base_url)
         try:

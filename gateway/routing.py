@@ -24,6 +24,7 @@ class Upstream(StrEnum):
     RECORDS = "records"
     SIGNALING = "signaling"
     WEBHOOKS = "webhooks"
+    NOTIFICATIONS = "notifications"
 
 
 class Transport(StrEnum):
@@ -87,6 +88,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/ice-servers", Upstream.SIGNALING),
     Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),
     Route("/v1/webhook-endpoints", Upstream.WEBHOOKS),
+    Route("/v1/notifications", Upstream.NOTIFICATIONS),
 )
 
 PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
@@ -105,6 +107,9 @@ PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
         # A participant's signaling token (audience rapport-signaling), the credential the web
         # client holds for its call: signaling verifies it, as it does on the socket.
         Endpoint("GET", "/v1/ice-servers"),
+        # The one-link unsubscribe from a reminder email: its signed token is the credential.
+        Endpoint("GET", "/v1/notifications/unsubscribe"),
+        Endpoint("POST", "/v1/notifications/unsubscribe"),
     }
 )
 
@@ -174,6 +179,7 @@ class UpstreamDirectory:
                 Upstream.RECORDS: [settings.records_url],
                 Upstream.SIGNALING: settings.signaling_urls,
                 Upstream.WEBHOOKS: [settings.webhooks_url],
+                Upstream.NOTIFICATIONS: [settings.notifications_url],
             }
         )
 

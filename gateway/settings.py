@@ -35,6 +35,7 @@ class GatewaySettings(ServiceSettings):
         ),
     )
     webhooks_url: str = "http://127.0.0.1:8004"
+    notifications_url: str = "http://127.0.0.1:8005"
 
     # Upstream timeouts, in seconds: nothing waits on a dead service for long.
     upstream_connect_timeout: float = 2.0

@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError, RequestTimedOutError
 from pythonjsonlogger.json import JsonFormatter
 
+from shared.tracing import current_ids
+
 # The id of the request being handled: the gateway sets it at the edge (and forwards it as
 # X-Request-ID), each service sets it from that header, so one request's lines can be joined
 # across every process it touched.
@@ -38,6 +40,16 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class TraceIdFilter(logging.Filter):
+    """Adds ``trace_id`` and ``span_id`` to records logged inside a traced span."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ids = current_ids()
+        if ids is not None and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id = ids
+        return True
+
+
 class KafkaReconnectNoise(logging.Filter):
     """Drops aiokafka's lines about a broker it cannot reach, and only those.
 
@@ -55,6 +67,7 @@ class KafkaReconnectNoise(logging.Filter):
             'Unable connect to "%s:%s": %s',
             "Unable connect to node with id %s: %s",
             "Unable to update metadata from %s",
+            "Unable to request metadata from node with id %s: %r",
             "Failed fetch messages from %s: %s",
             "Failed fetch offsets from %s: %s",
             "Got error produce response: %s",
@@ -106,6 +119,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(TraceIdFilter())
     handler.addFilter(QueryStringRedaction())
     if level.upper() != "DEBUG":
         handler.addFilter(KafkaReconnectNoise())

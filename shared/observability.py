@@ -23,6 +23,7 @@ from shared.logging import current_request_id, sane_request_id
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 access_log = logging.getLogger("rapport.access")
+log = logging.getLogger(__name__)
 # Paths are ids and route words; a client's mistake (a token pasted into one) stays short.
 _LOGGED_PATH_CHARS = 200
 
@@ -45,6 +46,68 @@ class Metrics:
             registry=self.registry,
         )
         self.service = service
+        # Read when /metrics is scraped (a backlog is a database count): cheaper than keeping
+        # it current on every change, and never stale by more than one scrape.
+        self.refreshers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Run ``refresh`` (which sets gauges) before each /metrics answer."""
+        self.refreshers.append(refresh)
+
+    async def refresh(self) -> None:
+        """Run the scrape-time refreshers; one that fails leaves its gauges as they were."""
+        for refresh in self.refreshers:
+            try:
+                await asyncio.wait_for(refresh(), timeout=2.0)
+            except Exception as exc:  # a dependency down must not take /metrics with it
+                log.warning("metrics refresh %s failed: %s", _name_of(refresh), type(exc).__name__)
+
+
+def _name_of(function: object) -> str:
+    return getattr(function, "__qualname__", type(function).__name__)
+
+
+class GraceCheck:
+    """A readiness check that reports a failure only once it has lasted ``grace_seconds``.
+
+    A broker restart or a leader election takes a few seconds; failing readiness at once
+    would take every pod out of its Service together and turn a blip into an outage.
+    """
+
+    def __init__(
+        self,
+        check: ReadinessCheck,
+        grace_seconds: float,
+        *,
+        timeout_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._grace = grace_seconds
+        # Below /readyz's own limit, so a probe that hangs is a failure within the grace too.
+        self._timeout = timeout_seconds
+        self._clock = clock
+        self._failing_since: float | None = None
+
+    async def __call__(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._check()
+        except Exception:
+            now = self._clock()
+            if self._failing_since is None:
+                self._failing_since = now
+            if now - self._failing_since >= self._grace:
+                raise
+            raise WithinGrace(now - self._failing_since) from None
+        self._failing_since = None
+
+
+class WithinGrace(Exception):
+    """A check failing for less than its grace period: reported, still counted as ready."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"degraded: failing for {seconds:.0f}s, within the grace period")
 
 
 class RequestMetricsMiddleware:
@@ -160,12 +223,14 @@ def install_observability(
             try:
                 await asyncio.wait_for(check(), timeout=3.0)
                 return "ok"
+            except WithinGrace as exc:
+                return str(exc)
             except Exception as exc:  # a failed check is the answer, not an error
                 return f"failing: {type(exc).__name__}"
 
         outcomes = await asyncio.gather(*(run(check) for check in checks.values()))
         results = dict(zip(checks, outcomes, strict=True))
-        ready = all(v == "ok" for v in results.values())
+        ready = not any(v.startswith("failing") for v in results.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results},
             status_code=200 if ready else 503,
@@ -173,6 +238,7 @@ def install_observability(
 
     @router.get("/metrics")
     async def prometheus() -> Response:
+        await metrics.refresh()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)

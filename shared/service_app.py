@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -14,11 +15,13 @@ from shared.db import Database
 from shared.errors import install_error_handlers
 from shared.events.kafka import EventConsumer, EventPublisher, EventRouter
 from shared.events.outbox import OutboxRelay
+from shared.events.telemetry import instrument_consumer, instrument_outbox
 from shared.forwarded import install_trusted_proxies
 from shared.logging import configure_logging
-from shared.observability import ReadinessCheck, install_observability
+from shared.observability import GraceCheck, Metrics, ReadinessCheck, install_observability
 from shared.openapi import document_errors
 from shared.settings import ServiceSettings
+from shared.tracing import configure_tracing, instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ class BackgroundTasks:
         self._startup: list[Callable[[], Awaitable[Any]]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._grace = grace_seconds
+        # What the loops add to the app's readiness and metrics (build_service_app applies them).
+        self.readiness: dict[str, ReadinessCheck] = {}
+        self._instruments: list[Callable[[Metrics], None]] = []
 
     def add(
         self,
@@ -45,6 +51,14 @@ class BackgroundTasks:
         self._factories.append((name, factory))
         if stop is not None:
             self._stoppers.append(stop)
+
+    def instrument(self, hook: Callable[[Metrics], None]) -> None:
+        """Call ``hook`` with the app's metrics once it has them (to add the loops' own)."""
+        self._instruments.append(hook)
+
+    def add_metrics_to(self, metrics: Metrics) -> None:
+        for hook in self._instruments:
+            hook(metrics)
 
     def on_startup(self, hook: Callable[[], Awaitable[Any]]) -> None:
         """Run ``hook`` once before the app serves (e.g. make sure a signing key exists)."""
@@ -120,7 +134,12 @@ def build_service_app(
     app.state.background = background
     install_error_handlers(app)
     document_errors(app)
-    install_observability(app, name, checks, access_log=settings.access_log)
+    metrics = install_observability(
+        app, name, {**checks, **background.readiness}, access_log=settings.access_log
+    )
+    background.add_metrics_to(metrics)
+    if configure_tracing(name):
+        instrument_app(app)
     # Last, so outermost: everything else sees the client's address as the policy decided.
     install_trusted_proxies(app, settings.trusted_proxies)
     return app
@@ -142,6 +161,10 @@ def add_event_pipeline(
     publisher = EventPublisher(settings.kafka_bootstrap, client_id=service)
     relay = OutboxRelay(database, publisher, batch_size=settings.outbox_batch_size)
     background.add("outbox-relay", relay.run, stop=relay.stop)
+    background.readiness["kafka"] = GraceCheck(
+        publisher.check, settings.kafka_readiness_grace_seconds
+    )
+    background.instrument(functools.partial(instrument_outbox, database=database))
     if router is not None and router.topics:
         consumer = EventConsumer(
             name=service,
@@ -153,6 +176,7 @@ def add_event_pipeline(
             batch_size=settings.outbox_batch_size,
         )
         background.add("event-consumer", consumer.run, stop=consumer.stop)
+        background.instrument(functools.partial(instrument_consumer, consumer=consumer))
         background.on_shutdown(consumer.close)
     # Closers run in reverse: the publisher closes after the consumer that dead-letters with it.
     background.on_shutdown(publisher.close)

@@ -55,3 +55,7 @@ class ServiceSettings(BaseSettings):
     # How often a service that keeps an audit log chains its newly committed entries (the
     # longest an entry stays unsealed while the service runs; shared.audit_log).
     audit_seal_seconds: float = Field(1.0, gt=0)
+    # How long Kafka may stay unreachable before /readyz says not ready: long enough that a
+    # broker restart does not take every pod out of service at once (the outbox holds events
+    # meanwhile), short enough that a real outage shows.
+    kafka_readiness_grace_seconds: float = Field(30.0, ge=0)

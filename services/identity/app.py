@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.identity import api, events
+from services.identity import api, events, internal_api
 from services.identity.accounts import Accounts, SignupPolicy
 from services.identity.errors import OAuthError
 from services.identity.invitations import Invitations
@@ -30,6 +30,7 @@ from services.identity.tokens import Keyring, TokenPolicy, Tokens
 from shared.audit_log import AuditSealer
 from shared.db import Database
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
+from shared.service_key import service_key
 from shared.tokens import KeySource, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def build_identity(
     """The sub-domains over these components (tests pass their own)."""
     signup = signup or SignupPolicy()
     tokens = Tokens(keyring=keyring, policy=policy)
-    invitations = Invitations(ttl_seconds=signup.invitation_ttl_seconds)
+    invitations = Invitations(box=keyring.box, ttl_seconds=signup.invitation_ttl_seconds)
     accounts = Accounts(passwords=passwords, tokens=tokens, invitations=invitations, signup=signup)
     return Identity(
         accounts=accounts,
@@ -155,7 +156,11 @@ def create_app(
     app.state.audit_sealer = sealer
     app.state.token_verifier = verifier
     app.state.identity = identity
+    app.state.notifications_service_key = service_key(
+        settings.notifications_key, settings.environment
+    )
     app.include_router(api.router)
+    app.include_router(internal_api.router)
     app.add_exception_handler(OAuthError, _oauth_error)
 
     return app

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, RateLimited, Unauthorized
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RapportError,
+    RateLimited,
+    Unauthorized,
+)
 
 
 class InvalidCredentials(Unauthorized):
@@ -150,3 +158,12 @@ class InvitationRequired(Forbidden):
 
     def __init__(self) -> None:
         super().__init__("a valid invitation is required to join as a client")
+
+
+class LinkNoLongerValid(RapportError):
+    """A reset or invitation link asked for after it was used or expired: nothing to send."""
+
+    status_code = 410
+
+    def __init__(self) -> None:
+        super().__init__("this link has been used or has expired")

@@ -138,9 +138,14 @@ class PasswordReset(SQLModel, table=True):
     __tablename__ = "password_resets"
 
     token_hash: str = Field(primary_key=True, max_length=64)
+    # The public name of the request (its event carries it; the token stays here).
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
     user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
     expires_at: datetime = Field(sa_type=UtcDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The token itself, sealed (services.identity.secret_box), for the notifications service to
+    # fetch over the internal API and email; dropped once the token is used.
+    sealed_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Invitation(SQLModel, table=True):
@@ -159,6 +164,9 @@ class Invitation(SQLModel, table=True):
     # Set together by the registration that used it: once accepted, never again.
     accepted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     accepted_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
+    # Sealed like a reset's token, for the notifications service to email the link; dropped
+    # on acceptance. None for the invitations identity creates to link existing accounts.
+    sealed_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class LoginFailure(SQLModel, table=True):

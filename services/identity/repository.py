@@ -7,7 +7,7 @@ import uuid
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.identity.models import Invitation, User
+from services.identity.models import Invitation, PasswordReset, User
 
 
 async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -64,3 +64,15 @@ async def invitations_of(session: AsyncSession, clinician_id: uuid.UUID) -> list
         .order_by(col(Invitation.created_at).desc(), col(Invitation.token_hash))
     )
     return list(result.all())
+
+
+async def password_reset_by_id(session: AsyncSession, reset_id: uuid.UUID) -> PasswordReset | None:
+    """The reset request with this public id, or None."""
+    result = await session.exec(select(PasswordReset).where(PasswordReset.id == reset_id))
+    return result.first()
+
+
+async def invitation_by_id(session: AsyncSession, invitation_id: uuid.UUID) -> Invitation | None:
+    """The invitation with this public id, or None."""
+    result = await session.exec(select(Invitation).where(Invitation.id == invitation_id))
+    return result.first()

@@ -36,6 +36,16 @@ def signing_key_context(kid: str) -> str:
     return f"signing_keys.private_key_pem:{kid}"
 
 
+def reset_token_context(reset_id: object) -> str:
+    """What a password reset's token is bound to, until it is used."""
+    return f"password_resets.sealed_token:{reset_id}"
+
+
+def invitation_token_context(invitation_id: object) -> str:
+    """What an invitation's token is bound to, until it is accepted."""
+    return f"invitations.sealed_token:{invitation_id}"
+
+
 def is_sealed(value: str) -> bool:
     """Whether ``value`` is in the sealed form (rather than a legacy plaintext)."""
     return value.startswith(PREFIX)

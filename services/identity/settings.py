@@ -10,6 +10,7 @@ from typing import Final
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.service_key import check_key_length
 from shared.settings import ServiceSettings
 
 # Development and test only: a key anyone can derive from this public source, so secrets
@@ -68,6 +69,12 @@ class IdentitySettings(ServiceSettings):
     # 32 random bytes (e.g. ``openssl rand -base64 32``). Required in production; development
     # and test use DEVELOPMENT_SECRETS_KEY.
     secrets_key: SecretStr | None = None
+    # The key the notifications service presents on identity's internal API (the same value as
+    # its RAPPORT_NOTIFICATIONS_IDENTITY_KEY). Without one, production refuses internal calls;
+    # development and test use shared.service_key's public key.
+    notifications_key: SecretStr | None = None
+
+    _service_key_is_long_enough = field_validator("notifications_key")(check_key_length)
 
     @field_validator("secrets_key")
     @classmethod

@@ -121,6 +121,16 @@ def _add_room_gauges(app: FastAPI, rooms: RoomRegistry) -> None:
         "process's rooms",
         registry=registry,
     ).set_function(lambda: sum(len(room.participants) for room in rooms.rooms()))
+    Gauge(
+        "rapport_signaling_waiting_clients",
+        "Participants in this process's waiting rooms, not yet admitted",
+        registry=registry,
+    ).set_function(lambda: sum(not p.admitted for room in rooms.rooms() for p in room.participants))
+    Gauge(
+        "rapport_signaling_connected_participants",
+        "Participants whose peer connection is up, in this process's rooms",
+        registry=registry,
+    ).set_function(lambda: sum(p.connected for room in rooms.rooms() for p in room.participants))
 
 
 def freeze_startup_objects() -> None:

@@ -54,6 +54,7 @@ def create_app(settings: WebhooksSettings, *, key_source: KeySource | None = Non
     database.on_commit(dispatcher.wake)
 
     background.add("webhook-dispatcher", dispatcher.run, stop=dispatcher.stop)
+    background.instrument(dispatcher.instrument)
     background.on_shutdown(http_client.aclose)
     add_event_pipeline(
         background,

@@ -9,17 +9,18 @@ falls due, and otherwise every ``poll_seconds``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import email.utils
 import functools
 import logging
 import time
 import uuid
-from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.webhooks import service
@@ -27,12 +28,64 @@ from services.webhooks.destinations import DestinationPolicy, PinnedDestination
 from services.webhooks.errors import DestinationRefused
 from services.webhooks.messages import encode_body, signed_headers
 from shared.db import Database, utc_now
+from shared.observability import Metrics
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Rapport-Webhooks/1"
 # Extra time on a claim beyond the attempt's timeout, so a lease never runs out mid-attempt.
 LEASE_MARGIN_SECONDS = 30.0
+
+
+class DeliveryMetrics:
+    """Attempts, their latency and the backlog per endpoint (labelled by endpoint id: one
+    series per registered endpoint, never per URL or event)."""
+
+    def __init__(self, metrics: Metrics, database: Database) -> None:
+        registry = metrics.registry
+        self.attempts = Counter(
+            "rapport_webhook_attempts",
+            "Delivery attempts by endpoint and outcome (delivered or failed)",
+            ["endpoint", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "rapport_webhook_attempt_seconds",
+            "Time a partner endpoint took to answer a delivery attempt",
+            ["endpoint"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "rapport_webhook_backlog",
+            "Deliveries waiting to succeed, by endpoint",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.oldest = Gauge(
+            "rapport_webhook_oldest_pending_age_seconds",
+            "Age of an endpoint's oldest delivery still waiting to succeed",
+            ["endpoint"],
+            registry=registry,
+        )
+        self._database = database
+        metrics.on_scrape(self.refresh)
+
+    def attempted(self, endpoint_id: uuid.UUID, outcome: service.AttemptOutcome) -> None:
+        endpoint = str(endpoint_id)
+        self.attempts.labels(endpoint, "delivered" if outcome.succeeded else "failed").inc()
+        self.seconds.labels(endpoint).observe(outcome.duration_ms / 1000)
+
+    async def refresh(self) -> None:
+        async with self._database.unit_of_work(notify=False) as session:
+            backlog = await service.backlog(session)
+        now = utc_now()
+        self.pending.clear()
+        self.oldest.clear()
+        for entry in backlog:
+            endpoint = str(entry.endpoint_id)
+            self.pending.labels(endpoint).set(entry.pending)
+            self.oldest.labels(endpoint).set((now - entry.oldest_queued_at).total_seconds())
 
 
 class Dispatcher:
@@ -59,9 +112,14 @@ class Dispatcher:
         self._max_in_flight = max_in_flight
         self._max_per_endpoint = max_in_flight_per_endpoint
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._per_endpoint: Counter[uuid.UUID] = Counter()
+        self._per_endpoint: collections.Counter[uuid.UUID] = collections.Counter()
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self.metrics: DeliveryMetrics | None = None
+
+    def instrument(self, metrics: Metrics) -> None:
+        """Count attempts and report the backlog on the app's /metrics."""
+        self.metrics = DeliveryMetrics(metrics, self._database)
 
     def wake(self) -> None:
         """Look for due deliveries now (new ones were committed, or a slot freed up)."""
@@ -142,6 +200,8 @@ class Dispatcher:
 
     async def _deliver(self, delivery: service.DueDelivery) -> None:
         outcome = await self.attempt(delivery)
+        if self.metrics is not None:
+            self.metrics.attempted(delivery.endpoint_id, outcome)
         async with self._database.unit_of_work(notify=False) as session:
             due_again = await service.record_attempt(
                 session, delivery.delivery_id, outcome, policy=self._retry_policy

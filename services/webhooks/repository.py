@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,6 +74,18 @@ async def fail_pending_deliveries(session: AsyncSession, endpoint_id: uuid.UUID)
         )
         .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
     )
+
+
+async def pending_per_endpoint(
+    session: AsyncSession,
+) -> list[tuple[uuid.UUID, int, datetime]]:
+    """Per endpoint with pending deliveries: how many, and when the oldest was queued."""
+    rows = await session.exec(
+        select(col(Delivery.endpoint_id), func.count(), func.min(col(Delivery.created_at)))
+        .where(col(Delivery.status) == DeliveryStatus.PENDING)
+        .group_by(col(Delivery.endpoint_id))
+    )
+    return [(endpoint_id, int(count), oldest) for endpoint_id, count, oldest in rows.all()]
 
 
 async def lock_due_deliveries(

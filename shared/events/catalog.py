@@ -164,6 +164,37 @@ class InvitationAccepted(Payload):
     accepted_at: datetime
 
 
+class PasswordResetRequested(Payload):
+    """Someone asked for a reset link for an existing, active account.
+
+    The token is not here (a token on the bus is a credential in every consumer's logs and in
+    the topic's retention): notifications fetches the link from identity over its internal,
+    authenticated API when it sends the email.
+    """
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "user_id"
+    type: Literal["rapport.identity.password_reset.requested.v1"] = (
+        "rapport.identity.password_reset.requested.v1"
+    )
+    reset_id: uuid.UUID
+    user_id: uuid.UUID
+    requested_at: datetime
+    expires_at: datetime
+
+
+class InvitationIssued(Payload):
+    """A clinician invited someone to join; like a reset, the link stays in identity."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "invitation_id"
+    type: Literal["rapport.identity.invitation.issued.v1"] = "rapport.identity.invitation.issued.v1"
+    invitation_id: uuid.UUID
+    clinician_id: uuid.UUID
+    issued_at: datetime
+    expires_at: datetime
+
+
 # records ----------------------------------------------------------------------------------
 
 
@@ -618,6 +649,8 @@ EventPayload = Annotated[
     | PartnerAccessGranted
     | PartnerAccessRevoked
     | InvitationAccepted
+    | PasswordResetRequested
+    | InvitationIssued
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted
@@ -664,6 +697,16 @@ def decode_payload(event_type: str, data: Any) -> EventPayload:
     if not isinstance(data, dict):
         raise TypeError(f"event data must be a JSON object, got {type(data).__name__}")
     return _payload_adapter.validate_python({**data, "type": event_type})
+
+
+def payload_class(event_type: str) -> type[Payload] | None:
+    """The payload class of ``event_type``, or None when the catalog has no such type."""
+    union = EventPayload.__origin__  # type: ignore[attr-defined]
+    for model in union.__args__:
+        if model.model_fields["type"].default == event_type:
+            found: type[Payload] = model
+            return found
+    return None
 
 
 def catalog_types() -> list[str]:

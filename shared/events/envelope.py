@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from shared.events.catalog import EventPayload, Payload, decode_payload
+from shared.tracing import TRACE_FIELDS, inject_into, tracing_enabled
 
 _FORMAT = JSONFormat()
 
@@ -31,6 +32,8 @@ class Envelope:
     time: datetime
     subject: str | None
     payload: EventPayload
+    # The W3C trace context of the span that produced the event (traceparent, tracestate).
+    trace_context: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ def encode(
         "subject": subject or key,
         "partitionkey": key,
     }
+    if tracing_enabled():
+        # The CloudEvents distributed-tracing extension: ce_traceparent / ce_tracestate.
+        attributes.update(inject_into({}))
     message = to_binary(CloudEvent(attributes, payload.data()), _FORMAT)
     # partitionkey is the record key already; no need to repeat it as a header.
     headers = [(k, v) for k, v in message.headers.items() if k != "ce_partitionkey"]
@@ -88,6 +94,7 @@ def decode(
             time=attributes.get("time") or datetime.now(UTC),
             subject=attributes.get("subject"),
             payload=payload,
+            trace_context={k: attributes[k] for k in TRACE_FIELDS if attributes.get(k)},
         )
     except MalformedEvent:
         raise

@@ -24,6 +24,7 @@ from shared.db import Database
 from shared.events.catalog import Payload, dead_letter_topic
 from shared.events.envelope import Envelope, MalformedEvent, decode
 from shared.events.inbox import already_processed, mark_processed
+from shared.tracing import consuming, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class EventPublisher:
         await producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
     async def check(self) -> None:
-        """Readiness: raise unless the producer is connected to the cluster."""
-        await self._started()
+        """Readiness: raise unless a broker of the cluster answers a metadata request now."""
+        producer = await self._started()
+        await producer.client.fetch_all_metadata()
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -129,6 +131,11 @@ class EventRouter:
     @property
     def topics(self) -> list[str]:
         return sorted(self._topics)
+
+    @property
+    def event_types(self) -> list[str]:
+        """The event types this router hands to a handler (its subscriptions)."""
+        return sorted(self._handlers)
 
     def handles(self, event_type: str) -> bool:
         return event_type in self._handlers
@@ -241,6 +248,20 @@ class EventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet consumed, per assigned partition (as of the last fetch)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lags: dict[TopicPartition, int] = {}
+        for partition in consumer.assignment():
+            # The last stable offset: with read_committed, records past it cannot be read yet.
+            end = consumer.last_stable_offset(partition)
+            if end is None:
+                continue
+            lags[partition] = max(end - await consumer.position(partition), 0)
+        return lags
+
     async def _reset(self) -> None:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
@@ -277,12 +298,18 @@ class EventConsumer:
         async with self._database.unit_of_work() as session:
             seen = await already_processed(session, self.name, (e.id for _, e in items))
             duplicates = 0
-            for _, envelope in items:
+            for record, envelope in items:
                 if envelope.id in seen:
                     duplicates += 1
                     continue
                 seen.add(envelope.id)
-                await self._router.dispatch(session, envelope)
+                if tracing_enabled():
+                    with consuming(
+                        envelope.type, record.topic, envelope.id, envelope.trace_context
+                    ):
+                        await self._router.dispatch(session, envelope)
+                else:
+                    await self._router.dispatch(session, envelope)
                 mark_processed(session, self.name, envelope.id)
         self.stats.applied += len(items) - duplicates
         self.stats.duplicates += duplicates

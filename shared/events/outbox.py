@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from aiokafka.errors import KafkaError
-from sqlalchemy import JSON, Column, Index, LargeBinary, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, func, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -66,6 +66,19 @@ def add_event(session: AsyncSession, payload: Payload, *, source: str) -> Outbox
     )
     session.add(row)
     return row
+
+
+async def pending_summary(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many rows wait to be published, and when the oldest of them was written."""
+    row = (
+        await session.exec(
+            select(func.count(), func.min(OutboxMessage.created_at)).where(
+                col(OutboxMessage.sent_at).is_(None)
+            )
+        )
+    ).one()
+    count, oldest = row
+    return int(count), oldest
 
 
 class OutboxRelay:

@@ -6,11 +6,22 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.system import RapportSystem
+from tests.support.otlp_receiver import OtlpReceiver
+
+
+@pytest.fixture(scope="package")
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """Where every process of the system sends its spans (tracing on, as an operator would)."""
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()
 
 
 # Package scope: the processes stop when the e2e tests are done, before other tests run.
 @pytest.fixture(scope="package")
-def rapport(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator[RapportSystem]:  # type: ignore[no-untyped-def]
+def rapport(  # type: ignore[no-untyped-def]
+    kafka_bootstrap: str, postgres_server, tmp_path_factory, otlp_receiver: OtlpReceiver
+) -> Iterator[RapportSystem]:
     """The whole system, started once for the end-to-end tests."""
     log_dir: Path = tmp_path_factory.mktemp("rapport-logs")
     # Two signaling processes behind the gateway: every end-to-end call crosses its routing.
@@ -19,6 +30,7 @@ def rapport(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator
         postgres=postgres_server,
         log_dir=log_dir,
         signaling_processes=2,
+        otlp_endpoint=otlp_receiver.endpoint,
     )
     try:
         system.start()

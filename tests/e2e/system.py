@@ -46,6 +46,8 @@ class RapportSystem:
     signaling_processes: int = 1
     # What no process may ever log (tokens, clinical text), by what it is; see leaks().
     secrets: dict[str, str] = field(default_factory=dict)
+    # Where every process exports its spans over OTLP/HTTP; None: tracing stays off.
+    otlp_endpoint: str | None = None
 
     @property
     def signaling_names(self) -> list[str]:
@@ -60,7 +62,7 @@ class RapportSystem:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAPPORT_", "OTEL_"))}
         env.update(
             RAPPORT_ENVIRONMENT="test",
             RAPPORT_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
@@ -86,6 +88,10 @@ class RapportSystem:
         env["RAPPORT_GATEWAY_SIGNALING_URL"] = signaling_urls
         env["RAPPORT_GATEWAY_SIGNALING_URLS"] = signaling_urls
         env["RAPPORT_GATEWAY_PORT"] = str(self.ports["gateway"])
+        if self.otlp_endpoint is not None:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint
+            # Export within a fraction of a second, so a test waits on spans, not on batches.
+            env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
         # Browsers open signaling sockets from the gateway's origin (the web app's pages).
         env["RAPPORT_SIGNALING_ALLOWED_ORIGINS"] = json.dumps(
             [self.gateway_url, f"http://localhost:{self.ports['gateway']}"]

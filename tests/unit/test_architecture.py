@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-SERVICES = ["identity", "records", "signaling", "webhooks"]
+SERVICES = ["identity", "records", "signaling", "webhooks", "notifications"]
 
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:

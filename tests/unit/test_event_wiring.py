@@ -9,7 +9,7 @@ import pytest
 
 from shared.events.kafka import EventRouter
 
-SERVICES = ["identity", "records", "signaling", "webhooks"]
+SERVICES = ["identity", "records", "signaling", "webhooks", "notifications"]
 
 
 @pytest.mark.parametrize("service", SERVICES)

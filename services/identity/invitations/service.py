@@ -14,10 +14,11 @@ from services.identity import repository as shared_reads
 from services.identity.errors import InvitationRequired
 from services.identity.invitations import repository
 from services.identity.models import Invitation, User
+from services.identity.secret_box import SecretBox, invitation_token_context
 from services.identity.settings import EVENT_SOURCE
 from services.identity.tokens import hash_opaque_token, new_opaque_token
 from shared.db import utc_now
-from shared.events.catalog import InvitationAccepted
+from shared.events.catalog import InvitationAccepted, InvitationIssued
 from shared.events.outbox import add_event
 
 
@@ -33,13 +34,32 @@ class IssuedInvitation:
 class Invitations:
     """Invitations, built once in the composition root."""
 
-    def __init__(self, *, ttl_seconds: int = 7 * 24 * 3600):
+    def __init__(self, *, box: SecretBox, ttl_seconds: int = 7 * 24 * 3600):
+        self._box = box
         self._ttl = timedelta(seconds=ttl_seconds)
 
     async def invite(self, session: AsyncSession, clinician: User, email: str) -> IssuedInvitation:
-        """An invitation from ``clinician`` to ``email``: one use, expires."""
+        """An invitation from ``clinician`` to ``email``: one use, expires.
+
+        The token is shown to the clinician once and kept sealed for the notifications service,
+        which emails the link (``invitation.issued`` names the invitation, never the token).
+        """
         token = new_opaque_token()
         invitation = await self._add(session, clinician, email, token)
+        invitation.sealed_token = self._box.seal(
+            token, context=invitation_token_context(invitation.id)
+        )
+        session.add(invitation)
+        add_event(
+            session,
+            InvitationIssued(
+                invitation_id=invitation.id,
+                clinician_id=clinician.id,
+                issued_at=invitation.created_at,
+                expires_at=invitation.expires_at,
+            ),
+            source=EVENT_SOURCE,
+        )
         return IssuedInvitation(
             token=token, email=invitation.email, expires_at=invitation.expires_at
         )
@@ -61,6 +81,7 @@ class Invitations:
         links the two from it), in the caller's unit of work."""
         invitation.accepted_at = utc_now()
         invitation.accepted_by = client.id
+        invitation.sealed_token = None
         session.add(invitation)
         add_event(
             session,

@@ -1,8 +1,8 @@
-"""Delivering password reset links: the seam where an email sender plugs in.
+"""Handing a password reset token to code in the same process (tests keep what they are given).
 
-Rapport has no mail service yet. The default delivery drops the token (and says so in the
-log, without the token): a reset then only works where a real sender is configured. Tests
-pass a delivery that keeps what it is given.
+Emails go out through the notifications service: identity queues
+``password_reset.requested`` (ids only) and keeps the token sealed until notifications fetches
+it over the internal API (docs/notifications.md). The default delivery therefore does nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ class ResetDelivery(Protocol):
 
 
 class UndeliveredResets:
-    """No sender configured: nothing is sent, and the token never reaches a log."""
+    """Nothing in-process: the notifications service emails the link; no token is logged."""
 
     async def send(self, *, user_id: uuid.UUID, email: str, token: str) -> None:
-        log.warning(
-            "password reset requested but no sender is configured", extra={"user_id": str(user_id)}
-        )
+        log.info("password reset requested", extra={"user_id": str(user_id)})

@@ -30,7 +30,8 @@ from services.identity.errors import (
 )
 from services.identity.models import PasswordReset, User
 from services.identity.passwords import PasswordHashing
-from services.identity.secret_box import SecretBox, totp_context
+from services.identity.secret_box import SecretBox, reset_token_context, totp_context
+from services.identity.settings import EVENT_SOURCE
 from services.identity.sign_in import repository, totp
 from services.identity.sign_in.login_throttle import LoginThrottle
 from services.identity.sign_in.reset_delivery import ResetDelivery, UndeliveredResets
@@ -44,6 +45,8 @@ from services.identity.tokens import (
     new_opaque_token,
 )
 from shared.db import utc_now
+from shared.events.catalog import PasswordResetRequested
+from shared.events.outbox import add_event
 from shared.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -252,14 +255,25 @@ class SignIn:
         if user is None or not user.is_active:
             return
         token = new_opaque_token()
-        await repository.add_password_reset(
+        reset = PasswordReset(
+            token_hash=hash_opaque_token(token),
+            user_id=user.id,
+            expires_at=utc_now()
+            + timedelta(seconds=self._tokens.policy.password_reset_ttl_seconds),
+        )
+        # Sealed for the notifications service, which fetches it over the internal API: the
+        # event names the request, never the token.
+        reset.sealed_token = self._box.seal(token, context=reset_token_context(reset.id))
+        await repository.add_password_reset(session, reset)
+        add_event(
             session,
-            PasswordReset(
-                token_hash=hash_opaque_token(token),
+            PasswordResetRequested(
+                reset_id=reset.id,
                 user_id=user.id,
-                expires_at=utc_now()
-                + timedelta(seconds=self._tokens.policy.password_reset_ttl_seconds),
+                requested_at=utc_now(),
+                expires_at=reset.expires_at,
             ),
+            source=EVENT_SOURCE,
         )
         await self._resets.send(user_id=user.id, email=user.email, token=token)
 
@@ -273,6 +287,7 @@ class SignIn:
             raise InvalidResetToken()
         check_password(new)
         reset.used_at = utc_now()
+        reset.sealed_token = None
         session.add(reset)
         await self._set_password(session, user, new)
 

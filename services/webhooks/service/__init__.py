@@ -14,8 +14,10 @@ from __future__ import annotations
 from services.webhooks.service.delivery import (
     EVENT_SOURCE,
     AttemptOutcome,
+    Backlog,
     DueDelivery,
     RetryPolicy,
+    backlog,
     claim_due_deliveries,
     next_attempt_at,
     record_attempt,
@@ -48,9 +50,11 @@ from services.webhooks.service.fan_out import (
 __all__ = [
     "EVENT_SOURCE",
     "AttemptOutcome",
+    "Backlog",
     "DeliveryRecord",
     "DueDelivery",
     "RetryPolicy",
+    "backlog",
     "claim_due_deliveries",
     "clinician_of",
     "delete_endpoint",

@@ -247,3 +247,17 @@ async def record_attempt(
                 _disable(session, endpoint, reason="failing", at=finished_at)
     repository.add(session, delivery)
     return delivery.next_attempt_at if endpoint.disabled_at is None else None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One endpoint's deliveries still waiting to succeed."""
+
+    endpoint_id: uuid.UUID
+    pending: int
+    oldest_queued_at: datetime
+
+
+async def backlog(session: AsyncSession) -> list[Backlog]:
+    """The pending deliveries of every endpoint that has some."""
+    return [Backlog(*row) for row in await repository.pending_per_endpoint(session)]

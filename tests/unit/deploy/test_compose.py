@@ -30,6 +30,7 @@ APP_SERVICES = {
     "records": ("services.records", "RecordsSettings"),
     "signaling": ("services.signaling", "SignalingSettings"),
     "webhooks": ("services.webhooks", "WebhooksSettings"),
+    "notifications": ("services.notifications", "NotificationsSettings"),
     "gateway": ("gateway", "GatewaySettings"),
 }
 

@@ -479,6 +479,10 @@ def _secret_values(name: str) -> dict[str, str]:
         f"RAPPORT_{name.upper()}_DATABASE_URL": f"postgresql+asyncpg://u:p@postgresql/{name}",
         "RAPPORT_IDENTITY_SECRETS_KEY": base64.b64encode(bytes(range(32))).decode(),
         "RAPPORT_SIGNALING_TURN_SECRET": "turn",
+        "RAPPORT_IDENTITY_NOTIFICATIONS_KEY": "k" * 32,
+        "RAPPORT_NOTIFICATIONS_IDENTITY_KEY": "k" * 32,
+        "RAPPORT_NOTIFICATIONS_UNSUBSCRIBE_KEY": "u" * 32,
+        "RAPPORT_NOTIFICATIONS_SMTP_PASSWORD": "smtp",
     }
     return values
 

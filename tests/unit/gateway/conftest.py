@@ -270,6 +270,7 @@ async def gateway(
         identity_url=echo_upstream.url,
         records_url=echo_upstream.url,
         webhooks_url=echo_upstream.url,
+        notifications_url=echo_upstream.url,
         signaling_urls=[signaling_upstream.url],
     )
     served = await serve_gateway(settings, token_issuer)

@@ -25,7 +25,13 @@ async def test_readyz_checks_every_upstream(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"identity": "ok", "records": "ok", "signaling": "ok", "webhooks": "ok"},
+        "checks": {
+            "identity": "ok",
+            "records": "ok",
+            "signaling": "ok",
+            "webhooks": "ok",
+            "notifications": "ok",
+        },
     }
 
 
@@ -34,7 +40,7 @@ async def test_readyz_fails_when_upstreams_are_down(gateway_without_upstreams: G
         response = await http.get("/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]
-    assert set(checks) == {"identity", "records", "signaling", "webhooks"}
+    assert set(checks) == {"identity", "records", "signaling", "webhooks", "notifications"}
     assert all(value.startswith("failing") for value in checks.values())
 
 

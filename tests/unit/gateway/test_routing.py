@@ -135,6 +135,7 @@ def test_directory_strips_trailing_slashes() -> None:
             Upstream.RECORDS: ["http://r"],
             Upstream.SIGNALING: ["http://s1/", "http://s2"],
             Upstream.WEBHOOKS: ["http://w"],
+            Upstream.NOTIFICATIONS: ["http://n"],
         }
     )
     assert directory.base_url(Upstream.IDENTITY) == "http://i"
@@ -156,6 +157,7 @@ SERVICE_ROUTERS = {
     Upstream.RECORDS: "services.records.api",
     Upstream.SIGNALING: "services.signaling.api",
     Upstream.WEBHOOKS: "services.webhooks.api",
+    Upstream.NOTIFICATIONS: "services.notifications.api",
 }
 
 

@@ -333,4 +333,7 @@ async def test_jwks_lists_the_signing_key_as_a_public_ed25519_jwk(
 async def test_readiness_checks_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok"}
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    # Kafka is unreachable, but within its grace period: ready, and saying so.
+    assert checks["kafka"].startswith("degraded") or checks["kafka"] == "ok"

@@ -4,6 +4,7 @@ identity process), and no difference for unknown emails. Clocks are injected; no
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -172,8 +173,21 @@ async def test_a_lock_looks_the_same_for_an_unknown_email(client: httpx.AsyncCli
     assert known.headers["retry-after"] == unknown.headers["retry-after"]
 
 
-async def test_one_address_is_rate_limited_across_emails(app: FastAPI) -> None:
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
+@pytest.fixture
+async def app_without_refill(settings: IdentitySettings, migrated: str) -> AsyncIterator[FastAPI]:
+    """The default burst, with a refill so slow that none comes during the test.
+
+    Eleven logins hash eleven passwords; on a loaded machine that takes long enough for the
+    default refill (one attempt per 2 s) to hand back an attempt, and the eleventh would pass.
+    """
+    slow = settings.model_copy(update={"login_attempts_per_minute_per_address": 0.001})
+    app = create_app(slow)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_one_address_is_rate_limited_across_emails(app_without_refill: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=app_without_refill, client=("203.0.113.7", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
         statuses = [
             (await login(client, f"spray{n}@example.com", "not the password")).status_code
@@ -183,9 +197,11 @@ async def test_one_address_is_rate_limited_across_emails(app: FastAPI) -> None:
     assert statuses[10] == 429
 
 
-async def test_a_claimed_address_does_not_buy_a_fresh_allowance(app: FastAPI) -> None:
+async def test_a_claimed_address_does_not_buy_a_fresh_allowance(
+    app_without_refill: FastAPI,
+) -> None:
     # Trusting no proxy (the default), X-Forwarded-For is the client's own claim.
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 4000))
+    transport = httpx.ASGITransport(app=app_without_refill, client=("203.0.113.8", 4000))
     async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
         statuses = [
             (

@@ -12,7 +12,10 @@ async def test_the_app_serves_while_kafka_is_unreachable(records: Records):
     assert health.status_code == 200
     assert health.json() == {"status": "ok", "service": "records"}
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok"
+    # Kafka is unreachable, but within its grace period: ready, and saying so.
+    assert checks["kafka"].startswith("degraded") or checks["kafka"] == "ok"
 
 
 async def test_unknown_routes_answer_in_the_error_shape(records: Records):

@@ -28,7 +28,10 @@ async def test_health_and_readiness_without_kafka(tmp_path: Path) -> None:
         metrics = await http.get("/metrics")
     assert health.json() == {"status": "ok", "service": "signaling"}
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok"
+    # Kafka is unreachable, but within its grace period: ready, and saying so.
+    assert checks["kafka"].startswith("degraded") or checks["kafka"] == "ok"
     assert metrics.status_code == 200
 
 

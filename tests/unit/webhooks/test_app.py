@@ -13,4 +13,7 @@ async def test_the_service_serves_and_is_ready_without_kafka(start_service: Star
 
     assert health.json() == {"status": "ok", "service": "webhooks"}
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok"
+    # Kafka is unreachable, but within its grace period: ready, and saying so.
+    assert checks["kafka"].startswith("degraded") or checks["kafka"] == "ok"
