@@ -37,7 +37,9 @@ from tests.e2e.flows import create_admin
 from tests.e2e.system import RapportSystem
 from tests.e2e.test_video_session import WebhookReceiver
 
-pytestmark = pytest.mark.e2e
+# It restarts records twice and waits out a flag's (shortened) deadline while records is down,
+# on top of the system's start-up, which the first e2e test of a run pays for.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ITEM_9_TEXT = "Thoughts that you would be better off dead"
 # How long the second flag may wait: long enough to stop records before it falls due.
