@@ -61,8 +61,9 @@ format: install
 	$(PY) ruff format .
 	$(PY) ruff check --fix .
 
+# Every benchmark, then one table of their figures (BENCH="identity gateway" for some only).
 bench: install kafka-jars
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) python $$b || exit 1; done
+	$(PY) python -m bench $(BENCH)
 
 clean:
 	rm -rf var

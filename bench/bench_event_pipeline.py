@@ -3,13 +3,14 @@
 Compared, in the same run on the same broker, with a bare aiokafka baseline that produces and
 consumes the same records with no database at all. Prints figures; passes or fails nothing.
 
-    uv run python bench/bench_event_pipeline.py [--events 20000] [--sqlite]
+    uv run python bench/bench_event_pipeline.py [--events 20000] [--sqlite] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
@@ -20,8 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from devservers.kafka.launcher import KafkaCluster
-from devservers.postgres.launcher import PostgresServer
+from bench import _table
 from shared.db import Database
 from shared.events.catalog import UserRegistered
 from shared.events.envelope import encode
@@ -124,26 +124,36 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
-    with KafkaCluster(nodes=1) as kafka, tempfile.TemporaryDirectory() as tmp:
+    if args.quick:
+        args.events = 300
+    with contextlib.ExitStack() as servers:
+        bootstrap = servers.enter_context(_table.kafka())
         if args.sqlite:
-            urls = [f"sqlite+aiosqlite:///{Path(tmp) / n}.db" for n in ("producer", "consumer")]
-            postgres = None
+            tmp = Path(servers.enter_context(tempfile.TemporaryDirectory()))
+            urls = [f"sqlite+aiosqlite:///{tmp / n}.db" for n in ("producer", "consumer")]
         else:
-            postgres = PostgresServer()
-            postgres.start()
-            for name in ("bench_producer", "bench_consumer"):
-                postgres.create_database(name)
-            urls = [postgres.async_url("bench_producer"), postgres.async_url("bench_consumer")]
-        try:
-            # Warm up the broker (topic creation, group coordinator) before measuring.
-            await baseline(kafka.bootstrap_servers, 1000)
-            bare = await baseline(kafka.bootstrap_servers, args.events)
-            ours = await pipeline(kafka.bootstrap_servers, urls[0], urls[1], args.events)
-        finally:
-            if postgres is not None:
-                postgres.stop()
+            urls = servers.enter_context(_table.postgres("bench_producer", "bench_consumer"))
+        # Warm up the broker (topic creation, group coordinator) before measuring.
+        await baseline(bootstrap, min(1000, args.events))
+        bare = await baseline(bootstrap, args.events)
+        ours = await pipeline(bootstrap, urls[0], urls[1], args.events)
     database = "SQLite" if args.sqlite else "PostgreSQL"
+    _table.report(
+        [
+            _table.Figure(
+                bench="event_pipeline",
+                name=f"outbox → Kafka → inbox+effect ({database})",
+                value=ours,
+                unit="events/s",
+                samples=args.events,
+                target="≥ 5,000/s and ≥ 0.4× bare",
+                baseline=bare,
+                baseline_name="bare aiokafka",
+            )
+        ]
+    )
     print(f"events: {args.events}, database: {database}")
     print(f"baseline  bare aiokafka produce+consume : {bare:9,.0f} events/s")
     print(f"rapport   outbox → Kafka → inbox+effect : {ours:9,.0f} events/s")

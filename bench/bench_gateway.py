@@ -8,7 +8,7 @@ request from an allowed origin. Every request carries a bearer token the gateway
 keep-alive HTTP/1.1 client on raw asyncio streams, in this process; all figures come from the
 same run on the same machine, so compare them with each other, not across machines.
 
-    uv run python bench/bench_gateway.py [--seconds 5] [--connections 32] [--rounds 3]
+    uv run python bench/bench_gateway.py [--seconds 5] [--connections 32] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+
+from bench import _table
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "3f1c0e7e-1111-4222-8333-944455556666"
@@ -97,7 +100,7 @@ def token() -> tuple[str, dict[str, Any]]:
 
 def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(command, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded machine can take long to import a service
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -108,30 +111,42 @@ def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Pope
     raise RuntimeError(f"{command} did not start")
 
 
-async def _connection(port: int, request: bytes, until: float, counts: list[int]) -> None:
+async def _connection(
+    port: int, request: bytes, until: float, counts: list[int], latencies: list[float] | None = None
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     done = 0
     try:
-        while time.perf_counter() < until:
+        while (sent := time.perf_counter()) < until:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(head.decode("latin-1"))
+                raise RuntimeError(f"port {port}: {head.decode('latin-1')}")
             length = 0
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             await reader.readexactly(length)
             done += 1
+            if latencies is not None:
+                latencies.append(time.perf_counter() - sent)
     finally:
         counts.append(done)
         writer.close()
 
 
 async def requests_per_second(
-    port: int, seconds: float, connections: int, headers: dict[str, str]
+    port: int,
+    seconds: float,
+    connections: int,
+    headers: dict[str, str],
+    path: str | None = None,
+    latencies: list[float] | None = None,
 ) -> float:
-    lines = [f"GET /v1/goals/{uuid.uuid4()} HTTP/1.1", f"host: 127.0.0.1:{port}"]
+    """Requests per second answered 200 on keep-alive connections; with ``latencies``, each
+    request's seconds (sent to answer read) are appended to it."""
+    path = path or f"/v1/goals/{uuid.uuid4()}"
+    lines = [f"GET {path} HTTP/1.1", f"host: 127.0.0.1:{port}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     # A short warm-up, then the measured run.
@@ -141,9 +156,20 @@ async def requests_per_second(
     counts: list[int] = []
     started = time.perf_counter()
     await asyncio.gather(
-        *(_connection(port, request, started + seconds, counts) for _ in range(connections))
+        *(
+            _connection(port, request, started + seconds, counts, latencies)
+            for _ in range(connections)
+        )
     )
     return sum(counts) / (time.perf_counter() - started)
+
+
+def interleaved(names: list[str], rounds: int) -> Iterator[str]:
+    """Every name once a round, the order rotated each round, so load from elsewhere on the
+    machine spreads evenly over them."""
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        yield from names[shift:] + names[:shift]
 
 
 def main() -> None:
@@ -152,7 +178,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve-service", nargs=2, metavar=("PORT", "JWKS_FILE"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.connections, args.rounds = 0.3, 2, 1
     if args.serve_service:
         serve_service(int(args.serve_service[0]), args.serve_service[1])
         return
@@ -199,6 +228,8 @@ def main() -> None:
                     "RAPPORT_GATEWAY_CORS_ALLOW_ORIGINS": "https://ehr.example.org"
                 },
             }
+            if args.quick:  # one gateway process is enough to prove the path still works
+                variants = {"gateway, principal limit": {}}
             ports: dict[str, int] = {}
             for name, extra in variants.items():
                 port = ports[name] = free_port()
@@ -219,21 +250,31 @@ def main() -> None:
                 f"{args.rounds} interleaved rounds of {args.seconds:.0f} s, median shown"
             )
             figures: dict[str, list[float]] = {name: [] for name in targets}
-            for round_number in range(args.rounds):
-                # Rotated each round, so load from elsewhere on the machine spreads evenly.
-                names = list(targets)
-                names = names[round_number % len(names) :] + names[: round_number % len(names)]
-                for name in names:
-                    port, headers = targets[name]
-                    figures[name].append(
-                        asyncio.run(
-                            requests_per_second(port, args.seconds, args.connections, headers)
-                        )
-                    )
+            for name in interleaved(list(targets), args.rounds):
+                port, headers = targets[name]
+                figures[name].append(
+                    asyncio.run(requests_per_second(port, args.seconds, args.connections, headers))
+                )
             direct = statistics.median(figures["service directly (baseline)"])
             for name, rates in figures.items():
                 rate = statistics.median(rates)
                 print(f"  {name:<32} {rate:8.0f} req/s  ({rate / direct:.2f}x the baseline)")
+            _table.report(
+                [
+                    _table.Figure(
+                        bench="gateway",
+                        name=f"HTTP read, {name}, {args.connections} connections",
+                        value=statistics.median(rates),
+                        unit="req/s",
+                        samples=round(statistics.median(rates) * args.seconds),
+                        target="≥ 0.8× direct",
+                        baseline=direct,
+                        baseline_name="service direct",
+                    )
+                    for name, rates in figures.items()
+                    if name != "service directly (baseline)"
+                ]
+            )
         finally:
             for process in processes:
                 process.terminate()

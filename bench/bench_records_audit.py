@@ -9,7 +9,7 @@ audit append replaced by a no-op, measured in the same run, rounds alternating. 
 sequentially (latency) and twenty at a time (the page's parallel GETs). At the end the
 sealer catches up and ``verify-audit``'s check runs. Prints figures; passes or fails nothing.
 
-    uv run python bench/bench_records_audit.py [--reads 400] [--rounds 3]
+    uv run python bench/bench_records_audit.py [--reads 400] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import _table  # noqa: E402
 from services.records import audit  # noqa: E402
 from services.records.app import create_app, migrate  # noqa: E402
 from services.records.events import build_router  # noqa: E402
@@ -137,7 +138,7 @@ async def run(reads: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with running_records(Path(tmp)) as page:
             urls, auth = await page.reads()
-            await timed(page, urls, auth, 40, 1)  # warm up
+            await timed(page, urls, auth, min(40, reads), 1)  # warm up
             results: dict[tuple[str, int], list[float]] = {}
             for _ in range(rounds):
                 for width in (1, 20):
@@ -165,6 +166,19 @@ async def run(reads: int, rounds: int) -> None:
             f"    without audit:  {reads / baseline:8.0f} reads/s  {baseline / reads * 1000:6.2f} ms/read"
         )
         print(f"    ratio (with / without time): {audited / baseline:5.2f}x")
+        _table.report(
+            [
+                _table.Figure(
+                    bench="records_audit",
+                    name=f"record-page reads with audit, {width} at a time (SQLite)",
+                    value=reads / audited,
+                    unit="reads/s",
+                    samples=reads,
+                    baseline=reads / baseline,
+                    baseline_name="same reads, audit off",
+                )
+            ]
+        )
     print(
         f"verify-audit: {'clean' if verification.ok else 'BROKEN'}, "
         f"{verification.checked} entries chained, {verification.unsealed} unsealed"
@@ -175,7 +189,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
+    if args.quick:
+        args.reads, args.rounds = 20, 1
     asyncio.run(run(args.reads, args.rounds))
 
 

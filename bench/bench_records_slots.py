@@ -7,7 +7,7 @@ bisection; the baseline, measured in the same run, checks every candidate agains
 booking (what a first version would do). Both must return the same slots; the figures are
 medians over a few rounds. Prints figures; passes or fails nothing.
 
-    uv run python bench/bench_records_slots.py [--bookings 500] [--rounds 5]
+    uv run python bench/bench_records_slots.py [--bookings 500] [--rounds 5] [--quick]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bench import _table
 from services.records.scheduling.rules import (
     Interval,
     Slot,
@@ -70,7 +71,10 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--days", type=int, default=62)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
+    if args.quick:
+        args.bookings, args.rounds, args.days = 20, 1, 3
 
     start = datetime(2027, 3, 1, tzinfo=UTC)  # spans the March daylight-saving change
     end = start + timedelta(days=args.days)
@@ -99,6 +103,20 @@ def main() -> None:
     print(f"records (merge + bisect):  {ours * 1000:8.1f} ms  (median of {args.rounds})")
     print(f"baseline (all pairs):      {baseline * 1000:8.1f} ms")
     print(f"speed-up:                  {baseline / ours:8.1f}x")
+    _table.report(
+        [
+            _table.Figure(
+                bench="records_slots",
+                name=f"free slots, {args.days} days, {args.bookings} bookings",
+                value=ours * 1000,
+                unit="ms",
+                samples=len(slots),
+                baseline=baseline * 1000,
+                baseline_name="all-pairs check",
+                higher_is_better=False,
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ handler just waits. Per-socket memory is the server's RSS growth divided by N, m
 same run for every server. Prints figures; passes or fails nothing.
 
     uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets-sansio served]
+        [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -31,6 +33,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _table  # noqa: E402
 
 SUBPROTOCOL = "rapport.signal.v1"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "signaling" / "migrations"
@@ -68,7 +72,13 @@ def _serve_bare(port: int) -> None:
     uvloop.run(main())
 
 
-def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], ws: str) -> None:
+def _serve_signaling(
+    port: int,
+    database_url: str,
+    public_jwk: dict[str, Any],
+    ws: str,
+    kafka_bootstrap: str | None = None,
+) -> None:
     import uvicorn
 
     from services.signaling.app import create_app, freeze_startup_objects, server_config
@@ -78,7 +88,10 @@ def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], w
     settings = SignalingSettings(
         environment="test",
         database_url=database_url,
-        kafka_bootstrap="127.0.0.1:1",
+        # With a broker, rooms are owned through the consumer group as in production
+        # (docs/signaling.md); without, this process owns every room.
+        kafka_bootstrap=kafka_bootstrap or "127.0.0.1:1",
+        room_ownership="kafka" if kafka_bootstrap else "local",
         host="127.0.0.1",
         port=port,
         log_level="WARNING",
@@ -99,6 +112,29 @@ def _serve_signaling(port: int, database_url: str, public_jwk: dict[str, Any], w
     if ws == "served":  # as python -m services.signaling serve does
         freeze_startup_objects()
     server.run()
+
+
+def wait_owning(port: int, server: Any) -> None:
+    """Until the server holds its rooms (its /readyz: the group assigned it every partition)."""
+    import httpx
+
+    while True:
+        if not server.is_alive():
+            raise RuntimeError("signaling exited")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def kafka_for_ownership(enabled: bool) -> Any:
+    """Bootstrap servers of a broker for room ownership (the bench table's shared one, or
+    a single-node one of our own), or None (``--no-kafka``)."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    return _table.kafka()
 
 
 # load --------------------------------------------------------------------------------------
@@ -129,12 +165,12 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
     return sockets
 
 
-async def _measure(pid: int, url: str, count: int, joins: list[str] | None) -> float:
+async def _measure(pid: int, url: str, count: int, joins: list[str] | None, warm_up: int) -> float:
     """KiB of server RSS per socket, after a warm-up that the baseline RSS includes."""
-    warm = await _open(url, 200, joins[:200] if joins else None)
+    warm = await _open(url, warm_up, joins[:warm_up] if joins else None)
     await asyncio.sleep(1.0)
     before = _rss_kib(pid)
-    sockets = await _open(url, count, joins[200:] if joins else None)
+    sockets = await _open(url, count, joins[warm_up:] if joins else None)
     await asyncio.sleep(2.0)
     after = _rss_kib(pid)
     for ws in warm + sockets:
@@ -185,8 +221,20 @@ def main() -> None:
         default=["websockets-sansio", "served"],
         help="uvicorn ws implementations; 'served' is signaling's own (server_config)",
     )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
+    parser.add_argument(
+        "--no-kafka", action="store_true", help="no broker: one process owns every room"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.sockets, args.ws = 20, ["served"]
     count: int = args.sockets
+    with kafka_for_ownership(not args.no_kafka) as kafka_bootstrap:
+        _run(args, count, kafka_bootstrap)
+
+
+def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> None:
+    warm_up = min(200, count)
 
     from shared.migrations import upgrade
 
@@ -215,7 +263,7 @@ def main() -> None:
     _wait_listening(port, bare)
     assert bare.pid is not None
     results["bare websockets"] = asyncio.run(
-        _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None)
+        _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None, warm_up)
     )
     bare.terminate()
     bare.join()
@@ -224,7 +272,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
             upgrade(MIGRATIONS, database_url)
-            sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + 200)]
+            sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + warm_up)]
             asyncio.run(_schedule(database_url, sessions))
             joins = [
                 json.dumps({"type": "join", "token": token(client, sid), "display_name": "Sam"})
@@ -233,23 +281,42 @@ def main() -> None:
             port = _free_port()
             server = ctx.Process(
                 target=_serve_signaling,
-                args=(port, database_url, public_jwk, ws_impl),
+                args=(port, database_url, public_jwk, ws_impl, kafka_bootstrap),
                 daemon=True,
             )
             server.start()
             _wait_listening(port, server)
+            wait_owning(port, server)
             assert server.pid is not None
             results[f"signaling (ws={ws_impl})"] = asyncio.run(
-                _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins)
+                _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins, warm_up)
             )
             server.terminate()
             server.join()
 
     baseline = results["bare websockets"]
-    print(f"idle sockets: {count} per server, {os.cpu_count()} cpus")
+    owning = "rooms owned through the Kafka group" if kafka_bootstrap else "no Kafka"
+    print(f"idle sockets: {count} per server, {os.cpu_count()} cpus, {owning}")
     for name, kib in results.items():
         print(f"  {name:32s} {kib:6.1f} KiB/socket  ({kib / baseline:4.2f}x bare)")
     print("  target: signaling <= 20 KiB/socket (design: bare ~14.5 KiB here)")
+    _table.report(
+        [
+            _table.Figure(
+                bench="signaling_idle",
+                name=f"idle authenticated socket, {name}, {count} sockets",
+                value=kib,
+                unit="KiB/socket",
+                samples=count,
+                target="≤ 1.0× bare at 15,000",
+                baseline=baseline,
+                baseline_name="bare websockets",
+                higher_is_better=False,
+            )
+            for name, kib in results.items()
+            if name != "bare websockets"
+        ]
+    )
 
 
 if __name__ == "__main__":

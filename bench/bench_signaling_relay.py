@@ -8,7 +8,7 @@ relay, a pair is two sockets that named the same room in their first message, an
 message is forwarded to the other. Prints p50/p95/p99 for both; passes or fails nothing.
 
     uv run python bench/bench_signaling_relay.py [--rooms 500] [--messages 20] [--interval 0.25]
-        [--rounds 3] [--ws served]
+        [--rounds 3] [--ws served] [--quick]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import _table  # noqa: E402
 from bench.bench_signaling_idle import (  # noqa: E402
     MIGRATIONS,
     SUBPROTOCOL,
@@ -39,6 +40,8 @@ from bench.bench_signaling_idle import (  # noqa: E402
     _schedule,
     _serve_signaling,
     _wait_listening,
+    kafka_for_ownership,
+    wait_owning,
 )
 
 
@@ -160,8 +163,18 @@ def main() -> None:
     parser.add_argument(
         "--ws", default="served", help="uvicorn ws implementation; 'served': server_config's"
     )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
+    parser.add_argument(
+        "--no-kafka", action="store_true", help="no broker: one process owns every room"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.rooms, args.messages, args.interval, args.rounds = 4, 3, 0.05, 1
+    with kafka_for_ownership(not args.no_kafka) as kafka_bootstrap:
+        _run(args, kafka_bootstrap)
 
+
+def _run(args: argparse.Namespace, kafka_bootstrap: str | None) -> None:
     from shared.migrations import upgrade
 
     ctx = multiprocessing.get_context("spawn")
@@ -188,10 +201,13 @@ def main() -> None:
         asyncio.run(_schedule(database_url, sessions))
         port = _free_port()
         server = ctx.Process(
-            target=_serve_signaling, args=(port, database_url, public_jwk, args.ws), daemon=True
+            target=_serve_signaling,
+            args=(port, database_url, public_jwk, args.ws, kafka_bootstrap),
+            daemon=True,
         )
         server.start()
         _wait_listening(port, server)
+        wait_owning(port, server)
 
         async def run_bare() -> list[float]:
             url = f"ws://127.0.0.1:{bare_port}/"
@@ -240,7 +256,8 @@ def main() -> None:
     rate = args.rooms / args.interval
     print(
         f"relay: {args.rooms} rooms, {args.messages} messages each, {rate:.0f} messages/s, "
-        f"{args.rounds} alternating rounds (signaling ws={args.ws})"
+        f"{args.rounds} alternating rounds (signaling ws={args.ws}; "
+        f"{'rooms owned through the Kafka group' if kafka_bootstrap else 'no Kafka'})"
     )
     pooled = {name: _figures([x for r in rounds for x in r]) for name, rounds in latencies.items()}
     base_p99 = pooled["bare websockets relay"][2]
@@ -259,6 +276,23 @@ def main() -> None:
         + f"  (median {statistics.median(ratios):.2f}x)"
     )
     print("  target: signaling p99 <= 1.5x the bare relay's")
+    signaling, bare_figures = pooled["signaling"], pooled["bare websockets relay"]
+    _table.report(
+        [
+            _table.Figure(
+                bench="signaling_relay",
+                name=f"relay {label}, {args.rooms} rooms, direct",
+                value=signaling[index],
+                unit="ms",
+                samples=sum(len(r) for r in latencies["signaling"]),
+                target=target,
+                baseline=bare_figures[index],
+                baseline_name="bare websockets relay",
+                higher_is_better=False,
+            )
+            for label, index, target in (("p50", 0, ""), ("p99", 2, "≤ 1.2× bare"))
+        ]
+    )
 
 
 if __name__ == "__main__":

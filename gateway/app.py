@@ -22,6 +22,7 @@ from gateway.websocket_proxy import RelayLimits, WebSocketRelay
 from shared.errors import RapportError
 from shared.forwarded import install_trusted_proxies
 from shared.observability import ReadinessCheck
+from shared.room_owners import OwnerDirectory
 from shared.service_app import BackgroundTasks, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
 
@@ -44,7 +45,15 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
     )
     background.on_shutdown(pool.aclose)
     http_proxy = HttpProxy(pool, health_check_seconds=settings.readiness_timeout)
-    upstreams = UpstreamDirectory.from_settings(settings)
+    owners = None
+    if settings.signaling_owners:
+        owners = OwnerDirectory(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="gateway-owners",
+            topic=settings.signaling_owners_topic,
+        )
+        background.add("signaling-owners", owners.run, stop=owners.stop)
+    upstreams = UpstreamDirectory.from_settings(settings, owners)
 
     app = build_service_app(
         name="gateway",

@@ -11,6 +11,7 @@ the policy); CORS preflights are answered here. Errors are rendered by the handl
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from gateway.cors import CorsPolicy
-from gateway.errors import MethodNotAllowed, UpgradeRequired
+from gateway.errors import MethodNotAllowed, UpgradeRequired, UpstreamUnavailable
 from gateway.metrics import EdgeMetrics
 from gateway.pages import WebPages
 from gateway.proxy import HttpProxy, forwarding_headers, header
@@ -34,6 +35,7 @@ from gateway.routing import (
     OWN_PATHS,
     RouteTable,
     Transport,
+    Upstream,
     UpstreamDirectory,
     session_routing_key,
 )
@@ -189,12 +191,15 @@ class Edge:
                     parts.principal_limiter.check(principal.subject)
             if parts.routes.is_rate_limited(method, path):
                 parts.login_limiter.check(client_address(scope))
+            base_url = parts.upstreams.base_url(route.upstream)
+            if base_url is None:
+                raise UpstreamUnavailable(route.upstream.value, f"{route.upstream} is unavailable")
             await parts.http_proxy.forward(
                 scope,
                 receive,
                 secured,
                 upstream=route.upstream.value,
-                base_url=parts.upstreams.base_url(route.upstream),
+                base_url=base_url,
                 request_id=request_id,
             )
         except RapportError as exc:
@@ -240,18 +245,49 @@ class Edge:
                 # Clients name the session in the URL (?session_id=, not a secret) so that
                 # every participant of a room reaches the same signaling process.
                 routing_key = session_routing_key(scope.get("query_string", b""))
-                await parts.websocket_relay.relay(
-                    scope,
-                    receive,
-                    secured,
-                    upstream=upstream,
-                    base_url=parts.upstreams.base_url(route.upstream, routing_key=routing_key),
-                    forwarding=forwarding_headers(scope, request_id),
+                await self._relay_to_owner(
+                    scope, receive, secured, route.upstream, routing_key, request_id
                 )
             finally:
                 parts.metrics.websocket_closed(upstream)
         except RapportError as exc:
             await self._respond_with_error(scope, receive, secured, exc)
+
+    async def _relay_to_owner(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        routing_key: str | None,
+        request_id: str,
+    ) -> None:
+        """Relay to the process that owns the room. While its owner is unknown, or after a
+        connect to it failed (it died; the group has not noticed yet), wait for the owners
+        to change, bounded: the client's handshake simply takes longer across a failover."""
+        upstreams = self._parts.upstreams
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + upstreams.owner_wait_seconds
+        while True:
+            base_url = upstreams.base_url(upstream, routing_key=routing_key)
+            try:
+                if base_url is None:
+                    raise UpstreamUnavailable(upstream.value, f"{upstream} has no owner ready")
+                await self._parts.websocket_relay.relay(
+                    scope,
+                    receive,
+                    send,
+                    upstream=upstream.value,
+                    base_url=base_url,
+                    forwarding=forwarding_headers(scope, request_id),
+                )
+                return
+            except UpstreamUnavailable:
+                left = deadline - loop.time()
+                if upstreams.owners is None or left <= 0:
+                    raise
+                if not await upstreams.owners.changed(left):
+                    raise
 
     async def _preflight(
         self,

@@ -15,6 +15,7 @@ from enum import StrEnum
 from urllib.parse import parse_qs
 
 from gateway.settings import GatewaySettings
+from shared.room_owners import OwnerDirectory
 
 
 class Upstream(StrEnum):
@@ -162,16 +163,39 @@ class RouteTable:
 
 
 class UpstreamDirectory:
-    """Where each upstream service listens (base URLs without a trailing slash)."""
+    """Where each upstream service listens (base URLs without a trailing slash).
 
-    def __init__(self, members: Mapping[Upstream, Sequence[str]]) -> None:
-        missing = [name for name in Upstream if not members.get(name)]
+    With ``owners``, a signaling room's session goes to the process that owns it, as the
+    owners publish it (shared/room_owners.py); the static signaling list, if any, is only
+    the fallback while no owner is known (development, one process).
+    """
+
+    def __init__(
+        self,
+        members: Mapping[Upstream, Sequence[str]],
+        *,
+        owners: OwnerDirectory | None = None,
+        owner_wait_seconds: float = 0.0,
+    ) -> None:
+        missing = [
+            name
+            for name in Upstream
+            if not members.get(name) and not (name is Upstream.SIGNALING and owners is not None)
+        ]
         if missing:
             raise ValueError(f"no address for upstream(s): {', '.join(missing)}")
-        self._members = {name: tuple(u.rstrip("/") for u in urls) for name, urls in members.items()}
+        self._members = {
+            name: tuple(u.rstrip("/") for u in members.get(name, ())) for name in Upstream
+        }
+        self.owners = owners
+        # How long a signaling WebSocket waits for its room's owner to be known or to change
+        # (a failover) before the client is answered 503.
+        self.owner_wait_seconds = owner_wait_seconds
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings) -> UpstreamDirectory:
+    def from_settings(
+        cls, settings: GatewaySettings, owners: OwnerDirectory | None = None
+    ) -> UpstreamDirectory:
         """The addresses configured in ``settings``."""
         return cls(
             {
@@ -180,16 +204,27 @@ class UpstreamDirectory:
                 Upstream.SIGNALING: settings.signaling_urls,
                 Upstream.WEBHOOKS: [settings.webhooks_url],
                 Upstream.NOTIFICATIONS: [settings.notifications_url],
-            }
+            },
+            owners=owners,
+            owner_wait_seconds=settings.signaling_owner_wait_seconds,
         )
 
     def members(self, upstream: Upstream) -> tuple[str, ...]:
-        """Every base URL of ``upstream`` (several only for signaling)."""
+        """Every configured base URL of ``upstream`` (several only for signaling)."""
         return self._members[upstream]
 
-    def base_url(self, upstream: Upstream, routing_key: str | None = None) -> str:
-        """The base URL to send a request to; ``routing_key`` pins it to one member."""
-        return choose_member(self._members[upstream], routing_key)
+    def base_url(self, upstream: Upstream, routing_key: str | None = None) -> str | None:
+        """The base URL to send a request to; ``routing_key`` pins it to one member (for
+        signaling: the room's owner). None: no signaling process is known to be ready."""
+        if upstream is Upstream.SIGNALING and self.owners is not None:
+            if routing_key is not None:
+                owner = self.owners.owner_of(routing_key)
+            else:
+                owner = next((c.url for c in self.owners.claims() if c.ready), None)
+            if owner is not None:
+                return owner.rstrip("/")
+        members = self._members[upstream]
+        return choose_member(members, routing_key) if members else None
 
 
 def session_routing_key(query_string: bytes) -> str | None:

@@ -24,8 +24,9 @@ class GatewaySettings(ServiceSettings):
 
     identity_url: str = "http://127.0.0.1:8001"
     records_url: str = "http://127.0.0.1:8002"
-    # A list so that several signaling processes can share the rooms later (consistent hashing
-    # by session id); a room must live in exactly one process. Comma-separated in the environment.
+    # Signaling processes to route to while no room owner is known (development, one
+    # process; see signaling_owners): by rendezvous hashing of the session id. May be empty
+    # with signaling_owners. Comma-separated in the environment.
     signaling_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:8003"],
         validation_alias=AliasChoices(
@@ -36,6 +37,15 @@ class GatewaySettings(ServiceSettings):
     )
     webhooks_url: str = "http://127.0.0.1:8004"
     notifications_url: str = "http://127.0.0.1:8005"
+    # Route each signaling WebSocket to the process that owns its room, as signaling's
+    # processes publish it on Kafka (rapport.signaling.owners); the list above is then only
+    # the fallback while no owner is known, and may be empty (production).
+    signaling_owners: bool = True
+    signaling_owners_topic: str = "rapport.signaling.owners"
+    # How long a signaling WebSocket handshake waits for its room's owner to become known or,
+    # after a failed connect, to change (a failover: the group's session timeout, 6 s, and a
+    # rebalance), before the client gets 503.
+    signaling_owner_wait_seconds: float = Field(15.0, ge=0)
 
     # Upstream timeouts, in seconds: nothing waits on a dead service for long.
     upstream_connect_timeout: float = 2.0
@@ -84,12 +94,11 @@ class GatewaySettings(ServiceSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("signaling_urls")
-    @classmethod
-    def _at_least_one(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one signaling URL is needed")
-        return value
+    @model_validator(mode="after")
+    def _signaling_somewhere(self) -> GatewaySettings:
+        if not self.signaling_urls and not self.signaling_owners:
+            raise ValueError("at least one signaling URL is needed without signaling_owners")
+        return self
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from services.signaling.app import create_app
 from services.signaling.settings import SignalingSettings
@@ -23,7 +24,17 @@ def serve(settings: SignalingSettings, _: argparse.Namespace) -> int:
 
     from services.signaling.app import freeze_startup_objects, server_config
 
-    server = uvicorn.Server(server_config(create_app(settings), settings))
+    app = create_app(settings)
+    edge = app.state.signaling_edge
+
+    class DrainingServer(uvicorn.Server):
+        # uvicorn closes every WebSocket (1012) as it shuts down; before that, the rooms go to
+        # the other processes and their clients are told where (docs/signaling.md, Draining).
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            await edge.drain()
+            await super().shutdown(sockets)
+
+    server = DrainingServer(server_config(app, settings))
     freeze_startup_objects()
     server.run()
     return 0

@@ -10,16 +10,18 @@ commit, so the outbox and what participants see never disagree. Relays touch no 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
@@ -29,9 +31,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.signaling.echo_test import EchoTest as RunningEchoTest
 from services.signaling.echo_test import EchoTestLab, EchoTestUnavailable
-from services.signaling.errors import InvalidMessage, JoinRefused, MessageRefused
+from services.signaling.errors import (
+    InvalidMessage,
+    JoinRefused,
+    MessageRefused,
+    Moving,
+    NotHeldHere,
+)
+from services.signaling.ownership import RoomOwnership
 from services.signaling.rate_limit import MessageRateLimit, Verdict
-from services.signaling.room import ConnectionId, Outcome, Seat
+from services.signaling.room import DETACHED, ConnectionId, Outcome, RoomState, Seat
 from services.signaling.schemas import (
     SUBPROTOCOL,
     Admit,
@@ -55,6 +64,7 @@ from services.signaling.schemas import (
     IceServers,
     Join,
     Leave,
+    Move,
     Offer,
     Ping,
     Pong,
@@ -202,9 +212,17 @@ class SignalingEdge:
         verifier: TokenVerifier,
         settings: SignalingSettings,
         echo_tests: EchoTestLab | None = None,
+        ownership: RoomOwnership | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._signaling = signaling
+        # None: this process owns every room (unit tests of the edge alone).
+        self._ownership = ownership
+        # A hash of what was last written for each room (its state's JSON), so an unchanged
+        # room is not written again.
+        self._saved: dict[uuid.UUID, int] = {}
+        if ownership is not None:
+            ownership.bind(on_gained=self._adopt, on_lost=self._lose, current=signaling.state_of)
         self._echo_tests = echo_tests or EchoTestLab(
             max_concurrent=settings.echo_test_max_concurrent,
             max_seconds=settings.echo_test_max_seconds,
@@ -221,6 +239,8 @@ class SignalingEdge:
         self._timers: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._empty_rooms: set[tuple[uuid.UUID, datetime]] = set()
+        # Set whenever no socket is open (a drain waits on it).
+        self._all_gone = asyncio.Event()
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one connection from handshake to close."""
@@ -248,6 +268,7 @@ class SignalingEdge:
             ),
         )
         self._connections[connection.id] = connection
+        self._all_gone.clear()
         seat: Seat | None = None
         try:
             seat = await self._await_join(connection)
@@ -262,6 +283,8 @@ class SignalingEdge:
             # seated on it has dropped, which counts as leaving.
             connection.closed = True
             del self._connections[connection.id]
+            if not self._connections:
+                self._all_gone.set()
             if connection.echo_test is not None:
                 await connection.echo_test.stop("disconnected")
             if seat is not None:
@@ -365,13 +388,17 @@ class SignalingEdge:
 
         async def join(session: AsyncSession) -> Outcome:
             seat, outcome = await self._signaling.join(
-                session, principal, connection=connection.id, display_name=message.display_name
+                session,
+                principal,
+                connection=connection.id,
+                display_name=message.display_name,
+                resume=message.resume,
             )
             seated.append(seat)
             return outcome
 
         try:
-            await self._change(principal.session_id, join)
+            await self._change(principal.session_id, join, refusal=NotHeldHere)
         except JoinRefused as refused:
             await self._refuse(connection, principal, refused.close_code, refused.detail)
             return None
@@ -507,21 +534,113 @@ class SignalingEdge:
         return len(payload) * 4 > limit and len(payload.encode()) > limit
 
     async def _change(
-        self, session_id: uuid.UUID, use_case: Callable[[AsyncSession], Awaitable[Outcome]]
+        self,
+        session_id: uuid.UUID,
+        use_case: Callable[[AsyncSession], Awaitable[Outcome]],
+        *,
+        refusal: type[Moving | NotHeldHere] = Moving,
     ) -> None:
         async with self._signaling.exclusive(session_id):
+            if self._ownership is not None and not await self._ownership.holds(session_id):
+                raise refusal()
             async with self._database.unit_of_work() as session:
                 outcome = await use_case(session)
+            # Written before anyone hears of the change: what a participant was told is what
+            # the next owner rebuilds.
+            await self._persist(session_id)
             await self._send_all(outcome)
             emptied_at = self._signaling.emptied_at(session_id)
-            if emptied_at is not None and (session_id, emptied_at) not in self._empty_rooms:
-                self._empty_rooms.add((session_id, emptied_at))
-                asyncio.get_running_loop().call_later(
-                    self._settings.empty_room_timeout_seconds,
-                    lambda: self._start_task(self._end_if_empty(session_id, emptied_at)),
-                )
+            if emptied_at is not None:
+                self._schedule_end(session_id, emptied_at, emptied_at)
         # Closing waits for the other side's close frame: do it after giving up the turn.
         await self._close_all(outcome)
+
+    async def _persist(self, session_id: uuid.UUID) -> None:
+        ownership = self._ownership
+        if ownership is None:
+            return
+        state = self._signaling.state_of(session_id)
+        text = hash(state.model_dump_json()) if state is not None else None
+        if self._saved.get(session_id) == text:
+            return
+        try:
+            await ownership.save(session_id, state)
+        except (KafkaError, OSError) as exc:
+            # The room goes on here; only a failover before the next write would miss it.
+            log.warning("could not write a room's state: %s", type(exc).__name__)
+            return
+        if text is None:
+            self._saved.pop(session_id, None)
+        else:
+            self._saved[session_id] = text
+
+    async def _adopt(self, states: list[RoomState]) -> None:
+        """Rooms this process was assigned: rebuilt, with their timers from the stored
+        times (a dropped member's grace period, an empty room's timeout)."""
+        loop = asyncio.get_running_loop()
+        now = datetime.now(UTC)
+        grace = self._settings.resume_grace_seconds
+        for state in states:
+            room = self._signaling.adopt(state)
+            self._saved[room.session_id] = hash(room.snapshot().model_dump_json())
+            for participant in room.participants:
+                if participant.dropped_at is None:
+                    continue
+                left = (participant.dropped_at - now).total_seconds() + grace
+                seat = Seat(room.session_id, participant.user_id, DETACHED)
+                loop.call_later(max(0.0, left), self._start_expiry, seat)
+            if room.emptied_at is not None and room.is_empty:
+                self._schedule_end(room.session_id, room.emptied_at, now)
+
+    async def _lose(self, partitions: set[int]) -> None:
+        """Partitions another process now owns: their rooms' clients are told to move."""
+        ownership = self._ownership
+        assert ownership is not None
+        moving: list[ConnectionId] = []
+        for state_room in list(self._signaling.rooms()):
+            session_id = state_room.session_id
+            if ownership.partition(session_id) not in partitions:
+                continue
+            room = self._signaling.forget(session_id)
+            self._saved.pop(session_id, None)
+            if room is not None:
+                moving += [p.connection for p in room.participants]
+        for connection_id in moving:
+            if (connection := self._connections.get(connection_id)) is not None:
+                self._start_task(self._move(connection, "rebalance"))
+
+    async def _move(self, connection: Connection, reason: Literal["draining", "rebalance"]) -> None:
+        await connection.send(Move(reason=reason))
+        await connection.close(CloseCode.MOVED, "moved: reconnect")
+
+    async def drain(self) -> None:
+        """SIGTERM: hand this process's rooms to the others, tell every client to move
+        there, and wait (bounded) for them to go."""
+        ownership = self._ownership
+        if ownership is None:
+            return
+        settings = self._settings
+        await ownership.drain(settings.drain_successor_wait_seconds)
+        for room in list(self._signaling.rooms()):
+            self._signaling.forget(room.session_id)
+        self._saved.clear()
+        await asyncio.gather(
+            *(self._move(c, "draining") for c in list(self._connections.values())),
+            return_exceptions=True,
+        )
+        if self._connections:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.drain_clients_wait_seconds):
+                    await self._all_gone.wait()
+
+    def _schedule_end(self, session_id: uuid.UUID, emptied_at: datetime, now: datetime) -> None:
+        if (session_id, emptied_at) in self._empty_rooms:
+            return
+        self._empty_rooms.add((session_id, emptied_at))
+        left = self._settings.empty_room_timeout_seconds - (now - emptied_at).total_seconds()
+        asyncio.get_running_loop().call_later(
+            max(0.0, left), lambda: self._start_task(self._end_if_empty(session_id, emptied_at))
+        )
 
     async def _send_all(self, outcome: Outcome) -> None:
         for connection_id, message in outcome.messages:
@@ -551,6 +670,8 @@ class SignalingEdge:
                 await self._change(seat.session_id, lambda session: signaling.leave(session, seat))
                 return
             await self._change(seat.session_id, lambda session: signaling.drop(session, seat))
+        except Moving:
+            return  # the room lives on in another process, which detached them itself
         except Exception:
             # The socket is gone, nobody is left to tell: the log is the only place this
             # failure (most likely the database) can be reported.
@@ -575,6 +696,8 @@ class SignalingEdge:
                 session_id,
                 partial(signaling.end_if_empty, session_id=session_id, emptied_at=emptied_at),
             )
+        except Moving:
+            return
         except Exception:
             log.exception("could not end the empty room of session %s", session_id)
 
@@ -584,5 +707,7 @@ class SignalingEdge:
             return  # back on a new connection (or gone) already
         try:
             await self._change(seat.session_id, lambda session: signaling.expire(session, seat))
+        except Moving:
+            return
         except Exception:
             log.exception("could not record that a dropped participant left")

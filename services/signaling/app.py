@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 from datetime import timedelta
 
 import uvicorn
@@ -14,12 +15,15 @@ from services.signaling.api import SignalingEdge, SignalingSocketRoute, router
 from services.signaling.echo_test import EchoTestLab
 from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.lean_websocket import LeanWebSocketProtocol
+from services.signaling.ownership import RoomOwnership
 from services.signaling.registry import LocalRoomRegistry, RoomRegistry
 from services.signaling.service import Signaling
 from services.signaling.settings import SignalingSettings
 from shared import cli
 from shared.db import Database
 from shared.events.revocations import RevocationFollower
+from shared.observability import ReadinessCheck
+from shared.room_owners import OwnerDirectory
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
 from shared.tokens import JwksKeySource, KeySource, TokenVerifier
 
@@ -53,11 +57,13 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
         # tracemalloc); a small one still serves repeated GET /v1/ice-servers.
         cache_size=256,
     )
+    # Filled in further down (the rooms check): /readyz reads it when asked.
+    checks: dict[str, ReadinessCheck] = {"database": database.ping}
     app = build_service_app(
         name=SERVICE_NAME,
         settings=settings,
         background=background,
-        checks={"database": database.ping},
+        checks=checks,
         description="Live rooms: waiting room, admit/decline, SDP/ICE relay (rapport.signal.v1).",
     )
     app.state.database = database
@@ -83,12 +89,17 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
         max_seconds=settings.echo_test_max_seconds,
     )
     background.on_shutdown(echo_tests.stop_all)
+    ownership = _room_ownership(settings, background)
+    if ownership is not None:
+        app.state.room_ownership = ownership
+        checks["rooms"] = ownership.check
     edge = SignalingEdge(
         echo_tests=echo_tests,
         signaling=signaling,
         database=database,
         verifier=verifier,
         settings=settings,
+        ownership=ownership,
     )
     app.state.signaling_edge = edge
     background.add("idle-sockets", edge.close_idle, stop=edge.stop_closing_idle)
@@ -106,6 +117,43 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
     # build_service_app); it bypasses FastAPI's router to keep idle sockets small.
     app.add_middleware(SignalingSocketRoute, edge=edge)
     return app
+
+
+def _room_ownership(
+    settings: SignalingSettings, background: BackgroundTasks
+) -> RoomOwnership | None:
+    """This process's share of the rooms, from the consumer group (docs/signaling.md)."""
+    if settings.room_ownership == "local":
+        return None
+    directory = OwnerDirectory(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="signaling-owners",
+        topic=settings.owners_topic,
+    )
+    ownership = RoomOwnership(
+        bootstrap_servers=settings.kafka_bootstrap,
+        advertised_url=settings.advertised_url or _own_url(settings),
+        partitions=settings.rooms_partitions,
+        replication_factor=settings.rooms_replication_factor,
+        session_timeout_ms=settings.group_session_timeout_ms,
+        heartbeat_interval_ms=settings.group_heartbeat_interval_ms,
+        directory=directory,
+        rooms_topic=settings.rooms_topic,
+        group_id=settings.rooms_group_id,
+    )
+    background.add("room-owners", directory.run, stop=directory.stop)
+    background.add("room-ownership", ownership.run, stop=ownership.stop)
+    return ownership
+
+
+def _own_url(settings: SignalingSettings) -> str:
+    """Where the gateway reaches this process unless told (RAPPORT_SIGNALING_ADVERTISED_URL):
+    its listening address, or, listening on every interface (a container), its host name's
+    address (a pod's IP)."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - reading the setting, not binding
+        host = socket.gethostbyname(socket.gethostname())
+    return f"http://{host}:{settings.port}"
 
 
 def _add_room_gauges(app: FastAPI, rooms: RoomRegistry) -> None:

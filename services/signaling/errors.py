@@ -73,6 +73,16 @@ class TooLate(JoinRefused, Conflict):
         super().__init__("too late: the session is closed for joining")
 
 
+class NotHeldHere(JoinRefused, Conflict):
+    """This process does not own the session's room (any more): the client reconnects
+    through the gateway, which routes it to the owner."""
+
+    close_code = CloseCode.MOVED
+
+    def __init__(self) -> None:
+        super().__init__("the room is held by another signaling process: reconnect")
+
+
 class MessageRefused(RapportError):
     """A message the server will not act on; the sender gets ``{"type": "error", "code": ...}``."""
 
@@ -113,3 +123,12 @@ class RoomFull(MessageRefused, Conflict):
     """Admitting one more would exceed the appointment's ``max_participants``."""
 
     code = "room-full"
+
+
+class Moving(MessageRefused, Conflict):
+    """The room is moving to another process: the change is not made here."""
+
+    code = "moving"
+
+    def __init__(self) -> None:
+        super().__init__("the room is moving to another signaling process: reconnect")

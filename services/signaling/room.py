@@ -12,10 +12,15 @@ same user) from the current one.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from pydantic import BaseModel
 
 from services.signaling.errors import (
     NotAdmitted,
@@ -66,6 +71,47 @@ from shared.events.reasons import EndReason, LeaveReason
 
 ConnectionId = int
 
+# The connection of a participant whose room was rebuilt by another process: no socket has
+# it (the edge hands out ids from 1), so nothing is sent to it until they come back.
+DETACHED: ConnectionId = 0
+
+
+def digest(resume_token: str) -> str:
+    return hashlib.sha256(resume_token.encode()).hexdigest()
+
+
+class ParticipantState(BaseModel):
+    """A participant as written to the rooms topic (no connection: sockets do not move)."""
+
+    user_id: uuid.UUID
+    role: ParticipantRole
+    display_name: str | None
+    since: datetime
+    admitted: bool
+    dropped_at: datetime | None
+    presence: PresenceStatus
+    family_id: uuid.UUID | None
+    resume_digest: str | None
+    sampled_at: datetime | None = None
+    # Detached because the room moved (not because their socket dropped).
+    moved: bool = False
+
+
+class RoomState(BaseModel):
+    """Everything a room is, written on every change so that the next owner rebuilds it."""
+
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    roster: dict[uuid.UUID, ParticipantRole]
+    max_participants: int
+    call_connected: bool
+    started: bool
+    ended: bool
+    emptied_at: datetime | None
+    # In arrival order: the waiting room's order is the order of `since`, ties by this one.
+    participants: list[ParticipantState]
+
 
 @dataclass(frozen=True, slots=True)
 class Seat:
@@ -97,6 +143,11 @@ class Participant:
     # The sign-in (refresh-token family) their join token came from: its logout ends their
     # place here, and no other sign-in's.
     family_id: uuid.UUID | None = None
+    # SHA-256 of the resume token handed to them on arrival (the token itself is kept
+    # nowhere: the room's state is written to Kafka).
+    resume_digest: str | None = None
+    # Detached only because the room moved to this process (their socket did not drop).
+    moved: bool = False
 
     @property
     def peer(self) -> Peer:
@@ -190,6 +241,72 @@ class Room:
     def is_empty(self) -> bool:
         return not self._participants
 
+    def snapshot(self) -> RoomState:
+        """The room as the next owner needs it (see :meth:`restore`)."""
+        return RoomState(
+            session_id=self.session_id,
+            clinician_id=self.clinician_id,
+            client_id=self._client_id,
+            roster=self._roster,
+            max_participants=self.max_participants,
+            call_connected=self.call_connected,
+            started=self.started,
+            ended=self.ended,
+            emptied_at=self.emptied_at,
+            participants=[
+                ParticipantState(
+                    user_id=p.user_id,
+                    role=p.role,
+                    display_name=p.display_name,
+                    since=p.since,
+                    admitted=p.admitted,
+                    dropped_at=p.dropped_at,
+                    presence=p.presence,
+                    family_id=p.family_id,
+                    resume_digest=p.resume_digest,
+                    sampled_at=p.sampled_at,
+                    moved=p.moved,
+                )
+                for p in self._participants.values()
+            ],
+        )
+
+    @classmethod
+    def restore(cls, state: RoomState, now: datetime) -> Room:
+        """Rebuild a room another process held. Nobody's socket came along: every
+        participant is detached, as if their socket had dropped at ``now`` (or when it
+        really dropped), and comes back with ``join`` (waiting ones with ``resume``)."""
+        room = cls(
+            state.session_id,
+            clinician_id=state.clinician_id,
+            client_id=state.client_id,
+            max_participants=state.max_participants,
+            call_connected=state.call_connected,
+            started=state.started,
+        )
+        room._roster = dict(state.roster)
+        room.ended = state.ended
+        room.emptied_at = state.emptied_at
+        for saved in state.participants:
+            # A move is not the participant's doing: their grace period starts again.
+            moved = saved.moved or saved.dropped_at is None
+            participant = Participant(
+                saved.user_id,
+                saved.role,
+                saved.display_name,
+                saved.since,
+                DETACHED,
+                admitted=saved.admitted,
+                dropped_at=now if moved else saved.dropped_at,
+                moved=moved,
+                sampled_at=saved.sampled_at,
+                presence=saved.presence,
+                family_id=saved.family_id,
+                resume_digest=saved.resume_digest,
+            )
+            room._participants[saved.user_id] = participant
+        return room
+
     @property
     def participants(self) -> list[Participant]:
         return list(self._participants.values())
@@ -215,12 +332,15 @@ class Room:
         now: datetime,
         *,
         family_id: uuid.UUID | None = None,
+        resume: str | None = None,
     ) -> Outcome:
         """A participant arrives: the clinician joins the call, a client enters the waiting room.
 
         A user already here on another connection is replaced: the older connection leaves
         (and is closed with 4010) before the newer one arrives. ``family_id`` is the sign-in
-        their token came from.
+        their token came from. A member whose socket dropped (or whose room moved here from
+        another process) comes back into the call; someone waiting whose room moved comes
+        back to the same place in the queue when ``resume`` is their resume token.
         """
         if self.ended:
             raise SessionOver()
@@ -230,20 +350,57 @@ class Room:
         outcome = Outcome()
         self.emptied_at = None
         previous = self._participants.get(user_id)
-        if previous is not None and previous.dropped_at is not None and previous.admitted:
-            self._resume(previous, connection, display_name, outcome)
-            previous.family_id = family_id
-            return outcome
+        if previous is not None and previous.dropped_at is not None:
+            if previous.admitted:
+                self._resume(previous, connection, display_name, outcome)
+                previous.family_id = family_id
+                return outcome
+            if (
+                resume is not None
+                and previous.resume_digest is not None
+                and (hmac.compare_digest(previous.resume_digest, digest(resume)))
+            ):
+                self._resume_waiting(previous, connection, display_name, outcome)
+                previous.family_id = family_id
+                return outcome
         if previous is not None:
             self._depart(previous, now, outcome, LeaveReason.REPLACED)
             outcome.close(previous.connection, CloseCode.REPLACED, "replaced by a newer connection")
         arriving = Participant(user_id, role, display_name, now, connection, family_id=family_id)
+        resume_token = secrets.token_urlsafe(24)
+        arriving.resume_digest = digest(resume_token)
         self._participants[user_id] = arriving
         if role == "clinician":
-            self._clinician_joins(arriving, now, outcome)
+            self._clinician_joins(arriving, now, outcome, resume_token)
         else:
-            self._client_waits(arriving, now, outcome)
+            self._client_waits(arriving, now, outcome, resume_token)
         return outcome
+
+    def _resume_waiting(
+        self,
+        participant: Participant,
+        connection: ConnectionId,
+        display_name: str | None,
+        outcome: Outcome,
+    ) -> None:
+        # Back in the same place of the queue (their `since` is unchanged): no event.
+        participant.connection = connection
+        participant.dropped_at = None
+        participant.moved = False
+        if display_name is not None:
+            participant.display_name = display_name
+        outcome.send(
+            connection,
+            Waiting(
+                session_id=self.session_id,
+                clinician_status=self._clinician_status(),
+                since=participant.since,
+                resumed=True,
+            ),
+        )
+        clinician = self._clinician()
+        if clinician is not None:
+            outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))
 
     def _resume(
         self,
@@ -253,6 +410,7 @@ class Room:
         outcome: Outcome,
     ) -> None:
         # Still a member: no event, no waiting room; only the others hear that they are back.
+        moved, participant.moved = participant.moved, False
         participant.connection = connection
         participant.dropped_at = None
         participant.connected = False
@@ -271,9 +429,13 @@ class Room:
             ),
         )
         for member in members:
-            outcome.send(member.connection, PeerBack(user_id=participant.user_id))
+            outcome.send(
+                member.connection, PeerBack(user_id=participant.user_id, moved=moved or None)
+            )
 
-    def _clinician_joins(self, clinician: Participant, now: datetime, outcome: Outcome) -> None:
+    def _clinician_joins(
+        self, clinician: Participant, now: datetime, outcome: Outcome, resume_token: str
+    ) -> None:
         clinician.admitted = True
         members = [m for m in self._members() if m is not clinician]
         outcome.send(
@@ -284,6 +446,7 @@ class Room:
                 peers=[m.peer for m in members],
                 polite=clinician.polite,
                 waiting=self._waiting_list(),
+                resume_token=resume_token,
             ),
         )
         for member in members:
@@ -292,11 +455,18 @@ class Room:
             outcome.send(waiting.connection, ClinicianStatus(status="online"))
         outcome.record(self._participant_event(ParticipantJoined, clinician, now))
 
-    def _client_waits(self, client: Participant, now: datetime, outcome: Outcome) -> None:
+    def _client_waits(
+        self, client: Participant, now: datetime, outcome: Outcome, resume_token: str
+    ) -> None:
         clinician = self._clinician()
         outcome.send(
             client.connection,
-            Waiting(session_id=self.session_id, clinician_status=self._clinician_status()),
+            Waiting(
+                session_id=self.session_id,
+                clinician_status=self._clinician_status(),
+                since=client.since,
+                resume_token=resume_token,
+            ),
         )
         if clinician is not None:
             outcome.send(clinician.connection, WaitingRoom(waiting=self._waiting_list()))

@@ -31,6 +31,7 @@ ErrorCode = Literal[
     "too-fast",
     "echo-test-unavailable",
     "room-full",
+    "moving",
 ]
 
 
@@ -43,6 +44,7 @@ class CloseCode(IntEnum):
     UNKNOWN_SESSION = 4004
     SESSION_ENDED = 4008
     REPLACED = 4010
+    MOVED = 4012
     PROTOCOL_ERROR = 4400
     REVOKED = 4401
     IDLE = 4408
@@ -64,6 +66,9 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
         "cancelled; later joins are refused the same way"
     ),
     CloseCode.REPLACED: "the same user joined the same session from a newer connection",
+    CloseCode.MOVED: "the room is moving to another signaling process (this one is draining, "
+    "or the rooms were rebalanced) or is not held here: reconnect through the gateway at once, "
+    "with `resume`, and you are put back where you were",
     CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
     CloseCode.REVOKED: "the user's tokens were revoked (account deactivated, role changed, a "
     "refresh token reused, or the sign-in the join token came from logged out): closed at once, "
@@ -86,6 +91,7 @@ CLOSE_CODE_USER_TEXT: dict[CloseCode, str] = {
     CloseCode.UNKNOWN_SESSION: "This session is not known yet.",
     CloseCode.SESSION_ENDED: "The session has ended.",
     CloseCode.REPLACED: "You joined this session from another window.",
+    CloseCode.MOVED: "Reconnecting to the session…",
     CloseCode.PROTOCOL_ERROR: "This page could not talk to the session service. Reload the page "
     "to try again.",
     CloseCode.REVOKED: "You were signed out of Rapport. Sign in again to join.",
@@ -109,6 +115,8 @@ ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
     "not a client in the call, or a `to` that names no other admitted member",
     "echo-test-unavailable": "the pre-call test is at its limit (a few at a time per process, "
     "one per connection), or its offer could not be answered",
+    "moving": "a change to the room arrived while it moves to another signaling process; "
+    "a `move` follows: reconnect and send it again",
     "room-full": "`admit` when the call already has the appointment's `max_participants` "
     "members (the clinician and members within their resume grace period count)",
     "too-fast": "the connection's rate limit (50 messages/s, bursts of 100) was exceeded; "
@@ -153,6 +161,10 @@ class Join(Message):
     type: Literal["join"] = "join"
     token: str = Field(min_length=1, max_length=8_192)
     display_name: str | None = Field(None, max_length=80)
+    # The `resume_token` of an earlier `waiting` or `joined` in this session: when the room
+    # still holds this participant (their socket dropped, or the room moved to another
+    # process), they are put back where they were, waiting in the same place or in the call.
+    resume: str | None = Field(None, max_length=128, exclude_if=_absent_when_none)
 
 
 class Admit(Message):
@@ -359,6 +371,12 @@ class Waiting(Message):
     type: Literal["waiting"] = "waiting"
     session_id: uuid.UUID
     clinician_status: PresenceStatus
+    # Since when this client waits: the waiting room's order (longest-waiting first).
+    since: datetime | None = Field(None, exclude_if=_absent_when_none)
+    # Present on a first `waiting`: send it as `join.resume` to come back to this place.
+    resume_token: str | None = Field(None, exclude_if=_absent_when_none)
+    # Only present (true) when `join.resume` put this client back in its place.
+    resumed: bool | None = Field(None, exclude_if=_absent_when_none)
 
 
 class WaitingRoom(Message):
@@ -383,6 +401,8 @@ class Joined(Message):
     waiting: list[WaitingClient] | None = Field(None, exclude_if=_absent_when_none)
     # Only present (true) when this join resumed a dropped connection within the grace period.
     resumed: bool | None = Field(None, exclude_if=_absent_when_none)
+    # Present when this participant arrived: send it as `join.resume` to come back.
+    resume_token: str | None = Field(None, exclude_if=_absent_when_none)
 
 
 class PeerJoined(Message):
@@ -422,6 +442,10 @@ class PeerBack(Message):
 
     type: Literal["peer-back"] = "peer-back"
     user_id: uuid.UUID
+    # Present (true) when only the room moved between signaling processes: their socket
+    # moved, their media was never touched, so nothing needs renegotiating unless your own
+    # connection to them broke meanwhile.
+    moved: bool | None = Field(None, exclude_if=_absent_when_none)
 
 
 class SentBack(Message):
@@ -510,6 +534,15 @@ class IceServers(Message):
     expires_at: datetime
 
 
+class Move(Message):
+    """The room is moving to another signaling process (this one drains or lost the room in a
+    rebalance): reconnect through the gateway now, with `join.resume`. The socket is then
+    closed with 4012. Media is not touched: the peer connection stays up meanwhile."""
+
+    type: Literal["move"] = "move"
+    reason: Literal["draining", "rebalance"]
+
+
 class Pong(Message):
     """The answer to `ping`."""
 
@@ -526,6 +559,7 @@ class Error(Message):
 
 ServerMessage = Annotated[
     Waiting
+    | Move
     | WaitingRoom
     | Joined
     | PeerJoined

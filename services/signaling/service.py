@@ -27,7 +27,7 @@ from services.signaling.errors import (
 )
 from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.registry import RoomRegistry
-from services.signaling.room import ConnectionId, Outcome, Room, Seat
+from services.signaling.room import ConnectionId, Outcome, Room, RoomState, Seat
 from services.signaling.schemas import (
     HeldRoom,
     HeldRooms,
@@ -87,6 +87,7 @@ class Signaling:
         *,
         connection: ConnectionId,
         display_name: str | None,
+        resume: str | None = None,
     ) -> tuple[Seat, Outcome]:
         """Seat a verified signaling token's user in their session's room.
 
@@ -120,14 +121,38 @@ class Signaling:
                 call_connected=access.call_connected_at is not None,
                 started=access.started_at is not None,
             )
-            clinician_id = access.clinician_id
-            room.clinician_elsewhere = lambda: self._clinician_elsewhere(clinician_id, session_id)
+            self._watch_clinician(room)
         outcome = room.check_in(
-            user_id, connection, display_name, now, family_id=principal.family_id
+            user_id, connection, display_name, now, family_id=principal.family_id, resume=resume
         )
         self._rooms.add(room)
         self._record(session, outcome)
         return Seat(session_id, user_id, connection), outcome
+
+    def _watch_clinician(self, room: Room) -> None:
+        clinician_id, session_id = room.clinician_id, room.session_id
+        room.clinician_elsewhere = lambda: self._clinician_elsewhere(clinician_id, session_id)
+
+    def state_of(self, session_id: uuid.UUID) -> RoomState | None:
+        """The live room's state as the next owner would rebuild it; None without a room."""
+        room = self._rooms.get(session_id)
+        return room.snapshot() if room is not None else None
+
+    def adopt(self, state: RoomState) -> Room:
+        """Rebuild a room another process held (everyone in it detached until they rejoin)."""
+        room = Room.restore(state, self._clock())
+        self._watch_clinician(room)
+        self._rooms.add(room)
+        return room
+
+    def rooms(self) -> list[Room]:
+        return list(self._rooms.rooms())
+
+    def forget(self, session_id: uuid.UUID) -> Room | None:
+        """Let go of a room another process now owns (nothing is recorded: it lives on)."""
+        room = self._rooms.get(session_id)
+        self._rooms.remove(session_id)
+        return room
 
     def relay(self, seat: Seat, message: RelayMessage) -> Outcome:
         """Forward an offer, answer or ICE candidate. The hot path: no database."""

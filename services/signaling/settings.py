@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -61,6 +61,37 @@ class SignalingSettings(ServiceSettings):
     # group), from this far back on start: longer than a signaling token lives (5 minutes).
     revocations_enabled: bool = True
     revocation_lookback_seconds: float = Field(960.0, gt=0)
+
+    # Room ownership (docs/signaling.md, "Rooms across processes"): "kafka" (the default, also
+    # for one process) shares the rooms out through a Kafka consumer group; "local": this
+    # process owns every room and writes no state (tests of one process without Kafka).
+    room_ownership: Literal["kafka", "local"] = "kafka"
+    # The rooms topic's partitions: at most this many processes share the rooms. Fixed once
+    # the topic exists (session ids map to partitions by it).
+    rooms_partitions: int = Field(12, ge=1, le=1_000)
+    # The compacted topic of room states, whose partitions the group shares out.
+    rooms_topic: str = "rapport.signaling.rooms"
+    # The compacted topic where owners claim their partitions (the gateway follows it:
+    # RAPPORT_GATEWAY_SIGNALING_OWNERS_TOPIC).
+    owners_topic: str = "rapport.signaling.owners"
+    # The consumer group every signaling process joins.
+    rooms_group_id: str = "rapport-signaling-rooms"
+    # Replication of the two topics when signaling creates them.
+    rooms_replication_factor: int = Field(1, ge=1)
+    # Failure detection: a process that sends no heartbeat for this long is taken out of the
+    # group and its rooms go to the others. 6 s is the broker's default minimum
+    # (group.min.session.timeout.ms) and twelve heartbeats: a process starved of CPU for a few
+    # seconds keeps its rooms, a dead one loses them within 6 s.
+    group_session_timeout_ms: int = Field(6_000, ge=1_000, le=10_000)
+    # How often members heartbeat: also how soon the others hear of a rebalance.
+    group_heartbeat_interval_ms: int = Field(500, ge=100)
+    # Where the gateway reaches this process (default: http://<host>:<port>, or the host
+    # name's address when listening on every interface, as in a container).
+    advertised_url: str | None = None
+    # On SIGTERM: how long to wait for the successors to claim this process's rooms.
+    drain_successor_wait_seconds: float = Field(5.0, ge=0)
+    # On SIGTERM: how long to wait for the clients to go once told to move.
+    drain_clients_wait_seconds: float = Field(5.0, ge=0)
 
     # A member's connection stats are kept as a quality sample at most this often.
     quality_sample_interval_seconds: float = Field(10.0, gt=0)

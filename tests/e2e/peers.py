@@ -23,6 +23,9 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 SUBPROTOCOL = "rapport.signal.v1"
+# Closes after which a joined participant reconnects by itself and resumes (the room moved,
+# signaling restarted or died, the gateway lost it): as the web client does.
+RESUME_CODES = frozenset({4012, 1001, 1006, 1011, 1012, 1013, 1014})
 
 
 def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
@@ -56,6 +59,16 @@ class Participant:
         self._tasks: list[asyncio.Task[Any]] = []
         self.candidates_received = 0
         self.pc = self._peer_connection()
+        # Reconnect and resume after a drop or a move (see RESUME_CODES).
+        self.auto_resume = False
+        self.resume_token: str | None = None
+        self.display_name: str | None = None
+        # Every resumption: (when the socket went, when the resumed answer came; monotonic),
+        # and that answer.
+        self.resumptions: list[tuple[float, float, dict[str, Any]]] = []
+        self.resumed = asyncio.Condition()
+        # Every message received, in order (what a test asserts never happened).
+        self.seen: list[dict[str, Any]] = []
 
     def _peer_connection(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -82,16 +95,83 @@ class Participant:
 
     async def connect(self, display_name: str) -> dict[str, Any]:
         """Open the socket, send join, return the first answer (waiting or joined)."""
-        self.ws = await websockets.connect(self.url, subprotocols=[SUBPROTOCOL], compression=None)
-        await self.send({"type": "join", "token": self.token, "display_name": display_name})
+        self.display_name = display_name
+        self.ws = await self._open()
         self._tasks.append(asyncio.create_task(self._read()))
         return await self.expect("waiting", "joined")
 
+    async def _open(self) -> websockets.ClientConnection:
+        # Across a failover the gateway holds the handshake until the room has a new owner.
+        ws = await websockets.connect(
+            self.url,
+            subprotocols=[SUBPROTOCOL],
+            compression=None,
+            open_timeout=60,  # type: ignore[list-item]
+        )
+        join: dict[str, Any] = {"type": "join", "token": self.token}
+        if self.display_name is not None:
+            join["display_name"] = self.display_name
+        if self.resume_token is not None:
+            join["resume"] = self.resume_token
+        await ws.send(json.dumps(join))
+        return ws
+
+    async def _resume(self) -> bool:
+        """Reconnect with backoff until the room takes us back; False if it never does."""
+        went = asyncio.get_running_loop().time()
+        delay = 0.05
+        async with asyncio.timeout(90):
+            while True:
+                try:
+                    ws = await self._open()
+                    first = json.loads(await ws.recv())
+                except websockets.ConnectionClosed as closed:
+                    code = closed.rcvd.code if closed.rcvd is not None else None
+                    if code is not None and code not in RESUME_CODES:
+                        return False
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                except (OSError, TimeoutError, websockets.InvalidStatus):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if first["type"] not in ("waiting", "joined"):
+                    await ws.close()
+                    return False
+                self.ws = ws
+                self.seen.append({**first, "__resumed__": True})
+                self.resumptions.append((went, asyncio.get_running_loop().time(), first))
+                async with self.resumed:
+                    self.resumed.notify_all()
+                await self.messages.put({**first, "__resumed__": True})
+                return True
+
+    async def wait_resumed(self, count: int, timeout: float = 60.0) -> dict[str, Any]:
+        """The answer of the ``count``-th resumption, once it happened."""
+        async with asyncio.timeout(timeout), self.resumed:
+            await self.resumed.wait_for(lambda: len(self.resumptions) >= count)
+        return self.resumptions[count - 1][2]
+
     async def _read(self) -> None:
+        while True:
+            await self._read_socket()
+            code = self.ws.close_code if self.ws is not None else None
+            if not (self.auto_resume and (code is None or code in RESUME_CODES)):
+                break
+            if not await self._resume():
+                break
+        self.close_code = self.ws.close_code if self.ws is not None else None
+        await self.messages.put({"type": "__closed__", "code": self.close_code})
+
+    async def _read_socket(self) -> None:
         assert self.ws is not None
         try:
             async for raw in self.ws:
                 message = json.loads(raw)
+                self.seen.append(message)
+                if self.resume_token is None and message.get("resume_token"):
+                    self.resume_token = message["resume_token"]
                 if message["type"] == "offer":
                     await self._on_offer(message)
                 elif message["type"] == "answer":
@@ -102,9 +182,6 @@ class Participant:
                 await self.messages.put(message)
         except websockets.ConnectionClosed:
             pass
-        finally:
-            self.close_code = self.ws.close_code
-            await self.messages.put({"type": "__closed__", "code": self.ws.close_code})
 
     async def _on_offer(self, message: dict[str, Any]) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))

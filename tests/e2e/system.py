@@ -46,6 +46,8 @@ class RapportSystem:
     signaling_processes: int = 1
     # What no process may ever log (tokens, clinical text), by what it is; see leaks().
     secrets: dict[str, str] = field(default_factory=dict)
+    # Environment variables set on top of the system's own (a test's own settings).
+    overrides: dict[str, str] = field(default_factory=dict)
     # Where every process exports its spans over OTLP/HTTP; None: tracing stays off.
     otlp_endpoint: str | None = None
 
@@ -88,6 +90,13 @@ class RapportSystem:
         env["RAPPORT_GATEWAY_SIGNALING_URL"] = signaling_urls
         env["RAPPORT_GATEWAY_SIGNALING_URLS"] = signaling_urls
         env["RAPPORT_GATEWAY_PORT"] = str(self.ports["gateway"])
+        # The rooms' consumer group and topics are this run's own: two systems on one broker
+        # (a test module's and the package's) must not share out each other's rooms.
+        env["RAPPORT_SIGNALING_ROOMS_TOPIC"] = f"rapport.signaling.rooms.{self.run_id}"
+        env["RAPPORT_SIGNALING_OWNERS_TOPIC"] = f"rapport.signaling.owners.{self.run_id}"
+        env["RAPPORT_GATEWAY_SIGNALING_OWNERS_TOPIC"] = f"rapport.signaling.owners.{self.run_id}"
+        env["RAPPORT_SIGNALING_ROOMS_GROUP_ID"] = f"rapport-signaling-rooms-{self.run_id}"
+        env.update(self.overrides)
         if self.otlp_endpoint is not None:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint
             # Export within a fraction of a second, so a test waits on spans, not on batches.
@@ -113,11 +122,25 @@ class RapportSystem:
         for name in SERVICES:
             self._spawn(name, [sys.executable, "-m", f"services.{name}", "serve"], env)
         for name in self.signaling_names[1:]:
-            extra = {**env, "RAPPORT_SIGNALING_PORT": str(self.ports[name])}
-            self._spawn(name, [sys.executable, "-m", "services.signaling", "serve"], extra)
+            self.spawn_signaling(name, wait=False)
         self._spawn("gateway", [sys.executable, "-m", "gateway"], env)
         for name in [*SERVICES, *self.signaling_names[1:], "gateway"]:
             self._wait_ready(name)
+
+    def spawn_signaling(self, name: str, *, wait: bool = True) -> None:
+        """(Re)start one of the signaling processes; with ``wait``, until it holds its share
+        of the rooms (its /readyz)."""
+        env = {**self.environment(), "RAPPORT_SIGNALING_PORT": str(self.ports[name])}
+        self._spawn(name, [sys.executable, "-m", "services.signaling", "serve"], env)
+        if wait:
+            self._wait_ready(name, path="/readyz")
+
+    def signal(self, name: str, signum: int) -> None:
+        """Send ``signum`` to one process (SIGKILL: it dies on the spot)."""
+        self.processes[name].send_signal(signum)
+
+    def wait_exit(self, name: str, timeout: float = 60.0) -> int:
+        return self.processes[name].wait(timeout=timeout)
 
     def run_cli(self, service: str, *args: str) -> str:
         """Run an admin command of ``service`` with the system's configuration."""
@@ -140,14 +163,14 @@ class RapportSystem:
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def _wait_ready(self, name: str, timeout: float = 300.0) -> None:
+    def _wait_ready(self, name: str, timeout: float = 300.0, path: str = "/healthz") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.processes[name]
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)}")
             try:
-                if httpx.get(f"{self.url(name)}/healthz", timeout=5.0).status_code == 200:
+                if httpx.get(f"{self.url(name)}{path}", timeout=5.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

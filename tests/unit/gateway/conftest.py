@@ -166,6 +166,8 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
         "jwks_url": f"http://127.0.0.1:{closed_port()}/.well-known/jwks.json",
         # No broker in unit tests; revocations are applied by hand (test_revocations.py).
         "revocations_enabled": False,
+        # Nor owners of signaling rooms: the static signaling list routes.
+        "signaling_owners": False,
     }
     values.update(overrides)
     return GatewaySettings(**values)

@@ -41,8 +41,16 @@ def test_the_environment_configures_it(no_env: None, monkeypatch: pytest.MonkeyP
 
 def test_signaling_needs_an_address(no_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAPPORT_GATEWAY_SIGNALING_URLS", " , ")
+    monkeypatch.setenv("RAPPORT_GATEWAY_SIGNALING_OWNERS", "false")
     with pytest.raises(ValidationError, match="at least one signaling URL"):
         GatewaySettings()
+
+
+def test_with_published_owners_no_signaling_list_is_needed(
+    no_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAPPORT_GATEWAY_SIGNALING_URLS", " , ")
+    assert GatewaySettings().signaling_urls == []
 
 
 def test_cors_origins_come_comma_separated_and_normalised(

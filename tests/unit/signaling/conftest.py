@@ -59,6 +59,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> SignalingSettings:
         "environment": "test",
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'signaling.db'}",
         "kafka_bootstrap": "127.0.0.1:1",
+        "room_ownership": "local",
         "host": "127.0.0.1",
         "port": 0,
         **overrides,

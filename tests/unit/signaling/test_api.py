@@ -25,6 +25,8 @@ async def test_a_whole_session_from_waiting_room_to_end(signaling: RunningSignal
         "type": "waiting",
         "session_id": str(session_id),
         "clinician_status": "offline",
+        "since": waiting["since"],
+        "resume_token": waiting["resume_token"],
     }
 
     clinician, joined = await signaling.join(clinician_id, "clinician", session_id, "Dr. Lee")

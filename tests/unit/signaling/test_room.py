@@ -66,9 +66,14 @@ def _in_call(room: Room) -> tuple[Seat, Seat]:
 def test_a_client_waits_and_the_clinician_sees_them() -> None:
     room = _room()
     outcome = room.check_in(CLIENT, 2, "Sam", NOW)
-    assert _to(outcome, 2) == [
-        Waiting(session_id=SESSION, clinician_status="offline"),
-    ]
+    [waiting] = _to(outcome, 2)
+    assert isinstance(waiting, Waiting) and waiting.resume_token
+    assert waiting == Waiting(
+        session_id=SESSION,
+        clinician_status="offline",
+        since=NOW,
+        resume_token=waiting.resume_token,
+    )
     assert outcome.events == [
         ParticipantCheckedIn(session_id=SESSION, user_id=CLIENT, role="client", at=NOW)
     ]
@@ -214,7 +219,9 @@ def test_a_newer_connection_replaces_the_older_one() -> None:
     outcome = room.check_in(CLIENT, 3, None, NOW)
     assert [(c.connection, c.code) for c in outcome.closures] == [(2, CloseCode.REPLACED)]
     assert [type(e) for e in outcome.events] == [ParticipantLeft, ParticipantCheckedIn]
-    assert _to(outcome, 3) == [Waiting(session_id=SESSION, clinician_status="online")]
+    [waiting] = _to(outcome, 3)
+    assert isinstance(waiting, Waiting)
+    assert (waiting.clinician_status, waiting.resumed) == ("online", None)
     # The stale connection can no longer act, and its drop changes nothing.
     with pytest.raises(NotJoined):
         room.relay(Seat(SESSION, CLIENT, 2), Offer(sdp="v=0"))

@@ -157,7 +157,7 @@ function openRoom(appointment) {
     }
   });
   signaling.on("peer-reconnecting", () => active?.room === room && stage.say("Your client is reconnecting…"));
-  signaling.on("peer-back", () => active?.room === room && active.call.restart());
+  signaling.on("peer-back", ({ moved }) => active?.room === room && active.call.restart({ moved }));
   signaling.on("goal-updated", (message) => {
     const mark = document.querySelector(`[data-shared-goal="${message.goal_id}"]`);
     if (mark) mark.textContent = `Shared ${message.progress}/10 at ${timeOf(message.at)}`;

@@ -10,6 +10,10 @@ const PING_EVERY_MS = 30_000;
 // (1006 abnormal, 1011 server error, 1012 restart, 1013 try again later).
 const RETRY_CODES = new Set([CLOSE_CODES.UNKNOWN_SESSION, CLOSE_CODES.TOO_EARLY, 1006, 1011, 1012, 1013]);
 const TRANSIENT_RETRIES = 5;
+// Close codes after which a joined socket reconnects by itself and resumes its place (the
+// room moved, signaling restarted or died, the network broke off): docs/signaling.md.
+const RESUME_CODES = new Set([CLOSE_CODES.MOVED, 1001, 1006, 1011, 1012, 1013, 1014]);
+const RESUME_FOR_MS = 60_000;
 
 /** One signaling connection for one session: join, then typed messages as events. */
 export class Signaling extends EventTarget {
@@ -20,6 +24,8 @@ export class Signaling extends EventTarget {
     this.socket = null;
     this.closed = false;
     this.pinger = null;
+    // From the first `waiting` or `joined`: sent as `join.resume` to come back to our place.
+    this.resumeToken = null;
   }
 
   /** Connects and joins; resolves with the first answer (`waiting` or `joined`). Retries while
@@ -51,7 +57,9 @@ export class Signaling extends EventTarget {
     return new Promise((resolve, reject) => {
       let settled = false;
       socket.addEventListener("open", () => {
-        socket.send(JSON.stringify({ type: "join", token, display_name: this.displayName }));
+        const join = { type: "join", token, display_name: this.displayName };
+        if (this.resumeToken) join.resume = this.resumeToken;
+        socket.send(JSON.stringify(join));
       });
       socket.addEventListener("message", (event) => {
         const message = JSON.parse(event.data);
@@ -61,11 +69,18 @@ export class Signaling extends EventTarget {
           const report = message.code === "not-admitted" ? console.info : console.warn;
           report(`signaling refused a message: ${message.code}: ${message.message}`);
         }
+        if (message.resume_token) this.resumeToken = message.resume_token;
         if (!settled && (message.type === "waiting" || message.type === "joined")) {
           settled = true;
           this.#startPinging();
           resolve(message);
+          // Put back where we were: the page is already there, nothing to redo.
+          if (message.resumed) {
+            this.dispatchEvent(new CustomEvent("resumed", { detail: message }));
+            return;
+          }
         }
+        if (message.type === "move") return; // the close that follows (MOVED) reconnects
         this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
         this.dispatchEvent(new CustomEvent("message", { detail: message }));
       });
@@ -78,11 +93,35 @@ export class Signaling extends EventTarget {
           reject(error);
           return;
         }
-        if (this.socket === socket) {
-          this.dispatchEvent(new CustomEvent("closed", { detail: { code: event.code, reason: event.reason } }));
+        if (this.socket !== socket) return;
+        if (!this.closed && this.resumeToken && RESUME_CODES.has(event.code)) {
+          this.#resume(event);
+          return;
         }
+        this.dispatchEvent(new CustomEvent("closed", { detail: { code: event.code, reason: event.reason } }));
       });
     });
+  }
+
+  /** The socket broke off (or the room moved): reconnect through the gateway, with backoff,
+   * and resume; the call's media is not touched meanwhile. */
+  async #resume(event) {
+    this.dispatchEvent(new CustomEvent("reconnecting", { detail: { code: event.code } }));
+    const deadline = Date.now() + RESUME_FOR_MS;
+    let delay = event.code === CLOSE_CODES.MOVED ? 0 : 250;
+    while (!this.closed) {
+      await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
+      try {
+        await this.#connectOnce();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline || !(RESUME_CODES.has(error.code) || error.code === undefined)) {
+          this.dispatchEvent(new CustomEvent("closed", { detail: { code: error.code ?? 1006, reason: "" } }));
+          return;
+        }
+        delay = Math.min(Math.max(delay * 2, 250), 4_000);
+      }
+    }
   }
 
   #startPinging() {
@@ -245,8 +284,10 @@ export class Call extends EventTarget {
     }
   }
 
-  /** After the peer came back on a new connection: the impolite side restarts ICE. */
-  restart() {
+  /** After the peer came back on a new connection: the impolite side restarts ICE. When only
+   * the room moved (`moved`), the media was never touched: restart only if it broke. */
+  restart({ moved = false } = {}) {
+    if (moved && ["connected", "connecting", "new"].includes(this.pc.connectionState)) return;
     if (!this.polite) this.#enqueueOffer({ iceRestart: true });
   }
 

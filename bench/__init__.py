@@ -1,0 +1,1 @@
+"""Benchmarks against the real system; ``python -m bench`` runs them all into one table."""
