@@ -14,8 +14,10 @@ from services.records.check_ins.api import router as check_ins_router
 from services.records.fhir.api import fhir_router as fhir_rest_router
 from services.records.fhir.api import router as fhir_router
 from services.records.goals.api import router as goals_router
+from services.records.measures.api import router as measures_router
 from services.records.notes.api import router as notes_router
 from services.records.partnership.api import router as partnership_router
+from services.records.safety.api import router as safety_router
 from services.records.scheduling.api import router as scheduling_router
 from services.records.sessions.api import router as sessions_router
 
@@ -34,5 +36,7 @@ for sub_router in (
     fhir_router,
     fhir_rest_router,
     audit_router,
+    measures_router,
+    safety_router,
 ):
     router.routes.extend(sub_router.routes)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.records import api, audit, events, scheduling
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
-from services.records.timers import CompletionLoop, ReminderLoop
+from services.records.timers import CompletionLoop, EscalationLoop, ReminderLoop
 from shared.audit_log import AuditSealer, Verification
 from shared.db import Database
 from shared.migrations import upgrade
@@ -44,6 +44,10 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         database, settings.completion_settle_seconds, poll_seconds=settings.completion_poll_seconds
     )
     background.add("session-completions", completions.run, stop=completions.stop)
+    escalations = EscalationLoop(
+        database, settings.safety_on_call_id, poll_seconds=settings.safety_poll_seconds
+    )
+    background.add("safety-escalations", escalations.run, stop=escalations.stop)
 
     app = build_service_app(
         name=SERVICE,

@@ -339,3 +339,98 @@ class AuditEntry(AuditFields, table=True):
         Index("ix_audit_entries_resource", "resource_type", "resource_id"),
         Index("ix_audit_entries_seq", "seq", unique=True),
     )
+
+
+class MeasureAssignment(SQLModel, table=True):
+    """A clinician asks a client to answer an instrument on a cadence (one per instrument)."""
+
+    __tablename__ = "measure_assignments"
+    __table_args__ = (
+        UniqueConstraint(
+            "clinician_id", "client_id", "instrument", name="uq_measure_assignments_pair"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID = Field(index=True)
+    instrument: str = Field(max_length=20)
+    # intake, every-session, every-n-sessions or before-discharge (measures.rules.Cadence).
+    cadence: str = Field(max_length=20)
+    every_n: int | None = None
+    active: bool = Field(default=True)
+    assigned_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class MeasureResponse(SQLModel, table=True):
+    """A client's answers to one instrument version, with its score. The answers are
+    clinical: read through the API by the pair only, never logged or sent as events."""
+
+    __tablename__ = "measure_responses"
+    __table_args__ = (Index("ix_measure_responses_client", "client_id", "completed_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    assignment_id: uuid.UUID | None = Field(default=None, foreign_key="measure_assignments.id")
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    session_id: uuid.UUID | None = Field(default=None, foreign_key="session_records.session_id")
+    instrument: str = Field(max_length=20)
+    instrument_version: str = Field(max_length=20)
+    # When it was answered relative to the session: before, waiting, after.
+    phase: str = Field(max_length=10)
+    # One value per item in the instrument's order; null where the client skipped it.
+    answers: list[int | None] = Field(sa_column=Column(JSON, nullable=False))
+    answered: int
+    total: int
+    band: str = Field(max_length=20)
+    prorated: bool = Field(default=False)
+    subscales: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    sessions_held: int = Field(default=0)
+    completed_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class SafetyFlag(SQLModel, table=True):
+    """A risk answer that the clinician must acknowledge by ``due_at``; past it, records
+    escalates it to the clinic's on-call. ``due_at`` is stored, so restarts keep it."""
+
+    __tablename__ = "safety_flags"
+    __table_args__ = (
+        Index("ix_safety_flags_due", "status", "due_at"),
+        Index("ix_safety_flags_clinician", "clinician_id", "status"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID = Field(index=True)
+    response_id: uuid.UUID | None = Field(default=None, foreign_key="measure_responses.id")
+    instrument: str = Field(max_length=20)
+    # What raised it (phq-9-item-9, or a clinic's own rule).
+    rule: str = Field(max_length=40)
+    severity: str = Field(max_length=10)
+    # open -> escalated -> acknowledged, or open -> acknowledged.
+    status: str = Field(default="open", max_length=20)
+    raised_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    due_at: datetime = Field(sa_type=UtcDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The on-call clinician or admin it went to (None: every admin).
+    escalated_to: uuid.UUID | None = None
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    acknowledged_by: uuid.UUID | None = None
+    action: str | None = Field(default=None, max_length=30)
+    # Clinical text: stays in the record, never in an event, a webhook or a log.
+    action_note: str | None = Field(default=None, sa_type=Text)
+
+
+class SafetyPlanVersion(SQLModel, table=True):
+    """One version of a client's safety plan (the Stanley-Brown headings); each save is a new
+    version, the older ones stay readable."""
+
+    __tablename__ = "safety_plan_versions"
+
+    client_id: uuid.UUID = Field(primary_key=True)
+    version: int = Field(primary_key=True)
+    clinician_id: uuid.UUID
+    sections: dict[str, list[str]] = Field(sa_column=Column(JSON, nullable=False))
+    author_id: uuid.UUID
+    author_role: str = Field(max_length=20)
+    saved_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)

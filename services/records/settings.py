@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -34,6 +35,15 @@ class RecordsSettings(ServiceSettings):
     # events arriving after the end still count.
     completion_settle_seconds: float = Field(10.0, ge=0)
     completion_poll_seconds: float = Field(1.0, gt=0)
+
+    # Safety flags: how long a clinician has to acknowledge one before it escalates (the
+    # clinic's deadline, fixed on each flag when it is raised), who is on call for escalations
+    # (a clinician's or admin's user id; unset: every admin), and how often to look.
+    safety_ack_minutes: float = Field(240.0, gt=0)
+    safety_on_call_id: uuid.UUID | None = None
+    safety_poll_seconds: float = Field(15.0, gt=0)
+    # The session by which a client should have reliably improved, or is off track.
+    measures_review_session: int = Field(6, ge=1)
 
     @field_validator("reminder_hours", mode="before")
     @classmethod

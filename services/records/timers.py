@@ -1,4 +1,5 @@
-"""Work records does on a clock: appointment reminders, and announcing settled sessions.
+"""Work records does on a clock: appointment reminders, announcing settled sessions, and
+escalating safety flags nobody acknowledged in time.
 
 Entry points like the API and the event handlers: each tick runs in its own unit of work,
 so a change, the rows that say it was done and its outbox events commit together. A tick
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.records import scheduling, sessions
+from services.records import safety, scheduling, sessions
 from shared.db import Database, utc_now
 
 log = logging.getLogger(__name__)
@@ -97,3 +99,29 @@ class CompletionLoop(_Periodic):
         """Announce every session settled by now; returns how many."""
         async with self._database.unit_of_work() as db:
             return await sessions.announce_settled_sessions(db, self._clock(), self._settle)
+
+
+class EscalationLoop(_Periodic):
+    """Escalates open safety flags past their deadline to the clinic's on-call.
+
+    The deadline is stored on each flag, so a flag that fell due while records was down
+    escalates on the first tick after it starts again.
+    """
+
+    name = "safety-escalations"
+
+    def __init__(
+        self,
+        database: Database,
+        on_call_id: uuid.UUID | None,
+        *,
+        poll_seconds: float = 15.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__(database, poll_seconds=poll_seconds, clock=clock)
+        self._on_call = on_call_id
+
+    async def tick(self) -> int:
+        """Escalate every flag overdue now; returns how many."""
+        async with self._database.unit_of_work() as db:
+            return await safety.escalate_overdue(db, self._clock(), self._on_call)

@@ -29,6 +29,7 @@ from shared.events.catalog import (
     GoalUpdated,
     InvitationAccepted,
     InvitationIssued,
+    MeasureCompleted,
     OutcomeBelowCutoff,
     OutcomeReliableChange,
     ParticipantAdmitted,
@@ -43,6 +44,9 @@ from shared.events.catalog import (
     Payload,
     PlanCompleted,
     PlanEndingStarted,
+    SafetyFlagAcknowledged,
+    SafetyFlagEscalated,
+    SafetyFlagRaised,
     SessionCompleted,
     SessionEnded,
     SessionStarted,
@@ -74,6 +78,8 @@ PARTNER_EVENTS: tuple[type[Payload], ...] = (
     SessionStarted,
     CallConnected,
     SessionEnded,
+    # Scores and bands only (no item answers): what a practice's EHR charts.
+    MeasureCompleted,
 )
 # Every other catalog event, and why partners are not offered it (a test keeps the two lists
 # covering the whole catalog, so a new event is a decision, not an accident).
@@ -102,6 +108,9 @@ NOT_OFFERED: dict[type[Payload], str] = {
     PlanEndingStarted: "a readiness summary of a client's treatment: clinical",
     PlanCompleted: "the end of a client's treatment: clinical",
     WebhookEndpointDisabled: "for operators: it names other partners' endpoints",
+    SafetyFlagRaised: "a client's risk answer: handled inside the practice, on its dashboard",
+    SafetyFlagEscalated: "a client's risk answer: handled inside the practice, on its dashboard",
+    SafetyFlagAcknowledged: "a client's risk answer: handled inside the practice",
 }
 # Sent only by "send test event", never produced by the catalog.
 TEST_EVENT_TYPE = "rapport.webhooks.endpoint.test.v1"

@@ -456,6 +456,68 @@ class BreakGlassUsed(Payload):
     at: datetime
 
 
+class MeasureCompleted(Payload):
+    """A client answered a standard measure (PHQ-9, GAD-7, WAI-SR). The score only: the item
+    answers stay in records."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "client_id"
+    type: Literal["rapport.records.measure.completed.v1"] = "rapport.records.measure.completed.v1"
+    response_id: uuid.UUID
+    client_id: uuid.UUID
+    clinician_id: uuid.UUID
+    session_id: uuid.UUID | None
+    instrument: Literal["phq-9", "gad-7", "wai-sr"]
+    total: int
+    # The instrument's severity band (WAI-SR has none: "alliance").
+    band: Literal["minimal", "mild", "moderate", "moderately-severe", "severe", "alliance"]
+    completed_at: datetime
+
+
+class _SafetyFlagEvent(Payload):
+    """A safety flag's life: ids, instrument, severity and times, never the answers."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "client_id"
+    flag_id: uuid.UUID
+    client_id: uuid.UUID
+    clinician_id: uuid.UUID
+    instrument: Literal["phq-9", "gad-7", "wai-sr"]
+    severity: Literal["low", "medium", "high"]
+
+
+class SafetyFlagRaised(_SafetyFlagEvent):
+    """A risk answer (PHQ-9 item 9 above 0, or a clinic's rule) needs the clinician by
+    ``acknowledge_by``."""
+
+    type: Literal["rapport.records.safety.flag.raised.v1"] = "rapport.records.safety.flag.raised.v1"
+    raised_at: datetime
+    acknowledge_by: datetime
+
+
+class SafetyFlagEscalated(_SafetyFlagEvent):
+    """Nobody acknowledged the flag by its deadline: it went to the on-call (None: every
+    admin)."""
+
+    type: Literal["rapport.records.safety.flag.escalated.v1"] = (
+        "rapport.records.safety.flag.escalated.v1"
+    )
+    escalated_to: uuid.UUID | None
+    raised_at: datetime
+    escalated_at: datetime
+
+
+class SafetyFlagAcknowledged(_SafetyFlagEvent):
+    """Someone acknowledged the flag and recorded what was done."""
+
+    type: Literal["rapport.records.safety.flag.acknowledged.v1"] = (
+        "rapport.records.safety.flag.acknowledged.v1"
+    )
+    acknowledged_by: uuid.UUID | None
+    action: Literal["reviewed-in-session", "contacted", "safety-plan-updated", "referred"]
+    acknowledged_at: datetime
+
+
 # signaling --------------------------------------------------------------------------------
 
 
@@ -607,6 +669,10 @@ EventPayload = Annotated[
     | BreakGlassUsed
     | PlanEndingStarted
     | PlanCompleted
+    | MeasureCompleted
+    | SafetyFlagRaised
+    | SafetyFlagEscalated
+    | SafetyFlagAcknowledged
     | ParticipantCheckedIn
     | ParticipantAdmitted
     | ParticipantJoined

@@ -157,6 +157,7 @@ class RapportSystem:
         return result.stdout
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        # Appended: a restarted process keeps the earlier run's lines for leaks().
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -175,6 +176,28 @@ class RapportSystem:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{name} not healthy in {timeout}s:\n{self.log(name)}")
+
+    def stop_one(self, name: str) -> None:
+        """Stop one service's process (SIGTERM, as an operator would) and wait for its exit."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_again(self, name: str, **env: str) -> None:
+        """Start a stopped service with ``env`` on top of the system's configuration; returns
+        once it is healthy. Its log goes on from where the last run's ended."""
+        command = [sys.executable, "-m", f"services.{name}", "serve"]
+        self._spawn(name, command, {**self.environment(), **env})
+        self._wait_ready(name)
+
+    def restart(self, name: str, **env: str) -> None:
+        """:meth:`stop_one` then :meth:`start_again`."""
+        self.stop_one(name)
+        self.start_again(name, **env)
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from services.records.check_ins import ITEM_NAMES
+from services.records.measures import Instrument, instrument
 from services.records.models import (
     Appointment,
     CareRelationship,
@@ -25,6 +26,7 @@ from services.records.models import (
     Goal,
     GoalUpdate,
     KnownUser,
+    MeasureResponse,
     SessionAttendance,
     SessionRecord,
 )
@@ -255,6 +257,112 @@ def questionnaire_response(check_in: CheckIn, ref: Ref = relative_ref) -> dict[s
     }
 
 
+LOINC = "http://loinc.org"
+LOCAL_SCORES = "https://rapport.dev/fhir/CodeSystem/measure-scores"
+
+
+def _full_url(resource: dict[str, Any]) -> str:
+    # A Questionnaire is a shared definition known by its canonical URL; everything else is
+    # this client's and has a UUID.
+    if resource["resourceType"] == "Questionnaire":
+        return str(resource["url"])
+    return f"urn:uuid:{resource['id']}"
+
+
+def _observation_id(response: MeasureResponse) -> uuid.UUID:
+    return uuid.uuid5(response.id, "observation")
+
+
+def _measure_answers(inst: Instrument, response: MeasureResponse) -> list[dict[str, Any]]:
+    by_value = {value: (system, code, display) for value, system, code, display in inst.options}
+    items = []
+    for link_id, text, value in zip(inst.item_ids, inst.item_texts, response.answers, strict=True):
+        item: dict[str, Any] = {"linkId": link_id, "text": text}
+        if value is not None:
+            system, code, display = by_value[value]
+            item["answer"] = [{"valueCoding": {"system": system, "code": code, "display": display}}]
+        items.append(item)
+    return items
+
+
+def measure_response(
+    inst: Instrument, response: MeasureResponse, ref: Ref = relative_ref
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": str(response.id),
+        "questionnaire": f"{inst.url}|{response.instrument_version}",
+        "status": "completed",
+        "subject": _reference(ref, "Patient", response.client_id),
+        "authored": _time(response.completed_at),
+        "source": _reference(ref, "Patient", response.client_id),
+        "item": [{"linkId": "questions", "item": _measure_answers(inst, response)}],
+    }
+    if response.session_id is not None:
+        resource["encounter"] = _reference(ref, "Encounter", response.session_id)
+    if inst.total_code is not None:
+        resource["item"].append({"linkId": "total", "answer": [{"valueInteger": response.total}]})
+    return resource
+
+
+def _score_code(inst: Instrument) -> dict[str, Any]:
+    if inst.total_code is not None:
+        return {"system": LOINC, "code": inst.total_code, "display": f"{inst.title} total score"}
+    return {"system": LOCAL_SCORES, "code": f"{inst.code}-total", "display": f"{inst.title} total"}
+
+
+def measure_observation(
+    inst: Instrument, response: MeasureResponse, ref: Ref = relative_ref
+) -> dict[str, Any]:
+    code = _score_code(inst)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": str(_observation_id(response)),
+        "status": "final",
+        "category": [
+            {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}
+        ],
+        "code": {"coding": [code], "text": code["display"]},
+        "subject": _reference(ref, "Patient", response.client_id),
+        "effectiveDateTime": _time(response.completed_at),
+        "valueInteger": response.total,
+        "interpretation": [{"text": response.band}],
+        "derivedFrom": [_reference(ref, "QuestionnaireResponse", response.id)],
+    }
+    if response.session_id is not None:
+        resource["encounter"] = _reference(ref, "Encounter", response.session_id)
+    if response.subscales:
+        resource["component"] = [
+            {
+                "code": {
+                    "coding": [
+                        {
+                            "system": LOCAL_SCORES,
+                            "code": f"{inst.code}-{name}",
+                            "display": f"{inst.title} {name} subscale",
+                        }
+                    ]
+                },
+                "valueInteger": value,
+            }
+            for name, value in sorted(response.subscales.items())
+        ]
+    return resource
+
+
+def _measures(responses: Sequence[MeasureResponse], ref: Ref) -> list[dict[str, Any]]:
+    """The Questionnaires answered, each response, and the score derived from it."""
+    used = sorted({r.instrument for r in responses})
+    resources = [instrument(code).questionnaire() for code in used]
+    for response in responses:
+        inst = instrument(response.instrument)
+        resources += [
+            measure_response(inst, response, ref),
+            measure_observation(inst, response, ref),
+        ]
+    return resources
+
+
 @dataclass(frozen=True)
 class ClientRecords:
     """Everything exported for one client (already filtered to what the reader may see)."""
@@ -266,6 +374,7 @@ class ClientRecords:
     attendance: dict[uuid.UUID, Sequence[SessionAttendance]]
     goals: Sequence[Goal]
     check_ins: Sequence[CheckIn]
+    measure_responses: Sequence[MeasureResponse] = ()
 
 
 def client_bundle(records: ClientRecords, generated_at: datetime) -> dict[str, Any]:
@@ -278,16 +387,14 @@ def client_bundle(records: ClientRecords, generated_at: datetime) -> dict[str, A
         *(goal(g, ref) for g in records.goals),
         *(care_plan(r, records.goals, ref) for r in records.relationships),
         *(questionnaire_response(c, ref) for c in records.check_ins),
+        *_measures(records.measure_responses, ref),
     ]
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "type": "collection",
         "timestamp": generated_at.isoformat(),
-        "entry": [
-            {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
-            for resource in resources
-        ],
+        "entry": [{"fullUrl": _full_url(resource), "resource": resource} for resource in resources],
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit
+from services.records import audit, measures
 from services.records.access import is_partner, partner_clinicians, reader_role, require_client
 from services.records.errors import FhirResourceNotFound, NotYourRecord
 from services.records.fhir import repository, rules
@@ -48,6 +48,14 @@ async def export_client_fhir(
     relationships, appointments, sessions, goals, check_ins = await repository.client_rows(
         db, client_id, clinician_ids
     )
+    # Measures are clinical scores, like check-ins: for the clinician (or break glass) only.
+    responses = (
+        []
+        if is_partner(principal)
+        else await measures.client_responses(
+            db, client_id, None if clinician_ids is None else sorted(clinician_ids)
+        )
+    )
     if is_partner(principal):
         check_ins = []
     attendance = await repository.attendance_of_sessions(db, [s.session_id for s in sessions])
@@ -57,6 +65,7 @@ async def export_client_fhir(
         ("session_record", [s.session_id for s in sessions]),
         ("goal", [g.id for g in goals]),
         ("check_in", [c.id for c in check_ins]),
+        ("measure_response", [r.id for r in responses]),
     ]
     for resource_type, resource_ids in exported:
         await audit.record(db, principal, "export", resource_type, resource_ids)
@@ -69,6 +78,7 @@ async def export_client_fhir(
             attendance=attendance,
             goals=goals,
             check_ins=check_ins,
+            measure_responses=responses,
         ),
         generated_at=utc_now(),
     )

@@ -25,6 +25,9 @@ CLIENT_UPDATE_NOTE = "CLIENT-UPDATE-NOTE-own-words"
 VALUE_STATEMENT = "VALUE-STATEMENT-kindness-to-myself"
 GOAL_STATEMENT = "GOAL-STATEMENT-sleep-before-midnight"
 
+# A PHQ-9 answered with item 9 ("thoughts that you would be better off dead...") at 1.
+PHQ9_ANSWERS = {f"phq-9.{n}": 2 for n in range(1, 9)} | {"phq-9.9": 1}
+
 # Free slots of the clinician (hours 09:00-17:00 UTC every day, 50-minute slots).
 FREE_SLOT = T0 + timedelta(days=2)
 OTHER_FREE_SLOT = T0 + timedelta(days=3)
@@ -118,6 +121,41 @@ async def build_world(records: Records) -> World:
         )
         assert taken["flags"], taken
         check_in_ids.append(taken["id"])
+    # Measures: PHQ-9 and GAD-7 assigned every session; a PHQ-9 answered in the session with
+    # item 9 above 0, which raised a safety flag; a safety plan written with the clinician.
+    assignment_ids = {}
+    for instrument in ("phq-9", "gad-7"):
+        assigned = await records.http.put(
+            f"/v1/clients/{a}/measure-assignments",
+            json={"instrument": instrument, "cadence": "every-session"},
+            headers=records.auth(A),
+        )
+        assert assigned.status_code == 200, assigned.text
+        assignment_ids[instrument] = assigned.json()["id"]
+    phq9 = await _created(
+        await records.http.post(
+            f"/v1/sessions/{session}/measures",
+            json={"instrument": "phq-9", "phase": "waiting", "answers": PHQ9_ANSWERS},
+            headers=records.auth(a),
+        )
+    )
+    assert phq9["safety_flag_raised"], phq9
+    [flag] = (await records.http.get("/v1/safety-flags", headers=records.auth(A))).json()
+    plan = await records.http.put(
+        f"/v1/clients/{a}/safety-plan",
+        json={"warning_signs": ["Not sleeping"], "professionals_and_crisis_lines": ["111"]},
+        headers=records.auth(A),
+    )
+    assert plan.status_code == 200, plan.text
+    ids.update(
+        phq9_assignment=assignment_ids["phq-9"],
+        gad7_assignment=assignment_ids["gad-7"],
+        phq9_response=phq9["id"],
+        flag=flag["id"],
+        plan_v1=f"{a}/v1",
+        plan_v2=f"{a}/v2",
+        plan_history=f"{a}/history",
+    )
     ids.update(
         session=str(session),
         appointment=appointment["id"],
@@ -379,6 +417,73 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/v1/values"): Call(
         "A", "/v1/values", params={"client_id": "{a}"}, audited=(Audited("read", "value", "value"),)
+    ),
+    ("GET", "/v1/measures"): Call("a", "/v1/measures"),
+    ("GET", "/v1/measures/{instrument}"): Call("a", "/v1/measures/phq-9"),
+    ("PUT", "/v1/clients/{client_id}/measure-assignments"): Call(
+        "A",
+        "/v1/clients/{a}/measure-assignments",
+        body={"instrument": "gad-7", "cadence": "every-n-sessions", "every_n": 2},
+        audited=(Audited("create", "measure_assignment", "response"),),
+    ),
+    ("GET", "/v1/clients/{client_id}/measure-assignments"): Call(
+        "A",
+        "/v1/clients/{a}/measure-assignments",
+        audited=(Audited("read", "measure_assignment", "phq9_assignment"),),
+    ),
+    ("GET", "/v1/sessions/{session_id}/measures"): Call(
+        "a",
+        "/v1/sessions/{session}/measures",
+        audited=(Audited("read", "measure_assignment", "gad7_assignment"),),
+    ),
+    ("POST", "/v1/sessions/{session_id}/measures"): Call(
+        "a",
+        "/v1/sessions/{session}/measures",
+        body={
+            "instrument": "gad-7",
+            "phase": "after",
+            "answers": {f"gad-7.{n}": 1 for n in range(1, 8)},
+        },
+        audited=(Audited("create", "measure_response", "response"),),
+    ),
+    ("GET", "/v1/clients/{client_id}/measures"): Call(
+        "A",
+        "/v1/clients/{a}/measures",
+        audited=(Audited("read", "measure_response", "phq9_response"),),
+    ),
+    ("GET", "/v1/clients/{client_id}/measures/summary"): Call(
+        "A",
+        "/v1/clients/{a}/measures/summary",
+        audited=(Audited("read", "measure_response", "phq9_response"),),
+    ),
+    ("GET", "/v1/clinicians/me/caseload"): Call(
+        "A", "/v1/clinicians/me/caseload", audited=(Audited("read", "caseload", "A"),)
+    ),
+    ("GET", "/v1/safety-flags"): Call(
+        "A", "/v1/safety-flags", audited=(Audited("read", "safety_flag", "flag"),)
+    ),
+    ("POST", "/v1/safety-flags/{flag_id}/acknowledgement"): Call(
+        "A",
+        "/v1/safety-flags/{flag}/acknowledgement",
+        body={"action": "contacted"},
+        audited=(Audited("acknowledge", "safety_flag", "flag"),),
+    ),
+    ("GET", "/v1/clients/{client_id}/safety-flags"): Call(
+        "A", "/v1/clients/{a}/safety-flags", audited=(Audited("read", "safety_flag", "flag"),)
+    ),
+    ("PUT", "/v1/clients/{client_id}/safety-plan"): Call(
+        "a",
+        "/v1/clients/{a}/safety-plan",
+        body={"warning_signs": ["Not sleeping", "Staying in"]},
+        audited=(Audited("create", "safety_plan", "plan_v2"),),
+    ),
+    ("GET", "/v1/clients/{client_id}/safety-plan"): Call(
+        "a", "/v1/clients/{a}/safety-plan", audited=(Audited("read", "safety_plan", "plan_v1"),)
+    ),
+    ("GET", "/v1/clients/{client_id}/safety-plan/versions"): Call(
+        "A",
+        "/v1/clients/{a}/safety-plan/versions",
+        audited=(Audited("read", "safety_plan", "plan_history"),),
     ),
 }
 

@@ -38,6 +38,10 @@ RECORDS_TABLES = {
     "reminders_sent",
     "call_quality_samples",
     "partner_grant_revocations",
+    "measure_assignments",
+    "measure_responses",
+    "safety_flags",
+    "safety_plan_versions",
     "outbox",
     "inbox",
 }

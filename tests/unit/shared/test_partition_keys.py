@@ -51,6 +51,11 @@ KEY_FIELDS: dict[str, str] = {
     "rapport.records.audit.break_glass_used.v1": "resource_id",
     "rapport.records.plan.ending_started.v1": "relationship_id",
     "rapport.records.plan.completed.v1": "relationship_id",
+    # A client's measures and safety flags stay in the order they happened.
+    "rapport.records.measure.completed.v1": "client_id",
+    "rapport.records.safety.flag.raised.v1": "client_id",
+    "rapport.records.safety.flag.escalated.v1": "client_id",
+    "rapport.records.safety.flag.acknowledged.v1": "client_id",
     # signaling
     "rapport.signaling.participant.checked_in.v1": "session_id",
     "rapport.signaling.participant.admitted.v1": "session_id",

@@ -128,3 +128,64 @@ export async function renderProgress(container, progress, goals) {
     goalChart(canvas, goal, sessions);
   }
 }
+
+// Severity bands shaded from light to dark behind a measure's totals.
+const BAND_SHADES = ["rgba(30,107,58,0.08)", "rgba(179,89,0,0.08)", "rgba(179,89,0,0.14)", "rgba(179,38,30,0.12)", "rgba(179,38,30,0.2)"];
+const INSTRUMENT_TITLES = { "phq-9": "PHQ-9", "gad-7": "GAD-7", "wai-sr": "WAI-SR" };
+const CHANGE_TEXT = {
+  "reliable-improvement": "reliably improved",
+  "reliable-deterioration": "reliably deteriorated",
+  "no-reliable-change": "no reliable change",
+};
+
+/** One measure's totals over time with its severity bands (and caseness line) drawn. */
+export function measureChart(canvas, trend) {
+  const title = INSTRUMENT_TITLES[trend.instrument] || trend.instrument;
+  const max = trend.bands.at(-1).high;
+  const annotations = Object.fromEntries(
+    trend.bands.map((band, index) => [
+      band.name,
+      {
+        type: "box",
+        yMin: band.low,
+        yMax: index === trend.bands.length - 1 ? band.high : band.high + 1,
+        backgroundColor: BAND_SHADES[index % BAND_SHADES.length],
+        borderWidth: 0,
+        label: { display: trend.bands.length > 1, content: band.name, position: { x: "end", y: "center" }, color: "#1d2733", font: { size: 10 } },
+      },
+    ]),
+  );
+  if (trend.caseness !== null) annotations.caseness = threshold(trend.caseness, `Caseness ${trend.caseness}`, OUTCOME);
+  const latest = trend.points.at(-1);
+  canvas.setAttribute(
+    "aria-label",
+    `${title} totals over ${trend.points.length} answers; latest ${latest.total} (${latest.band}); ${CHANGE_TEXT[trend.change] || trend.change} since the first`,
+  );
+  return replace(canvas, {
+    type: "line",
+    data: {
+      labels: trend.points.map((p) => dayOf(p.completed_at)),
+      datasets: [{ label: `${title} total`, data: trend.points.map((p) => p.total), borderColor: CLINICIAN, backgroundColor: CLINICIAN, tension: 0.2 }],
+    },
+    options: lineOptions(max, annotations),
+  });
+}
+
+/** Fills `container` with one chart per measure answered, and the course's outcome so far. */
+export async function renderMeasureTrends(container, summary) {
+  container.replaceChildren();
+  if (!summary.trends.length) {
+    container.append(h("p", { class: "empty" }, "No measures answered yet."));
+    return;
+  }
+  await loadLibrary();
+  const outcome = summary.change
+    ? `${CHANGE_TEXT[summary.change]}${summary.reliably_recovered ? "; reliably recovered" : summary.recovered ? "; recovered" : ""}`
+    : "";
+  if (outcome) container.append(h("p", { class: "measure-outcome" }, h("strong", {}, "So far: "), outcome));
+  for (const trend of summary.trends) {
+    const canvas = h("canvas", { role: "img", dataset: { instrument: trend.instrument } });
+    container.append(h("h3", {}, INSTRUMENT_TITLES[trend.instrument] || trend.instrument), h("div", { class: "chart-box" }, canvas));
+    measureChart(canvas, trend);
+  }
+}

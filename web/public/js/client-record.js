@@ -1,7 +1,8 @@
 // A client's record for their clinician: readiness to end, goals, values, notes, progress.
 
 import { ApiError, api, displayName, requireUser } from "./api.js";
-import { renderProgress } from "./charts.js";
+import { renderMeasureTrends, renderProgress } from "./charts.js";
+import { editPlan, loadPlan } from "./safety-plan.js";
 import "./topbar.js";
 import { $, dayOf, h, say } from "./ui.js";
 
@@ -188,6 +189,54 @@ async function loadProgress() {
   await renderProgress($("#progress"), await api(`/v1/clients/${clientId}/progress?limit=200`), goals);
 }
 
+const CADENCE_TEXT = { "every-session": "every session", intake: "once, at intake", "every-n-sessions": "every N sessions", "before-discharge": "before discharge" };
+
+async function loadMeasures() {
+  const [summary, assignments, flags] = await Promise.all([
+    api(`/v1/clients/${clientId}/measures/summary`),
+    api(`/v1/clients/${clientId}/measure-assignments`),
+    api(`/v1/clients/${clientId}/safety-flags`),
+  ]);
+  await renderMeasureTrends($("#measure-trends"), summary);
+  $("#assignments").replaceChildren(
+    ...(assignments.length
+      ? assignments.map((a) => h("li", {}, h("strong", {}, a.instrument.toUpperCase()), ` ${a.cadence === "every-n-sessions" ? `every ${a.every_n} sessions` : CADENCE_TEXT[a.cadence]}`))
+      : [h("li", { class: "empty" }, "Nothing assigned.")]),
+  );
+  $("#client-flags").replaceChildren(
+    ...(flags.length
+      ? flags.map((f) =>
+          h(
+            "li",
+            { dataset: { flagId: f.id, status: f.status } },
+            h("span", {}, `${dayOf(f.raised_at)}: ${f.instrument.toUpperCase()} item 9 (${f.severity})`),
+            h("span", { class: `badge ${f.status === "acknowledged" ? "ok" : "bad"}` }, f.status === "acknowledged" ? `acknowledged: ${f.action}` : f.status),
+          ),
+        )
+      : [h("li", { class: "empty" }, "No safety flags.")]),
+  );
+}
+
+async function loadSafetyPlan() {
+  const plan = await loadPlan(clientId);
+  editPlan($("#safety-plan-form"), clientId, plan, () => {});
+}
+
+$("#assign-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const cadence = $("#assign-cadence").value;
+  try {
+    await api(`/v1/clients/${clientId}/measure-assignments`, {
+      method: "PUT",
+      body: { instrument: $("#assign-instrument").value, cadence, ...(cadence === "every-n-sessions" ? { every_n: 4 } : {}) },
+    });
+    say($("#assign-status"), "Assigned.", "ok");
+    await loadMeasures();
+  } catch (error) {
+    say($("#assign-status"), error.message, "error");
+  }
+});
+
 $("#goal-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   try {
@@ -224,7 +273,7 @@ if (!clientId) {
     relationship = await findRelationship();
     renderPlan();
     await loadGoals();
-    await Promise.all([loadReadiness(), loadValues(), loadNotes(), loadProgress()]);
+    await Promise.all([loadReadiness(), loadValues(), loadNotes(), loadProgress(), loadMeasures(), loadSafetyPlan()]);
   } catch (error) {
     say(status, error instanceof ApiError ? error.message : "Could not load this record.", "error");
   }

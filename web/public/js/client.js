@@ -4,10 +4,17 @@
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
 import { JOIN_WINDOW } from "./protocol.js";
+import { loadPlan, showPlan } from "./safety-plan.js";
 import "./topbar.js";
 import { $, dayOf, h, joinable, say, timeOf } from "./ui.js";
 
 const user = await requireUser("client");
+
+async function loadSafetyPlan() {
+  // A client not yet anyone's client has no plan to read: that is said, not an error.
+  const plan = await loadPlan(user.id).catch(() => null);
+  showPlan($("#safety-plan"), plan);
+}
 const status = $("#status");
 $("#hello").textContent = `Hello, ${user.display_name}`;
 let goals = [];
@@ -156,7 +163,7 @@ $("#value-form").addEventListener("submit", async (event) => {
 
 try {
   await loadGoals();
-  await Promise.all([loadSessions(), loadClinicians(), loadValues(), loadNotes(), loadProgress()]);
+  await Promise.all([loadSessions(), loadClinicians(), loadValues(), loadNotes(), loadProgress(), loadSafetyPlan()]);
 } catch (error) {
   say(status, error instanceof ApiError ? error.message : "Could not load your page.", "error");
 }

@@ -4,6 +4,7 @@
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { CLOSE_CODES, CLOSE_REASONS } from "./protocol.js";
 import "./call-stage.js";
+import { SafetyFlags } from "./safety-flags.js";
 import { Call, Signaling, openDevices } from "./signal.js";
 import "./topbar.js";
 import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf } from "./ui.js";
@@ -19,6 +20,7 @@ let stream = null;
 let active = null; // {room, call, clientId, goals}
 let presence = "online"; // what waiting clients are told (signaling sets online on joining)
 let sentBack = null; // the client just sent back to the waiting room
+let flagged = new Set(); // clients with an unacknowledged safety flag, shown before admitting
 
 function localInput(date) {
   const pad = (n) => String(n).padStart(2, "0");
@@ -93,11 +95,12 @@ function renderWaiting() {
       admit.addEventListener("click", () => admitOne(room, person.user_id, admit));
       const decline = h("button", { type: "button", class: "secondary" }, `Decline ${name}`);
       decline.addEventListener("click", () => room.signaling.send({ type: "decline", user_id: person.user_id }));
+      const flag = flagged.has(person.user_id) ? h("span", { class: "badge bad safety-badge" }, "Safety flag") : null;
       items.push(
         h(
           "li",
           { dataset: { userId: person.user_id, sessionId: room.appointment.session_id } },
-          h("span", {}, h("strong", {}, name), h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`)),
+          h("span", {}, h("strong", {}, name), " ", flag, h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`)),
           h("span", { class: "actions" }, admit, decline),
         ),
       );
@@ -371,3 +374,13 @@ setInterval(() => {
   loadSchedule().catch(() => {});
   renderWaiting();
 }, 60_000);
+
+new SafetyFlags($("#safety-flags"), {
+  nameOf,
+  onChange(flags) {
+    const now = new Set(flags.map((flag) => flag.client_id));
+    const changed = now.size !== flagged.size || [...now].some((id) => !flagged.has(id));
+    flagged = now;
+    if (changed) renderWaiting();
+  },
+}).start();

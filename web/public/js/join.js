@@ -6,6 +6,7 @@ import { renderProgress } from "./charts.js";
 import { CLOSE_CODES, CLOSE_REASONS, JOIN_WINDOW } from "./protocol.js";
 import "./call-stage.js";
 import { Call, Signaling, openDevices } from "./signal.js";
+import { showDueMeasures } from "./measures.js";
 import { expose } from "./test-hooks.js";
 import "./topbar.js";
 import { $, dayOf, h, say, timeOf } from "./ui.js";
@@ -48,6 +49,18 @@ const lastProgress = new Map();
 
 function show(section) {
   for (const id of ["device-check", "waiting", "call", "check-in", "done"]) $(`#${id}`).hidden = !section.includes(id);
+  // Questionnaires wait while the call is on, and come back before or after it.
+  $("#measures").hidden = section.includes("call") || !$("#measures .measure-forms").children.length;
+}
+
+// When the client answers relative to the call: the API records it with the answers.
+function measurePhase() {
+  if (ended || !$("#check-in").hidden || !$("#done").hidden) return "after";
+  return $("#waiting").hidden ? "before" : "waiting";
+}
+
+function refreshMeasures() {
+  if (sessionId) showDueMeasures($("#measures"), sessionId, measurePhase);
 }
 
 async function init() {
@@ -67,6 +80,7 @@ async function init() {
     const clinician = await displayName(record.clinician_id, "your clinician");
     $("#title").textContent = `Your session with ${clinician}`;
     if (appointment) $("#session-when").textContent = `${dayOf(appointment.starts_at)}, ${timeOf(appointment.starts_at)} – ${timeOf(appointment.ends_at)}`;
+    refreshMeasures();
     if (record.status === "completed") return showCheckIn();
   } catch (error) {
     say(status, error instanceof ApiError ? error.message : "Could not load your session.", "error");
@@ -138,6 +152,7 @@ async function joinWaitingRoom() {
       $("#outcome-scales").replaceChildren(...OUTCOME_SCALES.map(([name, text]) => scale(`outcome-${name}`, text)));
     }
     show(["device-check", "waiting"]);
+    refreshMeasures();
     $("#join-waiting").hidden = true;
     say(status, "");
     showClinicianStatus(message.clinician_status);
@@ -265,6 +280,7 @@ function scale(name, text, value = 5) {
 
 function showCheckIn() {
   show(["check-in"]);
+  refreshMeasures();
   stream?.getTracks().forEach((track) => track.stop());
   $("#scales").replaceChildren(...SCALES.map(([name, text]) => scale(name, text)));
   const ratings = $("#goal-ratings");
