@@ -2,9 +2,8 @@
 LOINC-coded answers, and an Observation (survey category, LOINC total-score code) derived from
 each response. Partner apps get none of it, as with check-ins.
 
-The bundle passes ``fhir.resources``' models (FHIR R4B, whose Questionnaire,
-QuestionnaireResponse and Observation match R4's); the checks below hold the references and
-codes a validator would resolve.
+The bundle is validated as FHIR R4 (4.0.1) by HAPI FHIR's instance validator; the checks
+below hold the references and codes it cannot judge.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.scopes import PartnerScope
+from tests.fixtures.fhir_validator import FhirValidator
 from tests.unit.records.conftest import Records
 from tests.unit.records.test_measures_and_safety import answer, pair, phq9
 
@@ -24,7 +24,9 @@ def by_type(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
     ]
 
 
-async def test_the_export_carries_questionnaires_responses_and_observations(records: Records):
+async def test_the_export_carries_questionnaires_responses_and_observations(
+    records: Records, fhir_validator: FhirValidator
+):
     clinician, client, session = await pair(records)
     phq = await answer(records, client, session, phq9([2, 2, 2, 2, 1, 1, 2, None, 1]))
     gad = await answer(records, client, session, {f"gad-7.{n}": 1 for n in range(1, 8)}, "gad-7")
@@ -34,6 +36,7 @@ async def test_the_export_carries_questionnaires_responses_and_observations(reco
 
     assert exported.status_code == 200, exported.text
     bundle = exported.json()
+    assert fhir_validator.errors(bundle) == []
     full_urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(full_urls) == len(set(full_urls))
     questionnaires = {f"{q['url']}|{q['version']}": q for q in by_type(bundle, "Questionnaire")}
