@@ -66,12 +66,18 @@ def _http_check(service: Service, path: str) -> dict[str, Any]:
 
 def kafka_topics_command() -> str:
     """Create every topic (as Kubernetes declares them) before any service starts."""
-    create = [
-        f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:9092 --create --if-not-exists"
-        f" --topic {topic.name} --partitions {topic.partitions} --replication-factor 1"
-        f" --config retention.ms={topic.retention_ms}"
-        for topic in topology.topics()
-    ]
+    create = []
+    for topic in topology.topics():
+        config = f" --config cleanup.policy={topic.cleanup_policy}"
+        if topic.retention_ms is not None:
+            config += f" --config retention.ms={topic.retention_ms}"
+        else:
+            config += " --config min.cleanable.dirty.ratio=0.1"
+        create.append(
+            f"/opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:9092 --create"
+            f" --if-not-exists --topic {topic.name} --partitions {topic.partitions}"
+            f" --replication-factor 1{config}"
+        )
     return " && ".join(create)
 
 

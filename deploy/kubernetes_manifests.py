@@ -1,5 +1,5 @@
 """The Kubernetes manifests under deploy/kubernetes/: a kustomize base with every service, the
-Strimzi Kafka and its topics, signaling's autoscaler as a component, a production overlay.
+Strimzi Kafka and its topics, a production overlay.
 
 Each function returns plain documents (dicts); :mod:`deploy.manifests` writes them as YAML.
 """
@@ -36,21 +36,17 @@ def _secret_name(service: Service) -> str:
     return f"{service.name}-secrets"
 
 
-def signaling_urls() -> list[str]:
-    """The gateway's fixed list: each signaling pod's stable address (StatefulSet + headless)."""
-    return [
-        f"http://{SIGNALING.name}-{i}.{SIGNALING.name}:{SIGNALING.port}"
-        for i in range(SIGNALING.min_replicas)
-    ]
-
-
 def _container_env(service: Service) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": service.env("host"), "value": "0.0.0.0"},
         {"name": service.env("port"), "value": str(service.port)},
     ]
+    if service is SIGNALING:
+        env = _advertised_address(service) + env
     if service is GATEWAY:
-        upstreams = topology.gateway_upstreams(signaling_urls())
+        # No fixed list of signaling pods: the gateway learns each room's owner (a pod's own
+        # address) from the owners topic, and an empty list means none to fall back on.
+        upstreams = topology.gateway_upstreams([])
         env += [{"name": k, "value": v} for k, v in upstreams.items()]
     else:
         env.append({"name": service.env("trusted_proxies"), "value": topology.POD_NETWORK})
@@ -110,6 +106,19 @@ def _pod_spec(service: Service, container: dict[str, Any], **extra: Any) -> dict
     }
 
 
+def _advertised_address(service: Service) -> list[dict[str, Any]]:
+    """Each signaling pod claims its rooms under its own address (the gateway connects to
+    it directly), and creates its topics replicated like the others should it come first."""
+    return [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": service.env("advertised_url"), "value": f"http://$(POD_IP):{service.port}"},
+        {
+            "name": service.env("rooms_replication_factor"),
+            "value": str(topology.KAFKA_REPLICATION_FACTOR),
+        },
+    ]
+
+
 def _server_container(service: Service) -> dict[str, Any]:
     container = _container(service, ["python", "-m", service.package, "serve"])
     resources = service.resources
@@ -145,7 +154,7 @@ def _workload(service: Service) -> dict[str, Any]:
             "spec": _pod_spec(
                 service,
                 _server_container(service),
-                terminationGracePeriodSeconds=30,
+                terminationGracePeriodSeconds=topology.termination_grace_seconds(service),
                 topologySpreadConstraints=[
                     {
                         "maxSkew": 1,
@@ -157,20 +166,17 @@ def _workload(service: Service) -> dict[str, Any]:
             ),
         },
     }
-    if service is SIGNALING:
-        spec = {"serviceName": service.name, "podManagementPolicy": "Parallel", **spec}
-        kind = "StatefulSet"
-    else:
-        # The autoscaler owns the count: a replicas field here would reset it on every apply.
-        del spec["replicas"]
-        spec["strategy"] = {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-        }
-        kind = "Deployment"
+    # The autoscaler owns the count: a replicas field here would reset it on every apply.
+    del spec["replicas"]
+    # A new pod first (for signaling: it joins the group and takes its share of the rooms),
+    # then an old one drains.
+    spec["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+    }
     return {
         "apiVersion": "apps/v1",
-        "kind": kind,
+        "kind": "Deployment",
         "metadata": {"name": service.name, "labels": labels},
         "spec": spec,
     }
@@ -181,9 +187,6 @@ def _service(service: Service) -> dict[str, Any]:
         "selector": _selector(service),
         "ports": [{"name": "http", "port": service.port, "targetPort": "http"}],
     }
-    if service is SIGNALING:
-        # Headless: each pod gets its own DNS name, the addresses the gateway hashes over.
-        spec["clusterIP"] = "None"
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -193,13 +196,16 @@ def _service(service: Service) -> dict[str, Any]:
 
 
 def autoscaler(service: Service) -> dict[str, Any]:
-    kind = "StatefulSet" if service is SIGNALING else "Deployment"
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": service.name, "labels": _labels(service, "server")},
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": service.name},
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": service.name,
+            },
             "minReplicas": service.min_replicas,
             "maxReplicas": service.max_replicas,
             "metrics": [
@@ -263,9 +269,12 @@ def _migration_job(service: Service) -> dict[str, Any]:
 
 
 def service_documents(service: Service) -> list[dict[str, Any]]:
-    documents = [_service(service), _workload(service), _disruption_budget(service)]
-    if service is not SIGNALING:
-        documents.append(autoscaler(service))
+    documents = [
+        _service(service),
+        _workload(service),
+        _disruption_budget(service),
+        autoscaler(service),
+    ]
     if service.secret_settings:
         documents.append(_secret(service))
     if service.has_database:
@@ -442,14 +451,23 @@ def topic_documents() -> list[dict[str, Any]]:
                 "topicName": topic.name,
                 "partitions": topic.partitions,
                 "replicas": topology.KAFKA_REPLICATION_FACTOR,
-                "config": {
-                    "retention.ms": topic.retention_ms,
-                    "min.insync.replicas": topology.KAFKA_MIN_INSYNC_REPLICAS,
-                },
+                "config": _topic_config(topic),
             },
         }
         for topic in topology.topics()
     ]
+
+
+def _topic_config(topic: topology.Topic) -> dict[str, Any]:
+    config: dict[str, Any] = {"cleanup.policy": topic.cleanup_policy}
+    if topic.retention_ms is not None:
+        config["retention.ms"] = topic.retention_ms
+    else:
+        # As signaling creates them (shared/room_owners.py): compacted soon after a room
+        # changes, so a takeover reads little more than each room's latest state.
+        config["min.cleanable.dirty.ratio"] = 0.1
+    config["min.insync.replicas"] = topology.KAFKA_MIN_INSYNC_REPLICAS
+    return config
 
 
 def _kustomization(resources: list[str], **extra: Any) -> dict[str, Any]:
@@ -477,15 +495,6 @@ def kubernetes_files() -> dict[Path, list[dict[str, Any]]]:
     files[kafka / "kafka.yaml"] = kafka_documents()
     files[kafka / "topics.yaml"] = topic_documents()
     files[kafka / "kustomization.yaml"] = [_kustomization(["kafka.yaml", "topics.yaml"])]
-    component = KUBERNETES / "components" / "signaling-autoscaling"
-    files[component / "autoscaler.yaml"] = [autoscaler(SIGNALING)]
-    files[component / "kustomization.yaml"] = [
-        {
-            "apiVersion": "kustomize.config.k8s.io/v1alpha1",
-            "kind": "Component",
-            "resources": ["autoscaler.yaml"],
-        }
-    ]
     files[KUBERNETES / "overlays" / "production" / "kustomization.yaml"] = [_production_overlay()]
     return files
 

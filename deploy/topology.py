@@ -12,6 +12,7 @@ under services/ with a settings module is missing from it).
 from __future__ import annotations
 
 import importlib
+import math
 import typing
 from dataclasses import dataclass
 from typing import Final
@@ -128,10 +129,10 @@ IDENTITY = Service(
 RECORDS = Service(
     "records", "services.records", "RecordsSettings", secret_settings=("database_url",)
 )
-#: Rooms live in one signaling process's memory and the gateway picks the process by hashing the
-#: session id over a fixed list of addresses, so signaling runs as a StatefulSet (stable
-#: addresses the gateway lists) with a fixed replica count; its autoscaler is a separate
-#: kustomize component to enable once rooms move between processes on their own.
+#: Rooms move between signaling processes on their own (a Kafka consumer group on the rooms
+#: topic, docs/signaling.md "Rooms across processes") and the gateway finds each room's owner
+#: on the owners topic, so signaling is a Deployment with an autoscaler like the others; more
+#: pods than the rooms topic has partitions would own no room (a test holds max_replicas there).
 SIGNALING = Service(
     "signaling",
     "services.signaling",
@@ -186,7 +187,9 @@ BACKENDS: Final[tuple[Service, ...]] = tuple(s for s in SERVICES if s is not GAT
 class Topic:
     name: str
     partitions: int
-    retention_ms: int
+    #: None for a compacted topic: it keeps each key's latest record, however old.
+    retention_ms: int | None
+    cleanup_policy: str = "delete"
 
 
 _DAY_MS = 24 * 3600 * 1000
@@ -205,15 +208,49 @@ def event_topics() -> list[str]:
     return sorted({payload.topic for payload in typing.get_args(union)})
 
 
+#: The owners topic holds one claim per rooms partition; signaling creates it with one
+#: partition (services/signaling/ownership.py) so every reader sees the claims in order.
+OWNERS_PARTITIONS: Final = 1
+
+
+def signaling_topics() -> list[Topic]:
+    """Signaling's compacted topics: each room's state, and which process owns which rooms."""
+    fields = SIGNALING.settings().model_fields
+    return [
+        Topic(
+            fields["rooms_topic"].default,
+            fields["rooms_partitions"].default,
+            None,
+            cleanup_policy="compact",
+        ),
+        Topic(fields["owners_topic"].default, OWNERS_PARTITIONS, None, cleanup_policy="compact"),
+    ]
+
+
 def topics() -> list[Topic]:
-    """Each event topic and its dead-letter topic (any consumer may dead-letter what it reads)."""
+    """Each event topic and its dead-letter topic (any consumer may dead-letter what it reads),
+    then signaling's compacted topics."""
     result: list[Topic] = []
     for name in event_topics():
         result.append(Topic(name, EVENT_PARTITIONS, EVENT_RETENTION_MS))
         result.append(
             Topic(catalog.dead_letter_topic(name), DEAD_LETTER_PARTITIONS, DEAD_LETTER_RETENTION_MS)
         )
-    return result
+    return result + signaling_topics()
+
+
+def termination_grace_seconds(service: Service) -> int:
+    """How long Kubernetes waits after SIGTERM before it kills a pod: 30 s to shut down, and
+    for signaling its drain on top (successors claim its rooms, then its clients move)."""
+    grace = 30
+    if service is SIGNALING:
+        fields = service.settings().model_fields
+        drain = (
+            fields["drain_successor_wait_seconds"].default
+            + fields["drain_clients_wait_seconds"].default
+        )
+        grace += math.ceil(drain)
+    return grace
 
 
 def deployment_wide(kafka_bootstrap: str) -> dict[str, str]:
@@ -236,7 +273,8 @@ def service_calls(service: Service) -> dict[str, str]:
 
 
 def gateway_upstreams(signaling_urls: list[str]) -> dict[str, str]:
-    """The gateway's upstream settings: each backend by its (compose or Kubernetes) name."""
+    """The gateway's upstream settings: each backend by its (compose or Kubernetes) name;
+    ``signaling_urls`` is only the fallback while a room's owner is unknown (may be empty)."""
     env = {}
     for backend in BACKENDS:
         if backend is SIGNALING:

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings
 
 from deploy import manifests, reference, topology
 from devservers import kustomize
+from shared import room_owners
 from shared.events import catalog
 from tests.unit.deploy.manifest_schemas import ManifestInvalid, validate
 from tests.unit.deploy.test_compose import _accepted_env_names
@@ -63,8 +64,7 @@ def _named(kind: str, name: str) -> dict[str, Any]:
 
 
 def _workload(name: str) -> dict[str, Any]:
-    kind = "StatefulSet" if name == "signaling" else "Deployment"
-    return _named(kind, name)
+    return _named("Deployment", name)
 
 
 def _settings(name: str) -> type[BaseSettings]:
@@ -89,14 +89,40 @@ def test_every_service_package_is_deployed() -> None:
     assert {s.name for s in topology.SERVICES} == deployed | {"gateway"}
 
 
-def test_topics_are_the_catalogs_and_their_dead_letter_topics() -> None:
+def test_topics_are_the_catalogs_their_dead_letter_topics_and_signalings() -> None:
     [union, *_] = typing.get_args(catalog.EventPayload)
     published = {payload.topic for payload in typing.get_args(union)}
     declared = {d["spec"]["topicName"] for d in _kind("KafkaTopic")}
-    assert declared == published | {catalog.dead_letter_topic(t) for t in published}
+    rooms, owners = "rapport.signaling.rooms", "rapport.signaling.owners"
+    assert declared == published | {catalog.dead_letter_topic(t) for t in published} | {
+        rooms,
+        owners,
+    }
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     creates = " ".join(compose["services"]["kafka-topics"]["command"])
     assert {t for t in declared if f"--topic {t} " in creates} == declared
+
+
+def test_signalings_topics_are_compacted_as_the_code_creates_them() -> None:
+    signaling: Any = _settings("signaling")()
+    gateway: Any = _settings("gateway")()
+    assert signaling.rooms_topic == room_owners.ROOMS_TOPIC
+    assert room_owners.OWNERS_TOPIC == signaling.owners_topic == gateway.signaling_owners_topic
+    by_name = {d["spec"]["topicName"]: d["spec"] for d in _kind("KafkaTopic")}
+    # Session ids map to partitions by the count: the declared one is the one signaling uses.
+    assert by_name[signaling.rooms_topic]["partitions"] == signaling.rooms_partitions
+    assert by_name[signaling.owners_topic]["partitions"] == 1
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    [command] = compose["services"]["kafka-topics"]["command"][-1:]
+    creates = {c.split("--topic ")[1].split()[0]: c for c in command.split(" && ")}
+    for name, spec in by_name.items():
+        compacted = name in (signaling.rooms_topic, signaling.owners_topic)
+        policy = "compact" if compacted else "delete"
+        assert spec["config"]["cleanup.policy"] == policy, name
+        # A compacted topic keeps each room's latest state however old: no retention.
+        assert ("retention.ms" in spec["config"]) != compacted, name
+        assert f"--config cleanup.policy={policy}" in creates[name]
+        assert f"--partitions {spec['partitions']} " in creates[name]
 
 
 @pytest.mark.parametrize("name", [s.name for s in topology.SERVICES])
@@ -118,7 +144,8 @@ def test_every_environment_variable_is_a_real_setting(name: str) -> None:
     ]
     for pod in pods:
         [container] = pod["spec"]["template"]["spec"]["containers"]
-        names = {e["name"] for e in container["env"]}
+        # Downward-API inputs (the pod's IP) only feed $(...) in the settings' values.
+        names = {e["name"] for e in container["env"] if "fieldRef" not in e.get("valueFrom", {})}
         assert names <= accepted, f"{name} sets variables the code ignores: {names - accepted}"
         assert container["envFrom"] == [{"configMapRef": {"name": "rapport-config"}}]
 
@@ -137,17 +164,39 @@ def test_the_gateway_reaches_every_backend_by_its_service_name() -> None:
     for name in ["identity", "records", "webhooks"]:
         port = _settings(name).model_fields["port"].default
         assert env[f"RAPPORT_GATEWAY_{name.upper()}_URL"] == f"http://{name}:{port}"
-    # Each signaling pod by its stable name, as many as the StatefulSet runs.
-    signaling = _workload("signaling")
+    # No static list of signaling pods (not even the default 127.0.0.1 one): each room's
+    # owner comes from the owners topic, which the gateway follows.
+    assert env["RAPPORT_GATEWAY_SIGNALING_URLS"] == ""
+    assert env.get("RAPPORT_GATEWAY_SIGNALING_OWNERS", "true") == "true"
+    gateway: Any = _settings("gateway")(signaling_urls=env["RAPPORT_GATEWAY_SIGNALING_URLS"])
+    assert gateway.signaling_urls == [] and gateway.signaling_owners
+
+
+def test_each_signaling_pod_advertises_its_own_address() -> None:
+    [container] = _workload("signaling")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
     port = _settings("signaling").model_fields["port"].default
-    urls = env["RAPPORT_GATEWAY_SIGNALING_URLS"].split(",")
-    assert urls == [
-        f"http://signaling-{i}.signaling:{port}" for i in range(signaling["spec"]["replicas"])
-    ]
-    assert signaling["spec"]["serviceName"] == "signaling"
-    assert _named("Service", "signaling")["spec"]["clusterIP"] == "None"
-    gateway = _settings("gateway")(signaling_urls=env["RAPPORT_GATEWAY_SIGNALING_URLS"])
-    assert gateway.signaling_urls == urls  # type: ignore[attr-defined]
+    advertised = env["RAPPORT_SIGNALING_ADVERTISED_URL"]["value"]
+    assert advertised == f"http://$(POD_IP):{port}"
+    # $(POD_IP) expands only from a variable defined before it, here the pod's own IP.
+    names = [e["name"] for e in container["env"]]
+    assert names.index("POD_IP") < names.index("RAPPORT_SIGNALING_ADVERTISED_URL")
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env["RAPPORT_SIGNALING_ROOMS_REPLICATION_FACTOR"]["value"] == str(
+        topology.KAFKA_REPLICATION_FACTOR
+    )
+
+
+def test_signaling_has_time_to_drain_before_it_is_killed() -> None:
+    pod = _workload("signaling")["spec"]["template"]["spec"]
+    fields = _settings("signaling").model_fields
+    drain = (
+        fields["drain_successor_wait_seconds"].default
+        + fields["drain_clients_wait_seconds"].default
+    )
+    # The drain, then the ordinary shutdown every other service gets.
+    others = _workload("records")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert pod["terminationGracePeriodSeconds"] >= drain + others
 
 
 def test_secrets_come_from_secrets_and_none_is_committed() -> None:
@@ -196,22 +245,22 @@ def test_autoscaler_and_disruption_budget(name: str) -> None:
     selector = workload["spec"]["selector"]["matchLabels"]
     budget = _named("PodDisruptionBudget", name)
     assert budget["spec"]["selector"]["matchLabels"] == selector
-    # Signaling's autoscaler is a component of its own (rooms cannot move between processes
-    # yet); everything else scales in the base.
-    directory = "deploy/kubernetes/components" if name == "signaling" else "deploy/kubernetes/base"
+    # Every service scales in the base, signaling too (rooms move between its processes).
     [autoscaler] = [
-        a for a in _kind("HorizontalPodAutoscaler", directory) if a["metadata"]["name"] == name
+        a
+        for a in _kind("HorizontalPodAutoscaler", "deploy/kubernetes/base")
+        if a["metadata"]["name"] == name
     ]
     target = autoscaler["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == (workload["kind"], name)
-    if name == "signaling":
-        # The gateway lists as many signaling pods as the StatefulSet runs.
-        assert autoscaler["spec"]["minReplicas"] == workload["spec"]["replicas"]
-    else:
-        # The autoscaler owns the count; a replicas field would reset it on each apply.
-        assert "replicas" not in workload["spec"]
-        assert autoscaler["spec"]["minReplicas"] >= 2
+    assert (target["kind"], target["name"]) == ("Deployment", name)
+    # The autoscaler owns the count; a replicas field would reset it on each apply.
+    assert "replicas" not in workload["spec"]
+    assert autoscaler["spec"]["minReplicas"] >= 2
     assert autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"]
+    if name == "signaling":
+        # A pod beyond the rooms topic's partitions would own no room.
+        partitions = _settings("signaling").model_fields["rooms_partitions"].default
+        assert autoscaler["spec"]["maxReplicas"] <= partitions
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -287,7 +336,9 @@ def test_kafka_is_kraft_three_nodes_replicated_three_times() -> None:
         assert topic["metadata"]["labels"] == {"strimzi.io/cluster": "rapport"}
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == 2
-        assert topic["spec"]["partitions"] >= 1 and topic["spec"]["config"]["retention.ms"] > 0
+        assert topic["spec"]["partitions"] >= 1
+        config = topic["spec"]["config"]
+        assert config["cleanup.policy"] == "compact" or config["retention.ms"] > 0
     bootstrap = _named("ConfigMap", "rapport-config")["data"]["RAPPORT_KAFKA_BOOTSTRAP"]
     assert bootstrap == "rapport-kafka-bootstrap:9092"
 
@@ -425,14 +476,13 @@ def test_the_production_overlay_renders_valid_manifests(production: Path) -> Non
         validate(document)
         assert document["metadata"]["namespace"] == "rapport", document["metadata"]["name"]
     committed = {(d["kind"], d["metadata"]["name"]) for _, d in _manifests()}
-    # Everything but the signaling autoscaler component, which production leaves out.
-    assert {(d["kind"], d["metadata"]["name"]) for d in documents} == committed - {
-        ("HorizontalPodAutoscaler", "signaling")
-    }
+    # Everything, signaling's autoscaler included.
+    assert {(d["kind"], d["metadata"]["name"]) for d in documents} == committed
+    assert ("HorizontalPodAutoscaler", "signaling") in committed
     images = {
         c["image"]
         for d in documents
-        if d["kind"] in {"Deployment", "StatefulSet", "Job"}
+        if d["kind"] in {"Deployment", "Job"}
         for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert images == {"registry.example.org/rapport:0.1.0"}
@@ -451,23 +501,6 @@ def test_the_production_overlay_refuses_to_render_without_its_secrets(production
     (production / "identity.env").unlink()
     with pytest.raises(RuntimeError, match="identity.env"):
         _kustomize(production)
-
-
-def test_the_signaling_autoscaler_component_renders(production: Path) -> None:
-    overlay = _overlay(
-        production.parent / "autoscaled",
-        resources=["../../base"],
-        components=["../../components/signaling-autoscaling"],
-    )
-    documents = _kustomize(overlay)
-    for document in documents:
-        validate(document)
-    [autoscaler] = [
-        d
-        for d in documents
-        if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "signaling"
-    ]
-    assert autoscaler["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
 
 
 # The values parse ---------------------------------------------------------------------------
@@ -498,9 +531,17 @@ def test_each_pod_environment_loads_into_its_settings(
             monkeypatch.delenv(variable)
     environment = dict(_named("ConfigMap", "rapport-config")["data"])
     [container] = _workload(name)["spec"]["template"]["spec"]["containers"]
+    pod_ip = "10.1.2.3"
     for entry in container["env"]:
         if "value" in entry:
-            environment[entry["name"]] = entry["value"]
+            # As the kubelet does: $(NAME) of a variable defined above is replaced.
+            value = entry["value"]
+            for earlier, known in environment.items():
+                value = value.replace(f"$({earlier})", known)
+            environment[entry["name"]] = value
+        elif "fieldRef" in entry["valueFrom"]:
+            assert entry["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+            environment[entry["name"]] = pod_ip
         else:
             environment[entry["name"]] = _secret_values(name)[entry["name"]]
     for variable, value in environment.items():
@@ -516,8 +557,11 @@ def test_each_pod_environment_loads_into_its_settings(
         assert len(settings.secrets_key_bytes()) == 32
     if name == "signaling":
         assert settings.allowed_origins == [topology.PUBLIC_ORIGIN]
+        assert settings.advertised_url == f"http://{pod_ip}:{settings.port}"
+        assert settings.rooms_replication_factor == topology.KAFKA_REPLICATION_FACTOR
     if name == "gateway":
-        assert len(settings.signaling_urls) == _workload("signaling")["spec"]["replicas"]
+        # Production routes by the owners topic alone: no fallback list.
+        assert settings.signaling_urls == [] and settings.signaling_owners
 
 
 def test_a_site_overlay_on_top_of_production_sets_its_image_and_origin(production: Path) -> None:
