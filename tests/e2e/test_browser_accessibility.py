@@ -1,11 +1,13 @@
 """axe-core on every main screen of the web app, as people reach them in a real browser.
 
 No serious or critical violation is allowed; the others are printed. The screens are the
-sign-in page, the clinician's availability page, the dashboard with a client waiting, the
-call, the client's join page (device check), waiting room, check-in and thank-you chart, the
-client's own page with charts and booking, and the clinician's view of the client's record.
+sign-in page, the reset-link request, the clinician's availability page, the dashboard with a
+client waiting, the call, the client's join page (device check), waiting room, check-in and
+thank-you chart, the client's own page with charts and booking, and the clinician's view of
+the client's record.
 The settings screens (invitation, account, treatment plan) are checked in
-test_browser_settings.py.
+test_browser_settings.py; the reset-password page in each of its states in
+test_browser_reset_password.py.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ async def test_the_main_screens_have_no_serious_accessibility_violations(
         assert "label" in {v["id"] for v in await axe_violations(mobile) if v["impact"] in BLOCKING}
         await mobile.evaluate("document.getElementById('unlabelled').remove()")
         await report.check(mobile, "sign-in")
+        await mobile.goto("/reset-password")
+        await report.check(mobile, "reset password request")
         await sign_in(mobile, client, f"/join?session_id={session_id}")
         await expect(mobile.locator("#title")).to_contain_text("Your session with")
         await report.check(mobile, "join / device check")
@@ -144,5 +148,5 @@ async def test_the_main_screens_have_no_serious_accessibility_violations(
         await report.check(dashboard, "dashboard and booking")
         await screenshot(dashboard, "clinician-dashboard")
 
-    assert len(report.screens) == 13
+    assert len(report.screens) == 14
     assert report.blocking == [], "\n".join(report.blocking)
