@@ -38,7 +38,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devservers.postgres.launcher import PostgresServer  # noqa: E402
+from bench import _table  # noqa: E402
 from services.webhooks.app import create_app  # noqa: E402
 from services.webhooks.events import build_router  # noqa: E402
 from services.webhooks.settings import WebhooksSettings  # noqa: E402
@@ -158,7 +158,10 @@ async def book(app: Any, count: int) -> None:
                 await router.dispatch(session, decode(record.key, record.value, record.headers))
 
 
-async def run(database_url: str, receiver: Receiver, count: int, outage: float) -> None:
+async def run(
+    database_url: str, receiver: Receiver, count: int, outage: float
+) -> tuple[float, float]:
+    """Deliveries per second: (new messages to a healthy endpoint, the backlog after recovery)."""
     issuer = TestTokenIssuer()
     settings = WebhooksSettings(
         environment="test",
@@ -206,26 +209,43 @@ async def run(database_url: str, receiver: Receiver, count: int, outage: float) 
     print(f"backlog drained in:           {drain:6.2f} s after the first success")
     print(f"fresh     new messages through the dispatcher : {fresh_rate:9,.0f} deliveries/s")
     print(f"catch-up  backlog after recovery              : {count / drain:9,.0f} deliveries/s")
+    return fresh_rate, count / drain
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--outage", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     args = parser.parse_args()
-    postgres = PostgresServer()
-    postgres.start()
-    try:
-        postgres.create_database("bench_webhooks")
-        url = postgres.async_url("bench_webhooks")
+    if args.quick:
+        args.messages, args.outage = 20, 1.0
+    with _table.postgres("bench_webhooks") as [url]:
         await asyncio.to_thread(upgrade, MIGRATIONS, url)
         async with receiver_process() as receiver:
-            await baseline(receiver, 200)  # warm up
+            await baseline(receiver, min(200, args.messages))  # warm up
             bare = await baseline(receiver, args.messages)
             print(f"baseline  bare httpx, {PER_ENDPOINT} at a time : {bare:9,.0f} requests/s")
-            await run(url, receiver, args.messages, args.outage)
-    finally:
-        postgres.stop()
+            fresh, catch_up = await run(url, receiver, args.messages, args.outage)
+    figures = [
+        ("webhooks: new messages to a healthy endpoint", fresh, ""),
+        ("webhooks: backlog after recovery", catch_up, "≥ 500/s"),
+    ]
+    _table.report(
+        [
+            _table.Figure(
+                bench="webhooks_catch_up",
+                name=name,
+                value=value,
+                unit="deliveries/s",
+                samples=args.messages,
+                target=target,
+                baseline=bare,
+                baseline_name=f"bare httpx, {PER_ENDPOINT} at a time",
+            )
+            for name, value, target in figures
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ FIGURES = {
     "signaling_join": 3,
     "signaling_relay": 2,
     "sqlite_writers": 1,
+    "webhooks_catch_up": 2,
 }
 # Benches too heavy for the suite even at tiny sizes, each with the test that runs its flows.
 NOT_RUN_HERE = {
@@ -43,7 +44,7 @@ NOT_RUN_HERE = {
     "signaling_failover": "tests/e2e/test_signaling_failover.py",
 }
 NEEDS_KAFKA = {"event_pipeline", "signaling_idle", "signaling_relay"}
-NEEDS_POSTGRES = {"event_pipeline"}
+NEEDS_POSTGRES = {"event_pipeline", "webhooks_catch_up"}
 
 
 def _benches() -> list[str]:
