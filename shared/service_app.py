@@ -167,7 +167,7 @@ def add_event_pipeline(
     background.instrument(functools.partial(instrument_outbox, database=database))
     if router is not None and router.topics:
         consumer = EventConsumer(
-            name=service,
+            name=settings.consumer_group or service,
             router=router,
             database=database,
             publisher=publisher,

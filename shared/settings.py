@@ -54,6 +54,10 @@ class ServiceSettings(BaseSettings):
     trusted_proxies: TrustedProxies = Field(default_factory=list)
     # How many times a consumer retries one event before it goes to the dead-letter topic.
     consumer_max_attempts: int = 3
+    # The Kafka consumer group of this service's event consumer; empty: the service's name.
+    # Only deployments that share one Kafka cluster set it, each its own (the end-to-end tests
+    # run two systems side by side on one broker).
+    consumer_group: str = ""
     outbox_batch_size: int = 500
     # How often a service that keeps an audit log chains its newly committed entries (the
     # longest an entry stays unsealed while the service runs; shared.audit_log).

@@ -96,6 +96,10 @@ class RapportSystem:
         env["RAPPORT_SIGNALING_OWNERS_TOPIC"] = f"rapport.signaling.owners.{self.run_id}"
         env["RAPPORT_GATEWAY_SIGNALING_OWNERS_TOPIC"] = f"rapport.signaling.owners.{self.run_id}"
         env["RAPPORT_SIGNALING_ROOMS_GROUP_ID"] = f"rapport-signaling-rooms-{self.run_id}"
+        for name in SERVICES:
+            # Another system may run on the same broker (test_signaling_failover.py starts its
+            # own beside the package's): each consumes the events in groups of its own.
+            env[f"RAPPORT_{name.upper()}_CONSUMER_GROUP"] = f"{name}-{self.run_id}"
         env.update(self.overrides)
         if self.otlp_endpoint is not None:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint
