@@ -27,6 +27,11 @@ def _json_number(value: object) -> object:
 Rating = Annotated[int, Field(ge=0, le=10), BeforeValidator(_json_number)]
 
 
+# Free text must hold something besides whitespace: bodies strip it (RequestBody), and the
+# pattern says so in the schema, where min_length alone would let "\u00a0" through.
+NON_BLANK = r"\S"
+
+
 class RequestBody(BaseModel):
     """Request bodies refuse unknown fields, so a typo is a 422 rather than silently ignored."""
 

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from services.records.schemas import (
+    NON_BLANK,
     NOTE_MAX_LENGTH,
     STATEMENT_MAX_LENGTH,
     Rating,
@@ -39,7 +40,7 @@ class NewGoal(RequestBody):
 
     client_id: uuid.UUID | None = None
     clinician_id: uuid.UUID | None = None
-    statement: str = Field(min_length=1, max_length=STATEMENT_MAX_LENGTH)
+    statement: str = Field(min_length=1, max_length=STATEMENT_MAX_LENGTH, pattern=NON_BLANK)
     target: str | None = Field(default=None, max_length=STATEMENT_MAX_LENGTH)
     due_date: IsoDate | None = None
     # The client's value this goal serves.

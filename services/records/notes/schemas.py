@@ -8,14 +8,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.records.schemas import NOTE_MAX_LENGTH, RequestBody, View
+from services.records.schemas import NON_BLANK, NOTE_MAX_LENGTH, RequestBody, View
 
 
 class NewNote(RequestBody):
     client_id: uuid.UUID
     session_id: uuid.UUID | None = None
     visibility: Literal["private", "shared"]
-    text: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH)
+    text: str = Field(min_length=1, max_length=NOTE_MAX_LENGTH, pattern=NON_BLANK)
 
 
 class NoteView(View):

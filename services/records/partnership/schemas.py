@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.records.schemas import STATEMENT_MAX_LENGTH, RequestBody, View
+from services.records.schemas import NON_BLANK, STATEMENT_MAX_LENGTH, RequestBody, View
 
 
 class NewCareRelationship(RequestBody):
@@ -46,7 +46,7 @@ class Readiness(BaseModel):
 
 
 class NewValue(RequestBody):
-    statement: str = Field(min_length=1, max_length=STATEMENT_MAX_LENGTH)
+    statement: str = Field(min_length=1, max_length=STATEMENT_MAX_LENGTH, pattern=NON_BLANK)
     # Set to revise one of one's current values: the new entry supersedes it.
     supersedes_id: uuid.UUID | None = None
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from services.records.safety.rules import AckAction, FlagStatus, Severity
-from services.records.schemas import NOTE_MAX_LENGTH, RequestBody, View
+from services.records.schemas import NON_BLANK, NOTE_MAX_LENGTH, RequestBody, View
 
 
 class FlagView(View):
@@ -42,7 +42,7 @@ class Acknowledgement(RequestBody):
     note: str | None = Field(default=None, max_length=NOTE_MAX_LENGTH)
 
 
-Entry = Annotated[str, Field(min_length=1, max_length=500)]
+Entry = Annotated[str, Field(min_length=1, max_length=500, pattern=NON_BLANK)]
 Entries = Annotated[list[Entry], Field(max_length=20)]
 
 

@@ -51,6 +51,7 @@ INEXPRESSIBLE_RULES: dict[str, str] = {
     "leaves room for": "invitations limited by max_participants",
     "each participant once": "no duplicates in a list of ids (uniqueItems is not enforced)",
     "hours after starts_at": "the longest appointment, measured between two fields",
+    "every_n is required with cadence": "a measure's every_n goes with its cadence",
     # The schema bounds the year; an offset can still move the instant across 1970 or 3000.
     "must be between 1970-01-01 and 2999-12-31": "the calendar's bounds in UTC",
     # Who may leave a parameter out depends on the caller's role, not on the request.
