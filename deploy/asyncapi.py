@@ -9,7 +9,6 @@ router handles. The test suite runs ``--check``, so the document cannot drift fr
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import inspect
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from deploy import topology
+from deploy import generated_file, topology
 from shared.events.catalog import EventPayload, Payload, dead_letter_topic
 from shared.events.kafka import EventRouter
 
@@ -236,21 +235,14 @@ def render(data: dict[str, Any]) -> str:
 
 def is_stale(path: Path = DOCUMENT_PATH) -> bool:
     """True when ``path`` does not hold what the catalog and the routers generate now."""
-    return not path.exists() or path.read_text(encoding="utf-8") != render(document())
+    return generated_file.is_stale(path, lambda: render(document()))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the document, or with ``--check`` exit 1 when the stored one is stale."""
-    parser = argparse.ArgumentParser(prog="python -m deploy.asyncapi", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
-    arguments = parser.parse_args(argv)
-    if arguments.check:
-        if is_stale():
-            print(f"{DOCUMENT_PATH} is stale: run python -m deploy.asyncapi", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT_PATH.write_text(render(document()), encoding="utf-8")
-    return 0
+    return generated_file.write_or_check(
+        "deploy.asyncapi", DOCUMENT_PATH, lambda: render(document()), argv, __doc__
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ document older than the services it fronts.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from deploy import generated_file
 from gateway.openapi import DOCUMENT_PATH, combine, render
 from gateway.routing import RouteTable, Upstream
 
@@ -65,21 +65,14 @@ def combined_document() -> dict[str, Any]:
 
 def is_stale(path: Path = DOCUMENT_PATH) -> bool:
     """True when ``path`` does not hold what the apps generate now."""
-    return not path.exists() or path.read_text(encoding="utf-8") != render(combined_document())
+    return generated_file.is_stale(path, lambda: render(combined_document()))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the document, or with ``--check`` exit 1 when the stored one is stale."""
-    parser = argparse.ArgumentParser(prog="python -m deploy.openapi", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
-    arguments = parser.parse_args(argv)
-    if arguments.check:
-        if is_stale():
-            print(f"{DOCUMENT_PATH} is stale: run python -m deploy.openapi", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT_PATH.write_text(render(combined_document()), encoding="utf-8")
-    return 0
+    return generated_file.write_or_check(
+        "deploy.openapi", DOCUMENT_PATH, lambda: render(combined_document()), argv, __doc__
+    )
 
 
 if __name__ == "__main__":
