@@ -88,11 +88,15 @@ async def enqueue_deliveries(
     off. Each delivery takes the next number in the event's aggregate's sequence to that
     endpoint. Safe to call twice for the same event: endpoints that already have it get no
     second one (and no second number).
+
+    An endpoint gets only events that occurred after it was registered: when the topic is
+    read again from its start (a new consumer group, offsets reset by an operator), a
+    partner's new endpoint is not flooded with history it never subscribed to.
     """
     subscribed = [
         e
         for e in await repository.live_endpoints(session)
-        if subscribes_to(e.event_types, payload.type)
+        if subscribes_to(e.event_types, payload.type) and e.created_at <= occurred_at
     ]
     clinician_id: uuid.UUID | None = None
     if any(e.audience != EndpointAudience.CLINIC for e in subscribed):

@@ -72,7 +72,12 @@ async def test_appointments_booked_while_disabled_all_arrive_once_enabled(
         async def all_kept() -> bool:
             return len(await kept()) == BOOKED
 
-        await until(all_kept, within=60, what="every booking is kept for the disabled endpoint")
+        await until(
+            all_kept,
+            within=60,
+            what="every booking is kept for the disabled endpoint",
+            service=webhooks,
+        )
         await asyncio.sleep(0.5)  # room for a (wrong) attempt to show up
         assert partner.received == []
         assert all(d["next_attempt_at"] is None and d["attempts"] == [] for d in await kept())
@@ -85,7 +90,9 @@ async def test_appointments_booked_while_disabled_all_arrive_once_enabled(
         async def all_arrived() -> bool:
             return arrived() == booked
 
-        await until(all_arrived, within=60, what="every kept booking arrives once enabled")
+        await until(
+            all_arrived, within=60, what="every kept booking arrives once enabled", service=webhooks
+        )
 
     assert len({webhook_id for webhook_id, _ in partner.received}) == BOOKED
     assert all(body["sequence"] == 1 for _, body in partner.received)

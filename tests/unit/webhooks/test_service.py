@@ -98,3 +98,32 @@ def test_only_2xx_answers_count_as_delivered() -> None:
     assert not service.AttemptOutcome(at, 1, status_code=301).succeeded
     assert not service.AttemptOutcome(at, 1, status_code=410).succeeded
     assert not service.AttemptOutcome(at, 1, error="ConnectError").succeeded
+
+
+async def test_an_endpoint_gets_only_events_that_occurred_after_it_was_registered(
+    database_url: str,
+) -> None:
+    """Reading the topics again from their start (a new consumer group) must not send a new
+    endpoint the history it never subscribed to."""
+    database = Database(database_url)
+    earlier = envelope_of(factories.session_completed())
+    try:
+        async with database.unit_of_work() as session:
+            session.add(
+                WebhookEndpoint(
+                    owner_id="partner", url="http://127.0.0.1:9/", event_types=["*"], secret="s"
+                )
+            )
+            await session.flush()
+            later = envelope_of(factories.session_completed())
+            replayed = await service.enqueue_deliveries(
+                session, earlier.payload, event_id=earlier.id, occurred_at=earlier.time
+            )
+            fresh = await service.enqueue_deliveries(
+                session, later.payload, event_id=later.id, occurred_at=later.time
+            )
+    finally:
+        await database.dispose()
+
+    assert replayed == []
+    assert [d.event_id for d in fresh] == [later.id]
