@@ -11,8 +11,12 @@ from services.identity.models import DISPLAY_NAME_MAX_LENGTH
 from services.identity.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
 from shared.time_formats import TimeZoneName
 
+# A name of blanks only is refused after stripping; the pattern says so in the schema too.
 DisplayName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH)
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=DISPLAY_NAME_MAX_LENGTH, pattern=r"\S"
+    ),
 ]
 
 
