@@ -11,9 +11,10 @@ end every event was received, verified and applied once, in each appointment's o
 
 The partner authenticates only as a SMART backend service: the admin registers its public
 key (a JWKS) with the app, and the sample gets every token with a client assertion it signs.
-On each appointment.scheduled it reads the client's Patient and Appointments from the FHIR
-API, a page of two at a time, and at the end it reads them once more: every appointment
-booked in the test, with the status it ended in.
+On each appointment.scheduled it reads the client's Patient and that Appointment from the
+FHIR API; at the end it searches the client's Appointments, a page of two at a time: every
+appointment booked in the test, with the status it ended in. An assertion signed by a key
+the app never registered gets no token.
 """
 
 from __future__ import annotations
