@@ -179,9 +179,10 @@ class SmartBackendClient:
     async def search(self, resource_type: str, **parameters: str) -> list[dict[str, Any]]:
         """Every resource a search matches, page after page by the Bundles' ``next`` links.
 
-        Pages are read one after the other, not as one snapshot: a resource that changes in
-        between (an appointment moved) may come twice, kept once here, or not at all. For
-        what a webhook names, :meth:`read` it by id.
+        Pages follow creation order, but they are read one after the other, not as one
+        snapshot: a resource that stops matching the search in between (cancelled, in a
+        search for booked ones) shifts the later pages, so another may come twice (kept once
+        here) or not at all. For what a webhook names, :meth:`read` it by id.
         """
         url: str | None = f"{self.rapport_url}/fhir/{resource_type}"
         params: dict[str, str] | None = {**parameters, "_count": str(self.page_size)}
