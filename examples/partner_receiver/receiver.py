@@ -13,6 +13,9 @@ What it does with each request (see README.md beside it):
    from ``GET /v1/webhook-endpoints/{id}/messages?aggregate_id=...&after=...`` and applies it
    first; the late copies, when they come, are duplicates.
 
+What the partner does with a message is its own ``on_message``; reading the client's FHIR
+resources with a SMART backend-services token is in smart.py beside this file.
+
 It depends on ``httpx``, ``cryptography``, ``standardwebhooks`` and ``starlette``; nothing
 of Rapport's own code. State lives in memory here: keep it in your database, in the same
 transaction as what you do with each message, to survive restarts.
@@ -41,8 +44,9 @@ from starlette.routing import Route
 # Reject messages whose webhook-timestamp is further than this from the local clock.
 TOLERANCE_SECONDS = 5 * 60
 
-# How the receiver gets a bearer token for Rapport's API (e.g. OAuth2 client credentials
-# with scope webhooks:manage; see README.md).
+# How the receiver gets a bearer token (scope webhooks:manage) for the messages API: a SMART
+# backend service's ``SmartBackendClient.access_token`` (smart.py), or OAuth2 client
+# credentials with the app's secret.
 TokenSource = Callable[[], Awaitable[str]]
 
 
@@ -190,16 +194,3 @@ class PartnerReceiver:
             return Response(status_code=status)
 
         return Starlette(routes=[Route(path, hook, methods=["POST"])])
-
-
-async def fetch_clinical_resources(
-    rapport_url: str, token: TokenSource, *, patient_id: str
-) -> dict[str, Any]:
-    """HOOK — the FHIR pull with a SMART backend-services token.
-
-    Once Rapport's SMART backend services and its FHIR R4 API are available, a partner
-    authenticates to ``/oauth/token`` with a signed JWT assertion (``private_key_jwt``) and
-    reads ``/fhir/Patient/{id}``, ``/fhir/Appointment?patient=...``, ``/fhir/Goal?patient=...``.
-    Until then this returns nothing; wire the token request and the reads here.
-    """
-    return {}

@@ -69,6 +69,9 @@ class RapportSystem:
             RAPPORT_ENVIRONMENT="test",
             RAPPORT_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             RAPPORT_JWKS_URL=f"{self.url('identity')}/.well-known/jwks.json",
+            # The public origin is the gateway's: the SMART token endpoint (client
+            # assertions' audience) and FHIR links name it.
+            RAPPORT_PUBLIC_URL=self.gateway_url,
             RAPPORT_WEBHOOKS_ALLOW_PRIVATE_URLS="true",
             RAPPORT_WEBHOOKS_DISPATCHER_POLL_SECONDS="0.2",
             RAPPORT_LOG_LEVEL="INFO",

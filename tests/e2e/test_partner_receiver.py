@@ -8,14 +8,21 @@ the receiver sees the gap in the appointment's sequence, fetches the missing mes
 messages API and applies it first. The cancellation's success brings the failed rescheduling
 forward (the endpoint recovered), and its late copy is then a duplicate. At the
 end every event was received, verified and applied once, in each appointment's order.
+
+The partner authenticates only as a SMART backend service: the admin registers its public
+key (a JWKS) with the app, and the sample gets every token with a client assertion it signs.
+On each appointment.scheduled it reads the client's Patient and that Appointment from the
+FHIR API; at the end it searches the client's Appointments, a page of two at a time: every
+appointment booked in the test, with the status it ended in. An assertion signed by a key
+the app never registered gets no token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,12 +37,19 @@ from tests.e2e.flows import create_admin, eventually, sign_up
 from tests.e2e.system import RapportSystem, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from partner_receiver.receiver import PartnerReceiver  # noqa: E402
+from partner_receiver.receiver import AppliedMessage, PartnerReceiver  # noqa: E402
+from partner_receiver.smart import (  # noqa: E402
+    FhirError,
+    PartnerKey,
+    SmartBackendClient,
+    TokenRequestRefused,
+)
 
 pytestmark = pytest.mark.e2e
 
 APPOINTMENTS = 3
 EVENT_TYPES = ["appointment.scheduled", "appointment.rescheduled", "appointment.cancelled"]
+SMART_SCOPES = ["system/Patient.rs", "system/Appointment.rs", "webhooks:manage"]
 
 
 class LossyNetwork:
@@ -110,35 +124,48 @@ async def test_the_partner_sample_receives_everything_verified_and_in_order(
         admin = await create_admin(rapport, http)
         clinician = await sign_up(http, "clinician")
         client = await sign_up(http, "client")
+        key = PartnerKey.generate()
         app = await http.post(
             "/v1/partner-apps",
-            json={"name": "Sample EHR", "scopes": ["webhooks:manage"]},
+            json={
+                "name": "Sample EHR",
+                "scopes": ["webhooks:manage", "fhir:read", "appointments:read"],
+                "jwks": key.jwks(),
+            },
             headers=admin.headers,
         )
         assert app.status_code == 201, app.text
-        credentials = app.json()
+        client_id = app.json()["client_id"]
         granted = await http.put(
-            f"/v1/partner-apps/{credentials['client_id']}/grants/me", headers=clinician.headers
+            f"/v1/partner-apps/{client_id}/grants/me", headers=clinician.headers
         )
         assert granted.status_code == 204, granted.text
 
-        async def token() -> str:
-            basic = base64.b64encode(
-                f"{credentials['client_id']}:{credentials['client_secret']}".encode()
-            ).decode()
-            response = await http.post(
-                "/oauth/token",
-                content="grant_type=client_credentials",
-                headers={
-                    "content-type": "application/x-www-form-urlencoded",
-                    "authorization": f"Basic {basic}",
-                },
-            )
-            assert response.status_code == 200, response.text
-            access: str = response.json()["access_token"]
-            return access
+        smart = SmartBackendClient(
+            rapport_url=rapport.gateway_url,
+            client_id=client_id,
+            key=key,
+            scopes=SMART_SCOPES,
+            page_size=2,
+        )
+        assert await smart.token_endpoint() == f"{rapport.gateway_url}/oauth/token"
+        # An assertion signed by a key the app never registered (under the registered kid)
+        # gets no token.
+        impostor = SmartBackendClient(
+            rapport_url=rapport.gateway_url,
+            client_id=client_id,
+            key=PartnerKey(kid=key.kid, private_key=PartnerKey.generate().private_key),
+            scopes=SMART_SCOPES,
+        )
+        with pytest.raises(TokenRequestRefused) as refused:
+            await impostor.access_token()
+        assert (refused.value.status_code, refused.value.error) == (401, "invalid_client")
+        assert "signature" in refused.value.description
+        token = smart.access_token
+        first_token = await token()
+        rapport.must_never_log("a partner's access token", first_token)
 
-        partner = {"Authorization": f"Bearer {await token()}"}
+        partner = {"Authorization": f"Bearer {first_token}"}
         endpoint = await http.post(
             "/v1/webhook-endpoints",
             json={"url": url, "event_types": EVENT_TYPES, "signature_schemes": ["v1a"]},
@@ -146,14 +173,28 @@ async def test_the_partner_sample_receives_everything_verified_and_in_order(
         )
         assert endpoint.status_code == 201, endpoint.text
         registered = endpoint.json()
+        # What the partner read from the FHIR API on each appointment.scheduled: the Patient
+        # and the Appointment it names, by appointment.
+        pulled: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+        async def on_message(message: AppliedMessage) -> None:
+            if message.type == "appointment.scheduled":
+                pulled[message.data["appointment_id"]] = (
+                    await smart.read("Patient", message.data["client_id"]),
+                    await smart.read("Appointment", message.data["appointment_id"]),
+                )
+
         receiver = PartnerReceiver(
             rapport_url=rapport.gateway_url,
             endpoint_id=registered["id"],
             token=token,
             public_keys=[registered["public_key"]],
+            on_message=on_message,
         )
         network = LossyNetwork(receiver.app())
         holder.append(network)
+
+        booked_ids: set[str] = set()
 
         async def book(offset_hours: int) -> str:
             starts = datetime.now(UTC) + timedelta(days=2, hours=offset_hours)
@@ -172,6 +213,7 @@ async def test_the_partner_sample_receives_everything_verified_and_in_order(
                     return None
                 assert response.status_code == 201, response.text
                 appointment_id: str = response.json()["id"]
+                booked_ids.add(appointment_id)
                 return appointment_id
 
             return await eventually(booked)
@@ -224,6 +266,9 @@ async def test_the_partner_sample_receives_everything_verified_and_in_order(
             )
 
         await eventually(all_applied_and_late_copies_in, timeout=90, interval=0.5)
+        final = await smart.client_resources(client.id)
+        with pytest.raises(FhirError) as unknown:
+            await smart.read("Patient", str(uuid.uuid4()))
 
     applied = applied_to_ours()
     assert len(applied) == APPOINTMENTS
@@ -242,3 +287,34 @@ async def test_the_partner_sample_receives_everything_verified_and_in_order(
     webhook_ids = [m.webhook_id for m in receiver.applied]
     assert len(webhook_ids) == len(set(webhook_ids))
     assert receiver.gaps_filled >= APPOINTMENTS
+
+    # The FHIR pull, with the backend-services token: on each booking of ours, the client and
+    # that appointment (already moved or cancelled, maybe: the clinician does not wait); at
+    # the end, every appointment booked in the test (more than a page of two: the next links
+    # were followed), each once, in the state it ended in.
+    patient = f"Patient/{client.id}"
+    for appointment_id in ours:
+        read_patient, read_appointment = pulled[appointment_id]
+        assert (read_patient["resourceType"], read_patient["id"]) == ("Patient", client.id)
+        assert (read_appointment["resourceType"], read_appointment["id"]) == (
+            "Appointment",
+            appointment_id,
+        )
+        assert read_appointment["status"] in ("booked", "cancelled")
+        assert patient in [p["actor"].get("reference") for p in read_appointment["participant"]]
+    assert final.patient["id"] == client.id
+    assert len(booked_ids) > 2
+    assert sorted(a["id"] for a in final.appointments) == sorted(booked_ids)
+    assert {a["id"]: a["status"] for a in final.appointments} == {
+        appointment_id: "cancelled" if appointment_id in ours else "booked"
+        for appointment_id in booked_ids
+    }
+    for appointment in final.appointments:
+        assert appointment["resourceType"] == "Appointment"
+        actors = [p["actor"].get("reference") for p in appointment["participant"]]
+        assert patient in actors
+    # A refusal comes as an OperationOutcome: an unknown patient, said plainly.
+    assert unknown.value.status_code == 404
+    assert "is not known here" in unknown.value.diagnostics
+    # The token is kept until shortly before it expires, not asked for on each request.
+    assert await token() == first_token

@@ -77,7 +77,9 @@ def _tables() -> dict[str, _Table]:
             Appointment.clinician_id,
             Appointment.starts_at,
             Appointment.updated_at,
-            (col(Appointment.starts_at), col(Appointment.id)),
+            # Pages follow what never changes: a moved appointment keeps its place, so a
+            # partner paging meanwhile neither skips nor repeats it.
+            (col(Appointment.created_at), col(Appointment.id)),
         ),
         "Encounter": _Table(
             SessionRecord,

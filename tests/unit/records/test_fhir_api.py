@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.records.models import Appointment
 from shared.events.catalog import ParticipantJoined, ParticipantLeft, SessionEnded
 from tests.fixtures.fhir_validator import FhirValidator
 from tests.unit.records.clinical_world import (
@@ -155,6 +156,37 @@ async def test_count_pages_with_next_links_to_the_end(
         url = links.get("next")
     assert pages == 2
     assert len(seen) == len(set(seen)) == 3
+
+
+async def test_pages_neither_skip_nor_repeat_an_appointment_moved_while_paging(
+    records: Records,
+) -> None:
+    """A partner pages through a client's appointments while the clinician moves one: the
+    order of the pages must not depend on what can change, or the moved one is skipped."""
+    world = await _world(records)
+    clinician = records.auth(world.user("A"))
+    patient = world.ids["a"]
+    everything = _fhir(await _get(records, clinician, "/fhir/Appointment", patient=patient))
+    all_ids = {entry["resource"]["id"] for entry in everything["entry"]}
+    first = _fhir(await _get(records, clinician, "/fhir/Appointment", patient=patient, _count=2))
+    seen = [entry["resource"]["id"] for entry in first["entry"]]
+    # The one not on the first page is moved a year earlier, ahead of everything.
+    [unseen] = all_ids - set(seen)
+    async with records.database.unit_of_work() as db:
+        appointment = await db.get(Appointment, uuid.UUID(unseen))
+        assert appointment is not None
+        appointment.starts_at -= timedelta(days=365)
+        appointment.ends_at -= timedelta(days=365)
+        db.add(appointment)
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    second = _fhir(
+        await records.http.get(
+            links["next"].removeprefix("http://127.0.0.1:8000"), headers=clinician
+        )
+    )
+    seen += [entry["resource"]["id"] for entry in second["entry"]]
+    assert len(seen) == len(set(seen))
+    assert set(seen) == all_ids
 
 
 async def test_search_by_date_status_and_last_updated(records: Records) -> None:
