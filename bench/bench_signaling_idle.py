@@ -6,6 +6,11 @@ real signaling token. The baseline is a bare ``websockets`` server without compr
 handler just waits. Per-socket memory is the server's RSS growth divided by N, measured in the
 same run for every server. Prints figures; passes or fails nothing.
 
+With room ownership through Kafka (the default here), 2,000 sockets, ws=served, on the shared
+2-core machine (2026-12-04): 26.1 KiB/socket against 14.7 bare; 25.6 with --no-kafka. About
+8-10 KiB of it is pymalloc fragmentation left by the joins' transient objects, about 12 KiB
+live objects (docs/benchmarks.md, "with room ownership in place").
+
     uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets-sansio served]
         [--quick]
 """
