@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from services.webhooks.app import create_app
 from services.webhooks.dispatcher import Dispatcher
+from services.webhooks.models import WebhookEndpoint
 from services.webhooks.settings import WebhooksSettings
 from shared.db import Database
 from shared.events.catalog import Payload
@@ -32,6 +34,16 @@ from tests.support.tokens import TestTokenIssuer
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "webhooks" / "migrations"
 # Nothing listens on port 1: the relay and the consumer just retry in the background.
 NO_KAFKA = "127.0.0.1:1"
+
+
+async def add_catch_all_endpoint(session: AsyncSession) -> None:
+    """A partner's endpoint subscribed to everything, at a port where nothing listens."""
+    session.add(
+        WebhookEndpoint(
+            owner_id="partner", url="http://127.0.0.1:9/", event_types=["*"], secret="s"
+        )
+    )
+    await session.flush()
 
 
 def envelope_of(payload: Payload, *, event_id: str | None = None) -> Envelope:

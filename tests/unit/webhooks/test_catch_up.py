@@ -12,7 +12,13 @@ from services.webhooks import service
 from services.webhooks.models import Delivery, WebhookEndpoint
 from shared.db import Database, utc_now
 from tests.unit.webhooks import factories
-from tests.unit.webhooks.conftest import Receiver, StartService, envelope_of, eventually
+from tests.unit.webhooks.conftest import (
+    Receiver,
+    StartService,
+    add_catch_all_endpoint,
+    envelope_of,
+    eventually,
+)
 from tests.unit.webhooks.test_dispatcher import delivery_log, publish
 from tests.unit.webhooks.test_service import BOX
 
@@ -59,12 +65,7 @@ async def test_the_backlog_comes_due_oldest_first_and_an_attempt_in_flight_stays
     policy = service.RetryPolicy([HOUR, HOUR])
     try:
         async with database.unit_of_work() as session:
-            session.add(
-                WebhookEndpoint(
-                    owner_id="partner", url="http://127.0.0.1:9/", event_types=["*"], secret="s"
-                )
-            )
-            await session.flush()
+            await add_catch_all_endpoint(session)
             queued = []
             for _ in range(4):
                 envelope = envelope_of(factories.session_completed())

@@ -7,23 +7,18 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
-from services.webhooks.models import Delivery, WebhookEndpoint
+from services.webhooks.models import Delivery
 from services.webhooks.settings import DEVELOPMENT_SECRETS_KEY
 from shared.db import Database, utc_now
 from shared.secret_box import SecretBox
 from tests.unit.webhooks import factories
-from tests.unit.webhooks.conftest import envelope_of
+from tests.unit.webhooks.conftest import add_catch_all_endpoint, envelope_of
 
 BOX = SecretBox(DEVELOPMENT_SECRETS_KEY)
 
 
 async def queue_one(session: AsyncSession) -> Delivery:
-    session.add(
-        WebhookEndpoint(
-            owner_id="partner", url="http://127.0.0.1:9/", event_types=["*"], secret="s"
-        )
-    )
-    await session.flush()
+    await add_catch_all_endpoint(session)
     envelope = envelope_of(factories.session_completed())
     (delivery,) = await service.enqueue_deliveries(
         session, envelope.payload, event_id=envelope.id, occurred_at=envelope.time
@@ -109,12 +104,7 @@ async def test_an_endpoint_gets_only_events_that_occurred_after_it_was_registere
     earlier = envelope_of(factories.session_completed())
     try:
         async with database.unit_of_work() as session:
-            session.add(
-                WebhookEndpoint(
-                    owner_id="partner", url="http://127.0.0.1:9/", event_types=["*"], secret="s"
-                )
-            )
-            await session.flush()
+            await add_catch_all_endpoint(session)
             later = envelope_of(factories.session_completed())
             replayed = await service.enqueue_deliveries(
                 session, earlier.payload, event_id=earlier.id, occurred_at=earlier.time
