@@ -147,7 +147,12 @@ class OwnerDirectory:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Follow the owners topic from its start until stopped, reconnecting after errors."""
+        """Follow the owners topic from its start until stopped, reconnecting after errors.
+
+        An outage is logged once, when it starts, not on every attempt (every second for as
+        long as Kafka is away); the last claims known keep routing meanwhile.
+        """
+        waiting = False
         while not self._stopping.is_set():
             try:
                 # Created here as it must be (compacted, one partition) before anything
@@ -155,7 +160,11 @@ class OwnerDirectory:
                 # with the defaults.
                 await ensure_topic(self._bootstrap, self.topic, partitions=1)
             except (KafkaError, OSError) as exc:
-                log.warning("owner directory waiting for Kafka: %s", type(exc).__name__)
+                if waiting:
+                    log.debug("owner directory still waiting for Kafka: %s", type(exc).__name__)
+                else:
+                    log.warning("owner directory waiting for Kafka: %s", type(exc).__name__)
+                waiting = True
                 try:
                     await asyncio.wait_for(self._stopping.wait(), timeout=self._retry)
                 except TimeoutError:
@@ -172,6 +181,9 @@ class OwnerDirectory:
             )
             try:
                 await consumer.start()
+                if waiting:
+                    log.info("owner directory connected to Kafka again")
+                    waiting = False
                 await self._follow(consumer)
             except (KafkaError, OSError) as exc:
                 log.warning("owner directory reconnecting: %s", type(exc).__name__)
