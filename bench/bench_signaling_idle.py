@@ -11,8 +11,13 @@ With room ownership through Kafka (the default here), 2,000 sockets, ws=served, 
 8-10 KiB of it is pymalloc fragmentation left by the joins' transient objects, about 12 KiB
 live objects (docs/benchmarks.md, "with room ownership in place").
 
+``--database`` picks signaling's store: the embedded default (SQLite, a file) and/or
+PostgreSQL (a fresh database on the bench's server, started by the devservers launcher unless
+``RAPPORT_BENCH_POSTGRES_DSN_BASE`` names one). Every process here raises its open-file soft
+limit to the hard limit: 15,000 sockets need more than the usual 1,024.
+
     uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets-sansio served]
-        [--quick]
+        [--database sqlite postgres] [--quick]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import sys
 import tempfile
@@ -52,6 +58,15 @@ def _rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def raise_open_files(needed: int = 0) -> None:
+    """Open-file soft limit up to the hard one; an error if that is still under ``needed``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if needed and hard != resource.RLIM_INFINITY and hard < needed:
+        raise SystemExit(f"{needed} sockets need {needed} open files; the hard limit is {hard}")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,6 +78,8 @@ def _free_port() -> int:
 
 def _serve_bare(port: int) -> None:
     import uvloop
+
+    raise_open_files()
 
     async def handler(ws: Any) -> None:
         async for _ in ws:
@@ -90,6 +107,7 @@ def _serve_signaling(
     from services.signaling.settings import SignalingSettings
     from shared.tokens import StaticKeySource
 
+    raise_open_files()
     settings = SignalingSettings(
         environment="test",
         database_url=database_url,
@@ -226,19 +244,37 @@ def main() -> None:
         default=["websockets-sansio", "served"],
         help="uvicorn ws implementations; 'served' is signaling's own (server_config)",
     )
+    parser.add_argument(
+        "--database",
+        nargs="+",
+        choices=["sqlite", "postgres"],
+        default=["sqlite"],
+        help="signaling's store: the embedded default (SQLite) and/or PostgreSQL",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     parser.add_argument(
         "--no-kafka", action="store_true", help="no broker: one process owns every room"
     )
     args = parser.parse_args()
     if args.quick:
-        args.sockets, args.ws = 20, ["served"]
+        args.sockets, args.ws, args.database = 20, ["served"], ["sqlite", "postgres"]
     count: int = args.sockets
-    with kafka_for_ownership(not args.no_kafka) as kafka_bootstrap:
-        _run(args, count, kafka_bootstrap)
+    # This process holds every client socket, each server as many, plus a margin.
+    raise_open_files(count + min(200, count) + 200)
+    with contextlib.ExitStack() as servers:
+        kafka_bootstrap = servers.enter_context(kafka_for_ownership(not args.no_kafka))
+        databases: dict[str, str | None] = {"sqlite": None}
+        if "postgres" in args.database:
+            [databases["postgres"]] = servers.enter_context(_table.postgres("bench_signaling"))
+        _run(args, count, kafka_bootstrap, databases)
 
 
-def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> None:
+def _run(
+    args: argparse.Namespace,
+    count: int,
+    kafka_bootstrap: str | None,
+    databases: dict[str, str | None],
+) -> None:
     warm_up = min(200, count)
 
     from shared.migrations import upgrade
@@ -273,9 +309,12 @@ def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> N
     bare.terminate()
     bare.join()
 
-    for ws_impl in args.ws:
+    for database, ws_impl in [(d, w) for d in args.database for w in args.ws]:
         with tempfile.TemporaryDirectory() as tmp:
-            database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
+            # PostgreSQL: one database for every run here, each run with sessions of its own.
+            database_url = (
+                databases[database] or f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
+            )
             upgrade(MIGRATIONS, database_url)
             sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + warm_up)]
             asyncio.run(_schedule(database_url, sessions))
@@ -293,7 +332,8 @@ def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> N
             _wait_listening(port, server)
             wait_owning(port, server)
             assert server.pid is not None
-            results[f"signaling (ws={ws_impl})"] = asyncio.run(
+            store = "SQLite" if database == "sqlite" else "PostgreSQL"
+            results[f"signaling (ws={ws_impl}, {store})"] = asyncio.run(
                 _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins, warm_up)
             )
             server.terminate()
