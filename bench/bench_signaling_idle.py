@@ -16,7 +16,7 @@ PostgreSQL (a fresh database on the bench's server, started by the devservers la
 ``RAPPORT_BENCH_POSTGRES_DSN_BASE`` names one). Every process here raises its open-file soft
 limit to the hard limit: 15,000 sockets need more than the usual 1,024.
 
-    uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets-sansio served]
+    uv run python bench/bench_signaling_idle.py [--sockets 15000] [--ws served websockets-sansio]
         [--database sqlite postgres] [--quick]
 """
 
@@ -237,18 +237,18 @@ async def _schedule(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sockets", type=int, default=5000)
+    parser.add_argument("--sockets", type=int, default=15_000)
     parser.add_argument(
         "--ws",
         nargs="+",
-        default=["websockets-sansio", "served"],
+        default=["served"],
         help="uvicorn ws implementations; 'served' is signaling's own (server_config)",
     )
     parser.add_argument(
         "--database",
         nargs="+",
         choices=["sqlite", "postgres"],
-        default=["sqlite"],
+        default=["sqlite", "postgres"],
         help="signaling's store: the embedded default (SQLite) and/or PostgreSQL",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
