@@ -180,7 +180,8 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
             )
         if first is not None:
             await ws.send(first[i])
-            reply = json.loads(await ws.recv())
+            # Bounded only against a hang (a server that stopped serving): fail, do not wait.
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 600))
             assert reply["type"] == "waiting", reply
         sockets.append(ws)
 
