@@ -180,7 +180,8 @@ async def _peer(
     async def receive() -> None:
         got = 0
         while got < expected:
-            stamp = _stamp(json.loads(await receiver.recv()))
+            # Bounded only against a hang (a lost message): fail the run, do not wait forever.
+            stamp = _stamp(json.loads(await asyncio.wait_for(receiver.recv(), 300)))
             if stamp is None:
                 continue  # presence and other room news
             phase, sent = stamp.split(" ", 1)[0].split(":")
