@@ -28,6 +28,7 @@ import multiprocessing
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,14 @@ def _payload() -> UserRegistered:
     return UserRegistered(user_id=uuid.uuid4(), role="client", registered_at=datetime.now(UTC))
 
 
-async def baseline(bootstrap: str, count: int) -> float:
-    """Bare aiokafka: produce ``count`` records and consume them back, no database."""
-    topic = f"bench-baseline-{uuid.uuid4().hex[:6]}"
-    records = [encode(_payload(), source="/bench") for _ in range(count)]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+async def _bare_clients(
+    bootstrap: str, topic: str, **producer_options: Any
+) -> tuple[AIOKafkaProducer, AIOKafkaConsumer]:
+    """A started idempotent acks=all producer, and a started consumer of ``topic`` in a group
+    of its own from the earliest offset, committing by hand."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **producer_options
+    )
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -69,6 +73,14 @@ async def baseline(bootstrap: str, count: int) -> float:
     )
     await producer.start()
     await consumer.start()
+    return producer, consumer
+
+
+async def baseline(bootstrap: str, count: int) -> float:
+    """Bare aiokafka: produce ``count`` records and consume them back, no database."""
+    topic = f"bench-baseline-{uuid.uuid4().hex[:6]}"
+    records = [encode(_payload(), source="/bench") for _ in range(count)]
+    producer, consumer = await _bare_clients(bootstrap, topic)
     started = time.perf_counter()
     futures = [await producer.send(topic, r.value, key=r.key, headers=r.headers) for r in records]
     await asyncio.gather(*futures)
@@ -82,6 +94,26 @@ async def baseline(bootstrap: str, count: int) -> float:
     await producer.stop()
     await consumer.stop()
     return count / elapsed
+
+
+def _consumer(
+    bootstrap: str,
+    database: Database,
+    apply: Callable[[AsyncSession, UserRegistered], Awaitable[None]],
+) -> tuple[EventConsumer, EventPublisher]:
+    """The consuming service's consumer (a group of its own) applying ``apply``, and its
+    dead-letter publisher."""
+    router = EventRouter()
+    router.on(UserRegistered, apply)
+    dlq = EventPublisher(bootstrap, client_id="bench-dlq")
+    consumer = EventConsumer(
+        name=f"bench-{uuid.uuid4().hex[:6]}",
+        router=router,
+        database=database,
+        publisher=dlq,
+        bootstrap_servers=bootstrap,
+    )
+    return consumer, dlq
 
 
 async def pipeline(bootstrap: str, producer_url: str, consumer_url: str, count: int) -> float:
@@ -104,19 +136,9 @@ async def pipeline(bootstrap: str, producer_url: str, consumer_url: str, count: 
     async def apply(session: AsyncSession, event: UserRegistered) -> None:
         session.add(BenchEffect(user_id=event.user_id))
 
-    router = EventRouter()
-    router.on(UserRegistered, apply)
-
     publisher = EventPublisher(bootstrap, client_id="bench-relay")
-    dlq = EventPublisher(bootstrap, client_id="bench-dlq")
     relay = OutboxRelay(producer_db, publisher, batch_size=1000)
-    consumer = EventConsumer(
-        name=f"bench-{uuid.uuid4().hex[:6]}",
-        router=router,
-        database=consumer_db,
-        publisher=dlq,
-        bootstrap_servers=bootstrap,
-    )
+    consumer, dlq = _consumer(bootstrap, consumer_db, apply)
     consumer_task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.assigned.wait(), 60)
     started = time.perf_counter()
@@ -200,16 +222,7 @@ async def steady(
         pending.clear()
 
     consumer_db.on_commit(after_commit)
-    router = EventRouter()
-    router.on(UserRegistered, apply)
-    dlq = EventPublisher(bootstrap, client_id="bench-dlq")
-    consumer = EventConsumer(
-        name=f"bench-{uuid.uuid4().hex[:6]}",
-        router=router,
-        database=consumer_db,
-        publisher=dlq,
-        bootstrap_servers=bootstrap,
-    )
+    consumer, dlq = _consumer(bootstrap, consumer_db, apply)
     consumer_task = asyncio.create_task(consumer.run())
     # A new group reads the topic from the start: the throughput run's events come first.
     while consumer.stats.applied < already:
@@ -262,18 +275,8 @@ async def steady(
 async def baseline_latency(bootstrap: str, rate: float, seconds: float) -> tuple[float, float]:
     """Bare aiokafka at ``rate`` records/s (10 ms ticks): p50, p99 ms from send to consumed."""
     topic = f"bench-latency-{uuid.uuid4().hex[:6]}"
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2
-    )
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=topic,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await producer.start()
-    await consumer.start()
+    # linger_ms as EventPublisher's: the relay's producer waits as long for a batch.
+    producer, consumer = await _bare_clients(bootstrap, topic, linger_ms=2)
     # The topic exists and the group has its partition before the clock starts.
     await producer.send_and_wait(topic, b"warm-up")
     while not await consumer.getmany(timeout_ms=500):
