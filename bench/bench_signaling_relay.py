@@ -113,11 +113,18 @@ async def _pair_bare(url: str) -> tuple[Any, Any]:
     return a, b
 
 
-async def _pair_signaling(url: str, joins: tuple[str, str, str]) -> tuple[Any, Any]:
+async def _pair_signaling(
+    url: str, joins: tuple[str, str, str], *, connect_late: bool = False
+) -> tuple[Any, Any]:
+    """A clinician and a client admitted to the same room. ``connect_late``: the clinician's
+    socket opens once the client waits, not with it (on a loaded machine the client's join can
+    take longer than signaling waits for an open socket's first message)."""
     client_join, clinician_join, client_id = joins
-    client, clinician = await _connect(url), await _connect(url)
+    client = await _connect(url)
+    clinician = None if connect_late else await _connect(url)
     await client.send(client_join)
     await _until(client, "waiting")
+    clinician = clinician or await _connect(url)
     await clinician.send(clinician_join)
     await _until(clinician, "joined")
     await clinician.send(json.dumps({"type": "admit", "user_id": client_id}))
@@ -222,8 +229,12 @@ def _load_worker(
                 if room is None:
                     return await _pair_bare(url)
                 client_join, clinician_join, client_id, session_id = room
-                room_url = f"{url}?session_id={session_id}" if "/v1/signal" in url else url
-                return await _pair_signaling(room_url, (client_join, clinician_join, client_id))
+                room_url = f"{url}?session_id={session_id}"
+                # Each socket opened just before its join: on a loaded machine the client's
+                # join can take longer than signaling waits for an open socket's first join.
+                return await _pair_signaling(
+                    room_url, (client_join, clinician_join, client_id), connect_late=True
+                )
 
         pairs = await asyncio.gather(*(pair(room) for room in rooms))
         ready.release()
