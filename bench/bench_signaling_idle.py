@@ -177,6 +177,10 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
                 subprotocols=[SUBPROTOCOL],
                 compression=None,
                 open_timeout=60,  # type: ignore[list-item]
+                # The servers' keepalive pings are what is held; the client's own would double
+                # the pings, and a starved client (15,000 sockets, a loaded machine) missing its
+                # pongs' deadline closes sockets with 1011 in the middle of the figure.
+                ping_interval=None,
             )
         if first is not None:
             await ws.send(first[i])
@@ -304,7 +308,9 @@ def _run(
     bare.start()
     _wait_listening(port, bare)
     assert bare.pid is not None
-    results["bare websockets"] = asyncio.run(
+    import uvloop
+
+    results["bare websockets"] = uvloop.run(
         _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None, warm_up)
     )
     bare.terminate()
@@ -334,7 +340,7 @@ def _run(
             wait_owning(port, server)
             assert server.pid is not None
             store = "SQLite" if database == "sqlite" else "PostgreSQL"
-            results[f"signaling (ws={ws_impl}, {store})"] = asyncio.run(
+            results[f"signaling (ws={ws_impl}, {store})"] = uvloop.run(
                 _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins, warm_up)
             )
             server.terminate()

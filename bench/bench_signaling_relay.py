@@ -94,6 +94,7 @@ async def _connect(url: str) -> Any:
         compression=None,
         open_timeout=60,
         max_size=2**20,
+        ping_interval=None,  # the servers' keepalive is enough; a starved client's would fail
     )
 
 
@@ -261,7 +262,9 @@ def _load_worker(
                 await ws.close()
         return latencies
 
-    results.put(asyncio.run(main()))
+    import uvloop
+
+    results.put(uvloop.run(main()))
 
 
 def _start_gateway(signaling_port: int) -> tuple[subprocess.Popen[bytes], int]:
