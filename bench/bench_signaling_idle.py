@@ -49,6 +49,10 @@ from bench import _table  # noqa: E402
 
 SUBPROTOCOL = "rapport.signal.v1"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "signaling" / "migrations"
+# Both servers ping every 20 s (their defaults) and wait this long for the pong: with the
+# default 20 s, a client process starved on a loaded machine while it opens 15,000 sockets
+# missed pongs and both servers closed sockets in the middle of the figure.
+PONG_DEADLINE = 120.0
 
 
 def _rss_kib(pid: int) -> int:
@@ -87,7 +91,12 @@ def _serve_bare(port: int) -> None:
 
     async def main() -> None:
         async with websockets.serve(
-            handler, "127.0.0.1", port, compression=None, subprotocols=[SUBPROTOCOL]
+            handler,
+            "127.0.0.1",
+            port,
+            compression=None,
+            subprotocols=[SUBPROTOCOL],
+            ping_timeout=PONG_DEADLINE,
         ):
             await asyncio.Future()
 
@@ -119,6 +128,7 @@ def _serve_signaling(
         port=port,
         log_level="WARNING",
         idle_timeout_seconds=3600,
+        ping_timeout_seconds=PONG_DEADLINE,
         rate_limit_burst=1000,
         # No Kafka here: the outbox relay retries every few seconds, and loading a batch of 500
         # held rows each time stalls the loop for tens of ms, which a real deployment (Kafka
@@ -163,6 +173,19 @@ def kafka_for_ownership(enabled: bool) -> Any:
 # load --------------------------------------------------------------------------------------
 
 
+async def _connect_retrying(url: str, **options: Any) -> Any:
+    """``websockets.connect``, tried three times: a loaded machine fails a handshake now and
+    then, which says nothing about memory per socket."""
+    for attempt in range(3):
+        try:
+            return await websockets.connect(url, **options)
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidMessage):
+            if attempt == 2:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
 async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
     """Open ``count`` sockets, 200 handshakes at a time, each sending its ``first`` message
     as soon as it is open, however many are still waiting for their answer: a join storm,
@@ -172,7 +195,7 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
 
     async def one(i: int) -> None:
         async with semaphore:
-            ws = await websockets.connect(
+            ws = await _connect_retrying(
                 url,
                 subprotocols=[SUBPROTOCOL],
                 compression=None,
