@@ -276,7 +276,11 @@ def _load_worker(
 
     import uvloop
 
-    results.put(uvloop.run(main()))
+    try:
+        results.put(uvloop.run(main()))
+    except Exception as error:  # noqa: BLE001 - reported to the main process, which fails the run
+        results.put({"error": f"{type(error).__name__}: {error}"})
+        raise
 
 
 def _start_gateway(signaling_port: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -353,7 +357,12 @@ def _run_load(
     }
     latencies: dict[str, list[float]] = {"burst": [], "steady": []}
     for _ in processes:
-        for phase, values in results.get(timeout=600).items():
+        measured = results.get(timeout=900)  # only against a hang: a worker reports its error
+        if "error" in measured:
+            for process in processes:
+                process.kill()
+            raise RuntimeError(f"a load process failed: {measured['error']}")
+        for phase, values in measured.items():
             latencies[phase].extend(values)
     for process in processes:
         process.join(timeout=60)
