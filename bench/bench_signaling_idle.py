@@ -129,6 +129,9 @@ def _serve_signaling(
         log_level="WARNING",
         idle_timeout_seconds=3600,
         ping_timeout_seconds=PONG_DEADLINE,
+        # A client opening 15,000 sockets on a loaded machine can send its join more than the
+        # default 10 s after signaling accepted the socket (closed with 4001 mid-figure).
+        join_timeout_seconds=PONG_DEADLINE,
         rate_limit_burst=1000,
         # No Kafka here: the outbox relay retries every few seconds, and loading a batch of 500
         # held rows each time stalls the loop for tens of ms, which a real deployment (Kafka
