@@ -61,6 +61,7 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         description="Appointments, session records, goals and the audit log.",
     )
     app.state.database = database
+    app.state.billing_table = billing
     app.state.slot_rules = scheduling.SlotRules(
         slot_minutes=settings.slot_minutes, step_minutes=settings.slot_step_minutes
     )
