@@ -13,12 +13,24 @@ from services.records.schemas import NON_BLANK, RequestBody, View
 
 CountryCode = Annotated[
     str,
-    Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2", examples=["US"]),
+    Field(
+        min_length=2,
+        max_length=2,
+        pattern=r"^[A-Za-z]{2}$",
+        description="ISO 3166-1 alpha-2 (a code ISO assigned)",
+        examples=["US"],
+    ),
     AfterValidator(rules.country_code),
 ]
 RegionCode = Annotated[
     str,
-    Field(min_length=4, max_length=6, description="ISO 3166-2", examples=["US-NY"]),
+    Field(
+        min_length=4,
+        max_length=6,
+        pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$",
+        description="ISO 3166-2 (a subdivision code ISO assigned)",
+        examples=["US-NY"],
+    ),
     AfterValidator(rules.region_code),
 ]
 
