@@ -155,6 +155,9 @@ class SessionRecord(SQLModel, table=True):
     completion_announced_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # The codes of a completed session (what ``SessionBillingReady`` carries, without ids),
+    # set when its completion is announced; None until then and for other outcomes.
+    billing: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class SessionAttendance(SQLModel, table=True):

@@ -36,6 +36,7 @@ from services.records.sessions.schemas import (
     AttendeeView,
     PartyProgress,
     ProgressPage,
+    SessionBilling,
     SessionProgress,
     SessionRecordView,
 )
@@ -294,6 +295,10 @@ async def _settle(db: AsyncSession, record: SessionRecord, billing: BillingTable
     joins = await _derive(db, record)
     record.updated_at = utc_now()
     await audit.record(db, None, "update", "session_record", [record.session_id])
+    if record.billing is not None:
+        # Billed already: an event arriving late still corrects the record's codes (the
+        # event went out once, with what was known when the completion was announced).
+        await _bill(db, record, billing)
     if record.outcome == "completed" and record.connected_at is not None:
         await _announce(db, record, joins, billing)
 
@@ -347,7 +352,7 @@ async def _announce(
         source=SOURCE,
     )
     if ended_as == "completed":
-        add_event(db, await _billing_ready(db, record, billing), source=SOURCE)
+        add_event(db, await _bill(db, record, billing), source=SOURCE)
 
 
 async def announce_settled_sessions(
@@ -365,11 +370,12 @@ async def announce_settled_sessions(
     return len(ended)
 
 
-async def _billing_ready(
+async def _bill(
     db: AsyncSession, record: SessionRecord, billing: BillingTable
 ) -> SessionBillingReady:
     """The completed session's codes by the billing table, from its connected time, who
-    attended, whether the client said they were at home and what video arrived."""
+    attended, whether the client said they were at home and what video arrived; kept on the
+    record too."""
     attendance = await repository.list_attendance(db, record.session_id)
     samples = await repository.list_quality_samples(db, record.session_id)
     started_at = record.connected_at or min(
@@ -382,7 +388,7 @@ async def _billing_ready(
         video_frames_decoded=[s.video_frames_decoded for s in samples],
     )
     assert record.ended_at is not None
-    return SessionBillingReady(
+    billed = SessionBillingReady(
         session_id=record.session_id,
         appointment_id=record.appointment_id,
         clinician_id=record.clinician_id,
@@ -396,6 +402,8 @@ async def _billing_ready(
         audio_only=codes.audio_only,
         attendees=[BillingAttendee(user_id=a.user_id, role=a.role) for a in codes.attendees],
     )
+    record.billing = SessionBilling.model_validate(billed.data()).model_dump(mode="json")
+    return billed
 
 
 # Progress data for charts

@@ -103,6 +103,19 @@ async def test_a_completed_session_at_home_with_video_is_billed_once(records: Re
         (client, "client"),
         (clinician, "clinician"),
     ]
+    # The session record keeps what billing was told, for its parties to read.
+    record = await records.http.get(f"/v1/sessions/{session_id}", headers=records.auth(clinician))
+    assert record.json()["billing"] == {
+        "connected_seconds": 2400,
+        "cpt_code": "90834",
+        "group": False,
+        "place_of_service": "10",
+        "audio_only": False,
+        "attendees": [
+            {"user_id": str(client), "role": "client"},
+            {"user_id": str(clinician), "role": "clinician"},
+        ],
+    }
 
 
 async def test_audio_only_elsewhere_and_too_short_for_a_code(records: Records):
@@ -155,6 +168,8 @@ async def test_a_no_show_is_not_billed(records: Records):
     assert await records.settle() == 1
 
     assert await billing_of(records, session_id) == []
+    no_show = await records.http.get(f"/v1/sessions/{session_id}", headers=records.auth(client))
+    assert no_show.json()["billing"] is None
 
 
 async def test_the_table_comes_from_the_settings(tmp_path: Path):

@@ -1,5 +1,6 @@
 """Records: the client's stated location per session, emergency contacts, clinicians'
-licensed jurisdictions, and the video frames each quality sample reported (billing).
+licensed jurisdictions, the video frames each quality sample reported and what each session
+was billed as.
 
 Revision ID: 0008
 Revises: 0007
@@ -52,9 +53,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("call_quality_samples") as batch:
         batch.add_column(sa.Column("video_frames_decoded", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("session_records") as batch:
+        batch.add_column(sa.Column("billing", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("session_records") as batch:
+        batch.drop_column("billing")
     with op.batch_alter_table("call_quality_samples") as batch:
         batch.drop_column("video_frames_decoded")
     op.drop_table("clinician_jurisdictions")
