@@ -134,6 +134,9 @@ async def test_session_billing_ready_reaches_a_partner_verified_with_its_code(
                 (client.id, "client"),
             }
             assert (data["clinician_id"], data["client_id"]) == (clinician.id, client.id)
+            record = await http.get(f"/v1/sessions/{session_id}", headers=clinician.headers)
+            assert record.status_code == 200, record.text
+            assert record.json()["billing"]["cpt_code"] == "90834"
 
             # Every event a partner got about this session, billing included: none says where
             # the client was.
