@@ -1,9 +1,13 @@
 """The dispatcher: sends due deliveries, signed, and records every attempt.
 
-The loop claims as many due deliveries as it has free sending slots, sends each in its own
-task (so a slow endpoint holds one slot, not the loop), and records each outcome in its own
-unit of work. It wakes when new deliveries commit, when a slot frees up, when a near retry
-falls due, and otherwise every ``poll_seconds``.
+The loop claims as many due deliveries as it has free sending slots, and sends each in its
+own task (so a slow endpoint holds one slot, not the loop). A slot frees up as soon as its
+attempt has an answer; a recorder task stores the finished attempts, all those that finished
+while it was storing the previous ones in one unit of work. So neither claiming nor recording
+costs a unit of work per attempt: at the pace of a recovered endpoint's backlog (hundreds a
+second) that cost, not the endpoint, would set the pace. The loop wakes when new deliveries
+commit, when a slot frees up, when attempts are recorded (a recovery brings a backlog
+forward), when a near retry falls due, and otherwise every ``poll_seconds``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import functools
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
@@ -116,6 +120,10 @@ class Dispatcher:
         self._per_endpoint: collections.Counter[uuid.UUID] = collections.Counter()
         self._wakeup = asyncio.Event()
         self._stopping = False
+        # Attempts answered and not yet recorded, in the order they finished.
+        self._finished: list[tuple[service.DueDelivery, service.AttemptOutcome]] = []
+        self._finished_arrived = asyncio.Event()
+        self._sending_done = False
         self.metrics: DeliveryMetrics | None = None
 
     def instrument(self, metrics: Metrics) -> None:
@@ -138,6 +146,8 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until :meth:`stop` (or cancellation, which cancels the attempts in flight)."""
+        self._sending_done = False
+        recorder = asyncio.create_task(self._record_finished(), name="webhook-recorder")
         backoff = self._poll
         try:
             while not self._stopping:
@@ -158,10 +168,14 @@ class Dispatcher:
             # Stopping: let the attempts in flight finish and be recorded (an attempt cut off
             # now would be repeated when its lease runs out).
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+            self._sending_done = True
+            self._finished_arrived.set()
+            await recorder
         finally:
             for task in self._in_flight:
                 task.cancel()
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            recorder.cancel()
+            await asyncio.gather(*self._in_flight, recorder, return_exceptions=True)
 
     async def dispatch_due(self) -> int:
         """Claim due deliveries for the free slots and start an attempt for each."""
@@ -194,35 +208,64 @@ class Dispatcher:
         if self._per_endpoint[endpoint_id] <= 0:
             del self._per_endpoint[endpoint_id]
         if not task.cancelled() and task.exception() is not None:
-            # The outcome could not be stored; the lease runs out and the attempt is repeated.
-            log.warning(
-                "webhook dispatcher: %s not recorded", task.get_name(), exc_info=task.exception()
-            )
+            # No outcome to record; the lease runs out and the attempt is made again.
+            log.warning("webhook dispatcher: %s failed", task.get_name(), exc_info=task.exception())
         self.wake()
 
     async def _deliver(self, delivery: service.DueDelivery) -> None:
         outcome = await self.attempt(delivery)
         if self.metrics is not None:
             self.metrics.attempted(delivery.endpoint_id, outcome)
-        async with self._database.unit_of_work(notify=False) as session:
-            due_again = await service.record_attempt(
-                session, delivery.delivery_id, outcome, policy=self._retry_policy
+        # The slot is free once the endpoint has answered; the delivery stays leased (never
+        # claimed again) until its outcome is recorded.
+        self._finished.append((delivery, outcome))
+        self._finished_arrived.set()
+
+    async def _record_finished(self) -> None:
+        """Record finished attempts, in batches, until sending has stopped and all are in."""
+        while self._finished or not self._sending_done:
+            if not self._finished:
+                self._finished_arrived.clear()
+                await self._finished_arrived.wait()
+                continue
+            batch, self._finished = self._finished, []
+            try:
+                async with self._database.unit_of_work(notify=False) as session:
+                    due_again = await service.record_attempts(
+                        session,
+                        [(delivery.delivery_id, outcome) for delivery, outcome in batch],
+                        policy=self._retry_policy,
+                    )
+            except (SQLAlchemyError, OSError) as exc:
+                # Their leases run out and the attempts are made again: at least once.
+                log.warning("webhook dispatcher: %d attempts not recorded: %s", len(batch), exc)
+                await asyncio.sleep(self._poll)
+                continue
+            self._recorded(batch, due_again)
+
+    def _recorded(
+        self,
+        batch: list[tuple[service.DueDelivery, service.AttemptOutcome]],
+        due_again: dict[str, datetime | None],
+    ) -> None:
+        now = utc_now()
+        for delivery, outcome in batch:
+            log.info(
+                "webhook attempt",
+                extra={
+                    "delivery_id": delivery.delivery_id,
+                    "endpoint_id": str(delivery.endpoint_id),
+                    "attempt": delivery.attempt_number,
+                    "status_code": outcome.status_code,
+                    "succeeded": outcome.succeeded,
+                },
             )
-        log.info(
-            "webhook attempt",
-            extra={
-                "delivery_id": delivery.delivery_id,
-                "endpoint_id": str(delivery.endpoint_id),
-                "attempt": delivery.attempt_number,
-                "status_code": outcome.status_code,
-                "succeeded": outcome.succeeded,
-            },
-        )
-        if due_again is not None:
-            delay = (due_again - utc_now()).total_seconds()
-            if delay < self._poll:
+            due = due_again.get(delivery.delivery_id)
+            if due is not None and (delay := (due - now).total_seconds()) < self._poll:
                 # A retry sooner than the next poll: wake exactly when it falls due.
                 asyncio.get_running_loop().call_later(max(delay, 0.0), self.wake)
+        # A recovered endpoint's backlog may have just come due.
+        self.wake()
 
     async def attempt(self, delivery: service.DueDelivery) -> service.AttemptOutcome:
         """POST the delivery once, signed; an endpoint's failure is the outcome, not an error."""

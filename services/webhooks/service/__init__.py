@@ -21,6 +21,7 @@ from services.webhooks.service.delivery import (
     claim_due_deliveries,
     next_attempt_at,
     record_attempt,
+    record_attempts,
 )
 from services.webhooks.service.endpoints import (
     DeliveryRecord,
@@ -69,6 +70,7 @@ __all__ = [
     "messages_since",
     "next_attempt_at",
     "record_attempt",
+    "record_attempts",
     "record_session_clinician",
     "register_endpoint",
     "replay_delivery",
