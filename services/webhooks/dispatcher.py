@@ -1,13 +1,21 @@
 """The dispatcher: sends due deliveries, signed, and records every attempt.
 
-The loop claims as many due deliveries as it has free sending slots, and sends each in its
-own task (so a slow endpoint holds one slot, not the loop). A slot frees up as soon as its
-attempt has an answer; a recorder task stores the finished attempts, all those that finished
-while it was storing the previous ones in one unit of work. So neither claiming nor recording
-costs a unit of work per attempt: at the pace of a recovered endpoint's backlog (hundreds a
-second) that cost, not the endpoint, would set the pace. The loop wakes when new deliveries
-commit, when a slot frees up, when attempts are recorded (a recovery brings a backlog
-forward), when a near retry falls due, and otherwise every ``poll_seconds``.
+Three cooperating parts, so that no attempt waits for a unit of work of its own (at the pace
+of a recovered endpoint's backlog, hundreds a second, that cost and not the endpoint would
+set the pace):
+
+- the claiming loop leases due deliveries in batches, up to ``PREFETCH_ROUNDS`` times each
+  endpoint's concurrency limit, into a local queue per endpoint;
+- the starter takes claims off those queues as sending slots free up (never more than the
+  endpoint's limit in flight), confirms them all in one statement, the last look before
+  sending (a grant revoked, an endpoint disabled or deleted since the claim is honoured), and
+  sends each in its own task, so a slow endpoint holds its own slots, not the loop;
+- the recorder stores the finished attempts, all those that finished while it was storing
+  the previous ones in one unit of work.
+
+The loop wakes when new deliveries commit, when an endpoint's queue runs low, when attempts
+are recorded (a recovery brings a backlog forward), when a near retry falls due, and
+otherwise every ``poll_seconds``.
 """
 
 from __future__ import annotations
@@ -36,8 +44,12 @@ from shared.secret_box import SecretBox
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Rapport-Webhooks/1"
-# Extra time on a claim beyond the attempt's timeout, so a lease never runs out mid-attempt.
+# Extra time on a claim beyond the attempts' timeouts, so a lease never runs out mid-attempt.
 LEASE_MARGIN_SECONDS = 30.0
+# How many rounds of an endpoint's concurrency limit are claimed ahead: enough that its free
+# slots are refilled from memory while the next batch is being claimed. A claim waits behind
+# at most PREFETCH_ROUNDS - 1 rounds of attempts, which its lease covers.
+PREFETCH_ROUNDS = 4
 
 
 class DeliveryMetrics:
@@ -117,7 +129,17 @@ class Dispatcher:
         self._max_in_flight = max_in_flight
         self._max_per_endpoint = max_in_flight_per_endpoint
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Attempts in flight (or being confirmed) per endpoint, and claims waiting for a slot.
         self._per_endpoint: collections.Counter[uuid.UUID] = collections.Counter()
+        self._queued: dict[uuid.UUID, collections.deque[service.DueDelivery]] = {}
+        self._confirming = 0
+        self._starter: asyncio.Task[None] | None = None
+        # Each claim's lease covers the rounds it may wait plus its own attempt; a claim is
+        # started only with at least one attempt's worth of lease left.
+        self._lease = timedelta(
+            seconds=(PREFETCH_ROUNDS + 1) * timeout_seconds + LEASE_MARGIN_SECONDS
+        )
+        self._lease_left_to_start = timedelta(seconds=timeout_seconds + LEASE_MARGIN_SECONDS)
         self._wakeup = asyncio.Event()
         self._stopping = False
         # Attempts answered and not yet recorded, in the order they finished.
@@ -165,52 +187,133 @@ class Dispatcher:
                 # freed slot or a timed retry wakes the loop before the poll runs out.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll)
-            # Stopping: let the attempts in flight finish and be recorded (an attempt cut off
+            # Stopping: claims not yet started go back at once (rather than when their lease
+            # runs out); the attempts in flight finish and are recorded (an attempt cut off
             # now would be repeated when its lease runs out).
+            if self._starter is not None:
+                await asyncio.gather(self._starter, return_exceptions=True)
+            await self._give_back_queued()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
             self._sending_done = True
             self._finished_arrived.set()
             await recorder
         finally:
-            for task in self._in_flight:
+            tasks = [*self._in_flight, recorder, *([self._starter] if self._starter else [])]
+            for task in tasks:
                 task.cancel()
-            recorder.cancel()
-            await asyncio.gather(*self._in_flight, recorder, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def dispatch_due(self) -> int:
-        """Claim due deliveries for the free slots and start an attempt for each."""
-        free = self._max_in_flight - self.in_flight
-        if free <= 0:
-            return 0
-        lease = timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
-        async with self._database.unit_of_work(notify=False) as session:
-            due = await service.claim_due_deliveries(
-                session,
-                now=utc_now(),
-                limit=free,
-                lease=lease,
-                box=self._box,
-                in_flight=self._per_endpoint,
-                per_endpoint_limit=self._max_per_endpoint,
-            )
-        for delivery in due:
-            task = asyncio.create_task(
-                self._deliver(delivery), name=f"webhook-delivery {delivery.delivery_id}"
-            )
-            self._in_flight.add(task)
-            self._per_endpoint[delivery.endpoint_id] += 1
-            task.add_done_callback(functools.partial(self._attempt_finished, delivery.endpoint_id))
-        return len(due)
+        """Claim due deliveries into the endpoints' queues, and start what has a free slot."""
+        held = collections.Counter(self._per_endpoint)
+        for endpoint_id, queue in self._queued.items():
+            held[endpoint_id] += len(queue)
+        room = self._max_in_flight * PREFETCH_ROUNDS - sum(held.values())
+        claimed: list[service.DueDelivery] = []
+        if room > 0:
+            async with self._database.unit_of_work(notify=False) as session:
+                claimed = await service.claim_due_deliveries(
+                    session,
+                    now=utc_now(),
+                    limit=room,
+                    lease=self._lease,
+                    box=self._box,
+                    in_flight=held,
+                    per_endpoint_limit=self._max_per_endpoint * PREFETCH_ROUNDS,
+                )
+        for delivery in claimed:
+            self._queued.setdefault(delivery.endpoint_id, collections.deque()).append(delivery)
+        self._start_queued()
+        return len(claimed)
 
-    def _attempt_finished(self, endpoint_id: uuid.UUID, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+    def _start_queued(self) -> None:
+        """Start the starter, unless it is running (it looks again before it ends)."""
+        if self._starter is None and not self._stopping:
+            self._starter = asyncio.create_task(self._start_confirmed(), name="webhook-starter")
+
+    def _take_startable(self) -> list[service.DueDelivery]:
+        """Claims off the queues for the free slots, oldest due first, within each endpoint's
+        limit and the overall one; their slots count as taken from now on."""
+        heads = sorted(
+            (queue[0].due_at or utc_now(), endpoint_id)
+            for endpoint_id, queue in self._queued.items()
+            if queue
+        )
+        taken: list[service.DueDelivery] = []
+        for _, endpoint_id in heads:
+            queue = self._queued[endpoint_id]
+            while (
+                queue
+                and self._per_endpoint[endpoint_id] < self._max_per_endpoint
+                and len(self._in_flight) + self._confirming < self._max_in_flight
+            ):
+                taken.append(queue.popleft())
+                self._per_endpoint[endpoint_id] += 1
+                self._confirming += 1
+            if not queue:
+                del self._queued[endpoint_id]
+        return taken
+
+    async def _start_confirmed(self) -> None:
+        try:
+            while not self._stopping and (taken := self._take_startable()):
+                try:
+                    async with self._database.unit_of_work(notify=False) as session:
+                        send, give_back = await service.confirm_claims(
+                            session, taken, now=utc_now(), lease_left=self._lease_left_to_start
+                        )
+                        await service.give_back_claims(session, give_back)
+                except (SQLAlchemyError, OSError) as exc:
+                    # Still leased: they wait in their queues for the database to answer.
+                    log.warning("webhook dispatcher: database unavailable, retrying: %s", exc)
+                    for delivery in reversed(taken):
+                        self._free_slot(delivery.endpoint_id)
+                        queue = self._queued.setdefault(delivery.endpoint_id, collections.deque())
+                        queue.appendleft(delivery)
+                    await asyncio.sleep(self._poll)
+                    continue
+                sending = {delivery.delivery_id for delivery in send}
+                for delivery in taken:
+                    self._confirming -= 1
+                    if delivery.delivery_id in sending:
+                        self._start(delivery)
+                    else:
+                        self._free_slot(delivery.endpoint_id)
+        finally:
+            self._starter = None
+
+    def _start(self, delivery: service.DueDelivery) -> None:
+        task = asyncio.create_task(
+            self._deliver(delivery), name=f"webhook-delivery {delivery.delivery_id}"
+        )
+        self._in_flight.add(task)
+        task.add_done_callback(functools.partial(self._attempt_finished, delivery.endpoint_id))
+
+    def _free_slot(self, endpoint_id: uuid.UUID) -> None:
         self._per_endpoint[endpoint_id] -= 1
         if self._per_endpoint[endpoint_id] <= 0:
             del self._per_endpoint[endpoint_id]
+
+    def _attempt_finished(self, endpoint_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._free_slot(endpoint_id)
         if not task.cancelled() and task.exception() is not None:
             # No outcome to record; the lease runs out and the attempt is made again.
             log.warning("webhook dispatcher: %s failed", task.get_name(), exc_info=task.exception())
-        self.wake()
+        self._start_queued()
+        if len(self._queued.get(endpoint_id, ())) <= self._max_per_endpoint:
+            self.wake()  # one round left in the endpoint's queue: claim the next batch
+
+    async def _give_back_queued(self) -> None:
+        queued = [delivery for queue in self._queued.values() for delivery in queue]
+        self._queued.clear()
+        if not queued:
+            return
+        try:
+            async with self._database.unit_of_work(notify=False) as session:
+                await service.give_back_claims(session, queued)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("webhook dispatcher: claims kept until their leases run out: %s", exc)
 
     async def _deliver(self, delivery: service.DueDelivery) -> None:
         outcome = await self.attempt(delivery)

@@ -204,16 +204,16 @@ async def lock_due_deliveries(
     now: datetime,
     limit: int,
     skip_endpoints: Collection[uuid.UUID] = (),
-) -> list[tuple[str, uuid.UUID]]:
-    """(id, endpoint id) of pending deliveries due by ``now`` to live endpoints, oldest due
-    first.
+) -> list[tuple[str, uuid.UUID, datetime | None]]:
+    """(id, endpoint id, due time) of pending deliveries due by ``now`` to live endpoints,
+    oldest due first.
 
     Only ids, so that looking past an endpoint that is already busy costs no payloads. On
     PostgreSQL the rows are locked and rows locked by another dispatcher are skipped, so
     replicas share the work without sending anything twice.
     """
     query = (
-        select(Delivery.id, Delivery.endpoint_id)
+        select(Delivery.id, Delivery.endpoint_id, col(Delivery.next_attempt_at))
         .join(WebhookEndpoint, col(Delivery.endpoint_id) == col(WebhookEndpoint.id))
         .where(
             col(Delivery.status) == DeliveryStatus.PENDING,
@@ -229,7 +229,7 @@ async def lock_due_deliveries(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Delivery)
     rows = await session.exec(query)
-    return [(delivery_id, endpoint_id) for delivery_id, endpoint_id in rows.all()]
+    return [(delivery_id, endpoint_id, due) for delivery_id, endpoint_id, due in rows.all()]
 
 
 class LeasedDelivery(NamedTuple):
@@ -239,21 +239,27 @@ class LeasedDelivery(NamedTuple):
     endpoint_id: uuid.UUID
     payload: dict[str, Any]
     attempt_count: int
+    due_at: datetime | None
 
 
 async def lease_deliveries(
-    session: AsyncSession, delivery_ids: Collection[str], *, now: datetime, until: datetime
+    session: AsyncSession,
+    due_at: Mapping[str, datetime | None],
+    *,
+    now: datetime,
+    until: datetime,
 ) -> list[LeasedDelivery]:
     """Lease the given deliveries until ``until`` (one statement), those still pending and
     due: a delivery failed (its endpoint deleted, a grant revoked) or paused (its endpoint
     disabled) since it was looked up is left alone, and so is one another claim leased first.
+    ``due_at`` maps each id to when it was due, as looked up.
     """
-    if not delivery_ids:
+    if not due_at:
         return []
     result = await session.exec(
         update(Delivery)
         .where(
-            col(Delivery.id).in_(list(delivery_ids)),
+            col(Delivery.id).in_(list(due_at)),
             col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.next_attempt_at) <= now,
         )
@@ -266,7 +272,59 @@ async def lease_deliveries(
         )
         .execution_options(synchronize_session=False)
     )
-    return [LeasedDelivery(*row) for row in result.all()]
+    return [LeasedDelivery(row[0], row[1], row[2], row[3], due_at[row[0]]) for row in result.all()]
+
+
+class ClaimState(NamedTuple):
+    """What decides whether a claimed delivery may still be sent."""
+
+    status: str
+    leased_until: datetime | None
+    endpoint_disabled: bool
+
+
+async def claim_states(
+    session: AsyncSession, delivery_ids: Collection[str]
+) -> dict[str, ClaimState]:
+    """The state of claimed deliveries and their endpoints, by delivery id (a deleted endpoint
+    counts as disabled; its deliveries are failed anyway)."""
+    if not delivery_ids:
+        return {}
+    rows = await session.exec(
+        select(
+            Delivery.id,
+            Delivery.status,
+            col(Delivery.leased_until),
+            col(WebhookEndpoint.disabled_at).is_not(None)
+            | col(WebhookEndpoint.deleted_at).is_not(None),
+        )
+        .join(WebhookEndpoint, col(Delivery.endpoint_id) == col(WebhookEndpoint.id))
+        .where(col(Delivery.id).in_(list(delivery_ids)))
+    )
+    return {row[0]: ClaimState(row[1], row[2], bool(row[3])) for row in rows.all()}
+
+
+async def end_leases(
+    session: AsyncSession, claims: Sequence[tuple[str, datetime | None, datetime | None]]
+) -> None:
+    """For each (delivery id, lease, due time): if the delivery is still pending under that
+    lease, end the lease and make it due at that time again (one batched statement)."""
+    if not claims:
+        return
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    await session.exec(
+        update(table)
+        .where(
+            table.c.id == sa.bindparam("claim_id"),
+            table.c.leased_until == sa.bindparam("claim_lease"),
+            table.c.status == DeliveryStatus.PENDING,
+        )
+        .values(next_attempt_at=sa.bindparam("due_at"), leased_until=None),
+        params=[
+            {"claim_id": delivery_id, "claim_lease": lease, "due_at": due_at}
+            for delivery_id, lease, due_at in claims
+        ],
+    )
 
 
 async def endpoints_by_id(

@@ -43,6 +43,10 @@ class DueDelivery:
     attempt_number: int
     # Ed25519 private keys ("v1a"), opened from their sealed form for this attempt only.
     signing_keys: list[str] = field(default_factory=list)
+    # The claim's lease (which also tells this claim from a later one of the same delivery)
+    # and when the delivery was due before it: a claim given back is due at that time again.
+    leased_until: datetime | None = None
+    due_at: datetime | None = None
 
 
 async def claim_due_deliveries(
@@ -64,9 +68,9 @@ async def claim_due_deliveries(
     With ``per_endpoint_limit``, no endpoint gets more than that many attempts in flight
     (counting ``in_flight``), so one slow endpoint's backlog cannot take every sending slot.
 
-    Only what can be sent at once is claimed (the caller has that many free slots): a claimed
-    delivery never waits in memory, where an endpoint's deletion or disabling, or a revoked
-    grant, committed after the claim would not be seen before sending it.
+    A claim may wait in the dispatcher for a free slot (``lease`` must cover that wait): it
+    is sent only once :func:`confirm_claims` has seen it still pending, still leased by this
+    claim and its endpoint still enabled.
     """
     busy = Counter(in_flight or {})
     saturated = (
@@ -81,7 +85,8 @@ async def claim_due_deliveries(
             session, now=now, limit=wanted, skip_endpoints=saturated
         )
         chosen: list[str] = []
-        for delivery_id, endpoint_id in candidates:
+        due_at = {delivery_id: due for delivery_id, _, due in candidates}
+        for delivery_id, endpoint_id, _ in candidates:
             if endpoint_id in saturated:
                 continue  # this endpoint filled up earlier in the batch; its turn comes later
             chosen.append(delivery_id)
@@ -89,7 +94,9 @@ async def claim_due_deliveries(
             if per_endpoint_limit is not None and busy[endpoint_id] >= per_endpoint_limit:
                 saturated.add(endpoint_id)
         order = {delivery_id: n for n, delivery_id in enumerate(chosen)}
-        rows = await repository.lease_deliveries(session, chosen, now=now, until=now + lease)
+        rows = await repository.lease_deliveries(
+            session, {d: due_at[d] for d in chosen}, now=now, until=now + lease
+        )
         leased += sorted(rows, key=lambda row: order[row.id])
         if len(candidates) < wanted:
             break  # every due delivery has been looked at
@@ -115,9 +122,55 @@ async def claim_due_deliveries(
             signing_keys=signing[row.endpoint_id][1],
             message=row.payload,
             attempt_number=row.attempt_count + 1,
+            leased_until=now + lease,
+            due_at=row.due_at,
         )
         for row in leased
     ]
+
+
+async def confirm_claims(
+    session: AsyncSession,
+    claims: Sequence[DueDelivery],
+    *,
+    now: datetime,
+    lease_left: timedelta,
+) -> tuple[list[DueDelivery], list[DueDelivery]]:
+    """Which claimed deliveries to send now, and which to give back; the rest are forgotten.
+
+    The last look before sending, one statement for all of them: a delivery failed since its
+    claim (a grant revoked, the endpoint deleted) is forgotten, and so is one whose lease ran
+    out and was taken by another claim. One whose endpoint was disabled meanwhile, or whose
+    lease has less than ``lease_left`` to run (not enough for an attempt), is given back.
+    """
+    states = await repository.claim_states(session, [c.delivery_id for c in claims])
+    send: list[DueDelivery] = []
+    give_back: list[DueDelivery] = []
+    for claim in claims:
+        state = states.get(claim.delivery_id)
+        if (
+            state is None
+            or state.status != DeliveryStatus.PENDING
+            or state.leased_until != claim.leased_until
+        ):
+            continue
+        if (
+            state.endpoint_disabled
+            or claim.leased_until is None
+            or claim.leased_until - now < lease_left
+        ):
+            give_back.append(claim)
+        else:
+            send.append(claim)
+    return send, give_back
+
+
+async def give_back_claims(session: AsyncSession, claims: Sequence[DueDelivery]) -> None:
+    """End the leases of claims that will not be sent: each delivery is due again when it
+    was before its claim (unless it has changed since), for the next claim to take."""
+    await repository.end_leases(
+        session, [(c.delivery_id, c.leased_until, c.due_at) for c in claims]
+    )
 
 
 @dataclass(frozen=True)
