@@ -28,11 +28,12 @@ import functools
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
 from services.webhooks.messages import encode_body, signed_headers
@@ -50,6 +51,8 @@ LEASE_MARGIN_SECONDS = 30.0
 # slots are refilled from memory while the next batch is being claimed. A claim waits behind
 # at most PREFETCH_ROUNDS - 1 rounds of attempts, which its lease covers.
 PREFETCH_ROUNDS = 4
+# An endpoint's answer is read (and dropped) up to this size, to keep its connection open.
+MAX_ANSWER_BYTES_READ = 64 * 1024
 
 
 class DeliveryMetrics:
@@ -166,6 +169,11 @@ class Dispatcher:
         """How many attempts are being made right now."""
         return len(self._in_flight)
 
+    @property
+    def waiting(self) -> int:
+        """How many claimed deliveries wait in memory for a sending slot."""
+        return sum(len(queue) for queue in self._queued.values()) + self._confirming
+
     async def run(self) -> None:
         """Dispatch until :meth:`stop` (or cancellation, which cancels the attempts in flight)."""
         self._sending_done = False
@@ -258,11 +266,7 @@ class Dispatcher:
         try:
             while not self._stopping and (taken := self._take_startable()):
                 try:
-                    async with self._database.unit_of_work(notify=False) as session:
-                        send, give_back = await service.confirm_claims(
-                            session, taken, now=utc_now(), lease_left=self._lease_left_to_start
-                        )
-                        await service.give_back_claims(session, give_back)
+                    send, give_back = await self._confirm(taken)
                 except (SQLAlchemyError, OSError) as exc:
                     # Still leased: they wait in their queues for the database to answer.
                     log.warning("webhook dispatcher: database unavailable, retrying: %s", exc)
@@ -281,6 +285,25 @@ class Dispatcher:
                         self._free_slot(delivery.endpoint_id)
         finally:
             self._starter = None
+
+    async def _confirm(
+        self, taken: list[service.DueDelivery]
+    ) -> tuple[list[service.DueDelivery], list[service.DueDelivery]]:
+        # One read, on the critical path of every start: outside a transaction (no BEGIN and
+        # COMMIT round trips); it sees whatever had committed when it ran.
+        async with (
+            self._database.engine.connect() as connection,
+            AsyncSession(
+                bind=await connection.execution_options(isolation_level="AUTOCOMMIT")
+            ) as session,
+        ):
+            send, give_back = await service.confirm_claims(
+                session, taken, now=utc_now(), lease_left=self._lease_left_to_start
+            )
+        if give_back:
+            async with self._database.unit_of_work(notify=False) as session:
+                await service.give_back_claims(session, give_back)
+        return send, give_back
 
     def _start(self, delivery: service.DueDelivery) -> None:
         task = asyncio.create_task(
@@ -334,7 +357,7 @@ class Dispatcher:
             batch, self._finished = self._finished, []
             try:
                 async with self._database.unit_of_work(notify=False) as session:
-                    due_again = await service.record_attempts(
+                    recorded = await service.record_attempts(
                         session,
                         [(delivery.delivery_id, outcome) for delivery, outcome in batch],
                         policy=self._retry_policy,
@@ -344,12 +367,12 @@ class Dispatcher:
                 log.warning("webhook dispatcher: %d attempts not recorded: %s", len(batch), exc)
                 await asyncio.sleep(self._poll)
                 continue
-            self._recorded(batch, due_again)
+            self._recorded(batch, recorded)
 
     def _recorded(
         self,
         batch: list[tuple[service.DueDelivery, service.AttemptOutcome]],
-        due_again: dict[str, datetime | None],
+        recorded: service.Recorded,
     ) -> None:
         now = utc_now()
         for delivery, outcome in batch:
@@ -363,12 +386,12 @@ class Dispatcher:
                     "succeeded": outcome.succeeded,
                 },
             )
-            due = due_again.get(delivery.delivery_id)
+            due = recorded.due_again.get(delivery.delivery_id)
             if due is not None and (delay := (due - now).total_seconds()) < self._poll:
                 # A retry sooner than the next poll: wake exactly when it falls due.
                 asyncio.get_running_loop().call_later(max(delay, 0.0), self.wake)
-        # A recovered endpoint's backlog may have just come due.
-        self.wake()
+        if recorded.released:
+            self.wake()  # a recovered endpoint's backlog has just come due
 
     async def attempt(self, delivery: service.DueDelivery) -> service.AttemptOutcome:
         """POST the delivery once, signed; an endpoint's failure is the outcome, not an error."""
@@ -391,14 +414,21 @@ class Dispatcher:
             headers["user-agent"] = USER_AGENT
             headers.update(pinning_headers)
             async with asyncio.timeout(self._timeout):
-                # Streamed and never read: the answer's status is all we keep, and a huge
-                # or endless body must not cost memory or time.
+                # Streamed: the answer's status is all we keep. A short body is read to its
+                # end, so that the connection goes back to the pool for the next attempt (a
+                # new connection per attempt would cost more than the attempt); a longer or
+                # endless one is not, and the connection is closed.
                 async with self._client.stream(
                     "POST", url, content=body.encode(), headers=headers, extensions=extensions
                 ) as response:
                     status_code = response.status_code
                     if status_code in (429, 503):
                         retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_ANSWER_BYTES_READ:
+                            break
         except DestinationRefused as exc:
             error = f"refused: {exc.detail}"
         except TimeoutError:

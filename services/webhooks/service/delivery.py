@@ -316,14 +316,22 @@ def _settle(
     }
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What recording attempts changed: when each delivery is due again (None: not on a
+    schedule), and how many pending deliveries a recovery brought forward."""
+
+    due_again: dict[str, datetime | None]
+    released: int
+
+
 async def record_attempts(
     session: AsyncSession,
     attempts: Sequence[tuple[str, AttemptOutcome]],
     *,
     policy: RetryPolicy,
-) -> dict[str, datetime | None]:
-    """Store the attempts (in the order they finished) and move each delivery on; return
-    when each is due again, if it is.
+) -> Recorded:
+    """Store the attempts (in the order they finished) and move each delivery on.
 
     A 410 Gone disables the endpoint; so does failing without a single success for
     ``policy.disable_after``. Either emits ``webhooks.endpoint.disabled``. Deliveries left
@@ -367,6 +375,7 @@ async def record_attempts(
         )
     await repository.save_attempts(session, rows, changes)
     now = utc_now()
+    released = 0
     for endpoint in endpoints.values():
         if endpoint.disabled_at is not None:
             if endpoint.id not in was_disabled:
@@ -374,8 +383,8 @@ async def record_attempts(
         elif endpoint.id in recovered:
             # After the batch's own deliveries are written, so those that failed just
             # before the recovery come forward with the rest of the backlog.
-            await repository.release_pending(session, endpoint.id, now=now)
-    return {change["id"]: change["next_attempt_at"] for change in changes}
+            released += await repository.release_pending(session, endpoint.id, now=now)
+    return Recorded({change["id"]: change["next_attempt_at"] for change in changes}, released)
 
 
 async def record_attempt(
@@ -386,8 +395,8 @@ async def record_attempt(
     policy: RetryPolicy,
 ) -> datetime | None:
     """Store one attempt (see :func:`record_attempts`); when the delivery is due again."""
-    due = await record_attempts(session, [(delivery_id, outcome)], policy=policy)
-    return due.get(delivery_id)
+    recorded = await record_attempts(session, [(delivery_id, outcome)], policy=policy)
+    return recorded.due_again.get(delivery_id)
 
 
 @dataclass(frozen=True)
