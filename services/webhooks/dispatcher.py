@@ -271,6 +271,7 @@ class Dispatcher:
                     # Still leased: they wait in their queues for the database to answer.
                     log.warning("webhook dispatcher: database unavailable, retrying: %s", exc)
                     for delivery in reversed(taken):
+                        self._confirming -= 1
                         self._free_slot(delivery.endpoint_id)
                         queue = self._queued.setdefault(delivery.endpoint_id, collections.deque())
                         queue.appendleft(delivery)

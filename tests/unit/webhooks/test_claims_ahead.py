@@ -7,9 +7,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 from sqlmodel import col, select
 
+from services.webhooks.destinations import DestinationPolicy
+from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.models import Delivery, DeliveryStatus
+from services.webhooks.service import RetryPolicy
+from shared.db import utc_now
+from tests.support.waiting import HANG_SECONDS
 from tests.unit.webhooks import factories
 from tests.unit.webhooks.conftest import Receiver, RunningService, StartService, eventually
 from tests.unit.webhooks.test_dispatcher import delivery_log, publish
@@ -145,3 +151,47 @@ async def test_a_claim_waiting_for_a_slot_waits_while_its_endpoint_is_disabled(
 
     await eventually(all_delivered)
     assert len(receiver.requests_to("paused")) == 3
+
+
+async def test_stopping_gives_back_the_claims_not_yet_sent(
+    start_service: StartService, receiver: Receiver
+) -> None:
+    webhooks = await start_service(background=False)
+    endpoint = await webhooks.register(receiver.url("stopping"), ["*"])
+    hold = receiver.holds["stopping"] = asyncio.Event()
+    for _ in range(3):
+        await publish(webhooks, factories.session_completed())
+    async with httpx.AsyncClient() as client:
+        dispatcher = Dispatcher(
+            webhooks.database,
+            client,
+            destinations=DestinationPolicy(allow_private=True),
+            box=webhooks.app.state.secret_box,
+            retry_policy=RetryPolicy(schedule=[60.0]),
+            timeout_seconds=5.0,
+            max_in_flight_per_endpoint=1,
+        )
+        running = asyncio.create_task(dispatcher.run())
+        await eventually(lambda: _true(dispatcher.in_flight == 1 and dispatcher.waiting == 2))
+        dispatcher.stop()
+        hold.set()
+        await asyncio.wait_for(running, HANG_SECONDS)
+
+    # The one in flight was sent and recorded; the two waiting are due again, unleased, for
+    # the next dispatcher to take at once rather than when their leases would have run out.
+    async with webhooks.database.unit_of_work() as session:
+        rows = (
+            await session.exec(
+                select(Delivery).where(Delivery.endpoint_id == uuid.UUID(endpoint["id"]))
+            )
+        ).all()
+    assert sorted(d.status for d in rows) == ["delivered", "pending", "pending"]
+    for row in rows:
+        assert row.leased_until is None
+        if row.status == "pending":
+            assert row.next_attempt_at is not None and row.next_attempt_at <= utc_now()
+    assert len(receiver.requests_to("stopping")) == 1
+
+
+async def _true(value: bool) -> bool:
+    return value
