@@ -7,13 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 from sqlmodel import col, select
 
-from services.webhooks.destinations import DestinationPolicy
-from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.models import Delivery, DeliveryStatus
-from services.webhooks.service import RetryPolicy
 from shared.db import utc_now
 from tests.support.waiting import HANG_SECONDS
 from tests.unit.webhooks import factories
@@ -156,26 +152,17 @@ async def test_a_claim_waiting_for_a_slot_waits_while_its_endpoint_is_disabled(
 async def test_stopping_gives_back_the_claims_not_yet_sent(
     start_service: StartService, receiver: Receiver
 ) -> None:
-    webhooks = await start_service(background=False)
+    webhooks = await start_service(background=False, max_concurrent_deliveries_per_endpoint=1)
     endpoint = await webhooks.register(receiver.url("stopping"), ["*"])
     hold = receiver.holds["stopping"] = asyncio.Event()
     for _ in range(3):
         await publish(webhooks, factories.session_completed())
-    async with httpx.AsyncClient() as client:
-        dispatcher = Dispatcher(
-            webhooks.database,
-            client,
-            destinations=DestinationPolicy(allow_private=True),
-            box=webhooks.app.state.secret_box,
-            retry_policy=RetryPolicy(schedule=[60.0]),
-            timeout_seconds=5.0,
-            max_in_flight_per_endpoint=1,
-        )
-        running = asyncio.create_task(dispatcher.run())
-        await eventually(lambda: _true(dispatcher.in_flight == 1 and dispatcher.waiting == 2))
-        dispatcher.stop()
-        hold.set()
-        await asyncio.wait_for(running, HANG_SECONDS)
+    dispatcher = webhooks.dispatcher
+    running = asyncio.create_task(dispatcher.run())
+    await eventually(lambda: _true(dispatcher.in_flight == 1 and dispatcher.waiting == 2))
+    dispatcher.stop()
+    hold.set()
+    await asyncio.wait_for(running, HANG_SECONDS)
 
     # The one in flight was sent and recorded; the two waiting are due again, unleased, for
     # the next dispatcher to take at once rather than when their leases would have run out.
