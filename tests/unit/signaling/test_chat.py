@@ -11,14 +11,12 @@ import pytest
 from sqlmodel import select
 
 from services.signaling.errors import NotAdmitted, NotAllowed, UnknownParticipant
-from services.signaling.events import build_router
 from services.signaling.room import Room, Seat
 from services.signaling.schemas import MAX_CHAT_CHARACTERS, Chat, ChatMessage
 from services.signaling.service import Signaling
-from shared.events.catalog import AppointmentScheduled
-from shared.events.envelope import decode, encode
+from shared.events.envelope import decode
 from shared.events.outbox import OutboxMessage
-from tests.unit.signaling.conftest import Peer, RunningSignaling, StartSignaling
+from tests.unit.signaling.conftest import Peer, RunningSignaling, StartSignaling, schedule
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 SESSION = uuid.UUID(int=100)
@@ -124,21 +122,9 @@ def test_nobody_dropped_is_written_to_and_the_clinician_away_cannot_be_answered(
 
 async def _schedule_with_guest(signaling: RunningSignaling) -> tuple[uuid.UUID, ...]:
     clinician_id, client_id, guest_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    session_id = uuid.uuid4()
-    starts = datetime.now(UTC)
-    payload = AppointmentScheduled(
-        appointment_id=uuid.uuid4(),
-        session_id=session_id,
-        clinician_id=clinician_id,
-        client_id=client_id,
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=50),
-        max_participants=3,
-        invited_participant_ids=[guest_id],
+    session_id = await schedule(
+        signaling.database, clinician_id=clinician_id, client_id=client_id, invited=[guest_id]
     )
-    record = encode(payload, source="/rapport/records")
-    async with signaling.database.unit_of_work() as session:
-        await build_router().dispatch(session, decode(record.key, record.value, record.headers))
     return clinician_id, client_id, guest_id, session_id
 
 
