@@ -96,8 +96,11 @@ async def signaling_events(rapport: RapportSystem) -> list[bytes]:
         found: list[bytes] = []
         while batch := await consumer.getmany(timeout_ms=2000):
             for records in batch.values():
-                found += [r.value or b"" for r in records]
-                found += [value for r in records for _, value in r.headers]
+                # One record as a whole: its key, its headers (the type) and its value.
+                found += [
+                    b"\n".join([r.key or b"", *(v for _, v in r.headers), r.value or b""])
+                    for r in records
+                ]
         return found
     finally:
         await consumer.stop()
