@@ -223,7 +223,7 @@ async function joinWaitingRoom() {
 
 function showChat(message) {
   const mine = message.from === user.id;
-  const who = mine ? "You" : message.role === "clinician" ? clinicianName : message.role === "guest" ? "A guest" : "Your client";
+  const who = mine ? "You" : message.role === "clinician" ? clinicianName : message.role === "guest" ? "A guest" : "The client";
   let whom = "";
   if (message.to === "waiting") whom = "everyone waiting";
   else if (message.to === user.id) whom = "you";
