@@ -25,6 +25,7 @@ from tests.e2e.browser import (
     eventually,
     new_context,
     register,
+    screenshot,
     sign_in,
     start_care,
     video_decodes,
@@ -126,6 +127,8 @@ async def test_a_chat_reaches_the_waiting_client_and_flows_in_the_call(
         await expect(reply).to_contain_text(f"No problem, I am here {marker}")
         await expect(reply).to_contain_text("Lee Marsh")
         await expect(mobile.locator("#chat .chat-log li")).to_have_count(2)
+        await mobile.locator("#chat").scroll_into_view_if_needed()
+        await screenshot(mobile, "phone-waiting-room-chat")
 
         # In the call the conversation goes on, both ways.
         await admit(session)
@@ -196,6 +199,7 @@ async def test_a_shared_screen_reaches_the_other_side_and_stops(rapport: Rapport
             return seen["width"] > 0 and seen["frames"] > 0
 
         await eventually(decoded_at_the_clinician, timeout=30)
+        await screenshot(dashboard, "clinician-shared-screen")
         # The camera still plays beside it.
         cameras = await dashboard.evaluate(
             "() => document.querySelector('#remote-video').srcObject.getVideoTracks().length"
