@@ -14,6 +14,7 @@ from services.records.check_ins.api import router as check_ins_router
 from services.records.fhir.api import fhir_router as fhir_rest_router
 from services.records.fhir.api import router as fhir_router
 from services.records.goals.api import router as goals_router
+from services.records.location.api import router as location_router
 from services.records.measures.api import router as measures_router
 from services.records.notes.api import router as notes_router
 from services.records.partnership.api import router as partnership_router
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(audit.r
 # that reads ``router.routes`` (the gateway's reachability check, the docs) sees each of them.
 for sub_router in (
     sessions_router,
+    location_router,
     scheduling_router,
     partnership_router,
     goals_router,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.records import api, audit, events, scheduling
+from services.records import api, audit, events, scheduling, sessions
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop, EscalationLoop, ReminderLoop
@@ -27,6 +27,7 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
     app serves HTTP while the broker is down.
     """
     database = Database(settings.database_url)
+    billing = sessions.BillingTable.from_settings(settings)
     background = BackgroundTasks()
     background.on_shutdown(database.dispose)
     add_event_pipeline(
@@ -34,14 +35,17 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         service=SERVICE,
         settings=settings,
         database=database,
-        router=events.build_router(),
+        router=events.build_router(billing),
     )
     reminders = ReminderLoop(
         database, settings.reminder_hours, poll_seconds=settings.reminder_poll_seconds
     )
     background.add("reminders", reminders.run, stop=reminders.stop)
     completions = CompletionLoop(
-        database, settings.completion_settle_seconds, poll_seconds=settings.completion_poll_seconds
+        database,
+        settings.completion_settle_seconds,
+        billing=billing,
+        poll_seconds=settings.completion_poll_seconds,
     )
     background.add("session-completions", completions.run, stop=completions.stop)
     escalations = EscalationLoop(
@@ -57,6 +61,7 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
         description="Appointments, session records, goals and the audit log.",
     )
     app.state.database = database
+    app.state.billing_table = billing
     app.state.slot_rules = scheduling.SlotRules(
         slot_minutes=settings.slot_minutes, step_minutes=settings.slot_step_minutes
     )

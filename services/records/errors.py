@@ -97,3 +97,15 @@ class FhirFormatNotSupported(RapportError):
     """A ``_format`` other than JSON."""
 
     status_code = 406
+
+
+class LocationNotStated(NotFound):
+    """The session's client has not said where they are for this session yet."""
+
+
+class NoEmergencyContact(InvalidRequest):
+    """The client has no emergency contact on file and the statement gave none."""
+
+
+class SessionOver(Conflict):
+    """The session has ended: what happens at its start can no longer change."""

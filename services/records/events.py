@@ -8,7 +8,10 @@ service function that applies it, which takes ``(session, event)`` as every hand
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.records import grants, partnership, sessions
+from services.records.sessions import BillingTable
 from shared.events.catalog import (
     CallConnected,
     CallQuality,
@@ -26,8 +29,10 @@ from shared.events.catalog import (
 from shared.events.kafka import EventRouter
 
 
-def build_router() -> EventRouter:
-    """The handlers of records' consumer group (``records``)."""
+def build_router(billing: BillingTable | None = None) -> EventRouter:
+    """The handlers of records' consumer group (``records``); a completed session is billed by
+    ``billing`` (the settings' defaults when not given)."""
+    billing = billing or BillingTable.standard()
     router = EventRouter()
     # identity: who exists, who is in a care relationship, which partner apps may read.
     router.on(UserRegistered, sessions.register_user)
@@ -35,12 +40,12 @@ def build_router() -> EventRouter:
     router.on(PartnerAccessGranted, grants.note_partner_grant)
     router.on(PartnerAccessRevoked, grants.note_partner_revocation)
     # signaling: what happened in each session, in any order and possibly more than once.
-    router.on(ParticipantCheckedIn, sessions.note_check_in)
-    router.on(ParticipantAdmitted, sessions.note_admission)
-    router.on(ParticipantJoined, sessions.note_join)
-    router.on(ParticipantLeft, sessions.note_leave)
-    router.on(CallConnected, sessions.note_call_connected)
+    router.on(ParticipantCheckedIn, partial(sessions.note_check_in, billing=billing))
+    router.on(ParticipantAdmitted, partial(sessions.note_admission, billing=billing))
+    router.on(ParticipantJoined, partial(sessions.note_join, billing=billing))
+    router.on(ParticipantLeft, partial(sessions.note_leave, billing=billing))
+    router.on(CallConnected, partial(sessions.note_call_connected, billing=billing))
     router.on(CallQuality, sessions.note_call_quality)
-    router.on(SessionEnded, sessions.close_session)
+    router.on(SessionEnded, partial(sessions.close_session, billing=billing))
     router.on(GoalProgressShared, sessions.record_shared_progress)
     return router

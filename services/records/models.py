@@ -11,7 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.audit_log import AuditFields
@@ -155,6 +155,9 @@ class SessionRecord(SQLModel, table=True):
     completion_announced_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    # The codes of a completed session (what ``SessionBillingReady`` carries, without ids),
+    # set when its completion is announced; None until then and for other outcomes.
+    billing: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class SessionAttendance(SQLModel, table=True):
@@ -183,6 +186,52 @@ class CallQualitySample(SQLModel, table=True):
     packet_loss: float | None = None
     jitter_ms: float | None = None
     bitrate_kbps: float | None = None
+    # Video frames the participant's client had decoded so far (None: it did not say).
+    video_frames_decoded: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class SessionLocation(SQLModel, table=True):
+    """Where the client said they were at the start of a session (licensure, emergencies).
+
+    Clinical: read only by the session's clinician, audited, never in an event, a webhook or
+    a log. Stating it again replaces it.
+    """
+
+    __tablename__ = "session_locations"
+
+    session_id: uuid.UUID = Field(foreign_key="session_records.session_id", primary_key=True)
+    client_id: uuid.UUID = Field(index=True)
+    # ISO 3166-1 alpha-2 and ISO 3166-2 codes.
+    country: str = Field(max_length=2)
+    region: str = Field(max_length=10)
+    at_home: bool
+    # An address or a description of the place, for whoever must reach the client.
+    address: str = Field(sa_type=Text)
+    stated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class EmergencyContact(SQLModel, table=True):
+    """Whom to call about a client in an emergency; one on file per client, replaced when the
+    client gives another. Clinical like the location."""
+
+    __tablename__ = "emergency_contacts"
+
+    client_id: uuid.UUID = Field(primary_key=True)
+    name: str = Field(max_length=200)
+    # E.164.
+    phone: str = Field(max_length=20)
+    relationship: str | None = Field(default=None, max_length=100)
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class ClinicianJurisdictions(SQLModel, table=True):
+    """The ISO 3166-2 regions a clinician is licensed to practise in (a clinician setting)."""
+
+    __tablename__ = "clinician_jurisdictions"
+
+    clinician_id: uuid.UUID = Field(primary_key=True)
+    regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
 class Goal(SQLModel, table=True):

@@ -45,6 +45,28 @@ class RecordsSettings(ServiceSettings):
     # The session by which a client should have reliably improved, or is off track.
     measures_review_session: int = Field(6, ge=1)
 
+    # The billing table (sessions/billing.py; sources in docs/billing.md). Each time-based
+    # psychotherapy code with the connected minutes from which it applies, as JSON (CPT 2024:
+    # 90832 from 16, 90834 from 38, 90837 from 53; nothing below the smallest).
+    billing_time_codes: dict[str, float] = Field(
+        default_factory=lambda: {"90832": 16.0, "90834": 38.0, "90837": 53.0}
+    )
+    # Group psychotherapy (more than one client attended), from this many connected minutes.
+    billing_group_code: str = Field("90853", min_length=1, max_length=10)
+    billing_group_minimum_minutes: float = Field(16.0, ge=0)
+    # CMS place-of-service codes: the client said they were at home, or anywhere else.
+    billing_home_place_of_service: str = Field("10", min_length=1, max_length=4)
+    billing_elsewhere_place_of_service: str = Field("02", min_length=1, max_length=4)
+
+    @field_validator("billing_time_codes")
+    @classmethod
+    def _codes_and_minutes(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("name at least one code")
+        if any(not code.strip() or minutes < 0 for code, minutes in value.items()):
+            raise ValueError("each code needs a name and minutes of at least 0")
+        return value
+
     @field_validator("reminder_hours", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -89,16 +89,20 @@ class CompletionLoop(_Periodic):
         database: Database,
         settle_seconds: float,
         *,
+        billing: sessions.BillingTable | None = None,
         poll_seconds: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__(database, poll_seconds=poll_seconds, clock=clock)
         self._settle = timedelta(seconds=settle_seconds)
+        self._billing = billing or sessions.BillingTable.standard()
 
     async def tick(self) -> int:
         """Announce every session settled by now; returns how many."""
         async with self._database.unit_of_work() as db:
-            return await sessions.announce_settled_sessions(db, self._clock(), self._settle)
+            return await sessions.announce_settled_sessions(
+                db, self._clock(), self._settle, self._billing
+            )
 
 
 class EscalationLoop(_Periodic):

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -242,6 +243,9 @@ class SignalingEdge:
         self._empty_rooms: set[tuple[uuid.UUID, datetime]] = set()
         # Set whenever no socket is open (a drain waits on it).
         self._all_gone = asyncio.Event()
+        # Joins verifying their token or in their unit of work at once (the others queue here,
+        # holding only their message): see SignalingSettings.join_concurrency.
+        self._joining = asyncio.Semaphore(settings.join_concurrency)
 
     async def serve(self, websocket: WebSocket) -> None:
         """Run one connection from handshake to close."""
@@ -368,7 +372,8 @@ class SignalingEdge:
 
     async def _join(self, connection: Connection, message: Join) -> Seat | None:
         try:
-            principal = await self._verifier.verify(message.token)
+            async with self._joining:
+                principal = await self._verifier.verify(message.token)
         except (Unauthorized, ValueError, TypeError, AttributeError):
             # ValueError/TypeError/AttributeError: shared.tokens turns a malformed ``sid``
             # claim into a UUID without catching these (see the report on shared/).
@@ -399,7 +404,7 @@ class SignalingEdge:
             return outcome
 
         try:
-            await self._change(principal.session_id, join, refusal=NotHeldHere)
+            await self._change(principal.session_id, join, refusal=NotHeldHere, gate=self._joining)
         except JoinRefused as refused:
             await self._refuse(connection, principal, refused.close_code, refused.detail)
             return None
@@ -542,11 +547,14 @@ class SignalingEdge:
         use_case: Callable[[AsyncSession], Awaitable[Outcome]],
         *,
         refusal: type[Moving | NotHeldHere] = Moving,
+        gate: AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
+        """Change the room of ``session_id`` in its turn: ``use_case`` in a unit of work (held
+        inside ``gate`` too, if given), the state written, the outcome delivered."""
         async with self._signaling.exclusive(session_id):
             if self._ownership is not None and not await self._ownership.holds(session_id):
                 raise refusal()
-            async with self._database.unit_of_work() as session:
+            async with gate or contextlib.nullcontext(), self._database.unit_of_work() as session:
                 outcome = await use_case(session)
             # Written before anyone hears of the change: what a participant was told is what
             # the next owner rebuilds.

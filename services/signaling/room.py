@@ -703,6 +703,7 @@ class Room:
                 packet_loss=stats.packet_loss,
                 jitter_ms=stats.jitter_ms,
                 bitrate_kbps=stats.bitrate_kbps,
+                video_frames_decoded=stats.video_frames_decoded,
                 at=now,
             )
         )

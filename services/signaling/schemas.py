@@ -297,6 +297,9 @@ class Stats(Message):
     packet_loss: float | None = Field(None, ge=0, le=1)
     jitter_ms: float | None = Field(None, ge=0, le=600_000)
     bitrate_kbps: float | None = Field(None, ge=0, le=10_000_000)
+    # The video frames this member's client has decoded so far (inbound-rtp `framesDecoded`,
+    # summed over video tracks): 0 all through the call means it was audio-only for billing.
+    video_frames_decoded: int | None = Field(None, ge=0, le=10**12)
 
 
 class EchoTest(Message):

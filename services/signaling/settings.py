@@ -28,6 +28,13 @@ class SignalingSettings(ServiceSettings):
     # are cut off by the WebSocket layer itself (1009).
     transport_max_bytes: int = Field(1_048_576, ge=1_024)
     join_timeout_seconds: float = Field(10.0, gt=0)
+    # Joins verifying their token or running their unit of work at once; the others wait
+    # holding only their message. The database serves few at a time anyway (SQLite one
+    # writer, PostgreSQL a pool of 30). With a whole storm in flight (every client of a
+    # process reconnecting after a failover; bench/bench_signaling_idle.py), the joins'
+    # short-lived objects interleave with the sockets' lasting ones and pin pymalloc's pools:
+    # about 10 KiB more per idle socket, for as long as the sockets stay (docs/benchmarks.md).
+    join_concurrency: int = Field(32, ge=1)
     # Per-connection token bucket; messages beyond it get a "too-fast" error, and a client
     # that keeps going past rate_limit_patience refused messages is closed with 4429.
     rate_limit_per_second: float = Field(50.0, gt=0)

@@ -47,6 +47,7 @@ from shared.events.catalog import (
     SafetyFlagAcknowledged,
     SafetyFlagEscalated,
     SafetyFlagRaised,
+    SessionBillingReady,
     SessionCompleted,
     SessionEnded,
     SessionStarted,
@@ -71,6 +72,8 @@ PARTNER_EVENTS: tuple[type[Payload], ...] = (
     GoalAgreed,
     GoalUpdated,
     SessionCompleted,
+    # Codes, ids and times for billing partners: never where the client was.
+    SessionBillingReady,
     ParticipantCheckedIn,
     ParticipantAdmitted,
     ParticipantJoined,

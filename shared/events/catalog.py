@@ -270,6 +270,44 @@ class SessionCompleted(Payload):
     quality: CallQualitySummary | None = None
 
 
+class BillingAttendee(BaseModel):
+    """Someone who joined the call, by id and session role."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: uuid.UUID
+    role: str
+
+
+class SessionBillingReady(Payload):
+    """What a billing system needs of a completed session, derived by records' billing table
+    (docs/billing.md): codes, ids and times only, never the client's stated location."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "session_id"
+    type: Literal["rapport.records.session.billing_ready.v1"] = (
+        "rapport.records.session.billing_ready.v1"
+    )
+    session_id: uuid.UUID
+    appointment_id: uuid.UUID
+    clinician_id: uuid.UUID
+    client_id: uuid.UUID
+    started_at: datetime | None
+    ended_at: datetime
+    # From the call's connection to its end: the time the codes were chosen by.
+    connected_seconds: int
+    # The psychotherapy CPT code; None when the session is too short for any.
+    cpt_code: str | None
+    # More than one client attended (the group code).
+    group: bool
+    # The CMS place-of-service code: the client's home, or elsewhere.
+    place_of_service: str
+    # True: no participant received video; None: no participant's client reported what it
+    # received, so nobody knows.
+    audio_only: bool | None
+    attendees: list[BillingAttendee]
+
+
 class CareRelationshipStarted(Payload):
     topic: ClassVar[str] = TOPIC_RECORDS
     key_field: ClassVar[str] = "relationship_id"
@@ -621,6 +659,10 @@ class CallQuality(Payload):
     jitter_ms: float | None
     bitrate_kbps: float | None
     at: datetime
+    # Video frames the participant's client had decoded so far (None: it did not say); what
+    # tells an audio-only session from a video one (added with a default, so events written
+    # before it still decode).
+    video_frames_decoded: int | None = None
 
 
 # webhooks ---------------------------------------------------------------------------------
@@ -654,6 +696,7 @@ EventPayload = Annotated[
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted
+    | SessionBillingReady
     | CareRelationshipStarted
     | GoalProposed
     | GoalAgreed

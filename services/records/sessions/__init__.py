@@ -4,6 +4,7 @@ what signaling reports; the progress across a client's sessions; records' copy o
 
 from __future__ import annotations
 
+from services.records.sessions.billing import BillingTable
 from services.records.sessions.service import (
     announce_settled_sessions,
     client_progress,
@@ -20,6 +21,7 @@ from services.records.sessions.service import (
 )
 
 __all__ = [
+    "BillingTable",
     "announce_settled_sessions",
     "client_progress",
     "close_session",

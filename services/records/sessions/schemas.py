@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from services.records.schemas import GoalUpdateView, View
-from shared.events.catalog import CallQualitySummary
+from shared.events.catalog import BillingAttendee, CallQualitySummary
 
 
 class AttendeeView(View):
@@ -16,6 +16,20 @@ class AttendeeView(View):
     role: str
     joined_at: datetime | None
     left_at: datetime | None
+
+
+class SessionBilling(BaseModel):
+    """A completed session's codes by the billing table (docs/billing.md), as in
+    ``session.billing_ready``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    connected_seconds: int
+    cpt_code: str | None
+    group: bool
+    place_of_service: str
+    audio_only: bool | None
+    attendees: list[BillingAttendee]
 
 
 class SessionRecordView(View):
@@ -34,6 +48,8 @@ class SessionRecordView(View):
     goal_updates: list[GoalUpdateView]
     # Connection quality over every participant's samples; None before the first sample.
     quality: CallQualitySummary | None = None
+    # The codes billing was told, once a session is completed with both parties; else None.
+    billing: SessionBilling | None = None
 
 
 class PartyProgress(BaseModel):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import access, audit, goals, scheduling
+from services.records import access, audit, goals, location, scheduling
 from services.records import repository as records
 from services.records.access import (
     SOURCE,
@@ -30,17 +30,20 @@ from services.records.models import (
     SessionRecord,
 )
 from services.records.sessions import repository, rules
+from services.records.sessions.billing import Attendee, BillingTable
 from services.records.sessions.rules import Outcome, earliest, latest, outcome, utc
 from services.records.sessions.schemas import (
     AttendeeView,
     PartyProgress,
     ProgressPage,
+    SessionBilling,
     SessionProgress,
     SessionRecordView,
 )
 from shared.db import utc_now
 from shared.errors import Forbidden
 from shared.events.catalog import (
+    BillingAttendee,
     CallConnected,
     CallQuality,
     CallQualitySummary,
@@ -49,6 +52,7 @@ from shared.events.catalog import (
     ParticipantCheckedIn,
     ParticipantJoined,
     ParticipantLeft,
+    SessionBillingReady,
     SessionCompleted,
     SessionEnded,
     UserRegistered,
@@ -124,6 +128,7 @@ async def note_call_quality(db: AsyncSession, event: CallQuality) -> None:
             packet_loss=event.packet_loss,
             jitter_ms=event.jitter_ms,
             bitrate_kbps=event.bitrate_kbps,
+            video_frames_decoded=event.video_frames_decoded,
         ),
     )
     # Visible to the next read in this unit of work (a batch may hold the same sample twice).
@@ -219,59 +224,65 @@ async def _attendance(
     return attendance
 
 
-async def note_check_in(db: AsyncSession, event: ParticipantCheckedIn) -> None:
+async def note_check_in(
+    db: AsyncSession, event: ParticipantCheckedIn, *, billing: BillingTable
+) -> None:
     """Someone entered the waiting room: keep the earliest check-in."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         record.checked_in_at = earliest(record.checked_in_at, event.at)
         if event.role == "client":
             await scheduling.note_client_checked_in(db, record.appointment_id)
-        await _settle(db, record)
+        await _settle(db, record, billing)
 
 
-async def note_admission(db: AsyncSession, event: ParticipantAdmitted) -> None:
+async def note_admission(
+    db: AsyncSession, event: ParticipantAdmitted, *, billing: BillingTable
+) -> None:
     """The clinician admitted someone: keep the earliest admission."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         record.admitted_at = earliest(record.admitted_at, event.at)
-        await _settle(db, record)
+        await _settle(db, record, billing)
 
 
-async def note_join(db: AsyncSession, event: ParticipantJoined) -> None:
+async def note_join(db: AsyncSession, event: ParticipantJoined, *, billing: BillingTable) -> None:
     """Someone joined the call: keep their first join."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         attendance = await _attendance(db, record, event.user_id, event.role)
         attendance.joined_at = earliest(attendance.joined_at, event.at)
-        await _settle(db, record)
+        await _settle(db, record, billing)
 
 
-async def note_leave(db: AsyncSession, event: ParticipantLeft) -> None:
+async def note_leave(db: AsyncSession, event: ParticipantLeft, *, billing: BillingTable) -> None:
     """Someone left the call: keep their last leave."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         attendance = await _attendance(db, record, event.user_id, event.role)
         attendance.left_at = latest(attendance.left_at, event.at)
-        await _settle(db, record)
+        await _settle(db, record, billing)
 
 
-async def note_call_connected(db: AsyncSession, event: CallConnected) -> None:
+async def note_call_connected(
+    db: AsyncSession, event: CallConnected, *, billing: BillingTable
+) -> None:
     """The peers connected: keep the earliest connection."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         record.connected_at = earliest(record.connected_at, event.at)
-        await _settle(db, record)
+        await _settle(db, record, billing)
 
 
-async def close_session(db: AsyncSession, event: SessionEnded) -> None:
+async def close_session(db: AsyncSession, event: SessionEnded, *, billing: BillingTable) -> None:
     """The session ended: complete the record and announce it, once."""
     record = await _record_for_event(db, event.session_id, event.type)
     if record is not None:
         record.ended_at = earliest(record.ended_at, event.at)
-        await _settle(db, record)
+        await _settle(db, record, billing)
 
 
-async def _settle(db: AsyncSession, record: SessionRecord) -> None:
+async def _settle(db: AsyncSession, record: SessionRecord, billing: BillingTable) -> None:
     """Derive status, duration and outcome from what is known, and announce completion once.
 
     Recomputed on every event, so an event that arrives after the end still corrects the
@@ -284,8 +295,12 @@ async def _settle(db: AsyncSession, record: SessionRecord) -> None:
     joins = await _derive(db, record)
     record.updated_at = utc_now()
     await audit.record(db, None, "update", "session_record", [record.session_id])
+    if record.billing is not None:
+        # Billed already: an event arriving late still corrects the record's codes (the
+        # event went out once, with what was known when the completion was announced).
+        await _bill(db, record, billing)
     if record.outcome == "completed" and record.connected_at is not None:
-        await _announce(db, record, joins)
+        await _announce(db, record, joins, billing)
 
 
 async def _derive(db: AsyncSession, record: SessionRecord) -> dict[uuid.UUID, datetime]:
@@ -304,9 +319,13 @@ async def _derive(db: AsyncSession, record: SessionRecord) -> dict[uuid.UUID, da
 
 
 async def _announce(
-    db: AsyncSession, record: SessionRecord, joins: dict[uuid.UUID, datetime]
+    db: AsyncSession,
+    record: SessionRecord,
+    joins: dict[uuid.UUID, datetime],
+    billing: BillingTable,
 ) -> None:
-    """Close the appointment (fulfilled or no-show) and publish ``SessionCompleted``, once."""
+    """Close the appointment (fulfilled or no-show) and publish ``SessionCompleted``, once;
+    a completed session's ``SessionBillingReady`` with it."""
     if record.completion_announced_at is not None or record.ended_at is None:
         return
     announced_at = utc_now()
@@ -332,9 +351,13 @@ async def _announce(
         ),
         source=SOURCE,
     )
+    if ended_as == "completed":
+        add_event(db, await _bill(db, record, billing), source=SOURCE)
 
 
-async def announce_settled_sessions(db: AsyncSession, now: datetime, settle: timedelta) -> int:
+async def announce_settled_sessions(
+    db: AsyncSession, now: datetime, settle: timedelta, billing: BillingTable
+) -> int:
     """Announce the ended sessions whose records nothing has changed for ``settle``.
 
     These are the no-shows, interrupted sessions and calls that never connected (a completed,
@@ -343,8 +366,44 @@ async def announce_settled_sessions(db: AsyncSession, now: datetime, settle: tim
     ended = await repository.unannounced_ended_sessions(db, now - settle)
     for record in ended:
         joins = await _derive(db, record)
-        await _announce(db, record, joins)
+        await _announce(db, record, joins, billing)
     return len(ended)
+
+
+async def _bill(
+    db: AsyncSession, record: SessionRecord, billing: BillingTable
+) -> SessionBillingReady:
+    """The completed session's codes by the billing table, from its connected time, who
+    attended, whether the client said they were at home and what video arrived; kept on the
+    record too."""
+    attendance = await repository.list_attendance(db, record.session_id)
+    samples = await repository.list_quality_samples(db, record.session_id)
+    started_at = record.connected_at or min(
+        (a.joined_at for a in attendance if a.joined_at is not None), default=None
+    )
+    codes = billing.derive(
+        connected_seconds=record.duration_seconds or 0,
+        attendees=[Attendee(a.user_id, a.role) for a in attendance if a.joined_at is not None],
+        at_home=await location.stated_at_home(db, record.session_id),
+        video_frames_decoded=[s.video_frames_decoded for s in samples],
+    )
+    assert record.ended_at is not None
+    billed = SessionBillingReady(
+        session_id=record.session_id,
+        appointment_id=record.appointment_id,
+        clinician_id=record.clinician_id,
+        client_id=record.client_id,
+        started_at=started_at,
+        ended_at=record.ended_at,
+        connected_seconds=codes.connected_seconds,
+        cpt_code=codes.cpt_code,
+        group=codes.group,
+        place_of_service=codes.place_of_service,
+        audio_only=codes.audio_only,
+        attendees=[BillingAttendee(user_id=a.user_id, role=a.role) for a in codes.attendees],
+    )
+    record.billing = SessionBilling.model_validate(billed.data()).model_dump(mode="json")
+    return billed
 
 
 # Progress data for charts

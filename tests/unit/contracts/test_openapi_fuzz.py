@@ -57,6 +57,11 @@ INEXPRESSIBLE_RULES: dict[str, str] = {
     # Who may leave a parameter out depends on the caller's role, not on the request.
     "required for a clinician": "a clinician names the client whose records they read",
     "a clinician names the client": "a clinician proposes goals to a named client",
+    # Which codes ISO 3166 assigns is the standard's list (the schema gives their form), as is
+    # whether a phone number is one a country's plan can dial; a region lies in one country.
+    "not an ISO 3166": "a country or region code that ISO 3166 has not assigned",
+    "is not in country": "a region of the country stated with it",
+    "phone number": "a number that a country's numbering plan does not hold",
     # email-validator refuses special-use domains (.test, .invalid); format: email allows them.
     "special-use or reserved name": "an address that can never receive mail",
 }

@@ -24,6 +24,7 @@ CLINICIAN_UPDATE_NOTE = "CLINICIAN-UPDATE-NOTE-guarded"
 CLIENT_UPDATE_NOTE = "CLIENT-UPDATE-NOTE-own-words"
 VALUE_STATEMENT = "VALUE-STATEMENT-kindness-to-myself"
 GOAL_STATEMENT = "GOAL-STATEMENT-sleep-before-midnight"
+LOCATION_ADDRESS = "LOCATION-ADDRESS-14-harbour-lane"
 
 # A PHQ-9 answered with item 9 ("thoughts that you would be better off dead...") at 1.
 PHQ9_ANSWERS = {f"phq-9.{n}": 2 for n in range(1, 9)} | {"phq-9.9": 1}
@@ -121,6 +122,13 @@ async def build_world(records: Records) -> World:
         )
         assert taken["flags"], taken
         check_in_ids.append(taken["id"])
+    # Where a said they are for the session, with an emergency contact on file.
+    stated = await records.http.put(
+        f"/v1/sessions/{session}/location",
+        json=location_statement(),
+        headers=records.auth(a),
+    )
+    assert stated.status_code == 200, stated.text
     # Measures: PHQ-9 and GAD-7 assigned every session; a PHQ-9 answered in the session with
     # item 9 above 0, which raised a safety flag; a safety plan written with the clinician.
     assignment_ids = {}
@@ -174,6 +182,22 @@ async def build_world(records: Records) -> World:
         session_check_in=check_in_ids[1],
     )
     return world
+
+
+def location_statement(**changes: Any) -> dict[str, Any]:
+    """A client's statement of where they are (at home in New York), with a contact."""
+    return {
+        "country": "US",
+        "region": "US-NY",
+        "at_home": True,
+        "address": LOCATION_ADDRESS,
+        "emergency_contact": {
+            "name": "Robin",
+            "phone": "+1 212 555 0100",
+            "relationship": "sister",
+        },
+        **changes,
+    }
 
 
 @dataclass(frozen=True)
@@ -340,6 +364,27 @@ CALLS: dict[tuple[str, str], Call] = {
             Audited("read", "session_record", "session"),
             Audited("read", "goal_update", "clinician_update"),
         ),
+    ),
+    ("PUT", "/v1/sessions/{session_id}/location"): Call(
+        "a",
+        "/v1/sessions/{session}/location",
+        body=location_statement(address="Upstairs at the library"),
+        audited=(
+            Audited("update", "emergency_contact", "a"),
+            Audited("update", "session_location", "session"),
+        ),
+    ),
+    ("GET", "/v1/sessions/{session_id}/location"): Call(
+        "A",
+        "/v1/sessions/{session}/location",
+        audited=(
+            Audited("read", "session_location", "session"),
+            Audited("read", "emergency_contact", "a"),
+        ),
+    ),
+    ("GET", "/v1/clinicians/me/jurisdictions"): Call("A", "/v1/clinicians/me/jurisdictions"),
+    ("PUT", "/v1/clinicians/me/jurisdictions"): Call(
+        "A", "/v1/clinicians/me/jurisdictions", body={"regions": ["US-NY", "US-NJ"]}
     ),
     ("POST", "/v1/sessions/{session_id}/check-ins"): Call(
         # The first session's two check-ins are on file; the client checks in for another.

@@ -44,7 +44,8 @@ class Records:
         self.issuer = issuer
         self.database: Database = app.state.database
         self.roles: dict[uuid.UUID, str] = {}
-        self.router = build_router()
+        # The consumer's handlers, with the app's billing table (from its settings).
+        self.router = build_router(app.state.billing_table)
 
     async def deliver(self, *payloads: Payload, source: str = "/rapport/signaling") -> None:
         """Apply events one by one, each in its own unit of work (a batch of one)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.records.clinical_world import fill_ids
+from tests.unit.records.clinical_world import LOCATION_ADDRESS, fill_ids, location_statement
 from tests.unit.records.conftest import T0, Records
 
 PRIVATE_NOTE = "PRIVATE-NOTE-avoidance-hypothesis"
@@ -104,6 +104,10 @@ async def _build(records: Records) -> World:
         headers=records.auth(a),
     )
     assert response.status_code == 201
+    stated = await records.http.put(
+        f"/v1/sessions/{session_a}/location", json=location_statement(), headers=records.auth(a)
+    )
+    assert stated.status_code == 200, stated.text
     [appointment] = [
         x
         for x in (await records.http.get("/v1/appointments", headers=records.auth(A))).json()
@@ -506,6 +510,35 @@ ROWS = [
         last="client_own",
     ),
     Row(
+        "state the client's location",
+        "PUT",
+        "/v1/sessions/{session}/location",
+        # The session's client alone: not even its clinician states it for them.
+        {
+            **NOT_PARTY,
+            "client_own": 200,
+            "client_other": 403,
+            "clinician_other": 403,
+            "clinician_own": 403,
+        },
+        body=location_statement(at_home=False),
+        last="client_own",
+    ),
+    Row(
+        "read the client's location",
+        "GET",
+        "/v1/sessions/{session}/location",
+        # The session's clinician alone: no break-glass, and the client reads it back only
+        # in the answer to stating it.
+        {
+            **NOT_PARTY,
+            "client_own": 403,
+            "client_other": 403,
+            "clinician_other": 403,
+            "clinician_own": 200,
+        },
+    ),
+    Row(
         "list check-ins",
         "GET",
         "/v1/sessions/{session}/check-ins",
@@ -661,6 +694,9 @@ async def test_access_matrix(records: Records, row: Row):
         if actor not in ("clinician_own", "admin_break_glass"):
             assert PRIVATE_NOTE not in response.text, actor
             assert CLINICIAN_UPDATE_NOTE not in response.text, actor
+        if actor not in ("clinician_own", "client_own"):
+            # Where the client is goes to their clinician, and to no one else (no admin).
+            assert LOCATION_ADDRESS not in response.text, actor
         # The audit log holds ids (never text), so admins see A's ids there.
         allowed = ("clinician_own", "client_own", "admin_break_glass", "admin")
         if actor not in allowed and response.status_code < 300:

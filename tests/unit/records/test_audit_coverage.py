@@ -35,6 +35,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/v1/availability/exceptions"): NO_CLIENT_DATA,
     ("DELETE", "/v1/availability/exceptions/{exception_id}"): NO_CLIENT_DATA,
     ("GET", "/v1/clinicians/{clinician_id}/slots"): NO_CLIENT_DATA,
+    ("GET", "/v1/clinicians/me/jurisdictions"): "where a clinician is licensed: no client's data",
+    ("PUT", "/v1/clinicians/me/jurisdictions"): "where a clinician is licensed: no client's data",
     ("GET", "/v1/measures"): "the instruments' definitions: no client's data",
     ("GET", "/v1/measures/{instrument}"): "an instrument's definition: no client's data",
 }

@@ -26,6 +26,7 @@ from tests.unit.records.clinical_world import (
     CLIENT_UPDATE_NOTE,
     CLINICIAN_UPDATE_NOTE,
     GOAL_STATEMENT,
+    LOCATION_ADDRESS,
     PRIVATE_NOTE,
     SHARED_NOTE,
     VALUE_STATEMENT,
@@ -66,6 +67,7 @@ GRANTED_BY: dict[str, frozenset[PartnerScope]] = {
     "goal-update note": frozenset(),
     "availability": frozenset(),
     "audit log": frozenset(),
+    "client's location": frozenset(),
 }
 
 SCOPE_SETS: dict[str, frozenset[PartnerScope]] = {
@@ -103,6 +105,7 @@ def kinds_of_data(text: str, world: World) -> set[str]:
         "goal-update note": (CLINICIAN_UPDATE_NOTE, CLIENT_UPDATE_NOTE),
         "check-in": (ids["outcome_check_in"], ids["session_check_in"]),
         "goal": (GOAL_STATEMENT,),
+        "client's location": (LOCATION_ADDRESS, "+12125550100"),
         "goal rating": (ids["clinician_update"], ids["client_update"]),
     }
     for kind, needles in searched.items():
@@ -145,6 +148,8 @@ def kinds_of_data(text: str, world: World) -> set[str]:
             found.add("value")
         if "weekly_hours" in keys:
             found.add("availability")
+        if {"at_home", "region"} & keys:
+            found.add("client's location")
         if "actor_role" in keys:
             found.add("audit log")
         if node.get("note"):

@@ -61,6 +61,7 @@ async def test_stats_become_quality_samples_once_per_interval(
         "packet_loss": 0.01,
         "jitter_ms": 3.2,
         "bitrate_kbps": 850,
+        "video_frames_decoded": 1234,
     }
     await client.send(stats)
     await client.send(stats | {"round_trip_ms": 99})  # within the interval: not kept
@@ -82,6 +83,11 @@ async def test_stats_become_quality_samples_once_per_interval(
         3.2,
         850,
     )
+    # What video arrived, for billing: the client's count, and nothing from a client that
+    # did not say.
+    assert sample.video_frames_decoded == 1234
+    [clinicians] = [s for s in samples if s.user_id != client_id]
+    assert clinicians.video_frames_decoded is None
     assert "call.quality" in short_types(await signaling.events(session_id))
 
 
@@ -92,4 +98,6 @@ async def test_waiting_clients_send_no_stats(signaling: RunningSignaling) -> Non
     await client.send({"type": "stats", "round_trip_ms": 1})
     assert (await client.expect("error"))["code"] == "not-admitted"
     await client.send({"type": "stats", "packet_loss": 2})
+    assert (await client.expect("error"))["code"] == "invalid-message"
+    await client.send({"type": "stats", "video_frames_decoded": -1})
     assert (await client.expect("error"))["code"] == "invalid-message"

@@ -387,6 +387,8 @@ export class Call extends EventTarget {
       if (rtt !== null) stats.round_trip_ms = rtt;
       if (jitter !== null) stats.jitter_ms = jitter;
       if (bitrate !== null && bitrate >= 0) stats.bitrate_kbps = bitrate;
+      // Whether any video arrived decides an audio-only session for billing.
+      stats.video_frames_decoded = framesDecoded;
       this.signaling.send(stats);
     }
   }
