@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import BigInteger, func
+from sqlalchemy import BigInteger, func, insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -257,6 +257,54 @@ async def verify_log(
         verify(entries, state)
     state.unsealed, _ = await backlog(db, model)
     return state
+
+
+# Appending reads in batches
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self.written = False
+
+
+class AuditAppender:
+    """Writes the audit entries of many concurrent reads in one short transaction (group commit).
+
+    A read's entries cannot share the read's own unit of work without making every read a
+    write: on SQLite each then waits for the one write lock (in the busy handler's sleeps),
+    on PostgreSQL each pays a commit of its own. Here a read hands its entries over and
+    waits until they are committed, so nothing is served unaudited; whoever finds no batch
+    being written writes everything handed over so far, in one INSERT, while the next batch
+    gathers. Changes keep their entries in their own unit of work: an entry must exist
+    exactly when its change does. ``database`` should be the appender's own (one
+    connection is enough): a read waits here while holding its pooled connection, and a
+    full pool must not keep the batch that would free it from being written.
+    """
+
+    def __init__(self, database: Database, model: type[AuditFields]) -> None:
+        self._database = database
+        self._table = model.__table__  # type: ignore[attr-defined]
+        self._batch = _Batch()
+        self._writing = asyncio.Lock()
+
+    async def append(self, entries: Sequence[AuditFields]) -> None:
+        """Return once ``entries`` are committed (unsealed, as any entry is at first)."""
+        if not entries:
+            return
+        batch = self._batch
+        batch.rows.extend(entry.model_dump(exclude={"id"}) for entry in entries)
+        async with self._writing:
+            if batch.written:
+                return
+            # New entries gather in the next batch while this one is written. A batch whose
+            # writer failed or was cancelled is written by the next of its waiters (or, if
+            # none is left, by nobody: its readers all got an error, never an answer).
+            if self._batch is batch:
+                self._batch = _Batch()
+            async with self._database.unit_of_work(notify=False) as db:
+                await (await db.connection()).execute(insert(self._table), batch.rows)
+            batch.written = True
 
 
 # The sealer

@@ -87,6 +87,20 @@ class KafkaReconnectNoise(logging.Filter):
         return not all(isinstance(e, self.CONNECTION_ERRORS) for e in errors)
 
 
+class WebSocketFrames(logging.Filter):
+    """Drops the websockets library's debug lines of frames and handshake headers.
+
+    At DEBUG, websockets (and uvicorn through it) logs every frame with its payload and every
+    handshake header: a signaling token, a chat message, a cookie. No level may let them
+    through, so they are dropped by their format, whatever logger carries them.
+    """
+
+    FORMATS = frozenset({"< %s", "> %s", "< %s: %s", "> %s: %s"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.DEBUG and record.msg in self.FORMATS)
+
+
 class QueryStringRedaction(logging.Filter):
     """Cuts the query string from the path in uvicorn's WebSocket handshake lines.
 
@@ -121,6 +135,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler.addFilter(RequestIdFilter())
     handler.addFilter(TraceIdFilter())
     handler.addFilter(QueryStringRedaction())
+    handler.addFilter(WebSocketFrames())
     if level.upper() != "DEBUG":
         handler.addFilter(KafkaReconnectNoise())
     root = logging.getLogger()

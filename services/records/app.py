@@ -10,7 +10,7 @@ from services.records import api, audit, events, scheduling, sessions
 from services.records.models import AuditEntry
 from services.records.settings import RecordsSettings
 from services.records.timers import CompletionLoop, EscalationLoop, ReminderLoop
-from shared.audit_log import AuditSealer, Verification
+from shared.audit_log import AuditAppender, AuditSealer, Verification
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.service_app import BackgroundTasks, add_event_pipeline, build_service_app
@@ -75,6 +75,10 @@ def create_app(settings: RecordsSettings, *, key_source: KeySource | None = None
     )
     background.add("audit-sealer", sealer.run, stop=sealer.stop)
     app.state.audit_sealer = sealer
+    # Its own engine (one connection in use at a time): see AuditAppender.
+    appender_database = Database(settings.database_url)
+    background.on_shutdown(appender_database.dispose)
+    app.state.audit_appender = AuditAppender(appender_database, AuditEntry)
     app.include_router(api.router)
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -52,19 +53,21 @@ class RecordsSettings(ServiceSettings):
         default_factory=lambda: {"90832": 16.0, "90834": 38.0, "90837": 53.0}
     )
     # Group psychotherapy (more than one client attended), from this many connected minutes.
-    billing_group_code: str = Field("90853", min_length=1, max_length=10)
+    billing_group_code: str = Field("90853", pattern=r"^[0-9A-Z]{5}$")
     billing_group_minimum_minutes: float = Field(16.0, ge=0)
     # CMS place-of-service codes: the client said they were at home, or anywhere else.
-    billing_home_place_of_service: str = Field("10", min_length=1, max_length=4)
-    billing_elsewhere_place_of_service: str = Field("02", min_length=1, max_length=4)
+    billing_home_place_of_service: str = Field("10", pattern=r"^[0-9]{2}$")
+    billing_elsewhere_place_of_service: str = Field("02", pattern=r"^[0-9]{2}$")
 
     @field_validator("billing_time_codes")
     @classmethod
     def _codes_and_minutes(cls, value: dict[str, float]) -> dict[str, float]:
         if not value:
             raise ValueError("name at least one code")
-        if any(not code.strip() or minutes < 0 for code, minutes in value.items()):
-            raise ValueError("each code needs a name and minutes of at least 0")
+        if any(
+            not re.fullmatch(r"[0-9A-Z]{5}", code) or minutes < 0 for code, minutes in value.items()
+        ):
+            raise ValueError("each code is five letters or digits, with minutes of at least 0")
         return value
 
     @field_validator("reminder_hours", mode="before")

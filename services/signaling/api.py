@@ -47,6 +47,7 @@ from services.signaling.schemas import (
     Admit,
     AdmitAll,
     Answer,
+    Chat,
     ClientMessage,
     CloseCode,
     Connected,
@@ -440,6 +441,8 @@ class SignalingEdge:
         match message:
             case Offer() | Answer() | IceCandidate():
                 await self._send_all(signaling.relay(seat, message))
+            case Chat():
+                await self._send_all(signaling.chat(seat, message))
             case Ping():
                 await connection.send_text(_PONG)
             case EchoTest(sdp=sdp):

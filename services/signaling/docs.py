@@ -22,6 +22,7 @@ from services.signaling.schemas import (
     CLOSE_CODE_MEANINGS,
     CLOSE_CODE_USER_TEXT,
     ERROR_CODE_MEANINGS,
+    MAX_CHAT_CHARACTERS,
     SUBPROTOCOL,
     ClientMessage,
     ServerMessage,
@@ -154,6 +155,9 @@ export const JOIN_WINDOW = Object.freeze({{
 
 /** The largest message signaling takes (bytes; larger ones close the socket with 4413). */
 export const MAX_MESSAGE_BYTES = {_default("max_message_bytes")};
+
+/** The longest `chat` text, in characters (a longer one is refused: `invalid-message`). */
+export const MAX_CHAT_CHARACTERS = {MAX_CHAT_CHARACTERS};
 
 /** Messages per second, and the burst, one connection may send. */
 export const RATE_LIMIT = Object.freeze({{

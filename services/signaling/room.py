@@ -32,6 +32,8 @@ from services.signaling.errors import (
     UnknownParticipant,
 )
 from services.signaling.schemas import (
+    Chat,
+    ChatMessage,
     ClinicianStatus,
     CloseCode,
     Declined,
@@ -591,6 +593,44 @@ class Room:
             recipients = [target]
         forwarded = relayed(message, sender.user_id)
         return Outcome(messages=[(r.connection, forwarded) for r in recipients])
+
+    def chat(self, seat: Seat, message: Chat, now: datetime) -> Outcome:
+        """Pass a chat message on to whom it is for (and back to its sender). Nothing of it is
+        recorded or kept in the room: chat is ephemeral.
+
+        The clinician writes to anyone in the room, to the call or to everyone waiting. A
+        member writes to the call or to another member, never to someone waiting (only the
+        clinician speaks to the waiting room). Someone waiting writes only to the clinician:
+        whoever else waits stays unknown to them, so they are refused before any lookup.
+        """
+        sender = self._acting(seat)
+        to = message.to
+        recipients: list[Participant]
+        if to == "waiting":
+            if sender.role != "clinician":
+                raise NotAllowed("only the clinician writes to the waiting room")
+            recipients = self._waiting()
+        elif to == "call":
+            if not sender.admitted:
+                raise NotAdmitted("until the clinician admits you, write to the clinician only")
+            recipients = [m for m in self._members() if m is not sender]
+        else:
+            if not sender.admitted and to != self.clinician_id:
+                raise NotAdmitted("until the clinician admits you, write to the clinician only")
+            target = self._participants.get(to)
+            if target is None or target is sender or target.dropped_at is not None:
+                raise UnknownParticipant(f"{to} is not someone else here right now")
+            if sender.role != "clinician" and sender.admitted and not target.admitted:
+                raise NotAllowed("only the clinician writes to someone waiting")
+            recipients = [target]
+        relayed_chat = ChatMessage(
+            text=message.text, to=to, from_=sender.user_id, role=sender.role, at=now
+        )
+        outcome = Outcome()
+        for recipient in [*recipients, sender]:
+            if recipient.dropped_at is None:
+                outcome.send(recipient.connection, relayed_chat)
+        return outcome
 
     def report_connected(self, seat: Seat, now: datetime) -> Outcome:
         """A member's peer connection is up; the call is connected once the clinician's and a

@@ -22,6 +22,11 @@ ParticipantRole = Literal["clinician", "client", "guest"]
 PresenceStatus = Literal["online", "away", "in-another-session", "offline"]
 # What the clinician may set about themselves.
 SettablePresence = Literal["online", "away"]
+# Who a chat message is for, besides one person by user id: every member of the call, or
+# everyone in the waiting room (the clinician only).
+ChatAudience = Literal["call", "waiting"]
+# The longest chat message, in characters: a few paragraphs, well inside the frame limit.
+MAX_CHAT_CHARACTERS = 2_000
 ErrorCode = Literal[
     "invalid-message",
     "not-joined",
@@ -104,15 +109,18 @@ CLOSE_CODE_USER_TEXT: dict[CloseCode, str] = {
 }
 
 ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
-    "invalid-message": "not JSON, not an object, an unknown `type`, or fields that do not fit "
-    "the message's schema; also a second `join` on a joined connection",
     "not-joined": "a message that needs a joined connection arrived before `join` succeeded",
+    "invalid-message": "not JSON, not an object, an unknown `type`, or fields that do not fit "
+    "the message's schema (a `chat` text longer than 2,000 characters, too); also a second "
+    "`join` on a joined connection",
     "forbidden": "only the clinician may `admit`, `admit-all`, `decline`, `send-back`, `end`, "
-    "set `presence` or send a `goal-update`",
+    "set `presence`, send a `goal-update` or `chat` to the waiting room; a member may not "
+    "`chat` to someone waiting",
     "not-admitted": "a participant still in the waiting room tried to relay, report "
-    "`connected` or `stats`, or send a `goal-update`",
+    "`connected` or `stats`, send a `goal-update`, or `chat` to anyone but the clinician",
     "unknown-participant": "`admit`/`decline` of someone not waiting, `send-back` of someone "
-    "not a client in the call, or a `to` that names no other admitted member",
+    "not a client in the call, a `to` that names no other admitted member, or a `chat` `to` "
+    "someone not in the room (or the clinician, when they are not there)",
     "echo-test-unavailable": "the pre-call test is at its limit (a few at a time per process, "
     "one per connection), or its offer could not be answered",
     "moving": "a change to the room arrived while it moves to another signaling process; "
@@ -266,6 +274,19 @@ class GoalUpdate(Message):
     progress: int = Field(ge=0, le=10)
 
 
+class Chat(Message):
+    """A text message, relayed at once and kept nowhere (no event, no log, no room state).
+    `to` is one person's user id, `call` (every member of the call) or `waiting` (everyone in
+    the waiting room). The clinician may write to anyone in the room; a member of the call to
+    the call or to another member; someone waiting only to the clinician (to answer "running
+    five minutes late"), never to others waiting, who stay unknown to each other. Everyone it
+    reaches, the sender included, gets `chat-message`."""
+
+    type: Literal["chat"] = "chat"
+    text: str = Field(min_length=1, max_length=MAX_CHAT_CHARACTERS)
+    to: uuid.UUID | ChatAudience = "call"
+
+
 class Stats(Message):
     """Members, periodically (every 10 s is plenty): how their connection is doing, from
     `RTCPeerConnection.getStats()`. Signaling keeps one sample per member per sampling
@@ -326,6 +347,7 @@ ClientMessage = Annotated[
     | End
     | Presence
     | GoalUpdate
+    | Chat
     | Stats
     | EchoTest
     | EchoTestStop
@@ -502,6 +524,19 @@ class GoalUpdated(Message):
     at: datetime
 
 
+class ChatMessage(Message):
+    """A `chat` as those it reaches get it: to its recipients and back to its sender (in the
+    order signaling relayed it), with who wrote it and when. `to` is as the sender wrote it:
+    a user id (a private message), `call` or `waiting`."""
+
+    type: Literal["chat-message"] = "chat-message"
+    text: str
+    to: uuid.UUID | ChatAudience
+    from_: uuid.UUID = Field(alias="from")
+    role: ParticipantRole
+    at: datetime
+
+
 class EchoTestAnswer(Message):
     """The echo peer's SDP answer (with its candidates); it stops after `max_seconds`."""
 
@@ -578,6 +613,7 @@ ServerMessage = Annotated[
     | RelayedIceCandidate
     | IceServers
     | GoalUpdated
+    | ChatMessage
     | EchoTestAnswer
     | EchoTestEnded
     | Pong

@@ -29,6 +29,7 @@ from services.signaling.ice_servers import IceServerDirectory
 from services.signaling.registry import RoomRegistry
 from services.signaling.room import ConnectionId, Outcome, Room, RoomState, Seat
 from services.signaling.schemas import (
+    Chat,
     HeldRoom,
     HeldRooms,
     IceServers,
@@ -157,6 +158,10 @@ class Signaling:
     def relay(self, seat: Seat, message: RelayMessage) -> Outcome:
         """Forward an offer, answer or ICE candidate. The hot path: no database."""
         return self._room_of(seat).relay(seat, message)
+
+    def chat(self, seat: Seat, message: Chat) -> Outcome:
+        """Pass a chat message on. Like a relay: no database, no event, nothing kept."""
+        return self._room_of(seat).chat(seat, message, self._clock())
 
     async def admit(self, session: AsyncSession, seat: Seat, user_id: uuid.UUID) -> Outcome:
         """The clinician at ``seat`` admits a waiting client."""

@@ -1,9 +1,21 @@
 """The dispatcher: sends due deliveries, signed, and records every attempt.
 
-The loop claims as many due deliveries as it has free sending slots, sends each in its own
-task (so a slow endpoint holds one slot, not the loop), and records each outcome in its own
-unit of work. It wakes when new deliveries commit, when a slot frees up, when a near retry
-falls due, and otherwise every ``poll_seconds``.
+Three cooperating parts, so that no attempt waits for a unit of work of its own (at the pace
+of a recovered endpoint's backlog, hundreds a second, that cost and not the endpoint would
+set the pace):
+
+- the claiming loop leases due deliveries in batches, up to ``PREFETCH_ROUNDS`` times each
+  endpoint's concurrency limit, into a local queue per endpoint;
+- the starter takes claims off those queues as sending slots free up (never more than the
+  endpoint's limit in flight), confirms them all in one statement, the last look before
+  sending (a grant revoked, an endpoint disabled or deleted since the claim is honoured), and
+  sends each in its own task, so a slow endpoint holds its own slots, not the loop;
+- the recorder stores the finished attempts, all those that finished while it was storing
+  the previous ones in one unit of work.
+
+The loop wakes when new deliveries commit, when an endpoint's queue runs low, when attempts
+are recorded (a recovery brings a backlog forward), when a near retry falls due, and
+otherwise every ``poll_seconds``.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from datetime import timedelta
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.webhooks import service
 from services.webhooks.messages import encode_body, signed_headers
@@ -32,8 +45,14 @@ from shared.secret_box import SecretBox
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Rapport-Webhooks/1"
-# Extra time on a claim beyond the attempt's timeout, so a lease never runs out mid-attempt.
+# Extra time on a claim beyond the attempts' timeouts, so a lease never runs out mid-attempt.
 LEASE_MARGIN_SECONDS = 30.0
+# How many rounds of an endpoint's concurrency limit are claimed ahead: enough that its free
+# slots are refilled from memory while the next batch is being claimed. A claim waits behind
+# at most PREFETCH_ROUNDS - 1 rounds of attempts, which its lease covers.
+PREFETCH_ROUNDS = 4
+# An endpoint's answer is read (and dropped) up to this size, to keep its connection open.
+MAX_ANSWER_BYTES_READ = 64 * 1024
 
 
 class DeliveryMetrics:
@@ -113,9 +132,23 @@ class Dispatcher:
         self._max_in_flight = max_in_flight
         self._max_per_endpoint = max_in_flight_per_endpoint
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Attempts in flight (or being confirmed) per endpoint, and claims waiting for a slot.
         self._per_endpoint: collections.Counter[uuid.UUID] = collections.Counter()
+        self._queued: dict[uuid.UUID, collections.deque[service.DueDelivery]] = {}
+        self._confirming = 0
+        self._starter: asyncio.Task[None] | None = None
+        # Each claim's lease covers the rounds it may wait plus its own attempt; a claim is
+        # started only with at least one attempt's worth of lease left.
+        self._lease = timedelta(
+            seconds=(PREFETCH_ROUNDS + 1) * timeout_seconds + LEASE_MARGIN_SECONDS
+        )
+        self._lease_left_to_start = timedelta(seconds=timeout_seconds + LEASE_MARGIN_SECONDS)
         self._wakeup = asyncio.Event()
         self._stopping = False
+        # Attempts answered and not yet recorded, in the order they finished.
+        self._finished: list[tuple[service.DueDelivery, service.AttemptOutcome]] = []
+        self._finished_arrived = asyncio.Event()
+        self._sending_done = False
         self.metrics: DeliveryMetrics | None = None
 
     def instrument(self, metrics: Metrics) -> None:
@@ -136,8 +169,15 @@ class Dispatcher:
         """How many attempts are being made right now."""
         return len(self._in_flight)
 
+    @property
+    def waiting(self) -> int:
+        """How many claimed deliveries wait in memory for a sending slot."""
+        return sum(len(queue) for queue in self._queued.values()) + self._confirming
+
     async def run(self) -> None:
         """Dispatch until :meth:`stop` (or cancellation, which cancels the attempts in flight)."""
+        self._sending_done = False
+        recorder = asyncio.create_task(self._record_finished(), name="webhook-recorder")
         backoff = self._poll
         try:
             while not self._stopping:
@@ -155,74 +195,204 @@ class Dispatcher:
                 # freed slot or a timed retry wakes the loop before the poll runs out.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll)
-            # Stopping: let the attempts in flight finish and be recorded (an attempt cut off
+            # Stopping: claims not yet started go back at once (rather than when their lease
+            # runs out); the attempts in flight finish and are recorded (an attempt cut off
             # now would be repeated when its lease runs out).
+            if self._starter is not None:
+                await asyncio.gather(self._starter, return_exceptions=True)
+            await self._give_back_queued()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+            self._sending_done = True
+            self._finished_arrived.set()
+            await recorder
         finally:
-            for task in self._in_flight:
+            tasks = [*self._in_flight, recorder, *([self._starter] if self._starter else [])]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def dispatch_due(self) -> int:
-        """Claim due deliveries for the free slots and start an attempt for each."""
-        free = self._max_in_flight - self.in_flight
-        if free <= 0:
-            return 0
-        lease = timedelta(seconds=self._timeout + LEASE_MARGIN_SECONDS)
-        async with self._database.unit_of_work(notify=False) as session:
-            due = await service.claim_due_deliveries(
-                session,
-                now=utc_now(),
-                limit=free,
-                lease=lease,
-                box=self._box,
-                in_flight=self._per_endpoint,
-                per_endpoint_limit=self._max_per_endpoint,
-            )
-        for delivery in due:
-            task = asyncio.create_task(
-                self._deliver(delivery), name=f"webhook-delivery {delivery.delivery_id}"
-            )
-            self._in_flight.add(task)
-            self._per_endpoint[delivery.endpoint_id] += 1
-            task.add_done_callback(functools.partial(self._attempt_finished, delivery.endpoint_id))
-        return len(due)
+        """Claim due deliveries into the endpoints' queues, and start what has a free slot."""
+        held = collections.Counter(self._per_endpoint)
+        for endpoint_id, queue in self._queued.items():
+            held[endpoint_id] += len(queue)
+        room = self._max_in_flight * PREFETCH_ROUNDS - sum(held.values())
+        claimed: list[service.DueDelivery] = []
+        if room > 0:
+            async with self._database.unit_of_work(notify=False) as session:
+                claimed = await service.claim_due_deliveries(
+                    session,
+                    now=utc_now(),
+                    limit=room,
+                    lease=self._lease,
+                    box=self._box,
+                    in_flight=held,
+                    per_endpoint_limit=self._max_per_endpoint * PREFETCH_ROUNDS,
+                )
+        for delivery in claimed:
+            self._queued.setdefault(delivery.endpoint_id, collections.deque()).append(delivery)
+        self._start_queued()
+        return len(claimed)
 
-    def _attempt_finished(self, endpoint_id: uuid.UUID, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+    def _start_queued(self) -> None:
+        """Start the starter, unless it is running (it looks again before it ends)."""
+        if self._starter is None and not self._stopping:
+            self._starter = asyncio.create_task(self._start_confirmed(), name="webhook-starter")
+
+    def _take_startable(self) -> list[service.DueDelivery]:
+        """Claims off the queues for the free slots, oldest due first, within each endpoint's
+        limit and the overall one; their slots count as taken from now on."""
+        heads = sorted(
+            (queue[0].due_at or utc_now(), endpoint_id)
+            for endpoint_id, queue in self._queued.items()
+            if queue
+        )
+        taken: list[service.DueDelivery] = []
+        for _, endpoint_id in heads:
+            queue = self._queued[endpoint_id]
+            while (
+                queue
+                and self._per_endpoint[endpoint_id] < self._max_per_endpoint
+                and len(self._in_flight) + self._confirming < self._max_in_flight
+            ):
+                taken.append(queue.popleft())
+                self._per_endpoint[endpoint_id] += 1
+                self._confirming += 1
+            if not queue:
+                del self._queued[endpoint_id]
+        return taken
+
+    async def _start_confirmed(self) -> None:
+        try:
+            while not self._stopping and (taken := self._take_startable()):
+                try:
+                    send, give_back = await self._confirm(taken)
+                except (SQLAlchemyError, OSError) as exc:
+                    # Still leased: they wait in their queues for the database to answer.
+                    log.warning("webhook dispatcher: database unavailable, retrying: %s", exc)
+                    for delivery in reversed(taken):
+                        self._confirming -= 1
+                        self._free_slot(delivery.endpoint_id)
+                        queue = self._queued.setdefault(delivery.endpoint_id, collections.deque())
+                        queue.appendleft(delivery)
+                    await asyncio.sleep(self._poll)
+                    continue
+                sending = {delivery.delivery_id for delivery in send}
+                for delivery in taken:
+                    self._confirming -= 1
+                    if delivery.delivery_id in sending:
+                        self._start(delivery)
+                    else:
+                        self._free_slot(delivery.endpoint_id)
+        finally:
+            self._starter = None
+
+    async def _confirm(
+        self, taken: list[service.DueDelivery]
+    ) -> tuple[list[service.DueDelivery], list[service.DueDelivery]]:
+        # One read, on the critical path of every start: outside a transaction (no BEGIN and
+        # COMMIT round trips); it sees whatever had committed when it ran.
+        async with (
+            self._database.engine.connect() as connection,
+            AsyncSession(
+                bind=await connection.execution_options(isolation_level="AUTOCOMMIT")
+            ) as session,
+        ):
+            send, give_back = await service.confirm_claims(
+                session, taken, now=utc_now(), lease_left=self._lease_left_to_start
+            )
+        if give_back:
+            async with self._database.unit_of_work(notify=False) as session:
+                await service.give_back_claims(session, give_back)
+        return send, give_back
+
+    def _start(self, delivery: service.DueDelivery) -> None:
+        task = asyncio.create_task(
+            self._deliver(delivery), name=f"webhook-delivery {delivery.delivery_id}"
+        )
+        self._in_flight.add(task)
+        task.add_done_callback(functools.partial(self._attempt_finished, delivery.endpoint_id))
+
+    def _free_slot(self, endpoint_id: uuid.UUID) -> None:
         self._per_endpoint[endpoint_id] -= 1
         if self._per_endpoint[endpoint_id] <= 0:
             del self._per_endpoint[endpoint_id]
+
+    def _attempt_finished(self, endpoint_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._free_slot(endpoint_id)
         if not task.cancelled() and task.exception() is not None:
-            # The outcome could not be stored; the lease runs out and the attempt is repeated.
-            log.warning(
-                "webhook dispatcher: %s not recorded", task.get_name(), exc_info=task.exception()
-            )
-        self.wake()
+            # No outcome to record; the lease runs out and the attempt is made again.
+            log.warning("webhook dispatcher: %s failed", task.get_name(), exc_info=task.exception())
+        self._start_queued()
+        if len(self._queued.get(endpoint_id, ())) <= self._max_per_endpoint:
+            self.wake()  # one round left in the endpoint's queue: claim the next batch
+
+    async def _give_back_queued(self) -> None:
+        queued = [delivery for queue in self._queued.values() for delivery in queue]
+        self._queued.clear()
+        if not queued:
+            return
+        try:
+            async with self._database.unit_of_work(notify=False) as session:
+                await service.give_back_claims(session, queued)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("webhook dispatcher: claims kept until their leases run out: %s", exc)
 
     async def _deliver(self, delivery: service.DueDelivery) -> None:
         outcome = await self.attempt(delivery)
         if self.metrics is not None:
             self.metrics.attempted(delivery.endpoint_id, outcome)
-        async with self._database.unit_of_work(notify=False) as session:
-            due_again = await service.record_attempt(
-                session, delivery.delivery_id, outcome, policy=self._retry_policy
+        # The slot is free once the endpoint has answered; the delivery stays leased (never
+        # claimed again) until its outcome is recorded.
+        self._finished.append((delivery, outcome))
+        self._finished_arrived.set()
+
+    async def _record_finished(self) -> None:
+        """Record finished attempts, in batches, until sending has stopped and all are in."""
+        while self._finished or not self._sending_done:
+            if not self._finished:
+                self._finished_arrived.clear()
+                await self._finished_arrived.wait()
+                continue
+            batch, self._finished = self._finished, []
+            try:
+                async with self._database.unit_of_work(notify=False) as session:
+                    recorded = await service.record_attempts(
+                        session,
+                        [(delivery.delivery_id, outcome) for delivery, outcome in batch],
+                        policy=self._retry_policy,
+                    )
+            except (SQLAlchemyError, OSError) as exc:
+                # Their leases run out and the attempts are made again: at least once.
+                log.warning("webhook dispatcher: %d attempts not recorded: %s", len(batch), exc)
+                await asyncio.sleep(self._poll)
+                continue
+            self._recorded(batch, recorded)
+
+    def _recorded(
+        self,
+        batch: list[tuple[service.DueDelivery, service.AttemptOutcome]],
+        recorded: service.Recorded,
+    ) -> None:
+        now = utc_now()
+        for delivery, outcome in batch:
+            log.info(
+                "webhook attempt",
+                extra={
+                    "delivery_id": delivery.delivery_id,
+                    "endpoint_id": str(delivery.endpoint_id),
+                    "attempt": delivery.attempt_number,
+                    "status_code": outcome.status_code,
+                    "succeeded": outcome.succeeded,
+                },
             )
-        log.info(
-            "webhook attempt",
-            extra={
-                "delivery_id": delivery.delivery_id,
-                "endpoint_id": str(delivery.endpoint_id),
-                "attempt": delivery.attempt_number,
-                "status_code": outcome.status_code,
-                "succeeded": outcome.succeeded,
-            },
-        )
-        if due_again is not None:
-            delay = (due_again - utc_now()).total_seconds()
-            if delay < self._poll:
+            due = recorded.due_again.get(delivery.delivery_id)
+            if due is not None and (delay := (due - now).total_seconds()) < self._poll:
                 # A retry sooner than the next poll: wake exactly when it falls due.
                 asyncio.get_running_loop().call_later(max(delay, 0.0), self.wake)
+        if recorded.released:
+            self.wake()  # a recovered endpoint's backlog has just come due
 
     async def attempt(self, delivery: service.DueDelivery) -> service.AttemptOutcome:
         """POST the delivery once, signed; an endpoint's failure is the outcome, not an error."""
@@ -245,14 +415,21 @@ class Dispatcher:
             headers["user-agent"] = USER_AGENT
             headers.update(pinning_headers)
             async with asyncio.timeout(self._timeout):
-                # Streamed and never read: the answer's status is all we keep, and a huge
-                # or endless body must not cost memory or time.
+                # Streamed: the answer's status is all we keep. A short body is read to its
+                # end, so that the connection goes back to the pool for the next attempt (a
+                # new connection per attempt would cost more than the attempt); a longer or
+                # endless one is not, and the connection is closed.
                 async with self._client.stream(
                     "POST", url, content=body.encode(), headers=headers, extensions=extensions
                 ) as response:
                     status_code = response.status_code
                     if status_code in (429, 503):
                         retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_ANSWER_BYTES_READ:
+                            break
         except DestinationRefused as exc:
             error = f"refused: {exc.detail}"
         except TimeoutError:

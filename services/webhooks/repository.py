@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func
+import sqlalchemy as sa
+from sqlalchemy import func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -202,14 +204,16 @@ async def lock_due_deliveries(
     now: datetime,
     limit: int,
     skip_endpoints: Collection[uuid.UUID] = (),
-) -> list[tuple[Delivery, WebhookEndpoint]]:
-    """Pending deliveries due by ``now`` to live endpoints, oldest due first, with their endpoint.
+) -> list[tuple[str, uuid.UUID, datetime | None]]:
+    """(id, endpoint id, due time) of pending deliveries due by ``now`` to live endpoints,
+    oldest due first.
 
-    On PostgreSQL the rows are locked and rows locked by another dispatcher are skipped, so
+    Only ids, so that looking past an endpoint that is already busy costs no payloads. On
+    PostgreSQL the rows are locked and rows locked by another dispatcher are skipped, so
     replicas share the work without sending anything twice.
     """
     query = (
-        select(Delivery, WebhookEndpoint)
+        select(Delivery.id, Delivery.endpoint_id, col(Delivery.next_attempt_at))
         .join(WebhookEndpoint, col(Delivery.endpoint_id) == col(WebhookEndpoint.id))
         .where(
             col(Delivery.status) == DeliveryStatus.PENDING,
@@ -225,20 +229,159 @@ async def lock_due_deliveries(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Delivery)
     rows = await session.exec(query)
-    return [(delivery, endpoint) for delivery, endpoint in rows.all()]
+    return [(delivery_id, endpoint_id, due) for delivery_id, endpoint_id, due in rows.all()]
 
 
-async def delivery_with_endpoint(
-    session: AsyncSession, delivery_id: str
-) -> tuple[Delivery, WebhookEndpoint] | None:
-    """A delivery and its endpoint (deleted or not)."""
-    rows = await session.exec(
-        select(Delivery, WebhookEndpoint)
-        .join(WebhookEndpoint, col(Delivery.endpoint_id) == col(WebhookEndpoint.id))
-        .where(Delivery.id == delivery_id)
+class LeasedDelivery(NamedTuple):
+    """What an attempt needs from a delivery just leased."""
+
+    id: str
+    endpoint_id: uuid.UUID
+    payload: dict[str, Any]
+    attempt_count: int
+    due_at: datetime | None
+
+
+async def lease_deliveries(
+    session: AsyncSession,
+    due_at: Mapping[str, datetime | None],
+    *,
+    now: datetime,
+    until: datetime,
+) -> list[LeasedDelivery]:
+    """Lease the given deliveries until ``until`` (one statement), those still pending and
+    due: a delivery failed (its endpoint deleted, a grant revoked) or paused (its endpoint
+    disabled) since it was looked up is left alone, and so is one another claim leased first.
+    ``due_at`` maps each id to when it was due, as looked up.
+    """
+    if not due_at:
+        return []
+    result = await session.exec(
+        update(Delivery)
+        .where(
+            col(Delivery.id).in_(list(due_at)),
+            col(Delivery.status) == DeliveryStatus.PENDING,
+            col(Delivery.next_attempt_at) <= now,
+        )
+        .values(next_attempt_at=until, leased_until=until)
+        .returning(
+            col(Delivery.id),
+            col(Delivery.endpoint_id),
+            col(Delivery.payload),
+            col(Delivery.attempt_count),
+        )
+        .execution_options(synchronize_session=False)
     )
-    row = rows.first()
-    return (row[0], row[1]) if row is not None else None
+    return [LeasedDelivery(row[0], row[1], row[2], row[3], due_at[row[0]]) for row in result.all()]
+
+
+class ClaimState(NamedTuple):
+    """What decides whether a claimed delivery may still be sent."""
+
+    status: str
+    leased_until: datetime | None
+    endpoint_disabled: bool
+
+
+async def claim_states(
+    session: AsyncSession, delivery_ids: Collection[str]
+) -> dict[str, ClaimState]:
+    """The state of claimed deliveries and their endpoints, by delivery id (a deleted endpoint
+    counts as disabled; its deliveries are failed anyway)."""
+    if not delivery_ids:
+        return {}
+    rows = await session.exec(
+        select(
+            Delivery.id,
+            Delivery.status,
+            col(Delivery.leased_until),
+            col(WebhookEndpoint.disabled_at).is_not(None)
+            | col(WebhookEndpoint.deleted_at).is_not(None),
+        )
+        .join(WebhookEndpoint, col(Delivery.endpoint_id) == col(WebhookEndpoint.id))
+        .where(col(Delivery.id).in_(list(delivery_ids)))
+    )
+    return {row[0]: ClaimState(row[1], row[2], bool(row[3])) for row in rows.all()}
+
+
+async def end_leases(
+    session: AsyncSession, claims: Sequence[tuple[str, datetime | None, datetime | None]]
+) -> None:
+    """For each (delivery id, lease, due time): if the delivery is still pending under that
+    lease, end the lease and make it due at that time again (one batched statement)."""
+    if not claims:
+        return
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    await session.exec(
+        update(table)
+        .where(
+            table.c.id == sa.bindparam("claim_id"),
+            table.c.leased_until == sa.bindparam("claim_lease"),
+            table.c.status == DeliveryStatus.PENDING,
+        )
+        .values(next_attempt_at=sa.bindparam("due_at"), leased_until=None),
+        params=[
+            {"claim_id": delivery_id, "claim_lease": lease, "due_at": due_at}
+            for delivery_id, lease, due_at in claims
+        ],
+    )
+
+
+async def endpoints_by_id(
+    session: AsyncSession, endpoint_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, WebhookEndpoint]:
+    """Endpoints by id (deleted or not)."""
+    if not endpoint_ids:
+        return {}
+    rows = await session.exec(
+        select(WebhookEndpoint).where(col(WebhookEndpoint.id).in_(list(endpoint_ids)))
+    )
+    return {endpoint.id: endpoint for endpoint in rows.all()}
+
+
+class DeliveryState(NamedTuple):
+    """The part of a delivery an attempt's outcome moves on."""
+
+    id: str
+    endpoint_id: uuid.UUID
+    status: str
+    attempt_count: int
+    attempts_before_replay: int
+    delivered_at: datetime | None
+
+
+async def delivery_states(
+    session: AsyncSession, delivery_ids: Collection[str]
+) -> dict[str, DeliveryState]:
+    """The state of the given deliveries, by id (plain rows: nothing for the ORM to track)."""
+    if not delivery_ids:
+        return {}
+    # Core on the session's connection: SQLModel's select is typed for four columns at most.
+    connection = await session.connection()
+    rows = await connection.execute(
+        sa.select(
+            col(Delivery.id),
+            col(Delivery.endpoint_id),
+            col(Delivery.status),
+            col(Delivery.attempt_count),
+            col(Delivery.attempts_before_replay),
+            col(Delivery.delivered_at),
+        ).where(col(Delivery.id).in_(list(delivery_ids)))
+    )
+    return {row[0]: DeliveryState(*row) for row in rows.all()}
+
+
+async def save_attempts(
+    session: AsyncSession,
+    attempts: Sequence[Mapping[str, Any]],
+    changes: Sequence[Mapping[str, Any]],
+) -> None:
+    """Store attempts (``DeliveryAttempt`` fields) and the deliveries' new state (``Delivery``
+    fields with ``id``), each set in one batched statement rather than one per row."""
+    if attempts:
+        await session.exec(insert(DeliveryAttempt), params=list(attempts))
+    if changes:
+        await session.exec(update(Delivery), params=list(changes))
 
 
 async def deliveries_of(

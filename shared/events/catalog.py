@@ -19,6 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from shared.events.reasons import EndReason, LeaveReason
 
 Role = Literal["client", "clinician", "admin"]
+# A participant's role in a session: an account role, or "guest" for someone the appointment
+# invited besides its client (an interpreter, a family member).
+SessionRole = Role | Literal["guest"]
+# Billing codes come from a settings table (payers differ), so they cannot be literals; the
+# patterns keep them codes: a CPT or HCPCS code is five letters or digits, a CMS place of
+# service two digits.
+ProcedureCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}$")]
+PlaceOfServiceCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 
 TOPIC_IDENTITY = "rapport.identity"
 TOPIC_RECORDS = "rapport.records"
@@ -276,7 +284,7 @@ class BillingAttendee(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     user_id: uuid.UUID
-    role: str
+    role: SessionRole
 
 
 class SessionBillingReady(Payload):
@@ -297,11 +305,11 @@ class SessionBillingReady(Payload):
     # From the call's connection to its end: the time the codes were chosen by.
     connected_seconds: int
     # The psychotherapy CPT code; None when the session is too short for any.
-    cpt_code: str | None
+    cpt_code: ProcedureCode | None
     # More than one client attended (the group code).
     group: bool
     # The CMS place-of-service code: the client's home, or elsewhere.
-    place_of_service: str
+    place_of_service: PlaceOfServiceCode
     # True: no participant received video; None: no participant's client reported what it
     # received, so nobody knows.
     audio_only: bool | None
@@ -557,11 +565,6 @@ class SafetyFlagAcknowledged(_SafetyFlagEvent):
 
 
 # signaling --------------------------------------------------------------------------------
-
-
-# A participant's role in a session: an account role, or "guest" for someone the appointment
-# invited besides its client (an interpreter, a family member).
-SessionRole = Role | Literal["guest"]
 
 
 class _ParticipantEvent(Payload):

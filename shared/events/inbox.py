@@ -6,9 +6,10 @@ redelivered event finds its id and is skipped: redelivery is normal, double effe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,6 +39,16 @@ async def already_processed(
     return set(rows.all())
 
 
-def mark_processed(session: AsyncSession, consumer: str, event_id: str) -> None:
-    """Record the event as applied, in the caller's transaction."""
-    session.add(ProcessedEvent(consumer=consumer, event_id=event_id))
+async def mark_all_processed(
+    session: AsyncSession, consumer: str, event_ids: Sequence[str]
+) -> None:
+    """Record a batch's events as applied, in the caller's transaction, in one statement.
+
+    A Core insert: building an ORM object per id was 40% of the consumer's time in a
+    profile of bench_event_pipeline.
+    """
+    if not event_ids:
+        return
+    now = utc_now()
+    rows = [{"consumer": consumer, "event_id": i, "processed_at": now} for i in event_ids]
+    await (await session.connection()).execute(insert(ProcessedEvent.__table__), rows)  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.db import Database
 from shared.events.catalog import Payload, dead_letter_topic
 from shared.events.envelope import Envelope, MalformedEvent, decode
-from shared.events.inbox import already_processed, mark_processed
+from shared.events.inbox import already_processed, mark_all_processed
 from shared.tracing import consuming, tracing_enabled
 
 log = logging.getLogger(__name__)
@@ -298,11 +298,13 @@ class EventConsumer:
         async with self._database.unit_of_work() as session:
             seen = await already_processed(session, self.name, (e.id for _, e in items))
             duplicates = 0
+            applied: list[str] = []
             for record, envelope in items:
                 if envelope.id in seen:
                     duplicates += 1
                     continue
                 seen.add(envelope.id)
+                applied.append(envelope.id)
                 if tracing_enabled():
                     with consuming(
                         envelope.type, record.topic, envelope.id, envelope.trace_context
@@ -310,7 +312,7 @@ class EventConsumer:
                         await self._router.dispatch(session, envelope)
                 else:
                     await self._router.dispatch(session, envelope)
-                mark_processed(session, self.name, envelope.id)
+            await mark_all_processed(session, self.name, applied)
         self.stats.applied += len(items) - duplicates
         self.stats.duplicates += duplicates
 

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from aiokafka.errors import KafkaError
-from sqlalchemy import JSON, Column, Index, LargeBinary, func, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, func, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -166,18 +166,27 @@ class OutboxRelay:
                     for row in rows
                 ]
             )
-            sent_at = utc_now()
             failure: BaseException | None = None
-            published = 0
+            sent: list[int] = []
             for row, result in zip(rows, results, strict=True):
                 if isinstance(result, BaseException):
                     row.attempts += 1
                     row.last_error = f"{type(result).__name__}: {result}"[:500]
                     failure = failure or result
+                    session.add(row)
                 else:
-                    row.sent_at = sent_at
-                    published += 1
-                session.add(row)
+                    assert row.id is not None
+                    sent.append(row.id)
+            if sent:
+                # One UPDATE for the batch: the ORM's flush of a changed object per row was
+                # a fifth of the relay's time in a profile of bench_event_pipeline.
+                mark_sent = (
+                    update(OutboxMessage.__table__)  # type: ignore[attr-defined]
+                    .where(col(OutboxMessage.id).in_(sent))
+                    .values(sent_at=utc_now())
+                )
+                await (await session.connection()).execute(mark_sent)
+            published = len(sent)
         if failure is not None:
             raise failure
         return published

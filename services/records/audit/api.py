@@ -27,6 +27,7 @@ async def request_context(request: Request) -> None:
     service.request_origin.set(origin[:64] or None)
     reason = request.headers.get(BREAK_GLASS_HEADER, "").strip()
     service.break_glass_reason.set(reason[:500] if reason and request.method == "GET" else None)
+    service.read_appender.set(request.app.state.audit_appender)
 
 
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(request_context)])

@@ -36,7 +36,8 @@ from shared.tokens import CurrentPrincipal
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(audit.request_context)])
 
 
-def _settings(request: Request) -> RecordsSettings:
+async def _settings(request: Request) -> RecordsSettings:
+    # async: a plain def dependency costs a worker-thread hop per request.
     settings: RecordsSettings = request.app.state.settings
     return settings
 

@@ -30,8 +30,12 @@ from shared.tokens import CurrentPrincipal
 router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(audit.request_context)])
 
 
-def slot_rules(request: Request) -> SlotRules:
-    """The service's slot length and step (from its settings)."""
+async def slot_rules(request: Request) -> SlotRules:
+    """The service's slot length and step (from its settings).
+
+    ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency in a worker
+    thread, a thread hop per request that was a tenth of an availability read's profile.
+    """
     rules: SlotRules = request.app.state.slot_rules
     return rules
 

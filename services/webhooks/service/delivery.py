@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.webhooks import repository
 from services.webhooks.messages import signing_key_context
 from services.webhooks.models import (
-    DeliveryAttempt,
     DeliveryStatus,
     WebhookEndpoint,
 )
@@ -44,6 +43,10 @@ class DueDelivery:
     attempt_number: int
     # Ed25519 private keys ("v1a"), opened from their sealed form for this attempt only.
     signing_keys: list[str] = field(default_factory=list)
+    # The claim's lease (which also tells this claim from a later one of the same delivery)
+    # and when the delivery was due before it: a claim given back is due at that time again.
+    leased_until: datetime | None = None
+    due_at: datetime | None = None
 
 
 async def claim_due_deliveries(
@@ -56,7 +59,7 @@ async def claim_due_deliveries(
     in_flight: Mapping[uuid.UUID, int] | None = None,
     per_endpoint_limit: int | None = None,
 ) -> list[DueDelivery]:
-    """Take up to ``limit`` due deliveries for sending.
+    """Take up to ``limit`` due deliveries for sending, oldest due first.
 
     Each is leased by moving ``next_attempt_at`` past the attempt's longest possible duration:
     if the process dies mid-send, the delivery becomes due again when the lease runs out
@@ -64,6 +67,10 @@ async def claim_due_deliveries(
 
     With ``per_endpoint_limit``, no endpoint gets more than that many attempts in flight
     (counting ``in_flight``), so one slow endpoint's backlog cannot take every sending slot.
+
+    A claim may wait in the dispatcher for a free slot (``lease`` must cover that wait): it
+    is sent only once :func:`confirm_claims` has seen it still pending, still leased by this
+    claim and its endpoint still enabled.
     """
     busy = Counter(in_flight or {})
     saturated = (
@@ -71,37 +78,99 @@ async def claim_due_deliveries(
         if per_endpoint_limit is not None
         else set()
     )
-    claimed: list[DueDelivery] = []
-    while len(claimed) < limit:
-        rows = await repository.lock_due_deliveries(
-            session, now=now, limit=limit - len(claimed), skip_endpoints=saturated
+    leased: list[repository.LeasedDelivery] = []
+    while len(leased) < limit:
+        wanted = limit - len(leased)
+        candidates = await repository.lock_due_deliveries(
+            session, now=now, limit=wanted, skip_endpoints=saturated
         )
-        if not rows:
-            break
-        for delivery, endpoint in rows:
-            if endpoint.id in saturated:
+        chosen: list[str] = []
+        due_at = {delivery_id: due for delivery_id, _, due in candidates}
+        for delivery_id, endpoint_id, _ in candidates:
+            if endpoint_id in saturated:
                 continue  # this endpoint filled up earlier in the batch; its turn comes later
-            busy[endpoint.id] += 1
-            if per_endpoint_limit is not None and busy[endpoint.id] >= per_endpoint_limit:
-                saturated.add(endpoint.id)
-            delivery.next_attempt_at = delivery.leased_until = now + lease
-            repository.add(session, delivery)
-            claimed.append(
-                DueDelivery(
-                    delivery_id=delivery.id,
-                    endpoint_id=endpoint.id,
-                    url=endpoint.url,
-                    secrets=endpoint.signing_secrets(now),
-                    signing_keys=[
-                        box.open(sealed, context=signing_key_context(endpoint.id, public))
-                        for sealed, public in endpoint.signing_key_pairs(now)
-                    ],
-                    message=delivery.payload,
-                    attempt_number=delivery.attempt_count + 1,
-                )
-            )
-        await session.flush()
-    return claimed
+            chosen.append(delivery_id)
+            busy[endpoint_id] += 1
+            if per_endpoint_limit is not None and busy[endpoint_id] >= per_endpoint_limit:
+                saturated.add(endpoint_id)
+        order = {delivery_id: n for n, delivery_id in enumerate(chosen)}
+        rows = await repository.lease_deliveries(
+            session, {d: due_at[d] for d in chosen}, now=now, until=now + lease
+        )
+        leased += sorted(rows, key=lambda row: order[row.id])
+        if len(candidates) < wanted:
+            break  # every due delivery has been looked at
+        # Otherwise some were passed over for an endpoint that filled up (which the next
+        # look skips), or lost to a concurrent change: look again for the free slots.
+    endpoints = await repository.endpoints_by_id(session, {row.endpoint_id for row in leased})
+    signing = {
+        endpoint.id: (
+            endpoint.signing_secrets(now),
+            [
+                box.open(sealed, context=signing_key_context(endpoint.id, public))
+                for sealed, public in endpoint.signing_key_pairs(now)
+            ],
+        )
+        for endpoint in endpoints.values()
+    }
+    return [
+        DueDelivery(
+            delivery_id=row.id,
+            endpoint_id=row.endpoint_id,
+            url=endpoints[row.endpoint_id].url,
+            secrets=signing[row.endpoint_id][0],
+            signing_keys=signing[row.endpoint_id][1],
+            message=row.payload,
+            attempt_number=row.attempt_count + 1,
+            leased_until=now + lease,
+            due_at=row.due_at,
+        )
+        for row in leased
+    ]
+
+
+async def confirm_claims(
+    session: AsyncSession,
+    claims: Sequence[DueDelivery],
+    *,
+    now: datetime,
+    lease_left: timedelta,
+) -> tuple[list[DueDelivery], list[DueDelivery]]:
+    """Which claimed deliveries to send now, and which to give back; the rest are forgotten.
+
+    The last look before sending, one statement for all of them: a delivery failed since its
+    claim (a grant revoked, the endpoint deleted) is forgotten, and so is one whose lease ran
+    out and was taken by another claim. One whose endpoint was disabled meanwhile, or whose
+    lease has less than ``lease_left`` to run (not enough for an attempt), is given back.
+    """
+    states = await repository.claim_states(session, [c.delivery_id for c in claims])
+    send: list[DueDelivery] = []
+    give_back: list[DueDelivery] = []
+    for claim in claims:
+        state = states.get(claim.delivery_id)
+        if (
+            state is None
+            or state.status != DeliveryStatus.PENDING
+            or state.leased_until != claim.leased_until
+        ):
+            continue
+        if (
+            state.endpoint_disabled
+            or claim.leased_until is None
+            or claim.leased_until - now < lease_left
+        ):
+            give_back.append(claim)
+        else:
+            send.append(claim)
+    return send, give_back
+
+
+async def give_back_claims(session: AsyncSession, claims: Sequence[DueDelivery]) -> None:
+    """End the leases of claims that will not be sent: each delivery is due again when it
+    was before its claim (unless it has changed since), for the next claim to take."""
+    await repository.end_leases(
+        session, [(c.delivery_id, c.leased_until, c.due_at) for c in claims]
+    )
 
 
 @dataclass(frozen=True)
@@ -162,7 +231,7 @@ def next_attempt_at(
 _jitter_rng = random.Random()  # noqa: S311  (spreading retries out, not security)
 
 
-async def _disable(
+def _disable(
     session: AsyncSession,
     endpoint: WebhookEndpoint,
     *,
@@ -187,7 +256,135 @@ async def _disable(
         ),
         source=EVENT_SOURCE,
     )
-    await repository.pause_pending(session, endpoint.id, now=utc_now())
+
+
+def _settle(
+    delivery: repository.DeliveryState,
+    endpoint: WebhookEndpoint,
+    outcome: AttemptOutcome,
+    policy: RetryPolicy,
+    session: AsyncSession,
+) -> dict[str, Any]:
+    """The delivery's state after this attempt (as ``Delivery`` fields); the endpoint's
+    failing run, and its disabling, are updated on ``endpoint`` itself."""
+    attempt_count = delivery.attempt_count + 1
+    status = delivery.status
+    delivered_at = delivery.delivered_at
+    due_again: datetime | None = None
+    finished_at = outcome.attempted_at + timedelta(milliseconds=outcome.duration_ms)
+    if outcome.succeeded:
+        status = DeliveryStatus.DELIVERED
+        delivered_at = outcome.attempted_at
+        endpoint.failing_since = None
+    elif status != DeliveryStatus.PENDING or endpoint.deleted_at is not None:
+        # The endpoint was deleted (or the grant revoked) while this attempt was in flight:
+        # no more retries.
+        status = DeliveryStatus.FAILED
+    else:
+        if endpoint.failing_since is None:
+            endpoint.failing_since = outcome.attempted_at
+        if outcome.status_code == 410:
+            status = DeliveryStatus.FAILED
+            if endpoint.disabled_at is None:
+                _disable(session, endpoint, reason="gone", at=finished_at)
+        else:
+            due_again = next_attempt_at(
+                finished_at,
+                attempt_count - delivery.attempts_before_replay,
+                policy.schedule,
+                jitter=policy.jitter,
+                retry_after_seconds=outcome.retry_after_seconds,
+                max_retry_after_seconds=policy.max_retry_after_seconds,
+            )
+            if due_again is None:
+                status = DeliveryStatus.FAILED
+            if (
+                endpoint.disabled_at is None
+                and finished_at - endpoint.failing_since >= policy.disable_after
+            ):
+                _disable(session, endpoint, reason="failing", at=finished_at)
+    if endpoint.disabled_at is not None and status == DeliveryStatus.PENDING:
+        due_again = None  # paused with the rest until the endpoint is enabled
+    return {
+        "id": delivery.id,
+        "status": status,
+        "attempt_count": attempt_count,
+        "last_attempt_at": outcome.attempted_at,
+        "delivered_at": delivered_at,
+        "next_attempt_at": due_again,
+        "leased_until": None,
+    }
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording attempts changed: when each delivery is due again (None: not on a
+    schedule), and how many pending deliveries a recovery brought forward."""
+
+    due_again: dict[str, datetime | None]
+    released: int
+
+
+async def record_attempts(
+    session: AsyncSession,
+    attempts: Sequence[tuple[str, AttemptOutcome]],
+    *,
+    policy: RetryPolicy,
+) -> Recorded:
+    """Store the attempts (in the order they finished) and move each delivery on.
+
+    A 410 Gone disables the endpoint; so does failing without a single success for
+    ``policy.disable_after``. Either emits ``webhooks.endpoint.disabled``. Deliveries left
+    pending on a disabled endpoint are paused until it is enabled again.
+
+    The first success after failures (the endpoint has recovered) brings every pending
+    delivery to the endpoint forward: its backlog is sent now, at the pace the endpoint
+    answers, rather than each message on its own retry schedule.
+
+    However many attempts there are, the deliveries are read in one statement and the
+    attempts and new states written in one batched statement each: at the pace of a
+    recovered endpoint's backlog, a unit of work per attempt costs more than the attempt.
+    """
+    deliveries = await repository.delivery_states(session, [d for d, _ in attempts])
+    endpoints = await repository.endpoints_by_id(
+        session, {delivery.endpoint_id for delivery in deliveries.values()}
+    )
+    was_disabled = {e.id for e in endpoints.values() if e.disabled_at is not None}
+    recovered: set[uuid.UUID] = set()
+    rows: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    for delivery_id, outcome in attempts:
+        delivery = deliveries.get(delivery_id)
+        if delivery is None:
+            continue
+        endpoint = endpoints[delivery.endpoint_id]
+        failing = endpoint.failing_since is not None
+        change = _settle(delivery, endpoint, outcome, policy, session)
+        if outcome.succeeded and failing:
+            recovered.add(endpoint.id)
+        changes.append(change)
+        rows.append(
+            {
+                "delivery_id": delivery_id,
+                "attempt_number": change["attempt_count"],
+                "attempted_at": outcome.attempted_at,
+                "status_code": outcome.status_code,
+                "error": outcome.error[:500] if outcome.error else None,
+                "duration_ms": outcome.duration_ms,
+            }
+        )
+    await repository.save_attempts(session, rows, changes)
+    now = utc_now()
+    released = 0
+    for endpoint in endpoints.values():
+        if endpoint.disabled_at is not None:
+            if endpoint.id not in was_disabled:
+                await repository.pause_pending(session, endpoint.id, now=now)
+        elif endpoint.id in recovered:
+            # After the batch's own deliveries are written, so those that failed just
+            # before the recovery come forward with the rest of the backlog.
+            released += await repository.release_pending(session, endpoint.id, now=now)
+    return Recorded({change["id"]: change["next_attempt_at"] for change in changes}, released)
 
 
 async def record_attempt(
@@ -197,79 +394,9 @@ async def record_attempt(
     *,
     policy: RetryPolicy,
 ) -> datetime | None:
-    """Store the attempt and move the delivery on; return when it is due again, if it is.
-
-    A 410 Gone disables the endpoint; so does failing without a single success for
-    ``policy.disable_after``. Either emits ``webhooks.endpoint.disabled``. Deliveries left
-    pending on a disabled endpoint are paused until it is enabled again.
-
-    The first success after failures (the endpoint has recovered) brings every pending
-    delivery to the endpoint forward: its backlog is sent now, at the pace the endpoint
-    answers, rather than each message on its own retry schedule.
-    """
-    found = await repository.delivery_with_endpoint(session, delivery_id)
-    if found is None:
-        return None
-    delivery, endpoint = found
-    delivery.attempt_count += 1
-    delivery.last_attempt_at = outcome.attempted_at
-    delivery.leased_until = None
-    repository.add(
-        session,
-        DeliveryAttempt(
-            delivery_id=delivery.id,
-            attempt_number=delivery.attempt_count,
-            attempted_at=outcome.attempted_at,
-            status_code=outcome.status_code,
-            error=outcome.error[:500] if outcome.error else None,
-            duration_ms=outcome.duration_ms,
-        ),
-    )
-    finished_at = outcome.attempted_at + timedelta(milliseconds=outcome.duration_ms)
-    if outcome.succeeded:
-        delivery.status = DeliveryStatus.DELIVERED
-        delivery.delivered_at = outcome.attempted_at
-        delivery.next_attempt_at = None
-        if endpoint.failing_since is not None:
-            endpoint.failing_since = None
-            repository.add(session, endpoint)
-            if endpoint.disabled_at is None:
-                repository.add(session, delivery)
-                await session.flush()
-                await repository.release_pending(session, endpoint.id, now=utc_now())
-    elif delivery.status != DeliveryStatus.PENDING or endpoint.deleted_at is not None:
-        # The endpoint was deleted while this attempt was in flight: no more retries.
-        delivery.status = DeliveryStatus.FAILED
-        delivery.next_attempt_at = None
-    else:
-        if endpoint.failing_since is None:
-            endpoint.failing_since = outcome.attempted_at
-            repository.add(session, endpoint)
-        if outcome.status_code == 410:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.next_attempt_at = None
-            if endpoint.disabled_at is None:
-                await _disable(session, endpoint, reason="gone", at=finished_at)
-        else:
-            delivery.next_attempt_at = next_attempt_at(
-                finished_at,
-                delivery.attempt_count - delivery.attempts_before_replay,
-                policy.schedule,
-                jitter=policy.jitter,
-                retry_after_seconds=outcome.retry_after_seconds,
-                max_retry_after_seconds=policy.max_retry_after_seconds,
-            )
-            if delivery.next_attempt_at is None:
-                delivery.status = DeliveryStatus.FAILED
-            if (
-                endpoint.disabled_at is None
-                and finished_at - endpoint.failing_since >= policy.disable_after
-            ):
-                await _disable(session, endpoint, reason="failing", at=finished_at)
-    if endpoint.disabled_at is not None and delivery.status == DeliveryStatus.PENDING:
-        delivery.next_attempt_at = None  # paused with the rest until the endpoint is enabled
-    repository.add(session, delivery)
-    return delivery.next_attempt_at
+    """Store one attempt (see :func:`record_attempts`); when the delivery is due again."""
+    recorded = await record_attempts(session, [(delivery_id, outcome)], policy=policy)
+    return recorded.due_again.get(delivery_id)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from services.records.__main__ import main
 from services.records.models import AuditEntry
@@ -135,3 +137,30 @@ async def test_the_log_verifies_after_concurrent_readers_and_two_racing_sealers(
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert (report["checked"], report["unsealed"]) == (len(entries), 0)
+
+
+async def test_parallel_audited_reads_share_their_audit_inserts(records: Records):
+    clinician, client, _ = await _client_with_a_record(records)
+    inserts: list[str] = []
+
+    def count_audit_inserts(_conn, _cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_ENTRIES"):
+            inserts.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count_audit_inserts)
+    try:
+        responses = await asyncio.gather(
+            *(
+                records.http.get(f"/v1/notes?client_id={client}", headers=records.auth(clinician))
+                for _ in range(20)
+            )
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", count_audit_inserts)
+
+    assert [r.status_code for r in responses] == [200] * 20
+    # Every read's entries are committed by the time it answers (three notes each)...
+    note_reads = [e for e in await records.audit_entries() if e.resource_type == "note"]
+    assert len([e for e in note_reads if e.action == "read"]) == 60
+    # ...and the reads shared the statements that wrote them instead of one each.
+    assert 1 <= len(inserts) < 20

@@ -107,14 +107,14 @@ def test_the_attendees_are_everyone_who_joined_in_a_stable_order():
 
 def test_codes_and_minutes_are_settings(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RAPPORT_RECORDS_BILLING_TIME_CODES", '{"90832": 20, "90834": 40}')
-    monkeypatch.setenv("RAPPORT_RECORDS_BILLING_GROUP_CODE", "90853-G")
+    monkeypatch.setenv("RAPPORT_RECORDS_BILLING_GROUP_CODE", "G0410")
     monkeypatch.setenv("RAPPORT_RECORDS_BILLING_HOME_PLACE_OF_SERVICE", "12")
     table = BillingTable.from_settings(RecordsSettings(environment="test"))
 
     assert table.code_for(seconds(19, 59), group=False) is None
     assert table.code_for(seconds(20), group=False) == "90832"
     assert table.code_for(seconds(80), group=False) == "90834"
-    assert table.code_for(seconds(16), group=True) == "90853-G"
+    assert table.code_for(seconds(16), group=True) == "G0410"
     assert table.place_of_service(True) == "12"
 
 
@@ -124,7 +124,7 @@ def test_the_standard_table_is_the_settings_defaults():
     )
 
 
-@pytest.mark.parametrize("codes", ["{}", '{"90832": -1}', '{" ": 16}'])
+@pytest.mark.parametrize("codes", ["{}", '{"90832": -1}', '{" ": 16}', '{"90832 x": 16}'])
 def test_a_table_without_codes_or_with_negative_minutes_is_refused(
     monkeypatch: pytest.MonkeyPatch, codes: str
 ):

@@ -74,9 +74,10 @@ async def schedule(
     client_id: uuid.UUID,
     session_id: uuid.UUID | None = None,
     starts_at: datetime | None = None,
+    invited: list[uuid.UUID] | None = None,
 ) -> uuid.UUID:
     """Let signaling know about an appointment (starting now unless told otherwise), through
-    its real event handler."""
+    its real event handler. ``invited`` guests fit in the call with the client."""
     session_id = session_id or uuid.uuid4()
     starts = starts_at or datetime.now(UTC)
     payload = AppointmentScheduled(
@@ -86,6 +87,8 @@ async def schedule(
         client_id=client_id,
         starts_at=starts,
         ends_at=starts + timedelta(minutes=50),
+        max_participants=2 + len(invited or []),
+        invited_participant_ids=invited or [],
     )
     record = encode(payload, source="/rapport/records")
     envelope = decode(record.key, record.value, record.headers)

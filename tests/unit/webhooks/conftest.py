@@ -165,6 +165,9 @@ class Receiver:
     # Extra headers on a path's answers (e.g. Retry-After, Location for a redirect).
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Requests being answered right now, and the most there ever were at once, per path.
+    in_progress: dict[str, int] = field(default_factory=dict)
+    peak_in_progress: dict[str, int] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path}"
@@ -185,9 +188,16 @@ class Receiver:
                 valid = False
         self.received.append(ReceivedRequest(path, headers, body, valid))
         self.arrived.set()
-        await asyncio.sleep(self.delays.get(path, 0.0))
-        if path in self.holds:
-            await self.holds[path].wait()
+        self.in_progress[path] = self.in_progress.get(path, 0) + 1
+        self.peak_in_progress[path] = max(
+            self.peak_in_progress.get(path, 0), self.in_progress[path]
+        )
+        try:
+            await asyncio.sleep(self.delays.get(path, 0.0))
+            if path in self.holds:
+                await self.holds[path].wait()
+        finally:
+            self.in_progress[path] -= 1
         if valid is False:
             return Response("bad signature", status_code=401)
         queued = self.statuses.get(path, [])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args, get_origin
+import re
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pytest
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from sqlmodel import select
 
 from services.webhooks.app import SERVICE_NAME
@@ -151,6 +153,8 @@ def free_text_fields(model: type[BaseModel], path: str = "") -> list[str]:
     for name, field in model.model_fields.items():
         if name == "type":
             continue
+        if _is_code(field.metadata):
+            continue
         for annotation in _leaf_types(field.annotation):
             if annotation is str and name not in STATUS_FIELDS:
                 found.append(f"{path}{name}")
@@ -159,9 +163,20 @@ def free_text_fields(model: type[BaseModel], path: str = "") -> list[str]:
     return found
 
 
+def _is_code(metadata: list[Any]) -> bool:
+    """A string held to a pattern of letters and digits (a billing code) is not free text."""
+    # Inside a union the constraint is still a FieldInfo; at the top, pydantic unwrapped it.
+    flat = [c for m in metadata for c in (m.metadata if isinstance(m, FieldInfo) else [m])]
+    patterns = [getattr(m, "pattern", None) for m in flat]
+    return any(p is not None and re.fullmatch(r"\^\[[0-9A-Z-]+\]\{\d+\}\$", p) for p in patterns)
+
+
 def _leaf_types(annotation: Any) -> list[Any]:
     if get_origin(annotation) is Literal:
         return []
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        return [] if _is_code(metadata) else _leaf_types(base)
     arguments = get_args(annotation)
     if not arguments:
         return [annotation]

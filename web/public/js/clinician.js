@@ -4,6 +4,7 @@
 import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { CLOSE_CODES, CLOSE_REASONS } from "./protocol.js";
 import "./call-stage.js";
+import "./chat.js";
 import { SafetyFlags } from "./safety-flags.js";
 import { Call, Signaling, openDevices } from "./signal.js";
 import "./topbar.js";
@@ -11,6 +12,8 @@ import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf } from
 
 const user = await requireUser("clinician");
 const stage = $("rapport-call-stage");
+const waitingChat = $("#waiting-chat");
+const callChat = $("#call-chat");
 const status = $("#status");
 const rooms = new Map(); // session id -> {appointment, signaling, waiting, iceServers, pending}
 const clientNames = new Map();
@@ -106,11 +109,71 @@ function renderWaiting() {
       );
     }
   }
+  renderChatRecipients();
   const open = [...rooms.values()].length;
   $("#waiting-list").replaceChildren(
     ...(items.length ? items : [h("li", { class: "empty" }, open ? "Nobody is waiting." : "No session is open right now.")]),
   );
   $("#admit-all").disabled = items.length === 0 || Boolean(active);
+}
+
+/** Whom the waiting room's chat can reach: everyone waiting, or one of them. */
+function renderChatRecipients() {
+  const select = $("#waiting-chat-to");
+  const chosen = select.value;
+  const options = [h("option", { value: "waiting" }, "Everyone waiting")];
+  for (const room of rooms.values()) {
+    for (const person of room.waiting) {
+      const value = `${room.appointment.session_id} ${person.user_id}`;
+      const name = person.display_name || clientNames.get(person.user_id) || "A client";
+      options.push(h("option", { value, selected: value === chosen }, name));
+    }
+  }
+  select.replaceChildren(...options);
+}
+
+function nameInRoom(room, userId) {
+  const waiting = room.waiting.find((p) => p.user_id === userId);
+  return waiting?.display_name || clientNames.get(userId) || "A client";
+}
+
+// The one room a message to everyone waiting shows from (each room echoes it).
+let broadcastEcho = null;
+
+waitingChat.onsend = (text) => {
+  const to = $("#waiting-chat-to").value;
+  if (to === "waiting") {
+    const open = [...rooms.values()].filter((room) => room.waiting.length);
+    if (!open.length) {
+      waitingChat.say("Nobody is waiting.");
+      return false;
+    }
+    broadcastEcho = open[0];
+    for (const room of open) room.signaling.send({ type: "chat", text, to: "waiting" });
+    return true;
+  }
+  const [sessionId, userId] = to.split(" ");
+  const room = rooms.get(sessionId);
+  if (!room) return false;
+  room.signaling.send({ type: "chat", text, to: userId });
+  return true;
+};
+
+callChat.onsend = (text) => {
+  if (!active) return false;
+  active.room.signaling.send({ type: "chat", text, to: "call" });
+  return true;
+};
+
+/** A chat message from one room: the call's conversation or the waiting room's. */
+function showChat(room, message) {
+  const mine = message.from === user.id;
+  const other = mine ? message.to : message.from;
+  const inCall = active?.room === room && (message.to === "call" || other === active.clientId);
+  if (mine && message.to === "waiting" && broadcastEcho && broadcastEcho !== room) return;
+  const who = mine ? "You" : nameInRoom(room, message.from);
+  const whom = message.to === "waiting" ? "everyone waiting" : mine && message.to !== "call" ? nameInRoom(room, message.to) : "";
+  (inCall ? callChat : waitingChat).add(message, who, whom);
 }
 
 async function ensureStream() {
@@ -146,6 +209,7 @@ function openRoom(appointment) {
     renderWaiting();
   });
   signaling.on("peer-joined", (message) => startCall(room, message.peer));
+  signaling.on("chat-message", (message) => showChat(room, message));
   for (const type of ["offer", "answer", "ice-candidate"]) {
     signaling.on(type, (message) => (active?.room === room ? active.call.handle(message) : room.pending.push(message)));
   }
@@ -263,6 +327,8 @@ async function shareProgress(goal, progress, noteInput) {
 
 function endCallView(message) {
   active?.call.close();
+  // The call's conversation is not kept: the next call starts with none.
+  callChat.clear();
   // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.
   if (active) active.room.pending = [];
   active = null;

@@ -5,6 +5,7 @@ import { ApiError, api, displayName, requireUser } from "./api.js";
 import { renderProgress } from "./charts.js";
 import { CLOSE_CODES, CLOSE_REASONS, JOIN_WINDOW } from "./protocol.js";
 import "./call-stage.js";
+import "./chat.js";
 import { Call, Signaling, openDevices } from "./signal.js";
 import { showDueMeasures } from "./measures.js";
 import { expose } from "./test-hooks.js";
@@ -28,6 +29,7 @@ const OUTCOME_SCALES = [
 
 const user = await requireUser("client");
 const stage = $("rapport-call-stage");
+const chat = $("#chat");
 const sessionId = new URLSearchParams(location.search).get("session_id");
 const status = $("#join-status");
 let stream = null;
@@ -46,9 +48,13 @@ const devicesOpened = new Promise((resolve) => (devicesChecked = resolve));
 // the client was sent back meanwhile.
 let callsSeen = 0;
 const lastProgress = new Map();
+// The session's clinician: the one person a client in the waiting room may write to.
+let clinicianId = null;
+let clinicianName = "Your clinician";
 
 function show(section) {
   for (const id of ["device-check", "waiting", "call", "check-in", "done"]) $(`#${id}`).hidden = !section.includes(id);
+  $("#chat-card").hidden = !section.includes("waiting") && !section.includes("call");
   // Questionnaires wait while the call is on, and come back before or after it.
   $("#measures").hidden = section.includes("call") || !$("#measures .measure-forms").children.length;
 }
@@ -78,6 +84,8 @@ async function init() {
     goals = allGoals.filter((g) => g.status === "active");
     const appointment = appointments.find((a) => a.session_id === sessionId);
     const clinician = await displayName(record.clinician_id, "your clinician");
+    clinicianId = record.clinician_id;
+    clinicianName = clinician;
     $("#title").textContent = `Your session with ${clinician}`;
     if (appointment) $("#session-when").textContent = `${dayOf(appointment.starts_at)}, ${timeOf(appointment.starts_at)} – ${timeOf(appointment.ends_at)}`;
     refreshMeasures();
@@ -176,6 +184,7 @@ async function joinWaitingRoom() {
   for (const type of ["offer", "answer", "ice-candidate"]) {
     signaling.on(type, (message) => (call ? call.handle(message) : pending.push(message)));
   }
+  signaling.on("chat-message", showChat);
   signaling.on("goal-updated", (message) => {
     lastProgress.set(message.goal_id, message);
     renderLiveGoals();
@@ -193,6 +202,8 @@ async function joinWaitingRoom() {
   signaling.on("echo-test-ended", () => stopEcho("The test call has ended."));
   signaling.on("error", (message) => {
     if (message.code === "echo-test-unavailable") stopEcho("The test call is busy right now; try again in a minute.");
+    // In the waiting room only a message to the clinician can find nobody there.
+    if (message.code === "unknown-participant" && !call) chat.say("Your clinician is not here yet: your message was not sent.");
   });
   signaling.on("closed", ({ code }) => {
     if (ended || code === CLOSE_CODES.SESSION_ENDED) return;
@@ -209,6 +220,26 @@ async function joinWaitingRoom() {
     $("#join-waiting").disabled = false;
   }
 }
+
+function showChat(message) {
+  const mine = message.from === user.id;
+  const who = mine ? "You" : message.role === "clinician" ? clinicianName : message.role === "guest" ? "A guest" : "The client";
+  let whom = "";
+  if (message.to === "waiting") whom = "everyone waiting";
+  else if (message.to === user.id) whom = "you";
+  else if (mine && message.to === clinicianId) whom = clinicianName;
+  chat.add(message, who, whom);
+}
+
+// Waiting, a client writes to the clinician only; in the call, to everyone in it.
+chat.onsend = (text) => {
+  if (!signaling || (!call && !clinicianId)) {
+    chat.say("Join the waiting room to send a message.");
+    return false;
+  }
+  signaling.send({ type: "chat", text, to: call ? "call" : clinicianId });
+  return true;
+};
 
 async function startCall(joined) {
   const seen = ++callsSeen;

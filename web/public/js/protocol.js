@@ -49,6 +49,9 @@ export const JOIN_WINDOW = Object.freeze({
 /** The largest message signaling takes (bytes; larger ones close the socket with 4413). */
 export const MAX_MESSAGE_BYTES = 65536;
 
+/** The longest `chat` text, in characters (a longer one is refused: `invalid-message`). */
+export const MAX_CHAT_CHARACTERS = 2000;
+
 /** Messages per second, and the burst, one connection may send. */
 export const RATE_LIMIT = Object.freeze({
   perSecond: 50,

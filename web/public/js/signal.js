@@ -199,7 +199,17 @@ export class Call extends EventTarget {
         if (!tracks.some((track) => track.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
       }
     }
-    pc.addEventListener("track", ({ track, streams }) => {
+    // A screen shared by this side: its own transceiver, so the camera's is never touched.
+    this.screenTransceiver = null;
+    // The other side's shared screen, while it comes in.
+    this.screenIn = null;
+    pc.addEventListener("track", ({ track, streams, transceiver }) => {
+      if (track.kind === "video" && this.#carriesScreen(transceiver)) {
+        this.screenIn = transceiver;
+        track.addEventListener("ended", () => this.#checkScreenIn());
+        this.dispatchEvent(new CustomEvent("screen", { detail: streams[0] || new MediaStream([track]) }));
+        return;
+      }
       const stream = streams[0] || this.remoteStream;
       if (!streams[0]) this.remoteStream.addTrack(track);
       this.remoteStream = stream;
@@ -223,6 +233,45 @@ export class Call extends EventTarget {
       if (pc.connectionState === "failed" && !this.polite) this.#enqueueOffer({ iceRestart: true });
     });
     this.statsTimer = setInterval(() => this.#sample(), 2000);
+  }
+
+  /** The call's first video m-line carries the camera (the first offer always has one); any
+   * later one a shared screen (docs/signaling.md, "Screen sharing"). */
+  #carriesScreen(transceiver) {
+    const camera = this.pc.getTransceivers().find((t) => t.receiver.track.kind === "video");
+    return transceiver !== camera;
+  }
+
+  /** The other side stopped sharing when its screen's m-line is rejected or no longer sends. */
+  #checkScreenIn() {
+    const transceiver = this.screenIn;
+    if (!transceiver) return;
+    const receiving = ["sendrecv", "recvonly"].includes(transceiver.currentDirection);
+    if (receiving && transceiver.receiver.track.readyState === "live") return;
+    this.screenIn = null;
+    this.dispatchEvent(new CustomEvent("screen", { detail: null }));
+  }
+
+  /** Shares a screen, window or tab the person picks (getDisplayMedia needs their click). The
+   * track goes on a transceiver of its own and perfect negotiation offers it, from either
+   * side; the browser's own "Stop sharing" stops it as the page's button does. */
+  async shareScreen() {
+    if (this.screenTransceiver) return;
+    const screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    const [track] = screen.getVideoTracks();
+    track.addEventListener("ended", () => this.stopSharing());
+    this.screenTransceiver = this.pc.addTransceiver(track, { direction: "sendonly", streams: [screen] });
+    this.dispatchEvent(new CustomEvent("sharing", { detail: screen }));
+  }
+
+  /** Stops sharing: the transceiver stops, and the offer that follows rejects its m-line. */
+  stopSharing() {
+    const transceiver = this.screenTransceiver;
+    if (!transceiver) return;
+    this.screenTransceiver = null;
+    transceiver.sender.track?.stop();
+    if (this.pc.signalingState !== "closed") transceiver.stop();
+    this.dispatchEvent(new CustomEvent("sharing", { detail: null }));
   }
 
   /** Starts the call once the page hands this call the other side's messages: the impolite
@@ -272,6 +321,7 @@ export class Call extends EventTarget {
           await pc.setLocalDescription();
           this.signaling.send({ type: "answer", sdp: pc.localDescription.sdp, to: this.peerId });
         }
+        this.#checkScreenIn();
       } else if (message.type === "ice-candidate") {
         try {
           await pc.addIceCandidate(message.candidate || undefined);
@@ -345,6 +395,8 @@ export class Call extends EventTarget {
 
   close() {
     clearInterval(this.statsTimer);
+    this.screenTransceiver?.sender.track?.stop();
+    this.screenTransceiver = null;
     this.pc.close();
   }
 }
