@@ -11,8 +11,13 @@ With room ownership through Kafka (the default here), 2,000 sockets, ws=served, 
 8-10 KiB of it is pymalloc fragmentation left by the joins' transient objects, about 12 KiB
 live objects (docs/benchmarks.md, "with room ownership in place").
 
-    uv run python bench/bench_signaling_idle.py [--sockets 5000] [--ws websockets-sansio served]
-        [--quick]
+``--database`` picks signaling's store: the embedded default (SQLite, a file) and/or
+PostgreSQL (a fresh database on the bench's server, started by the devservers launcher unless
+``RAPPORT_BENCH_POSTGRES_DSN_BASE`` names one). Every process here raises its open-file soft
+limit to the hard limit: 15,000 sockets need more than the usual 1,024.
+
+    uv run python bench/bench_signaling_idle.py [--sockets 15000] [--ws served websockets-sansio]
+        [--database sqlite postgres] [--quick]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import resource
 import socket
 import sys
 import tempfile
@@ -43,6 +49,10 @@ from bench import _table  # noqa: E402
 
 SUBPROTOCOL = "rapport.signal.v1"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "signaling" / "migrations"
+# Both servers ping every 20 s (their defaults) and wait this long for the pong: with the
+# default 20 s, a client process starved on a loaded machine while it opens 15,000 sockets
+# missed pongs and both servers closed sockets in the middle of the figure.
+PONG_DEADLINE = 120.0
 
 
 def _rss_kib(pid: int) -> int:
@@ -50,6 +60,15 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def raise_open_files(needed: int = 0) -> None:
+    """Open-file soft limit up to the hard one; an error if that is still under ``needed``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if needed and hard != resource.RLIM_INFINITY and hard < needed:
+        raise SystemExit(f"{needed} sockets need {needed} open files; the hard limit is {hard}")
 
 
 def _free_port() -> int:
@@ -64,13 +83,20 @@ def _free_port() -> int:
 def _serve_bare(port: int) -> None:
     import uvloop
 
+    raise_open_files()
+
     async def handler(ws: Any) -> None:
         async for _ in ws:
             pass
 
     async def main() -> None:
         async with websockets.serve(
-            handler, "127.0.0.1", port, compression=None, subprotocols=[SUBPROTOCOL]
+            handler,
+            "127.0.0.1",
+            port,
+            compression=None,
+            subprotocols=[SUBPROTOCOL],
+            ping_timeout=PONG_DEADLINE,
         ):
             await asyncio.Future()
 
@@ -90,6 +116,7 @@ def _serve_signaling(
     from services.signaling.settings import SignalingSettings
     from shared.tokens import StaticKeySource
 
+    raise_open_files()
     settings = SignalingSettings(
         environment="test",
         database_url=database_url,
@@ -101,6 +128,10 @@ def _serve_signaling(
         port=port,
         log_level="WARNING",
         idle_timeout_seconds=3600,
+        ping_timeout_seconds=PONG_DEADLINE,
+        # A client opening 15,000 sockets on a loaded machine can send its join more than the
+        # default 10 s after signaling accepted the socket (closed with 4001 mid-figure).
+        join_timeout_seconds=PONG_DEADLINE,
         rate_limit_burst=1000,
         # No Kafka here: the outbox relay retries every few seconds, and loading a batch of 500
         # held rows each time stalls the loop for tens of ms, which a real deployment (Kafka
@@ -145,6 +176,19 @@ def kafka_for_ownership(enabled: bool) -> Any:
 # load --------------------------------------------------------------------------------------
 
 
+async def _connect_retrying(url: str, **options: Any) -> Any:
+    """``websockets.connect``, tried three times: a loaded machine fails a handshake now and
+    then, which says nothing about memory per socket."""
+    for attempt in range(3):
+        try:
+            return await websockets.connect(url, **options)
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidMessage):
+            if attempt == 2:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
 async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
     """Open ``count`` sockets, 200 handshakes at a time, each sending its ``first`` message
     as soon as it is open, however many are still waiting for their answer: a join storm,
@@ -154,15 +198,20 @@ async def _open(url: str, count: int, first: list[str] | None) -> list[Any]:
 
     async def one(i: int) -> None:
         async with semaphore:
-            ws = await websockets.connect(
+            ws = await _connect_retrying(
                 url,
                 subprotocols=[SUBPROTOCOL],
                 compression=None,
                 open_timeout=60,  # type: ignore[list-item]
+                # The servers' keepalive pings are what is held; the client's own would double
+                # the pings, and a starved client (15,000 sockets, a loaded machine) missing its
+                # pongs' deadline closes sockets with 1011 in the middle of the figure.
+                ping_interval=None,
             )
         if first is not None:
             await ws.send(first[i])
-            reply = json.loads(await ws.recv())
+            # Bounded only against a hang (a server that stopped serving): fail, do not wait.
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 600))
             assert reply["type"] == "waiting", reply
         sockets.append(ws)
 
@@ -219,12 +268,19 @@ async def _schedule(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sockets", type=int, default=5000)
+    parser.add_argument("--sockets", type=int, default=15_000)
     parser.add_argument(
         "--ws",
         nargs="+",
-        default=["websockets-sansio", "served"],
+        default=["served"],
         help="uvicorn ws implementations; 'served' is signaling's own (server_config)",
+    )
+    parser.add_argument(
+        "--database",
+        nargs="+",
+        choices=["sqlite", "postgres"],
+        default=["sqlite", "postgres"],
+        help="signaling's store: the embedded default (SQLite) and/or PostgreSQL",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     parser.add_argument(
@@ -232,13 +288,24 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.sockets, args.ws = 20, ["served"]
+        args.sockets, args.ws, args.database = 20, ["served"], ["sqlite", "postgres"]
     count: int = args.sockets
-    with kafka_for_ownership(not args.no_kafka) as kafka_bootstrap:
-        _run(args, count, kafka_bootstrap)
+    # This process holds every client socket, each server as many, plus a margin.
+    raise_open_files(count + min(200, count) + 200)
+    with contextlib.ExitStack() as servers:
+        kafka_bootstrap = servers.enter_context(kafka_for_ownership(not args.no_kafka))
+        databases: dict[str, str | None] = {"sqlite": None}
+        if "postgres" in args.database:
+            [databases["postgres"]] = servers.enter_context(_table.postgres("bench_signaling"))
+        _run(args, count, kafka_bootstrap, databases)
 
 
-def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> None:
+def _run(
+    args: argparse.Namespace,
+    count: int,
+    kafka_bootstrap: str | None,
+    databases: dict[str, str | None],
+) -> None:
     warm_up = min(200, count)
 
     from shared.migrations import upgrade
@@ -267,15 +334,20 @@ def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> N
     bare.start()
     _wait_listening(port, bare)
     assert bare.pid is not None
-    results["bare websockets"] = asyncio.run(
+    import uvloop
+
+    results["bare websockets"] = uvloop.run(
         _measure(bare.pid, f"ws://127.0.0.1:{port}/", count, None, warm_up)
     )
     bare.terminate()
     bare.join()
 
-    for ws_impl in args.ws:
+    for database, ws_impl in [(d, w) for d in args.database for w in args.ws]:
         with tempfile.TemporaryDirectory() as tmp:
-            database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
+            # PostgreSQL: one database for every run here, each run with sessions of its own.
+            database_url = (
+                databases[database] or f"sqlite+aiosqlite:///{Path(tmp) / 'signaling.db'}"
+            )
             upgrade(MIGRATIONS, database_url)
             sessions = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()) for _ in range(count + warm_up)]
             asyncio.run(_schedule(database_url, sessions))
@@ -293,7 +365,8 @@ def _run(args: argparse.Namespace, count: int, kafka_bootstrap: str | None) -> N
             _wait_listening(port, server)
             wait_owning(port, server)
             assert server.pid is not None
-            results[f"signaling (ws={ws_impl})"] = asyncio.run(
+            store = "SQLite" if database == "sqlite" else "PostgreSQL"
+            results[f"signaling (ws={ws_impl}, {store})"] = uvloop.run(
                 _measure(server.pid, f"ws://127.0.0.1:{port}/v1/signal", count, joins, warm_up)
             )
             server.terminate()
