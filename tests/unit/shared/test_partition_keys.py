@@ -36,6 +36,7 @@ KEY_FIELDS: dict[str, str] = {
     # GoalUpdated: session_id, or goal_id when it has no session (see the test below).
     "rapport.records.goal.updated.v1": "session_id",
     "rapport.records.session.completed.v1": "session_id",
+    "rapport.records.session.billing_ready.v1": "session_id",
     "rapport.records.care_relationship.started.v1": "relationship_id",
     "rapport.records.goal.proposed.v1": "goal_id",
     "rapport.records.goal.agreed.v1": "goal_id",
