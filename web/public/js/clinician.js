@@ -50,11 +50,30 @@ async function loadClients() {
     h("option", { value: "" }, clients.length ? "Choose a client" : "No clients yet"),
     ...clients.map((c) => h("option", { value: c.id, selected: c.id === chosen }, c.name)),
   );
+  const active = new Set(relationships.filter((r) => r.status === "active").map((r) => r.client_id));
+  const consents = new Map(
+    await Promise.all([...active].map(async (id) => [id, await api(`/v1/clients/${id}/consent`).catch(() => null)])),
+  );
   $("#clients").replaceChildren(
     ...(clients.length
-      ? clients.map((c) => h("li", {}, h("span", {}, c.name), h("a", { href: `/clinician/client?id=${c.id}` }, `Open ${c.name}'s record`)))
+      ? clients.map((c) => h("li", { dataset: { clientId: c.id } }, h("span", {}, c.name), consentBadge(consents.get(c.id)), h("a", { href: `/clinician/client?id=${c.id}` }, `Open ${c.name}'s record`)))
       : [h("li", { class: "empty" }, "No clients yet.")]),
   );
+}
+
+// Where a client stands with the clinic's telehealth consent (none shown: not your client yet).
+const CONSENT_BADGES = {
+  signed: ["Consent signed", "ok"],
+  withdrawn: ["Consent withdrawn", "bad"],
+  outdated: ["Consent: new version not signed", "warn"],
+  not_signed: ["Consent not signed", "warn"],
+};
+
+function consentBadge(consent) {
+  const [text, kind] = CONSENT_BADGES[consent?.state] || [];
+  if (!text) return null;
+  const title = consent.latest ? `Version ${consent.latest.version} signed ${dayOf(consent.latest.signed_at)}` : "";
+  return h("span", { class: `badge ${kind} consent-status`, title }, text);
 }
 
 function appointmentItem(appointment, name, withDay) {
