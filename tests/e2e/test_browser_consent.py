@@ -3,7 +3,7 @@
 The clinic publishes a consent document; a client who has not signed it opens their session,
 is stopped before the waiting room with the document in front of them, signs it, and goes on
 to the waiting room, where the clinician admits them. The clinician's client list shows the
-consent before and after. Neither the document's text nor the typed name reaches a log.
+consent before and after, and after the client withdraws it from their page. Neither the document's text nor the typed name reaches a log.
 
 This module starts a system of its own: a published consent holds every client of the clinic,
 and the package's system serves the other tests' clients, who never signed one.
@@ -146,4 +146,13 @@ async def test_a_client_is_stopped_before_the_waiting_room_signs_and_is_admitted
             assert status.json()["latest"]["typed_name"] == "Lee Quillfeather Marsh"
             await dashboard.reload()
             await expect(badge).to_have_text("Consent signed")
+
+            # The client withdraws from their page: the signature stays, the clinician sees it.
+            await page.goto("/client")
+            await expect(page.locator("#consent-summary")).to_contain_text("You signed version 1")
+            await page.get_by_role("button", name="Withdraw my consent").click()
+            await expect(page.locator("#consent-summary")).to_contain_text("You withdrew")
+            await dashboard.reload()
+            await expect(badge).to_have_text("Consent withdrawn")
+            assert problems == []
     # The processes' logs are scanned for the text and the typed name when the system stops.

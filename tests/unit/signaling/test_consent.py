@@ -114,3 +114,15 @@ async def test_a_clinic_may_not_require_it(start_signaling: StartSignaling) -> N
     await publish(signaling.database, 1)
     _, waiting = await signaling.join(client_id, "client", session_id)
     assert waiting["type"] == "waiting"
+
+
+async def test_a_signature_heard_before_its_version_counts(signaling: RunningSignaling) -> None:
+    # consent.document_published and consent.signed are keyed differently (document, client),
+    # so signaling may hear of a signature of version 2 before it hears version 2 exists.
+    clinician_id, client_id = uuid.uuid4(), uuid.uuid4()
+    session_id = await signaling.schedule(clinician_id, client_id)
+    await publish(signaling.database, 1)
+    await signed(signaling.database, client_id, 2)
+    await publish(signaling.database, 2)
+    _, waiting = await signaling.join(client_id, "client", session_id)
+    assert waiting["type"] == "waiting"
