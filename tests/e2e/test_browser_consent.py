@@ -3,7 +3,8 @@
 The clinic publishes a consent document; a client who has not signed it opens their session,
 is stopped before the waiting room with the document in front of them, signs it, and goes on
 to the waiting room, where the clinician admits them. The clinician's client list shows the
-consent before and after, and after the client withdraws it from their page. Neither the document's text nor the typed name reaches a log.
+consent before and after, and after the client withdraws it from their page. Neither the
+document's text nor the typed name reaches a log.
 
 This module starts a system of its own: a published consent holds every client of the clinic,
 and the package's system serves the other tests' clients, who never signed one.
