@@ -3,8 +3,8 @@
 The clinic publishes a consent document; a client who has not signed it opens their session,
 is stopped before the waiting room with the document in front of them, signs it, and goes on
 to the waiting room, where the clinician admits them. The clinician's client list shows the
-consent before and after, and after the client withdraws it from their page. Neither the
-document's text nor the typed name reaches a log.
+consent before and after, and after the client withdraws it from their page (and so does
+the client's record). Neither the document's text nor the typed name reaches a log.
 
 This module starts a system of its own: a published consent holds every client of the clinic,
 and the package's system serves the other tests' clients, who never signed one.
@@ -155,5 +155,7 @@ async def test_a_client_is_stopped_before_the_waiting_room_signs_and_is_admitted
             await expect(page.locator("#consent-summary")).to_contain_text("You withdrew")
             await dashboard.reload()
             await expect(badge).to_have_text("Consent withdrawn")
+            await dashboard.goto(f"/clinician/client?id={client.id}")
+            await expect(dashboard.locator("#client-consent")).to_have_text("Consent withdrawn")
             assert problems == []
     # The processes' logs are scanned for the text and the typed name when the system stops.

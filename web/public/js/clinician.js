@@ -5,6 +5,7 @@ import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { CLOSE_CODES, CLOSE_REASONS } from "./protocol.js";
 import "./call-stage.js";
 import "./chat.js";
+import { consentBadge } from "./consent-badge.js";
 import { SafetyFlags } from "./safety-flags.js";
 import { Call, Signaling, openDevices } from "./signal.js";
 import "./topbar.js";
@@ -59,21 +60,6 @@ async function loadClients() {
       ? clients.map((c) => h("li", { dataset: { clientId: c.id } }, h("span", {}, c.name), consentBadge(consents.get(c.id)), h("a", { href: `/clinician/client?id=${c.id}` }, `Open ${c.name}'s record`)))
       : [h("li", { class: "empty" }, "No clients yet.")]),
   );
-}
-
-// Where a client stands with the clinic's telehealth consent (none shown: not your client yet).
-const CONSENT_BADGES = {
-  signed: ["Consent signed", "ok"],
-  withdrawn: ["Consent withdrawn", "bad"],
-  outdated: ["Consent: new version not signed", "warn"],
-  not_signed: ["Consent not signed", "warn"],
-};
-
-function consentBadge(consent) {
-  const [text, kind] = CONSENT_BADGES[consent?.state] || [];
-  if (!text) return null;
-  const title = consent.latest ? `Version ${consent.latest.version} signed ${dayOf(consent.latest.signed_at)}` : "";
-  return h("span", { class: `badge ${kind} consent-status`, title }, text);
 }
 
 function appointmentItem(appointment, name, withDay) {
