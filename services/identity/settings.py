@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from typing import Final
+from typing import ClassVar, Final
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -77,6 +78,11 @@ class IdentitySettings(ServiceSettings):
     # its RAPPORT_NOTIFICATIONS_IDENTITY_KEY). Without one, production refuses internal calls;
     # development and test use shared.service_key's public key.
     notifications_key: SecretStr | None = None
+
+    public_secret_values: ClassVar[frozenset[str]] = ServiceSettings.public_secret_values | {
+        base64.b64encode(DEVELOPMENT_SECRETS_KEY).decode(),
+        base64.urlsafe_b64encode(DEVELOPMENT_SECRETS_KEY).decode(),
+    }
 
     _service_key_is_long_enough = field_validator("notifications_key")(check_key_length)
 
