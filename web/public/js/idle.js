@@ -2,7 +2,7 @@
 // sign-in's idle timeout signs out, after a warning a minute before. The timeout is identity's
 // (RAPPORT_IDENTITY_REFRESH_IDLE_TIMEOUT_SECONDS, reported at sign-in as refresh_expires_in):
 // the page's own background refreshes would otherwise keep an unattended sign-in alive.
-// Signing out ends the sign-in at identity, which closes its signaling sockets (4401).
+// Signing out ends the sign-in at identity, which closes its signaling sockets (REVOKED).
 // A call in progress (a playing video) counts as someone being there.
 
 import { idleTimeoutMs, signOut } from "./api.js";
