@@ -16,10 +16,12 @@ function inCall() {
   return [...document.querySelectorAll("video")].some((video) => video.srcObject && !video.paused);
 }
 
+let watching = null;
+
 /** Starts watching this page for idleness (once per page). */
 export function watchIdle() {
   const timeout = idleTimeoutMs();
-  if (!timeout || window.rapportIdle) return;
+  if (!timeout || watching) return;
   let last = Date.now();
   let warning = null;
   const stay = () => {
@@ -28,11 +30,11 @@ export function watchIdle() {
     warning = null;
   };
   for (const type of ACTIVITY) addEventListener(type, () => warning || stay(), { passive: true, capture: true });
-  window.rapportIdle = setInterval(() => {
+  watching = setInterval(() => {
     if (inCall()) stay();
     const idle = Date.now() - last;
     if (idle >= timeout) {
-      clearInterval(window.rapportIdle);
+      clearInterval(watching);
       signOut();
     } else if (idle >= timeout - Math.min(WARNING_MS, timeout / 2) && !warning) {
       const button = h("button", { type: "button", id: "idle-stay" }, "Stay signed in");
