@@ -53,6 +53,8 @@ def serve(settings: GatewaySettings) -> None:
         # Messages read from a client ahead of signaling taking them: beyond this the gateway
         # stops reading that client (backpressure), so a flood costs it a bounded amount.
         ws_max_queue=QUEUED_MESSAGES,
+        ws_ping_interval=settings.websocket_ping_interval_seconds,
+        ws_ping_timeout=settings.websocket_ping_timeout_seconds,
         # The app applies the trusted-proxy policy (shared/forwarded.py) and logs requests
         # without their query strings (the edge); uvicorn's own would do neither.
         proxy_headers=False,

@@ -84,6 +84,13 @@ class GatewaySettings(ServiceSettings):
     cors_allow_credentials: bool = False
     cors_max_age_seconds: int = Field(600, ge=0)
     websocket_max_message_bytes: int = 1024 * 1024
+    # Keep-alive on the client's hop (signaling pings the gateway's own hop): a ping every
+    # interval; no pong within the timeout closes the client with 1011 and signaling sees the
+    # member drop. As signaling's own (RAPPORT_SIGNALING_PING_*). A pong queues behind the
+    # client's messages the relay has not taken yet, so a client held back by a slow
+    # signaling, or starved of CPU itself, can miss it: raise the timeout on such a host.
+    websocket_ping_interval_seconds: float = Field(20.0, gt=0)
+    websocket_ping_timeout_seconds: float = Field(20.0, gt=0)
     # One JSON access-log line costs about half of what proxying a request does; the edge's
     # metrics cover the traffic, so turn this on for debugging rather than by default.
     access_log: bool = False
