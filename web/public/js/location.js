@@ -77,8 +77,11 @@ function showErrors(error) {
   const elsewhere = [];
   const problems = error.body?.problems || [];
   for (const problem of problems) {
-    const field = problem.field.replace(/^body\.?/, "");
-    const message = problem.message.replace(/^Value error, /, "");
+    let field = problem.field.replace(/^body\.?/, "");
+    let message = problem.message.replace(/^Value error, /, "");
+    // The statement as a whole judges the number (as dialled from the stated country).
+    if (!field && /phone number/.test(message)) field = "emergency_contact.phone";
+    if (field === "emergency_contact.phone" && /^String should/.test(message)) message = "not a phone number: give it with its country code (+1 …)";
     const text = message.charAt(0).toUpperCase() + message.slice(1);
     if (FIELDS[field]) fieldError(input(field), text);
     else elsewhere.push(text);

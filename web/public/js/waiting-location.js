@@ -72,9 +72,7 @@ export class WaitingLocations {
             h("a", { href: "/account#jurisdictions-title" }, "Your jurisdictions"),
           )
         : null,
-      h("br"),
       h("span", { class: "meta" }, `Address: ${stated.address}`),
-      h("br"),
       h("span", { class: "meta" }, `Emergency contact: ${contact.name}${contact.relationship ? ` (${contact.relationship})` : ""}, ${contact.phone}`),
     );
   }
