@@ -111,8 +111,8 @@ class NoEmergencyContactOnFile(NotFound):
     """The client has not given an emergency contact yet (the first statement must)."""
 
 
-class UnknownCountry(NotFound):
-    """The path names no ISO 3166-1 alpha-2 country."""
+class UnknownCountry(InvalidRequest):
+    """The query names no ISO 3166-1 alpha-2 country."""
 
 
 class ChatTranscriptsNotKept(Forbidden):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 
 from services.records import audit
 from services.records.errors import (
@@ -105,8 +105,12 @@ async def list_countries(principal: CurrentPrincipal) -> list[CountryView]:
     return service.countries()
 
 
-@router.get("/places/countries/{country}/regions", responses=error_responses(UnknownCountry))
-async def list_regions(principal: CurrentPrincipal, country: str) -> list[RegionView]:
-    """The country's ISO 3166-2 subdivisions, by name (404 for a code that is no country's):
-    the regions a client may say they are in and a clinician be licensed in."""
+@router.get("/places/regions", responses=error_responses(UnknownCountry))
+async def list_regions(
+    principal: CurrentPrincipal,
+    country: Annotated[str, Query(description="ISO 3166-1 alpha-2", examples=["US"])],
+) -> list[RegionView]:
+    """The country's ISO 3166-2 subdivisions, by name (422 for a code that is no country's):
+    the regions a client may say they are in and a clinician be licensed in. The country is
+    in the query, which no access log writes: a client's page asks for its own country."""
     return service.regions(country)

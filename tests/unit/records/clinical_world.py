@@ -420,7 +420,7 @@ CALLS: dict[tuple[str, str], Call] = {
         audited=(Audited("read", "emergency_contact", "a"),),
     ),
     ("GET", "/v1/places/countries"): Call("a", "/v1/places/countries"),
-    ("GET", "/v1/places/countries/{country}/regions"): Call("a", "/v1/places/countries/US/regions"),
+    ("GET", "/v1/places/regions"): Call("a", "/v1/places/regions", params={"country": "US"}),
     ("GET", "/v1/clinic/settings"): Call("a", "/v1/clinic/settings"),
     ("POST", "/v1/sessions/{session_id}/chat-transcript"): Call(
         "A",

@@ -39,7 +39,7 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("PUT", "/v1/clinicians/me/jurisdictions"): "where a clinician is licensed: no client's data",
     ("GET", "/v1/measures"): "the instruments' definitions: no client's data",
     ("GET", "/v1/places/countries"): "ISO 3166's countries: no client's data",
-    ("GET", "/v1/places/countries/{country}/regions"): "ISO 3166's regions: no client's data",
+    ("GET", "/v1/places/regions"): "ISO 3166's regions: no client's data",
     ("GET", "/v1/clinic/settings"): "the clinic's settings: no client's data",
     ("GET", "/v1/measures/{instrument}"): "an instrument's definition: no client's data",
 }

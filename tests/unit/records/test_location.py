@@ -227,14 +227,16 @@ async def test_the_forms_list_countries_and_each_countrys_regions(records: Recor
     countries = (await records.http.get("/v1/places/countries", headers=auth)).json()
     assert {"code": "GB", "name": "United Kingdom"} in countries
     assert [c["name"] for c in countries] == sorted(c["name"] for c in countries)
-    regions = await records.http.get("/v1/places/countries/us/regions", headers=auth)
+    regions = await records.http.get("/v1/places/regions", params={"country": "us"}, headers=auth)
     assert regions.status_code == 200, regions.text
     assert {"code": "US-NY", "name": "New York", "type": "State"} in regions.json()
     assert all(r["code"].startswith("US-") for r in regions.json())
 
-    for unknown in ("XX", "USA", "1"):
-        refused = await records.http.get(f"/v1/places/countries/{unknown}/regions", headers=auth)
-        assert refused.status_code == 404, refused.text
+    for unknown in ("XX", "USA", "1", ""):
+        refused = await records.http.get(
+            "/v1/places/regions", params={"country": unknown}, headers=auth
+        )
+        assert refused.status_code == 422, refused.text
         assert refused.json()["error"] == "UnknownCountry"
         assert "ISO 3166-1" in refused.json()["detail"]
     assert (await records.http.get("/v1/places/countries")).status_code == 401

@@ -13,7 +13,7 @@ export function listCountries() {
 }
 
 export function listRegions(country) {
-  if (!regions.has(country)) regions.set(country, api(`/v1/places/countries/${encodeURIComponent(country)}/regions`));
+  if (!regions.has(country)) regions.set(country, api(`/v1/places/regions?${new URLSearchParams({ country })}`));
   return regions.get(country);
 }
 
