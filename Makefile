@@ -6,7 +6,7 @@ SERVICES := identity records signaling webhooks notifications
 # Processes honcho starts; Kafka only when RAPPORT_KAFKA_BOOTSTRAP does not name a broker.
 PROCESSES := $(if $(RAPPORT_KAFKA_BOOTSTRAP),identity records signaling webhooks notifications mail gateway banner,)
 
-.PHONY: install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars fhir-validator kustomize manifests clean
+.PHONY: audit install run migrate seed test test-unit test-integration test-e2e lint format bench kafka-jars fhir-validator kustomize manifests clean
 
 install: web/node_modules/.package-lock.json
 	$(UV) sync --frozen
@@ -67,6 +67,11 @@ lint: install
 format: install
 	$(PY) ruff format .
 	$(PY) ruff check --fix .
+
+# The locked dependencies against known vulnerabilities (pip-audit over uv.lock, npm audit of
+# web/); fails on a finding not in deploy/audit-allowlist.toml, and on anything not audited.
+audit: install
+	$(PY) python -m deploy.supply_chain
 
 # Every benchmark, then one table of their figures (BENCH="identity gateway" for some only).
 bench: install kafka-jars

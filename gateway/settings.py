@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from gateway.pages import default_web_root
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, refuse_plain_origins
 
 
 class GatewaySettings(ServiceSettings):
@@ -131,6 +131,14 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _origins_only(cls, value: list[str]) -> list[str]:
         return [check_origin(origin) for origin in value]
+
+    @model_validator(mode="after")
+    def _production_origins_use_tls(self) -> GatewaySettings:
+        if self.environment == "production":
+            refuse_plain_origins(
+                self.cors_allow_origins, variable="RAPPORT_GATEWAY_CORS_ALLOW_ORIGINS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_credentials_for_everyone(self) -> GatewaySettings:

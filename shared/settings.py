@@ -7,12 +7,42 @@ issuer) and are read from un-prefixed ``RAPPORT_*`` variables so an operator set
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from collections.abc import Iterable
+from typing import ClassVar, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.forwarded import TrustedProxies
+from shared.service_key import DEVELOPMENT_SERVICE_KEY
+
+# Schemes that carry a browser's credentials in the clear.
+_PLAIN_SCHEMES = frozenset({"http", "ws"})
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_origins(urls: Iterable[str], *, variable: str) -> None:
+    """Production: ValueError for an ``http://`` or ``ws://`` origin or URL browsers use.
+
+    Loopback hosts pass: browsers treat them as secure contexts (W3C Secure Contexts, "potentially
+    trustworthy"), and nothing on the wire leaves the machine (docker-compose on one host)."""
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in _PLAIN_SCHEMES and not _loopback(parts.hostname or ""):
+            raise ValueError(
+                f"{variable}: {url!r} is plain {parts.scheme}://; production needs "
+                f"{'https' if parts.scheme == 'http' else 'wss'}:// (TLS)"
+            )
 
 
 def deployment_wide(name: str) -> AliasChoices:
@@ -66,3 +96,24 @@ class ServiceSettings(BaseSettings):
     # broker restart does not take every pod out of service at once (the outbox holds events
     # meanwhile), short enough that a real outage shows.
     kafka_readiness_grace_seconds: float = Field(30.0, ge=0)
+
+    # Secret values anyone can read in this source (development keys). Production refuses a
+    # secret setting equal to one: it would be no secret. Subclasses add their own.
+    public_secret_values: ClassVar[frozenset[str]] = frozenset({DEVELOPMENT_SERVICE_KEY})
+
+    @model_validator(mode="after")
+    def _production_refuses_unsafe_values(self) -> Self:
+        if self.environment != "production":
+            return self
+        refuse_plain_origins([self.public_url], variable="RAPPORT_PUBLIC_URL")
+        prefix = str(self.model_config.get("env_prefix", "RAPPORT_"))
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value() in (
+                self.public_secret_values
+            ):
+                raise ValueError(
+                    f"{prefix}{name.upper()} is a public development value; production needs "
+                    "its own secret"
+                )
+        return self

@@ -70,6 +70,19 @@ class InvalidRefreshToken(Unauthorized):
         super().__init__("refresh token is invalid or expired")
 
 
+class SignInExpired(Unauthorized):
+    """The sign-in ended: idle longer than its idle timeout, or past its absolute lifetime.
+    Its refresh tokens and the sockets it opened are ended; the user signs in again."""
+
+    def __init__(self, reason: str) -> None:
+        detail = (
+            "sign-in ended: idle for longer than the idle timeout; sign in again"
+            if reason == "idle_timeout"
+            else "sign-in ended: past its absolute lifetime; sign in again"
+        )
+        super().__init__(detail, reason=reason)
+
+
 class UserNotFound(NotFound):
     """No account with this id."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from typing import Final
+from typing import ClassVar, Final
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -49,10 +50,12 @@ class IdentitySettings(ServiceSettings):
     login_lock_after_failures: int = Field(5, ge=1)
     login_lock_seconds: float = Field(900.0, gt=0)
 
-    # Refresh tokens: a token unused for the idle timeout expires; a family (one login) ends
-    # at its absolute lifetime however often it is rotated.
-    refresh_idle_timeout_seconds: int = Field(14 * 24 * 3600, ge=60)
-    refresh_absolute_lifetime_seconds: int = Field(30 * 24 * 3600, ge=60)
+    # Session lifetimes (OWASP ASVS 5.0 ch. 7, HIPAA 164.312(a)(2)(iii) automatic logoff): a
+    # sign-in whose refresh token goes unused for the idle timeout ends, and every sign-in ends
+    # at its absolute lifetime however often it is rotated; ending one closes its sockets.
+    # Defaults: 30 minutes idle (an unattended clinician's screen), 12 hours (one shift).
+    refresh_idle_timeout_seconds: int = Field(30 * 60, ge=60)
+    refresh_absolute_lifetime_seconds: int = Field(12 * 3600, ge=60)
     # A password reset link works once, for this long.
     password_reset_ttl_seconds: int = Field(1800, ge=60, le=86400)
 
@@ -75,6 +78,11 @@ class IdentitySettings(ServiceSettings):
     # its RAPPORT_NOTIFICATIONS_IDENTITY_KEY). Without one, production refuses internal calls;
     # development and test use shared.service_key's public key.
     notifications_key: SecretStr | None = None
+
+    public_secret_values: ClassVar[frozenset[str]] = ServiceSettings.public_secret_values | {
+        base64.b64encode(DEVELOPMENT_SECRETS_KEY).decode(),
+        base64.urlsafe_b64encode(DEVELOPMENT_SECRETS_KEY).decode(),
+    }
 
     _service_key_is_long_enough = field_validator("notifications_key")(check_key_length)
 

@@ -77,7 +77,8 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     "with `resume`, and you are put back where you were",
     CloseCode.PROTOCOL_ERROR: "the client did not offer the `rapport.signal.v1` subprotocol",
     CloseCode.REVOKED: "the user's tokens were revoked (account deactivated, role changed, a "
-    "refresh token reused, or the sign-in the join token came from logged out): closed at once, "
+    "refresh token reused, or the sign-in the join token came from logged out or ended: idle past "
+    "identity's idle timeout, or past its absolute lifetime): closed at once, "
     "and the revoked signaling tokens are refused",
     CloseCode.IDLE: "the client sent nothing (not even `ping`) for the idle timeout (120 s)",
     CloseCode.TOO_LATE: "the session's join window has closed (30 minutes after its end by "

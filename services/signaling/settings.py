@@ -7,7 +7,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, refuse_plain_origins
 
 
 class SignalingSettings(ServiceSettings):
@@ -119,6 +119,12 @@ class SignalingSettings(ServiceSettings):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: SecretStr | None = None
     turn_credential_ttl_seconds: int = Field(3_600, ge=60, le=86_400)
+
+    @model_validator(mode="after")
+    def _production_origins_use_tls(self) -> Self:
+        if self.environment == "production":
+            refuse_plain_origins(self.allowed_origins, variable="RAPPORT_SIGNALING_ALLOWED_ORIGINS")
+        return self
 
     @model_validator(mode="after")
     def _transport_limit_above_message_limit(self) -> Self:

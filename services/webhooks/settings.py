@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from typing import Final
+from typing import ClassVar, Final
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -72,6 +73,11 @@ class WebhooksSettings(ServiceSettings):
     # 32 random bytes (e.g. ``openssl rand -base64 32``). Required in production; development
     # and test use DEVELOPMENT_SECRETS_KEY.
     secrets_key: SecretStr | None = None
+
+    public_secret_values: ClassVar[frozenset[str]] = ServiceSettings.public_secret_values | {
+        base64.b64encode(DEVELOPMENT_SECRETS_KEY).decode(),
+        base64.urlsafe_b64encode(DEVELOPMENT_SECRETS_KEY).decode(),
+    }
 
     _secrets_key_is_32_bytes = field_validator("secrets_key")(check_secrets_key)
 

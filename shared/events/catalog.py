@@ -104,7 +104,16 @@ class TokensRevoked(Payload):
     type: Literal["rapport.identity.tokens.revoked.v1"] = "rapport.identity.tokens.revoked.v1"
     user_id: uuid.UUID
     family_id: uuid.UUID | None
-    reason: Literal["logout", "refresh_reuse", "deactivated", "role_changed", "password_changed"]
+    # idle_timeout / absolute_lifetime: the sign-in expired (identity's session lifetimes).
+    reason: Literal[
+        "logout",
+        "refresh_reuse",
+        "deactivated",
+        "role_changed",
+        "password_changed",
+        "idle_timeout",
+        "absolute_lifetime",
+    ]
     revoked_before: datetime
 
 

@@ -16,6 +16,7 @@ from services.identity.errors import (
     MfaAlreadyEnabled,
     MfaNotEnrolled,
     MfaRequired,
+    SignInExpired,
 )
 from services.identity.sign_in import schemas
 from services.identity.sign_in.service import LoggedIn, SignIn
@@ -73,7 +74,9 @@ async def login(
     return _tokens(logged_in)
 
 
-@router.post("/v1/auth/refresh", tags=["auth"], responses=error_responses(InvalidRefreshToken))
+@router.post(
+    "/v1/auth/refresh", tags=["auth"], responses=error_responses(InvalidRefreshToken, SignInExpired)
+)
 async def refresh(
     body: schemas.RefreshRequest, request: Request, sign_in: SignInDep
 ) -> schemas.LoginResponse:
@@ -86,6 +89,8 @@ async def refresh(
         if isinstance(outcome, LoggedIn):
             response = _tokens(outcome)
     if isinstance(outcome, RefreshRefused):
+        if outcome.ended_because in ("idle_timeout", "absolute_lifetime"):
+            raise SignInExpired(outcome.ended_because)
         raise InvalidRefreshToken()
     return response
 

@@ -39,8 +39,8 @@ class TokenPolicy:
     signaling_ttl_seconds: int
     retirement_grace_seconds: int
     password_reset_ttl_seconds: int = 1800
-    refresh_idle_seconds: int = 14 * 24 * 3600
-    refresh_absolute_seconds: int = 30 * 24 * 3600
+    refresh_idle_seconds: int = 30 * 60
+    refresh_absolute_seconds: int = 12 * 3600
 
     @classmethod
     def from_settings(cls, settings: IdentitySettings) -> TokenPolicy:
@@ -97,6 +97,9 @@ class RefreshRefused:
     (a reused token), and the caller must commit before answering so the revocation holds."""
 
     revoked_family: uuid.UUID | None = None
+    # Why the family ended when the refusal ended it: "idle_timeout", "absolute_lifetime" or
+    # "refresh_reuse"; None for a token that was unknown or already dead.
+    ended_because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,20 @@ class Tokens:
             await self._revoke_family(session, family, reason="refresh_reuse", at=now)
             log.warning("refresh token reused; family revoked", extra={"family": str(family.id)})
             return RefreshRefused(revoked_family=family.id)
-        if stored.expires_at <= now or family.expires_at <= now:
-            return RefreshRefused()
+        # An expired sign-in is ended, not just refused: its revocation reaches the edge and
+        # signaling, which close the sign-in's sockets (idle logoff, ASVS 7.3, HIPAA
+        # 164.312(a)(2)(iii)). The absolute lifetime wins when both have passed.
+        ended = (
+            "absolute_lifetime"
+            if family.expires_at <= now
+            else "idle_timeout"
+            if stored.expires_at <= now
+            else None
+        )
+        if ended is not None:
+            await self._revoke_family(session, family, reason=ended, at=now)
+            log.info("sign-in ended", extra={"family": str(family.id), "reason": ended})
+            return RefreshRefused(revoked_family=family.id, ended_because=ended)
         stored.used_at = now
         session.add(stored)
         return family

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 
@@ -182,8 +183,10 @@ async def test_revocation_closes_the_live_socket_and_refuses_the_old_token(
     await clinician.expect("pong")
 
 
+# A sign-in ends by logout, or by identity's idle timeout or absolute lifetime (idle logoff).
+@pytest.mark.parametrize("reason", ["logout", "idle_timeout", "absolute_lifetime"])
 async def test_a_logout_closes_the_sockets_of_that_sign_in_and_no_other(
-    signaling: RunningSignaling,
+    signaling: RunningSignaling, reason: Literal["logout", "idle_timeout", "absolute_lifetime"]
 ) -> None:
     clinician_id, client_id = uuid.uuid4(), uuid.uuid4()
     phone, laptop = uuid.uuid4(), uuid.uuid4()
@@ -208,8 +211,8 @@ async def test_a_logout_closes_the_sockets_of_that_sign_in_and_no_other(
     await on_laptop.send({"type": "join", "token": laptop_token, "display_name": "Sam"})
     await on_laptop.expect("waiting")
 
-    logout = TokensRevoked(user_id=client_id, family_id=phone, reason="logout", revoked_before=NOW)
-    revocation = revocation_of(logout)
+    ended = TokensRevoked(user_id=client_id, family_id=phone, reason=reason, revoked_before=NOW)
+    revocation = revocation_of(ended)
     assert revocation is not None
     await signaling.app.state.signaling_edge.revoke(revocation)
 

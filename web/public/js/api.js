@@ -26,6 +26,9 @@ function store(answer) {
     accessToken: answer.access_token,
     refreshToken: answer.refresh_token,
     expiresAt: Date.now() + answer.expires_in * 1000,
+    // The sign-in's idle timeout, as the sign-in reported it (a refresh near the absolute
+    // lifetime reports less, which must not shorten the idle timeout).
+    idleMs: load()?.idleMs || answer.refresh_expires_in * 1000,
     user: answer.user,
   };
   sessionStorage.setItem(STORE, JSON.stringify(auth));
@@ -114,6 +117,11 @@ export async function optional(path) {
     if (error instanceof ApiError && [404, 405, 501].includes(error.status)) return null;
     throw error;
   }
+}
+
+/** How long this sign-in may sit idle before it signs out (ms), or 0 when not signed in. */
+export function idleTimeoutMs() {
+  return load()?.idleMs || 0;
 }
 
 export async function signOut() {

@@ -6,6 +6,7 @@
 // Light DOM, so app.css styles it; built with DOM calls, as the CSP allows no inline script.
 
 import { currentUser, signOut } from "./api.js";
+import { watchIdle } from "./idle.js";
 import { h } from "./ui.js";
 
 /** A person's own page, by role, and what the link to it says. */
@@ -43,6 +44,7 @@ class RapportTopbar extends HTMLElement {
       h("header", { class: "topbar" }, h("a", { class: "brand", href: home[0] }, "Rapport"), h("nav", { "aria-label": "Account" }, links, this.who, signOutButton)),
     );
     this.update();
+    if (currentUser()) watchIdle();
   }
 
   /** Shows who is signed in again (after the profile changed). */
