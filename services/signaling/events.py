@@ -1,4 +1,5 @@
-"""The events signaling consumes: appointments tell it who may join which session, and when.
+"""The events signaling consumes: appointments tell it who may join which session, and when;
+consent tells it whether the session's client has signed what the clinic requires.
 
 (Identity's revocations are read by every process, not by this consumer group: see
 :mod:`shared.events.revocations`.)"""
@@ -10,6 +11,9 @@ from shared.events.catalog import (
     AppointmentCancelled,
     AppointmentRescheduled,
     AppointmentScheduled,
+    ConsentDocumentPublished,
+    ConsentSigned,
+    ConsentWithdrawn,
 )
 from shared.events.kafka import EventRouter
 
@@ -22,4 +26,8 @@ def build_router() -> EventRouter:
     router.on(AppointmentRescheduled, service.record_appointment)
     # A cancelled one: joins to its session are refused from now on.
     router.on(AppointmentCancelled, service.record_cancellation)
+    # The clinic's consent: a client joins once they have signed its current version.
+    router.on(ConsentDocumentPublished, service.record_consent_version)
+    router.on(ConsentSigned, service.record_consent)
+    router.on(ConsentWithdrawn, service.record_consent)
     return router
