@@ -90,6 +90,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/clinicians", Upstream.RECORDS),
     Route("/v1/measures", Upstream.RECORDS),
     Route("/v1/safety-flags", Upstream.RECORDS),
+    Route("/v1/places", Upstream.RECORDS),
+    Route("/v1/clinic", Upstream.RECORDS),
     Route("/v1/consent", Upstream.RECORDS),
     Route("/v1/ice-servers", Upstream.SIGNALING),
     Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),

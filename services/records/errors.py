@@ -107,6 +107,22 @@ class NoEmergencyContact(InvalidRequest):
     """The client has no emergency contact on file and the statement gave none."""
 
 
+class NoEmergencyContactOnFile(NotFound):
+    """The client has not given an emergency contact yet (the first statement must)."""
+
+
+class UnknownCountry(InvalidRequest):
+    """The query names no ISO 3166-1 alpha-2 country."""
+
+
+class ChatTranscriptsNotKept(Forbidden):
+    """The clinic has not chosen to keep in-call chat transcripts (a records setting)."""
+
+
+class ChatTranscriptNotFound(NotFound):
+    """Nothing of the session's call chat has been kept."""
+
+
 class SessionOver(Conflict):
     """The session has ended: what happens at its start can no longer change."""
 

@@ -376,6 +376,23 @@ class ClinicianNote(SQLModel, table=True):
     written_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
 
 
+class ChatTranscriptLine(SQLModel, table=True):
+    """One message of a call's chat, kept in the clinician's private record when the clinic
+    chose to keep transcripts. Clinical text: read only by the session's clinician, audited,
+    never in an event, a webhook or a log."""
+
+    __tablename__ = "chat_transcript_lines"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    session_id: uuid.UUID = Field(foreign_key="session_records.session_id", index=True)
+    sender_id: uuid.UUID
+    sender_role: str = Field(max_length=20)
+    text: str = Field(sa_type=Text)
+    # When signaling relayed it (its chat-message's `at`), and when the clinician's page kept it.
+    sent_at: datetime = Field(sa_type=UtcDateTime)
+    saved_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
 class AuditEntry(AuditFields, table=True):
     """Who read or changed which clinical record, and when. Append-only; never clinical text.
 

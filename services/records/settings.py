@@ -46,6 +46,10 @@ class RecordsSettings(ServiceSettings):
     # The session by which a client should have reliably improved, or is off track.
     measures_review_session: int = Field(6, ge=1)
 
+    # Whether the clinic keeps each call's chat, saved by the clinician's page at the call's
+    # end, in the clinician's private record. Off: chat lives only in the call.
+    keep_chat_transcripts: bool = False
+
     # The billing table (sessions/billing.py; sources in docs/billing.md). Each time-based
     # psychotherapy code with the connected minutes from which it applies, as JSON (CPT 2024:
     # 90832 from 16, 90834 from 38, 90837 from 53; nothing below the smallest).

@@ -6,25 +6,31 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 
 from services.records import audit
 from services.records.errors import (
     LocationNotStated,
     NoEmergencyContact,
+    NoEmergencyContactOnFile,
     NotYourRecord,
     SessionOver,
     SessionRecordNotFound,
+    UnknownCountry,
 )
 from services.records.location import service
 from services.records.location.schemas import (
     ClinicianLocationView,
+    CountryView,
+    EmergencyContactView,
     JurisdictionsIn,
     JurisdictionsView,
     LocationStatement,
     LocationView,
+    RegionView,
 )
 from shared.dependencies import SessionDep
+from shared.errors import Forbidden
 from shared.openapi import error_responses
 from shared.tokens import CurrentPrincipal
 
@@ -79,3 +85,32 @@ async def set_jurisdictions(
     """Replace the calling clinician's licensed jurisdictions (ISO 3166-2 codes; 422 for
     unknown ones)."""
     return await service.set_jurisdictions(db, principal, update)
+
+
+@router.get(
+    "/clients/me/emergency-contact",
+    responses=error_responses(NoEmergencyContactOnFile, Forbidden),
+)
+async def read_emergency_contact(
+    principal: CurrentPrincipal, db: SessionDep
+) -> EmergencyContactView:
+    """The calling client's emergency contact on file (404 until they have given one; 403
+    for anyone but a client)."""
+    return await service.read_emergency_contact(db, principal)
+
+
+@router.get("/places/countries")
+async def list_countries(principal: CurrentPrincipal) -> list[CountryView]:
+    """Every ISO 3166-1 country, by name: what a client may say they are in."""
+    return service.countries()
+
+
+@router.get("/places/regions", responses=error_responses(UnknownCountry))
+async def list_regions(
+    principal: CurrentPrincipal,
+    country: Annotated[str, Query(description="ISO 3166-1 alpha-2", examples=["US"])],
+) -> list[RegionView]:
+    """The country's ISO 3166-2 subdivisions, by name (422 for a code that is no country's):
+    the regions a client may say they are in and a clinician be licensed in. The country is
+    in the query, which no access log writes: a client's page asks for its own country."""
+    return service.regions(country)

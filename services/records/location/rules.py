@@ -43,3 +43,20 @@ def outside_jurisdictions(region: str, licensed: Collection[str]) -> bool:
     """Whether the clinician is not licensed where the client is (no regions on file: the
     clinician has not said, which the warning must not hide)."""
     return region not in licensed
+
+
+def countries() -> list[tuple[str, str]]:
+    """Every ISO 3166-1 country as (alpha-2 code, common name), by name."""
+    found = [
+        (country.alpha_2, getattr(country, "common_name", country.name))
+        for country in pycountry.countries
+    ]
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def regions(country: str) -> list[tuple[str, str, str]]:
+    """A country's ISO 3166-2 subdivisions as (code, name, type), by name (ValueError for a
+    code that is not a country's)."""
+    code = country_code(country)
+    found = pycountry.subdivisions.get(country_code=code) or []
+    return sorted(((s.code, s.name, s.type) for s in found), key=lambda subdivision: subdivision[1])

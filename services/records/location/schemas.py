@@ -102,3 +102,14 @@ class JurisdictionsView(View):
     clinician_id: uuid.UUID
     regions: list[str]
     updated_at: datetime | None
+
+
+class CountryView(View):
+    code: str = Field(description="ISO 3166-1 alpha-2", examples=["US"])
+    name: str = Field(examples=["United States"])
+
+
+class RegionView(View):
+    code: str = Field(description="ISO 3166-2", examples=["US-NY"])
+    name: str = Field(examples=["New York"])
+    type: str = Field(description="What ISO calls the subdivision", examples=["State"])

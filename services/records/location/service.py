@@ -17,18 +17,22 @@ from services.records.access import party_role
 from services.records.errors import (
     LocationNotStated,
     NoEmergencyContact,
+    NoEmergencyContactOnFile,
     NotYourRecord,
     SessionOver,
     SessionRecordNotFound,
+    UnknownCountry,
 )
 from services.records.location import repository, rules
 from services.records.location.schemas import (
     ClinicianLocationView,
+    CountryView,
     EmergencyContactView,
     JurisdictionsIn,
     JurisdictionsView,
     LocationStatement,
     LocationView,
+    RegionView,
 )
 from services.records.models import (
     ClinicianJurisdictions,
@@ -156,3 +160,28 @@ async def set_jurisdictions(
     jurisdictions.regions = sorted(set(update.regions))
     jurisdictions.updated_at = utc_now()
     return JurisdictionsView.model_validate(jurisdictions)
+
+
+async def read_emergency_contact(db: AsyncSession, principal: Principal) -> EmergencyContactView:
+    """The calling client's emergency contact on file, so the waiting room can offer it
+    rather than ask again."""
+    principal.require_role("client")
+    contact = await repository.get_emergency_contact(db, principal.user_id)
+    if contact is None:
+        raise NoEmergencyContactOnFile("you have no emergency contact on file yet")
+    await audit.record(db, principal, "read", "emergency_contact", [principal.user_id])
+    return EmergencyContactView.model_validate(contact)
+
+
+def countries() -> list[CountryView]:
+    """The countries a client may say they are in."""
+    return [CountryView(code=code, name=name) for code, name in rules.countries()]
+
+
+def regions(country: str) -> list[RegionView]:
+    """The regions of one country a client may say they are in, or a clinician be licensed in."""
+    try:
+        found = rules.regions(country)
+    except ValueError as exc:
+        raise UnknownCountry(f"country: {country!r} {exc}", field="country") from exc
+    return [RegionView(code=code, name=name, type=kind) for code, name, kind in found]

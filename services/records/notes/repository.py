@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records.models import ClinicianNote
+from services.records.models import ChatTranscriptLine, ClinicianNote
 
 
 def add(db: AsyncSession, note: ClinicianNote) -> None:
@@ -30,4 +30,15 @@ async def list_notes(
         query = query.where(ClinicianNote.visibility == visibility)
     return (
         await db.exec(query.order_by(col(ClinicianNote.written_at), col(ClinicianNote.id)))
+    ).all()
+
+
+def add_chat_lines(db: AsyncSession, lines: list[ChatTranscriptLine]) -> None:
+    db.add_all(lines)
+
+
+async def chat_lines(db: AsyncSession, session_id: uuid.UUID) -> Sequence[ChatTranscriptLine]:
+    query = select(ChatTranscriptLine).where(ChatTranscriptLine.session_id == session_id)
+    return (
+        await db.exec(query.order_by(col(ChatTranscriptLine.sent_at), col(ChatTranscriptLine.id)))
     ).all()

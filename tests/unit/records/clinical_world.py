@@ -25,6 +25,7 @@ CLIENT_UPDATE_NOTE = "CLIENT-UPDATE-NOTE-own-words"
 VALUE_STATEMENT = "VALUE-STATEMENT-kindness-to-myself"
 GOAL_STATEMENT = "GOAL-STATEMENT-sleep-before-midnight"
 LOCATION_ADDRESS = "LOCATION-ADDRESS-14-harbour-lane"
+CHAT_TEXT = "CHAT-TEXT-see-you-on-thursday"
 CONSENT_TEXT = "CONSENT-TEXT-video-sessions-and-their-limits"
 CONSENT_TYPED_NAME = "Typedname Signer"
 
@@ -131,6 +132,13 @@ async def build_world(records: Records) -> World:
         headers=records.auth(a),
     )
     assert stated.status_code == 200, stated.text
+    # The call's chat, kept in A's private record (the records fixture's clinic keeps it).
+    kept = await records.http.post(
+        f"/v1/sessions/{session}/chat-transcript",
+        json=chat_transcript(A, a),
+        headers=records.auth(A),
+    )
+    assert kept.status_code == 200, kept.text
     # Measures: PHQ-9 and GAD-7 assigned every session; a PHQ-9 answered in the session with
     # item 9 above 0, which raised a safety flag; a safety plan written with the clinician.
     assignment_ids = {}
@@ -206,6 +214,28 @@ async def build_world(records: Records) -> World:
     return world
 
 
+def chat_transcript(
+    clinician: uuid.UUID, client: uuid.UUID, text: str = CHAT_TEXT
+) -> dict[str, Any]:
+    """Two messages of a call's chat as the clinician's page received them."""
+    return {
+        "messages": [
+            {
+                "sender_id": str(client),
+                "sender_role": "client",
+                "text": f"Can you hear me? {text}",
+                "sent_at": (T0 + timedelta(minutes=1)).isoformat(),
+            },
+            {
+                "sender_id": str(clinician),
+                "sender_role": "clinician",
+                "text": f"Yes, clearly. {text}",
+                "sent_at": (T0 + timedelta(minutes=2)).isoformat(),
+            },
+        ]
+    }
+
+
 def consent_signature(document_id: str, sha256: str) -> dict[str, Any]:
     """A client's signature of version 1 of the clinic's consent."""
     return {
@@ -267,6 +297,8 @@ def fill_ids(value: Any, ids: dict[str, str]) -> Any:
         return value.format(**ids)
     if isinstance(value, dict):
         return {k: fill_ids(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_ids(v, ids) for v in value]
     return value
 
 
@@ -413,6 +445,34 @@ CALLS: dict[tuple[str, str], Call] = {
             Audited("read", "session_location", "session"),
             Audited("read", "emergency_contact", "a"),
         ),
+    ),
+    ("GET", "/v1/clients/me/emergency-contact"): Call(
+        "a",
+        "/v1/clients/me/emergency-contact",
+        audited=(Audited("read", "emergency_contact", "a"),),
+    ),
+    ("GET", "/v1/places/countries"): Call("a", "/v1/places/countries"),
+    ("GET", "/v1/places/regions"): Call("a", "/v1/places/regions", params={"country": "US"}),
+    ("GET", "/v1/clinic/settings"): Call("a", "/v1/clinic/settings"),
+    ("POST", "/v1/sessions/{session_id}/chat-transcript"): Call(
+        "A",
+        "/v1/sessions/{session}/chat-transcript",
+        body={
+            "messages": [
+                {
+                    "sender_id": "{a}",
+                    "sender_role": "client",
+                    "text": "One more thing",
+                    "sent_at": (T0 + timedelta(minutes=3)).isoformat(),
+                }
+            ]
+        },
+        audited=(Audited("update", "chat_transcript", "session"),),
+    ),
+    ("GET", "/v1/sessions/{session_id}/chat-transcript"): Call(
+        "A",
+        "/v1/sessions/{session}/chat-transcript",
+        audited=(Audited("read", "chat_transcript", "session"),),
     ),
     ("POST", "/v1/consent/documents"): Call(
         "admin",

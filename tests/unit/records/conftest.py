@@ -228,5 +228,7 @@ async def running_records(
 
 @pytest.fixture
 async def records(tmp_path: Path) -> AsyncIterator[Records]:
-    async with running_records(await migrated_database(tmp_path)) as running:
+    """A clinic that keeps all it may (chat transcripts too), so every route has data."""
+    database_url = await migrated_database(tmp_path)
+    async with running_records(database_url, keep_chat_transcripts=True) as running:
         yield running

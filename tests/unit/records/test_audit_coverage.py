@@ -41,6 +41,9 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/v1/consent/documents/current"): "the clinic's consent document: no client's data",
     ("GET", "/v1/consent/documents/{document_id}"): "a consent document: no client's data",
     ("GET", "/v1/measures"): "the instruments' definitions: no client's data",
+    ("GET", "/v1/places/countries"): "ISO 3166's countries: no client's data",
+    ("GET", "/v1/places/regions"): "ISO 3166's regions: no client's data",
+    ("GET", "/v1/clinic/settings"): "the clinic's settings: no client's data",
     ("GET", "/v1/measures/{instrument}"): "an instrument's definition: no client's data",
 }
 

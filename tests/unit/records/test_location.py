@@ -197,3 +197,46 @@ async def test_statements_and_reads_are_audited_with_ids_only(records: Records):
         (clinician, "read", "session_location", str(session_id)),
         (clinician, "read", "emergency_contact", str(client)),
     ]
+
+
+async def test_the_client_reads_the_emergency_contact_on_file_to_confirm_it(records: Records):
+    clinician, client, session_id = await a_session(records)
+
+    async def on_file(user: uuid.UUID) -> httpx.Response:
+        return await records.http.get(
+            "/v1/clients/me/emergency-contact", headers=records.auth(user)
+        )
+
+    none = await on_file(client)
+    assert none.status_code == 404, none.text
+    assert none.json()["error"] == "NoEmergencyContactOnFile"
+    await put(records, session_id, client, location_statement())
+
+    read = await on_file(client)
+    assert read.status_code == 200, read.text
+    assert read.json() == {"name": "Robin", "phone": "+12125550100", "relationship": "sister"}
+    assert (await on_file(clinician)).status_code == 403
+    entries = [(e.actor_id, e.action, e.resource_type) for e in await records.audit_entries()]
+    assert entries[-1] == (client, "read", "emergency_contact")
+
+
+async def test_the_forms_list_countries_and_each_countrys_regions(records: Records):
+    client = await records.register("client")
+    auth = records.auth(client)
+
+    countries = (await records.http.get("/v1/places/countries", headers=auth)).json()
+    assert {"code": "GB", "name": "United Kingdom"} in countries
+    assert [c["name"] for c in countries] == sorted(c["name"] for c in countries)
+    regions = await records.http.get("/v1/places/regions", params={"country": "us"}, headers=auth)
+    assert regions.status_code == 200, regions.text
+    assert {"code": "US-NY", "name": "New York", "type": "State"} in regions.json()
+    assert all(r["code"].startswith("US-") for r in regions.json())
+
+    for unknown in ("XX", "USA", "1", ""):
+        refused = await records.http.get(
+            "/v1/places/regions", params={"country": unknown}, headers=auth
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "UnknownCountry"
+        assert "ISO 3166-1" in refused.json()["detail"]
+    assert (await records.http.get("/v1/places/countries")).status_code == 401

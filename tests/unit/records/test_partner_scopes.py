@@ -23,6 +23,7 @@ from services.records.models import AuditEntry
 from shared.scopes import PartnerScope
 from tests.unit.records.clinical_world import (
     CALLS,
+    CHAT_TEXT,
     CLIENT_UPDATE_NOTE,
     CLINICIAN_UPDATE_NOTE,
     GOAL_STATEMENT,
@@ -68,6 +69,7 @@ GRANTED_BY: dict[str, frozenset[PartnerScope]] = {
     "availability": frozenset(),
     "audit log": frozenset(),
     "client's location": frozenset(),
+    "chat transcript": frozenset(),
 }
 
 SCOPE_SETS: dict[str, frozenset[PartnerScope]] = {
@@ -106,6 +108,7 @@ def kinds_of_data(text: str, world: World) -> set[str]:
         "check-in": (ids["outcome_check_in"], ids["session_check_in"]),
         "goal": (GOAL_STATEMENT,),
         "client's location": (LOCATION_ADDRESS, "+12125550100"),
+        "chat transcript": (CHAT_TEXT,),
         "goal rating": (ids["clinician_update"], ids["client_update"]),
     }
     for kind, needles in searched.items():
@@ -150,6 +153,8 @@ def kinds_of_data(text: str, world: World) -> set[str]:
             found.add("availability")
         if {"at_home", "region"} & keys:
             found.add("client's location")
+        if {"sender_role", "sent_at"} <= keys:
+            found.add("chat transcript")
         if "actor_role" in keys:
             found.add("audit log")
         if node.get("note"):

@@ -2,6 +2,7 @@
 // (secret and otpauth link shown as text, recovery codes once), and a new password.
 
 import { ApiError, api, rememberUser, requireUser, signIn } from "./api.js";
+import "./jurisdictions.js";
 import "./topbar.js";
 import { $, copyText, errorsByField, fieldError, h, say } from "./ui.js";
 

@@ -8,6 +8,8 @@ import "./chat.js";
 import { consentBadge } from "./consent-badge.js";
 import { SafetyFlags } from "./safety-flags.js";
 import { Call, Signaling, openDevices } from "./signal.js";
+import { describeChat, keepTranscript } from "./transcript.js";
+import { WaitingLocations } from "./waiting-location.js";
 import "./topbar.js";
 import { $, copyText, dayOf, h, joinable, sameDay, say, sinceText, timeOf } from "./ui.js";
 
@@ -25,6 +27,8 @@ let active = null; // {room, call, clientId, goals}
 let presence = "online"; // what waiting clients are told (signaling sets online on joining)
 let sentBack = null; // the client just sent back to the waiting room
 let flagged = new Set(); // clients with an unacknowledged safety flag, shown before admitting
+const locations = new WaitingLocations(); // where each waiting client said they are
+describeChat($("#call-chat-hint"), "Seen by everyone in the call. Your clinic keeps the call's messages in your private record when the call ends.");
 
 function localInput(date) {
   const pad = (n) => String(n).padStart(2, "0");
@@ -108,7 +112,7 @@ function renderWaiting() {
         h(
           "li",
           { dataset: { userId: person.user_id, sessionId: room.appointment.session_id } },
-          h("span", {}, h("strong", {}, name), " ", flag, h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`)),
+          h("span", {}, h("strong", {}, name), " ", flag, h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`), locations.of(room.appointment.session_id, person)),
           h("span", { class: "actions" }, admit, decline),
         ),
       );
@@ -179,6 +183,7 @@ function showChat(room, message) {
   const who = mine ? "You" : nameInRoom(room, message.from);
   const whom = message.to === "waiting" ? "everyone waiting" : mine && message.to !== "call" ? nameInRoom(room, message.to) : "";
   (inCall ? callChat : waitingChat).add(message, who, whom);
+  if (inCall) active.transcript.push(message);
 }
 
 async function ensureStream() {
@@ -261,7 +266,7 @@ async function startCall(room, peer) {
   await ensureStream();
   if (active) return; // another start got here first while the camera opened
   const call = new Call(room.signaling, { peerId: peer.user_id, polite: false, localStream: stream, iceServers: room.iceServers });
-  active = { room, call, clientId: peer.user_id, goals: [] };
+  active = { room, call, clientId: peer.user_id, goals: [], transcript: [] };
   stage.show(call, stream);
   const queued = room.pending;
   room.pending = [];
@@ -332,6 +337,9 @@ async function shareProgress(goal, progress, noteInput) {
 
 function endCallView(message) {
   active?.call.close();
+  if (active) {
+    keepTranscript(active.room.appointment.session_id, active.transcript).catch((error) => say(status, `The call's messages were not kept: ${error.message}`, "error"));
+  }
   // The call's conversation is not kept: the next call starts with none.
   callChat.clear();
   // What the ended call's peer sent last (trailing ICE candidates) must not reach the next call.

@@ -6,9 +6,11 @@ import { renderProgress } from "./charts.js";
 import { CLOSE_CODES, CLOSE_REASONS, JOIN_WINDOW } from "./protocol.js";
 import "./call-stage.js";
 import "./chat.js";
+import { showLocation } from "./location.js";
 import { Call, Signaling, openDevices } from "./signal.js";
 import { showDueMeasures } from "./measures.js";
 import { expose } from "./test-hooks.js";
+import { describeChat } from "./transcript.js";
 import "./topbar.js";
 import { $, dayOf, h, say, timeOf } from "./ui.js";
 
@@ -48,6 +50,7 @@ const devicesOpened = new Promise((resolve) => (devicesChecked = resolve));
 // the client was sent back meanwhile.
 let callsSeen = 0;
 const lastProgress = new Map();
+describeChat($("#chat-hint"), "Only the people here see them. Your clinic keeps the messages of the call in your clinician's record; those in the waiting room are not kept.");
 // How long after signing a held join is retried: signaling learns of the signature by event.
 const CONSENT_SETTLE_MS = 30_000;
 // The session's clinician: the one person a client in the waiting room may write to.
@@ -57,6 +60,7 @@ let clinicianName = "Your clinician";
 function show(section) {
   for (const id of ["device-check", "waiting", "call", "check-in", "done"]) $(`#${id}`).hidden = !section.includes(id);
   $("#chat-card").hidden = !section.includes("waiting") && !section.includes("call");
+  showLocation(section.includes("waiting"), sessionId);
   // Questionnaires wait while the call is on, and come back before or after it.
   $("#measures").hidden = section.includes("call") || !$("#measures .measure-forms").children.length;
 }
