@@ -8,9 +8,12 @@ protocol reference in docs/ from the message models).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from services.signaling.app import create_app
@@ -30,6 +33,19 @@ def serve(settings: SignalingSettings, _: argparse.Namespace) -> int:
     class DrainingServer(uvicorn.Server):
         # uvicorn closes every WebSocket (1012) as it shuts down; before that, the rooms go to
         # the other processes and their clients are told where (docs/signaling.md, Draining).
+        loop: asyncio.AbstractEventLoop | None = None
+
+        async def startup(self, sockets: list[Any] | None = None) -> None:
+            self.loop = asyncio.get_running_loop()
+            await super().startup(sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # The drain starts at the signal: uvicorn itself notices it only at its next
+            # tick (every 100 ms), and every millisecond of a drain is a client waiting.
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM and self.loop is not None:
+                self.loop.call_soon_threadsafe(edge.start_draining)
+
         async def shutdown(self, sockets: list[Any] | None = None) -> None:
             await edge.drain()
             await super().shutdown(sockets)

@@ -243,6 +243,11 @@ class SignalingEdge:
         self._empty_rooms: set[tuple[uuid.UUID, datetime]] = set()
         # Set whenever no socket is open (a drain waits on it).
         self._all_gone = asyncio.Event()
+        # Room changes under way (made here, not yet written for the next owner).
+        self._changing = 0
+        self._changes_done = asyncio.Event()
+        self._changes_done.set()
+        self._draining: asyncio.Task[None] | None = None
         # Joins verifying their token or in their unit of work at once (the others queue here,
         # holding only their message): see SignalingSettings.join_concurrency.
         self._joining = asyncio.Semaphore(settings.join_concurrency)
@@ -554,11 +559,22 @@ class SignalingEdge:
         async with self._signaling.exclusive(session_id):
             if self._ownership is not None and not await self._ownership.holds(session_id):
                 raise refusal()
-            async with gate or contextlib.nullcontext(), self._database.unit_of_work() as session:
-                outcome = await use_case(session)
-            # Written before anyone hears of the change: what a participant was told is what
-            # the next owner rebuilds.
-            await self._persist(session_id)
+            # Counted until written: a drain hands the room over only after that.
+            self._changing += 1
+            self._changes_done.clear()
+            try:
+                async with (
+                    gate or contextlib.nullcontext(),
+                    self._database.unit_of_work() as session,
+                ):
+                    outcome = await use_case(session)
+                # Written before anyone hears of the change: what a participant was told is
+                # what the next owner rebuilds.
+                await self._persist(session_id)
+            finally:
+                self._changing -= 1
+                if not self._changing:
+                    self._changes_done.set()
             await self._send_all(outcome)
             emptied_at = self._signaling.emptied_at(session_id)
             if emptied_at is not None:
@@ -624,20 +640,54 @@ class SignalingEdge:
         await connection.send(Move(reason=reason))
         await connection.close(CloseCode.MOVED, "moved: reconnect")
 
+    def start_draining(self) -> asyncio.Task[None]:
+        """Begin :meth:`drain` now (on SIGTERM, before the server's own shutdown gets to
+        it); the same drain is returned to whoever asks again."""
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        return self._draining
+
     async def drain(self) -> None:
         """SIGTERM: hand this process's rooms to the others, tell every client to move
-        there, and wait (bounded) for them to go."""
+        there as soon as its room's successor holds it, and wait (bounded) for them to go."""
+        await asyncio.shield(self.start_draining())
+
+    async def _drain(self) -> None:
         ownership = self._ownership
         if ownership is None:
             return
         settings = self._settings
-        await ownership.drain(settings.drain_successor_wait_seconds)
+        ownership.stop_owning()
+        # A change that was already under way is written before the successors read.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.drain_successor_wait_seconds):
+                await self._changes_done.wait()
+        moves: list[asyncio.Task[None]] = []
+        moved: set[ConnectionId] = set()
+
+        async def handed(partitions: set[int]) -> None:
+            moving: list[Connection] = []
+            for room in list(self._signaling.rooms()):
+                if ownership.partition(room.session_id) not in partitions:
+                    continue
+                self._signaling.forget(room.session_id)
+                self._saved.pop(room.session_id, None)
+                moving += [
+                    c
+                    for p in room.participants
+                    if (c := self._connections.get(p.connection)) is not None
+                ]
+            moved.update(c.id for c in moving)
+            moves.extend(asyncio.create_task(self._move(c, "draining")) for c in moving)
+
+        await ownership.drain(settings.drain_successor_wait_seconds, handed)
+        # The rest: rooms nobody claimed in time, and sockets that are in no room.
         for room in list(self._signaling.rooms()):
             self._signaling.forget(room.session_id)
         self._saved.clear()
+        rest = [c for c in list(self._connections.values()) if c.id not in moved]
         await asyncio.gather(
-            *(self._move(c, "draining") for c in list(self._connections.values())),
-            return_exceptions=True,
+            *moves, *(self._move(c, "draining") for c in rest), return_exceptions=True
         )
         if self._connections:
             with contextlib.suppress(TimeoutError):

@@ -20,6 +20,7 @@ to ``rapport.signaling.owners`` (compacted, keyed by partition).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,7 @@ class SavedRoom(BaseModel):
 Gained = Callable[[list[RoomState]], Awaitable[None]]
 Lost = Callable[[set[int]], Awaitable[None]]
 Current = Callable[[uuid.UUID], RoomState | None]
+Handed = Callable[[set[int]], Awaitable[None]]
 
 
 class RoomOwnership:
@@ -98,6 +100,9 @@ class RoomOwnership:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._reader: AIOKafkaConsumer | None = None
+        self._polling: asyncio.Task[None] | None = None
+        # Set once a drain no longer needs the Kafka clients.
+        self._handed_over = asyncio.Event()
         # How many assignments and rooms loaded, for operators (/metrics) and tests.
         self.rebalances = 0
         self.rooms_loaded = 0
@@ -232,6 +237,10 @@ class RoomOwnership:
             group_id=None,
             enable_auto_commit=False,
             client_id="signaling-rooms-reader",
+            # The reader only reads gained partitions to their end: a fetch left waiting at
+            # the broker for new records (500 ms by default) would hold up the next load,
+            # which has to wait for it (measured: half a second of a takeover).
+            fetch_max_wait_ms=20,
         )
         await self._reader.start()
         consumer = AIOKafkaConsumer(
@@ -251,6 +260,19 @@ class RoomOwnership:
         self._consumer = consumer
         consumer.subscribe([self.rooms_topic], listener=_Listener(self))
         await consumer.start()
+        # Polled in a task of its own, which a drain cancels before it leaves the group.
+        polling = self._polling = asyncio.create_task(self._poll(consumer))
+        try:
+            await asyncio.wait({polling})
+        finally:
+            polling.cancel()
+        if polling.cancelled():
+            # Drained: the clients are closed once the claims are withdrawn (the producer).
+            await self._handed_over.wait()
+            return
+        polling.result()
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
@@ -280,6 +302,8 @@ class RoomOwnership:
         self._settled.clear()
 
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         consumer = self._consumer
         assert consumer is not None
         # aiokafka keeps the group's generation and this member's id on its coordinator only.
@@ -290,12 +314,14 @@ class RoomOwnership:
         lost = self._owned - partitions
         gained = partitions - self._owned
         self.rebalances += 1
+        loaded = 0
         if lost and self._on_lost is not None:
             self._owned -= lost
             await self._on_lost(lost)
         if gained and self._on_gained is not None:
             states = await self._load(gained)
-            self.rooms_loaded += len(states)
+            loaded = len(states)
+            self.rooms_loaded += loaded
             await self._on_gained(states)
         self._owned = partitions
         self._assigned_once = True
@@ -303,7 +329,13 @@ class RoomOwnership:
         self._settled.set()
         log.info(
             "rooms assigned",
-            extra={"generation": self.generation, "partitions": len(partitions)},
+            extra={
+                "generation": self.generation,
+                "partitions": len(partitions),
+                "gained": len(gained),
+                "rooms_loaded": loaded,
+                "took_ms": round((loop.time() - started) * 1000, 1),
+            },
         )
 
     async def _load(self, partitions: set[int]) -> list[RoomState]:
@@ -332,6 +364,8 @@ class RoomOwnership:
             for tp in list(remaining):
                 if await reader.position(tp) >= ends[tp]:
                     remaining.discard(tp)
+        # Nothing to fetch in the background until the next load.
+        reader.assign([])
         return [state for state in rooms.values() if state is not None and not state.ended]
 
     async def _lose_everything(self) -> None:
@@ -353,44 +387,78 @@ class RoomOwnership:
 
     # ---- draining ---------------------------------------------------------------------
 
-    async def drain(self, successor_wait_seconds: float) -> None:
-        """Stop owning rooms: tell the gateway to route nothing new here, leave the group
-        (its coordinator hands the partitions to the others at once), and wait until the
-        successors have claimed them (bounded: with no other process there is none)."""
-        if self.draining:
-            return
+    def stop_owning(self) -> None:
+        """The first step of a drain: from now on no change to a room is made here (``owns``
+        and ``holds`` answer False), so that what the successors read is the last word."""
         self.draining = True
+
+    async def drain(self, successor_wait_seconds: float, on_handed: Handed) -> None:
+        """Hand this process's rooms over: leave the group at once (its coordinator starts the
+        rebalance that gives the partitions to the others), tell the gateway meanwhile to
+        route nothing new here, and call ``on_handed`` with each set of partitions as soon as
+        a successor has claimed them (it holds them and has rebuilt their rooms), so that
+        their clients move there without waiting for the slowest successor. Bounded by
+        ``successor_wait_seconds``: with no other process there is none."""
+        if self._stopping.is_set():
+            return
+        self.stop_owning()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         held = set(self._owned)
         generation = self.generation
+        member = self.member
         try:
-            await self._claim(held, ready=False)
-        except (KafkaError, OSError) as exc:
-            log.warning("could not withdraw the owner claims: %s", type(exc).__name__)
-        self._stopping.set()
-        consumer = self._consumer
-        if consumer is not None:
-            # Leaving the group: the coordinator rebalances without waiting for a timeout.
+            polling, consumer = self._polling, self._consumer
+            if polling is not None:
+                polling.cancel()
+                await asyncio.wait({polling})
+            if consumer is not None:
+                # Sends LeaveGroup now, without rejoining; stopping the consumer (which would
+                # leave only after its coordination task and fetcher wind down) comes later.
+                # A consumer not started yet, or closed by a Kafka error, has no group to
+                # leave (aiokafka then has no coordinator: AttributeError).
+                with contextlib.suppress(AttributeError, KafkaError):
+                    consumer.unsubscribe()
             try:
-                await consumer.stop()
+                await self._claim(held, ready=False)
             except (KafkaError, OSError) as exc:
-                log.warning("leaving the group failed: %s", type(exc).__name__)
+                log.warning("could not withdraw the owner claims: %s", type(exc).__name__)
+        finally:
+            self._stopping.set()
+            self._handed_over.set()
         self._owned.clear()
-        loop = asyncio.get_running_loop()
+        log.info(
+            "draining: left the group",
+            extra={"partitions": len(held), "after_ms": _ms_since(loop, started)},
+        )
         deadline = loop.time() + successor_wait_seconds
-        while held:
-            claims = self.directory.owners_of(held)
-            if all(
-                (c := claims.get(p)) is not None
+        waiting = set(held)
+        while waiting:
+            claims = self.directory.owners_of(waiting)
+            handed = {
+                p
+                for p in waiting
+                if (c := claims.get(p)) is not None
                 and c.generation > generation
-                and c.member != self.member
+                and c.member != member
                 and c.ready
-                for p in held
-            ):
-                return
+            }
+            if handed:
+                waiting -= handed
+                log.info(
+                    "draining: a successor holds partitions",
+                    extra={"partitions": len(handed), "after_ms": _ms_since(loop, started)},
+                )
+                await on_handed(handed)
+                continue
             left = deadline - loop.time()
             if left <= 0 or not await self.directory.changed(left):
                 log.info("no successor claimed every room in time; moving clients anyway")
-                return
+                break
+
+
+def _ms_since(loop: asyncio.AbstractEventLoop, started: float) -> float:
+    return round((loop.time() - started) * 1000, 1)
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -93,11 +93,13 @@ class SignalingSettings(ServiceSettings):
     rooms_replication_factor: int = Field(1, ge=1)
     # Failure detection: a process that sends no heartbeat for this long is taken out of the
     # group and its rooms go to the others. 6 s is the broker's default minimum
-    # (group.min.session.timeout.ms) and twelve heartbeats: a process starved of CPU for a few
-    # seconds keeps its rooms, a dead one loses them within 6 s.
+    # (group.min.session.timeout.ms): a process starved of CPU for a few seconds keeps its
+    # rooms, a dead one loses them within 6 s.
     group_session_timeout_ms: int = Field(6_000, ge=1_000, le=10_000)
-    # How often members heartbeat: also how soon the others hear of a rebalance.
-    group_heartbeat_interval_ms: int = Field(500, ge=100)
+    # How often members heartbeat: also how soon the others hear of a rebalance (a drain's
+    # successors learn of it from a heartbeat's answer), hence short; a heartbeat is one small
+    # request to the group's coordinator.
+    group_heartbeat_interval_ms: int = Field(100, ge=100)
     # Where the gateway reaches this process (default: http://<host>:<port>, or the host
     # name's address when listening on every interface, as in a container).
     advertised_url: str | None = None

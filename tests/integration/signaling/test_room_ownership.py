@@ -106,7 +106,16 @@ async def test_partitions_are_shared_out_and_a_successor_rebuilds_the_rooms(
         await _until(lambda: all(directory.owner_of(s) == owner(s) for s in sessions))
 
         # The first drains: the second takes every partition and every room.
-        await first.ownership.drain(successor_wait_seconds=30)
+        held = first.ownership.owned
+        handed: list[set[int]] = []
+
+        async def on_handed(partitions: set[int]) -> None:
+            # Only once the successor holds them (and has rebuilt their rooms).
+            assert partitions <= second_owns()
+            handed.append(partitions)
+
+        await first.ownership.drain(30, on_handed)
+        assert set().union(*handed) == held
         await _until(lambda: second.ownership.owned == frozenset(range(PARTITIONS)))
         assert {state.session_id for state in second.gained} == set(sessions)
         # The second's claims reach its directory through the owners topic, in their own time.
