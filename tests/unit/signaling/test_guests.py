@@ -101,8 +101,10 @@ async def test_a_revoked_guest_leaves_the_room_and_cannot_come_back(
     session_id = await signaling.schedule(clinician_id, client_id)
     await _deliver(signaling.database, _invited(session_id, clinician_id, guest_id))
     clinician, _ = await signaling.join(clinician_id, "clinician", session_id)
-    guest, waiting = await signaling.join(guest_id, "guest", session_id, "Ana")
-    assert waiting["type"] == "waiting"
+    held = signaling.issuer.guest(guest_id, session_id)
+    guest = await signaling.connect()
+    await guest.send({"type": "join", "token": held, "display_name": "Ana"})
+    await guest.expect("waiting")
     await clinician.expect("waiting-room")
     await clinician.send({"type": "admit", "user_id": str(guest_id)})
     await guest.expect("joined")
@@ -121,9 +123,12 @@ async def test_a_revoked_guest_leaves_the_room_and_cannot_come_back(
     await signaling.app.state.signaling_edge.revoke(revocation)
 
     assert await guest.closed_with() == CloseCode.REVOKED
-    # Their tokens are refused from now on, and the roster no longer names them either.
+    await clinician.expect("peer-joined")
+    await clinician.expect("waiting-room")
+    assert await clinician.receive() == {"type": "peer-left", "user_id": str(guest_id)}
+    # The token they hold is refused from now on, and the roster no longer names them either.
     again = await signaling.connect()
-    await again.send({"type": "join", "token": signaling.issuer.guest(guest_id, session_id)})
+    await again.send({"type": "join", "token": held})
     assert await again.closed_with() == CloseCode.UNAUTHORIZED
     async with signaling.database.unit_of_work() as session:
         access = await session.get(SessionAccess, session_id)
