@@ -103,7 +103,7 @@ async def revoke_guest(
 
 
 @router.post(
-    "/v1/guest-links/redeem",
+    "/v1/guest-tokens",
     responses=error_responses(GuestLinkNotFound, GuestLinkUsed, GuestLinkExpired, GuestLinkRevoked),
 )
 async def redeem_guest_link(

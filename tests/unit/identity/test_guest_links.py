@@ -40,7 +40,7 @@ async def _invite(
 
 
 async def _redeem(client: httpx.AsyncClient, link_token: str) -> httpx.Response:
-    return await client.post("/v1/guest-links/redeem", json={"link_token": link_token})
+    return await client.post("/v1/guest-tokens", json={"link_token": link_token})
 
 
 async def _outbox(database: Database) -> list[tuple[bytes | None, Any]]:
@@ -159,7 +159,7 @@ async def test_bad_requests_get_clear_errors(client: httpx.AsyncClient) -> None:
     )
     assert free_text.status_code == 422
     assert free_text.json()["problems"]
-    empty = await client.post("/v1/guest-links/redeem", json={"link_token": ""})
+    empty = await client.post("/v1/guest-tokens", json={"link_token": ""})
     assert empty.status_code == 422
 
     email = f"client-{uuid.uuid4().hex[:8]}@example.com"

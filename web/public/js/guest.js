@@ -53,7 +53,7 @@ async function redeem() {
   // bookmarks and the history too.
   if (location.hash) history.replaceState(null, "", location.pathname);
   if (!linkToken) return remembered();
-  const response = await fetch("/v1/guest-links/redeem", {
+  const response = await fetch("/v1/guest-tokens", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ link_token: linkToken }),
