@@ -19,7 +19,8 @@ latency is to the other peer's receive. p50/p99/p99.9 for each phase, and the se
 as % of one core. Prints figures; passes or fails nothing.
 
     uv run python bench/bench_signaling_relay.py [--rooms 500 1000] [--paths direct gateway]
-        [--steady-seconds 20] [--load-processes 2] [--rounds 1] [--ws served] [--quick]
+        [--steady-seconds 20] [--load-processes 2] [--rounds 1] [--ws served]
+        [--gateway-ping-timeout 20] [--quick]
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def _load_worker(
         raise
 
 
-def _start_gateway(signaling_port: int) -> tuple[subprocess.Popen[bytes], int]:
+def _start_gateway(signaling_port: int, ping_timeout: float) -> tuple[subprocess.Popen[bytes], int]:
     """``python -m gateway`` in front of the one signaling process (no owners to follow)."""
     import httpx
 
@@ -296,6 +297,7 @@ def _start_gateway(signaling_port: int) -> tuple[subprocess.Popen[bytes], int]:
         RAPPORT_GATEWAY_SIGNALING_URLS=f"http://127.0.0.1:{signaling_port}",
         RAPPORT_GATEWAY_SIGNALING_OWNERS="false",
         RAPPORT_GATEWAY_REVOCATIONS_ENABLED="false",
+        RAPPORT_GATEWAY_WEBSOCKET_PING_TIMEOUT_SECONDS=str(ping_timeout),
     )
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-W", "ignore", "-m", "gateway"], env=env, cwd=ROOT
@@ -392,6 +394,14 @@ def main() -> None:
     parser.add_argument(
         "--ws", default="served", help="uvicorn ws implementation; 'served': server_config's"
     )
+    parser.add_argument(
+        "--gateway-ping-timeout",
+        type=float,
+        default=20.0,
+        help="the gateway's keepalive pong deadline on the clients' hop, seconds (its default, "
+        "20): on a starved machine a load process's pong, queued behind its messages, can "
+        "take longer and the gateway closes it with 1011",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: does it still run")
     parser.add_argument(
         "--no-kafka", action="store_true", help="no broker: one process owns every room"
@@ -442,7 +452,11 @@ def _run(args: argparse.Namespace, kafka_bootstrap: str | None) -> None:
         server.start()
         _wait_listening(port, server)
         wait_owning(port, server)
-        gateway, gateway_port = _start_gateway(port) if "gateway" in args.paths else (None, 0)
+        gateway, gateway_port = (
+            _start_gateway(port, args.gateway_ping_timeout)
+            if "gateway" in args.paths
+            else (None, 0)
+        )
         assert bare.pid is not None and server.pid is not None
         try:
             for rooms in args.rooms:
@@ -516,6 +530,11 @@ def _run(args: argparse.Namespace, kafka_bootstrap: str | None) -> None:
         f"relay: burst (offer/answer + 10 candidates per peer in the first second), then "
         f"{args.steady_seconds:g} s steady at 2 messages/s per peer; {args.rounds} round(s); "
         f"{args.load_processes} load processes; signaling ws={args.ws}; {owning}"
+        + (
+            f"; gateway pong deadline {args.gateway_ping_timeout:g} s"
+            if "gateway" in args.paths
+            else ""
+        )
     )
     names = {
         "bare": "bare websockets relay",

@@ -102,6 +102,7 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
                 open_timeout=settings.upstream_connect_timeout,
                 close_timeout=settings.upstream_connect_timeout,
                 max_message_bytes=settings.websocket_max_message_bytes,
+                handshake_seconds=settings.websocket_handshake_seconds,
             )
         ),
         security_headers=SecurityHeaders(hsts_max_age_seconds=settings.hsts_max_age_seconds),
@@ -111,6 +112,8 @@ def create_app(settings: GatewaySettings, *, key_source: KeySource | None = None
         access_log=settings.access_log,
     )
     app.add_middleware(Edge, parts=parts)
+    # The server refuses these before it shuts down (gateway/__main__.py).
+    app.state.websocket_handshakes = parts.handshakes
     # Again in front of the edge, which reads the client's address and scheme first (login
     # limits, X-Forwarded-For to the services, HSTS). build_service_app's copy, behind the
     # edge, sees the address already decided and so changes nothing.

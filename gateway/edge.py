@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from websockets.asyncio.client import ClientConnection
+from websockets.http11 import Response as UpstreamRefusal
 
 from gateway.cors import CorsPolicy
 from gateway.errors import MethodNotAllowed, UpgradeRequired, UpstreamUnavailable
@@ -40,7 +42,7 @@ from gateway.routing import (
     session_routing_key,
 )
 from gateway.security import EdgeAuthenticator, SecurityHeaders, request_id_of
-from gateway.websocket_proxy import WebSocketRelay
+from gateway.websocket_proxy import HeldHandshakes, WebSocketRelay, refuse_like_upstream
 from shared.errors import NotFound, RapportError
 from shared.fhir import FHIR_JSON, operation_outcome
 from shared.logging import current_request_id
@@ -53,6 +55,9 @@ ErrorHandler = Callable[[Any, Exception], Response | Awaitable[Response]]
 HeaderPairs = Sequence[tuple[bytes, bytes]]
 
 METRICS_PATH = "/metrics"
+# A WebSocket handshake refused with 503 reached no signaling process: the client may simply
+# connect again (to a room's new owner after a failover, or to another gateway).
+WEBSOCKET_RETRY_AFTER_SECONDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,8 @@ class EdgeParts:
     cors: CorsPolicy = field(default_factory=lambda: CorsPolicy(()))
     # A log line per request the edge answers itself or proxies (the app logs its own paths).
     access_log: bool = False
+    # WebSocket handshakes held while signaling is found and connected to.
+    handshakes: HeldHandshakes = field(default_factory=HeldHandshakes)
 
 
 class _SecuredSend:
@@ -255,6 +262,8 @@ class Edge:
             finally:
                 parts.metrics.websocket_closed(upstream)
         except RapportError as exc:
+            if exc.status_code == 503:
+                exc.headers.setdefault("Retry-After", str(WEBSOCKET_RETRY_AFTER_SECONDS))
             await self._respond_with_error(scope, receive, secured, exc)
 
     async def _relay_to_owner(
@@ -266,28 +275,43 @@ class Edge:
         routing_key: str | None,
         request_id: str,
     ) -> None:
-        """Relay to the process that owns the room. While its owner is unknown, or after a
+        """Relay to the process that owns the room, once connected to it."""
+        parts = self._parts
+        opened = await parts.handshakes.hold(
+            self._open_to_owner(scope, upstream, routing_key, request_id)
+        )
+        if isinstance(opened, UpstreamRefusal):
+            await refuse_like_upstream(scope, send, opened)
+            return
+        await parts.websocket_relay.relay(opened, receive, send)
+
+    async def _open_to_owner(
+        self, scope: Scope, upstream: Upstream, routing_key: str | None, request_id: str
+    ) -> ClientConnection | UpstreamRefusal:
+        """Connect to the process that owns the room. While its owner is unknown, or after a
         connect to it failed (it died; the group has not noticed yet), wait for the owners
-        to change, bounded: the client's handshake simply takes longer across a failover."""
+        to change: the client's handshake simply takes longer across a failover, but never
+        longer than the relay's handshake budget (then 503)."""
         upstreams = self._parts.upstreams
+        relay = self._parts.websocket_relay
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + upstreams.owner_wait_seconds
+        started = loop.time()
+        deadline = started + relay.handshake_seconds
+        owner_deadline = min(deadline, started + upstreams.owner_wait_seconds)
         while True:
             base_url = upstreams.base_url(upstream, routing_key=routing_key)
             try:
                 if base_url is None:
                     raise UpstreamUnavailable(upstream.value, f"{upstream} has no owner ready")
-                await self._parts.websocket_relay.relay(
+                return await relay.open(
                     scope,
-                    receive,
-                    send,
                     upstream=upstream.value,
                     base_url=base_url,
                     forwarding=forwarding_headers(scope, request_id),
+                    budget_seconds=deadline - loop.time(),
                 )
-                return
             except UpstreamUnavailable:
-                left = deadline - loop.time()
+                left = owner_deadline - loop.time()
                 if upstreams.owners is None or left <= 0:
                     raise
                 if not await upstreams.owners.changed(left):

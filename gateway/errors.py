@@ -17,6 +17,10 @@ class UpstreamUnavailable(errors.ServiceUnavailable):
         self.status_code = status_code
 
 
+class GatewayShuttingDown(errors.ServiceUnavailable):
+    """The gateway is shutting down: a WebSocket handshake it still held is refused (503)."""
+
+
 class RateLimited(errors.RateLimited):
     """Too many attempts from one address; ``Retry-After`` says when to try again."""
 

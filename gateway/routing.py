@@ -92,6 +92,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/clinicians", Upstream.RECORDS),
     Route("/v1/measures", Upstream.RECORDS),
     Route("/v1/safety-flags", Upstream.RECORDS),
+    Route("/v1/consent", Upstream.RECORDS),
     Route("/v1/ice-servers", Upstream.SIGNALING),
     Route("/v1/signal", Upstream.SIGNALING, Transport.WEBSOCKET, public=True),
     Route("/v1/webhook-endpoints", Upstream.WEBHOOKS),

@@ -44,8 +44,12 @@ class GatewaySettings(ServiceSettings):
     signaling_owners_topic: str = "rapport.signaling.owners"
     # How long a signaling WebSocket handshake waits for its room's owner to become known or,
     # after a failed connect, to change (a failover: the group's session timeout, 6 s, and a
-    # rebalance), before the client gets 503.
-    signaling_owner_wait_seconds: float = Field(15.0, ge=0)
+    # rebalance), before the client gets 503 with Retry-After; within the handshake budget.
+    signaling_owner_wait_seconds: float = Field(8.0, ge=0)
+    # The longest a client's WebSocket handshake is held while the gateway finds and connects
+    # to signaling; then 503 with Retry-After. Below 10 s: uvicorn's websockets protocol drops
+    # a handshake still unanswered after 10 s without any answer (websockets' open_timeout).
+    websocket_handshake_seconds: float = Field(8.0, gt=0, lt=10.0)
 
     # Upstream timeouts, in seconds: nothing waits on a dead service for long.
     upstream_connect_timeout: float = 2.0
@@ -80,6 +84,13 @@ class GatewaySettings(ServiceSettings):
     cors_allow_credentials: bool = False
     cors_max_age_seconds: int = Field(600, ge=0)
     websocket_max_message_bytes: int = 1024 * 1024
+    # Keep-alive on the client's hop (signaling pings the gateway's own hop): a ping every
+    # interval; no pong within the timeout closes the client with 1011 and signaling sees the
+    # member drop. As signaling's own (RAPPORT_SIGNALING_PING_*). A pong queues behind the
+    # client's messages the relay has not taken yet, so a client held back by a slow
+    # signaling, or starved of CPU itself, can miss it: raise the timeout on such a host.
+    websocket_ping_interval_seconds: float = Field(20.0, gt=0)
+    websocket_ping_timeout_seconds: float = Field(20.0, gt=0)
     # One JSON access-log line costs about half of what proxying a request does; the edge's
     # metrics cover the traffic, so turn this on for debugging rather than by default.
     access_log: bool = False
@@ -98,6 +109,15 @@ class GatewaySettings(ServiceSettings):
     def _signaling_somewhere(self) -> GatewaySettings:
         if not self.signaling_urls and not self.signaling_owners:
             raise ValueError("at least one signaling URL is needed without signaling_owners")
+        return self
+
+    @model_validator(mode="after")
+    def _owner_wait_within_the_handshake(self) -> GatewaySettings:
+        if self.signaling_owner_wait_seconds > self.websocket_handshake_seconds:
+            raise ValueError(
+                "signaling_owner_wait_seconds cannot exceed websocket_handshake_seconds: the "
+                "handshake is answered 503 once its budget is spent"
+            )
         return self
 
     @field_validator("cors_allow_origins", mode="before")

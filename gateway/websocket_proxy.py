@@ -9,21 +9,30 @@ keepalive pings. One extra task per connection carries the upstream-to-client di
 Backpressure: each direction holds at most ``QUEUED_MESSAGES`` received messages; a side that
 stops reading makes the relay wait on its write, which stops the relay reading the other side,
 whose sender the TCP window then holds back. No queue grows with what a peer sends.
+
+Until the client is accepted its handshake is held open: uvicorn's ``websockets`` protocol
+drops a handshake unanswered after 10 s (the websockets server's ``open_timeout``, which
+uvicorn does not expose), and answers the ones still held when it shuts down with 500. So
+finding and connecting to signaling has a budget below that (``handshake_seconds``), and
+:class:`HeldHandshakes` lets the server refuse the held ones with 503 before it shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import CloseCode
+from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
-from gateway.errors import UpstreamUnavailable
+from gateway.errors import GatewayShuttingDown, UpstreamUnavailable
 from gateway.proxy import SET_AT_THE_EDGE, RawHeaders, end_to_end, path_and_query
 
 # The handshake headers the client library writes itself; subprotocols are passed explicitly
@@ -59,11 +68,65 @@ def close_code_for_client(code: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class RelayLimits:
-    """Timeouts (seconds) for the upstream handshake and close, and the largest message."""
+    """Timeouts (seconds) for the upstream handshake and close, and the largest message.
+
+    ``handshake_seconds``: the longest a client's handshake is held while the gateway finds
+    and connects to signaling, before it is answered 503.
+    """
 
     open_timeout: float
     close_timeout: float
     max_message_bytes: int
+    handshake_seconds: float = 8.0
+
+
+T = TypeVar("T")
+
+
+class HeldHandshakes:
+    """The client handshakes held open while the gateway finds and connects to signaling.
+
+    uvicorn, shutting down, answers every handshake it has not seen accepted or refused with
+    500 Internal Server Error, and the relay's accept afterwards fails. Before that,
+    :meth:`refuse_all` refuses the held ones with 503 and Retry-After.
+    """
+
+    def __init__(self) -> None:
+        self._closing = asyncio.Event()
+        self._holders: set[asyncio.Task[object]] = set()
+
+    async def hold(self, opening: Awaitable[T]) -> T:
+        """What ``opening`` returns, unless the server starts shutting down first: then
+        ``opening`` is cancelled and :class:`GatewayShuttingDown` raised."""
+        opener = asyncio.ensure_future(opening)
+        if self._closing.is_set():
+            opener.cancel()
+            await asyncio.gather(opener, return_exceptions=True)
+            raise GatewayShuttingDown("the gateway is shutting down; connect again")
+        holder = asyncio.current_task()
+        if holder is not None:
+            self._holders.add(holder)
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({opener, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            if holder is not None:
+                self._holders.discard(holder)
+            if not opener.done():
+                opener.cancel()
+                await asyncio.gather(opener, return_exceptions=True)
+        if opener.cancelled():
+            raise GatewayShuttingDown("the gateway is shutting down; connect again")
+        return opener.result()
+
+    async def refuse_all(self, within_seconds: float) -> None:
+        """Refuse every held handshake and wait (at most ``within_seconds``) until each one's
+        connection has ended, so that the server's shutdown finds none of them open."""
+        self._closing.set()
+        held = set(self._holders)
+        if held:
+            await asyncio.wait(held, timeout=within_seconds)
 
 
 class WebSocketRelay:
@@ -72,42 +135,46 @@ class WebSocketRelay:
     def __init__(self, limits: RelayLimits) -> None:
         self._limits = limits
 
-    async def relay(
+    @property
+    def handshake_seconds(self) -> float:
+        """The budget for finding and connecting to signaling before the client is answered."""
+        return self._limits.handshake_seconds
+
+    async def open(
         self,
         scope: Scope,
-        receive: Receive,
-        send: Send,
         *,
         upstream: str,
         base_url: str,
         forwarding: RawHeaders,
-    ) -> None:
-        """Open the upstream, accept the client and relay until either side closes.
+        budget_seconds: float,
+    ) -> ClientConnection | Response:
+        """The upstream connection for the client's handshake in ``scope``, or signaling's
+        refusal (pass it on with :func:`refuse_like_upstream`).
 
-        The client's ``websocket.connect`` must already have been received. Raises
-        :class:`UpstreamUnavailable` (before accepting) when signaling cannot be reached.
+        Raises :class:`UpstreamUnavailable` when signaling cannot be reached within
+        ``budget_seconds`` (or the configured connect timeout, if shorter).
         """
         url = _websocket_url(base_url) + path_and_query(scope)
         headers = end_to_end(scope["headers"], _NOT_PASSED_ON)
         headers.extend(forwarding)
         offered = [Subprotocol(p) for p in scope.get("subprotocols", [])]
         try:
-            connection = await connect(
+            return await connect(
                 url,
                 subprotocols=offered or None,
                 additional_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
                 user_agent_header=None,
                 compression=None,
                 proxy=None,
-                open_timeout=self._limits.open_timeout,
+                open_timeout=min(self._limits.open_timeout, max(budget_seconds, 0.0)),
                 close_timeout=self._limits.close_timeout,
                 ping_interval=None,
                 max_size=self._limits.max_message_bytes,
                 max_queue=QUEUED_MESSAGES,
             )
         except InvalidStatus as exc:
-            await _refuse_like_upstream(scope, send, exc)
-            return
+            return exc.response
         except (OSError, TimeoutError) as exc:
             raise UpstreamUnavailable(upstream, f"{upstream} is unavailable") from exc
         except InvalidHandshake as exc:
@@ -115,7 +182,15 @@ class WebSocketRelay:
                 upstream, f"{upstream} answered the handshake wrongly", status_code=502
             ) from exc
 
-        await send({"type": "websocket.accept", "subprotocol": connection.subprotocol})
+    async def relay(self, connection: ClientConnection, receive: Receive, send: Send) -> None:
+        """Accept the client (whose ``websocket.connect`` has been received) with the
+        subprotocol signaling chose, and relay until either side closes."""
+        try:
+            await send({"type": "websocket.accept", "subprotocol": connection.subprotocol})
+        except BaseException:
+            # The client's handshake ended meanwhile: signaling must not keep a socket for it.
+            connection.transport.abort()
+            raise
         session = _RelaySession(connection, send)
         to_client = asyncio.create_task(session.upstream_to_client())
         try:
@@ -204,9 +279,8 @@ def _websocket_url(base_url: str) -> str:
     return base_url
 
 
-async def _refuse_like_upstream(scope: Scope, send: Send, refusal: InvalidStatus) -> None:
+async def refuse_like_upstream(scope: Scope, send: Send, response: Response) -> None:
     """Pass signaling's own refusal (status and body) to the client, or close if we cannot."""
-    response = refusal.response
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
         return

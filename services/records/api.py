@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from services.records import audit
 from services.records.audit.api import router as audit_router
 from services.records.check_ins.api import router as check_ins_router
+from services.records.consent.api import router as consent_router
 from services.records.fhir.api import fhir_router as fhir_rest_router
 from services.records.fhir.api import router as fhir_router
 from services.records.goals.api import router as goals_router
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/v1", tags=["records"], dependencies=[Depends(audit.r
 for sub_router in (
     sessions_router,
     location_router,
+    consent_router,
     scheduling_router,
     partnership_router,
     goals_router,

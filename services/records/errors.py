@@ -109,3 +109,19 @@ class NoEmergencyContact(InvalidRequest):
 
 class SessionOver(Conflict):
     """The session has ended: what happens at its start can no longer change."""
+
+
+class ConsentDocumentNotFound(NotFound):
+    """No consent document with that id, or the clinic has published none yet."""
+
+
+class ConsentVersionNotNewer(Conflict):
+    """A published consent version must be higher than every version before it."""
+
+
+class ConsentNotCurrent(Conflict):
+    """The signature names a consent version or hash other than the current one."""
+
+
+class ConsentNotSigned(Conflict):
+    """The client has no signature in force to withdraw."""

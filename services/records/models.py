@@ -496,3 +496,41 @@ class SafetyPlanVersion(SQLModel, table=True):
     author_id: uuid.UUID
     author_role: str = Field(max_length=20)
     saved_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class ConsentDocument(SQLModel, table=True):
+    """One version of the clinic's telehealth consent: what a client reads and signs.
+
+    Published by an admin, never edited: a change is a new version, and every older version
+    stays, since signatures point at the exact text the client read (``sha256`` of it).
+    """
+
+    __tablename__ = "consent_documents"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # Increasing: the highest is the current version.
+    version: int = Field(unique=True)
+    title: str = Field(max_length=200)
+    text: str = Field(sa_type=Text)
+    # Hex SHA-256 of the UTF-8 text: what the signature says the client saw.
+    sha256: str = Field(max_length=64)
+    published_by: uuid.UUID
+    published_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class ConsentSignature(SQLModel, table=True):
+    """A client's signature of one consent version; withdrawing keeps the row and says when.
+
+    The typed name is part of the signed record: it never enters an event, webhook or log.
+    """
+
+    __tablename__ = "consent_signatures"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(index=True)
+    document_id: uuid.UUID = Field(foreign_key="consent_documents.id")
+    version: int
+    sha256: str = Field(max_length=64)
+    typed_name: str = Field(max_length=200)
+    signed_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

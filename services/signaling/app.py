@@ -80,6 +80,7 @@ def create_app(settings: SignalingSettings, *, key_source: KeySource | None = No
         quality_sample_interval=timedelta(seconds=settings.quality_sample_interval_seconds),
         opens_before=timedelta(minutes=settings.join_opens_minutes_before),
         closes_after=timedelta(minutes=settings.join_closes_minutes_after),
+        consent_required=settings.consent_required,
     )
     app.state.signaling = signaling
     _add_room_gauges(app, rooms)

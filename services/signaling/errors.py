@@ -73,6 +73,18 @@ class TooLate(JoinRefused, Conflict):
         super().__init__("too late: the session is closed for joining")
 
 
+class ConsentRequired(JoinRefused, Forbidden):
+    """The session's client has not signed the clinic's current telehealth consent (or
+    withdrew it), and the clinic requires it before joining."""
+
+    close_code = CloseCode.CONSENT_REQUIRED
+
+    def __init__(self) -> None:
+        super().__init__(
+            "consent required: sign the clinic's current telehealth consent, then join again"
+        )
+
+
 class NotHeldHere(JoinRefused, Conflict):
     """This process does not own the session's room (any more): the client reconnects
     through the gateway, which routes it to the owner."""

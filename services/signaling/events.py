@@ -1,5 +1,6 @@
 """The events signaling consumes: appointments tell it who may join which session, and when;
-identity's guest links add guests to a session and take them off.
+identity's guest links add guests to a session and take them off; consent tells it whether the
+session's client has signed what the clinic requires.
 
 (Identity's revocations are read by every process, not by this consumer group: see
 :mod:`shared.events.revocations`.)"""
@@ -11,6 +12,9 @@ from shared.events.catalog import (
     AppointmentCancelled,
     AppointmentRescheduled,
     AppointmentScheduled,
+    ConsentDocumentPublished,
+    ConsentSigned,
+    ConsentWithdrawn,
     SessionGuestInvited,
     SessionGuestRevoked,
 )
@@ -28,4 +32,8 @@ def build_router() -> EventRouter:
     # A clinician's guest (identity's guest links): on the roster until revoked.
     router.on(SessionGuestInvited, service.record_guest_invited)
     router.on(SessionGuestRevoked, service.record_guest_revoked)
+    # The clinic's consent: a client joins once they have signed its current version.
+    router.on(ConsentDocumentPublished, service.record_consent_version)
+    router.on(ConsentSigned, service.record_consent)
+    router.on(ConsentWithdrawn, service.record_consent)
     return router

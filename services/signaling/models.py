@@ -60,3 +60,25 @@ class SessionAccess(SQLModel, table=True):
     def capacity(self) -> int:
         """Who may be in the call at once: the appointment's number, and a seat per guest."""
         return self.max_participants + len(self.guest_ids)
+
+
+class ConsentVersion(SQLModel, table=True):
+    """A version of the clinic's telehealth consent, as ``consent.document_published`` named
+    it: the highest is the one clients must have signed."""
+
+    __tablename__ = "consent_versions"
+
+    document_id: uuid.UUID = Field(primary_key=True)
+    version: int = Field(index=True)
+
+
+class ClientConsent(SQLModel, table=True):
+    """A client's latest consent signature, as ``consent.signed`` and ``consent.withdrawn``
+    described it: ids and the version only (records keeps the rest)."""
+
+    __tablename__ = "client_consents"
+
+    client_id: uuid.UUID = Field(primary_key=True)
+    signature_id: uuid.UUID
+    version: int
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import col
+from sqlalchemy import func, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.signaling.models import SessionAccess
+from services.signaling.models import ClientConsent, ConsentVersion, SessionAccess
 
 
 async def get_access(session: AsyncSession, session_id: uuid.UUID) -> SessionAccess | None:
@@ -116,3 +116,36 @@ async def remove_guest(session: AsyncSession, session_id: uuid.UUID, guest_id: u
     if access is not None and str(guest_id) in access.guest_ids:
         access.guest_ids = [g for g in access.guest_ids if g != str(guest_id)]
         session.add(access)
+
+
+async def current_consent_version(session: AsyncSession) -> int | None:
+    """The highest consent version published, or None while the clinic has published none."""
+    result = await session.exec(select(func.max(ConsentVersion.version)))
+    return result.one()
+
+
+async def save_consent_version(session: AsyncSession, document_id: uuid.UUID, version: int) -> None:
+    if await session.get(ConsentVersion, document_id) is None:
+        session.add(ConsentVersion(document_id=document_id, version=version))
+
+
+async def get_client_consent(session: AsyncSession, client_id: uuid.UUID) -> ClientConsent | None:
+    return await session.get(ClientConsent, client_id)
+
+
+async def save_client_consent(
+    session: AsyncSession,
+    *,
+    client_id: uuid.UUID,
+    signature_id: uuid.UUID,
+    version: int,
+    withdrawn_at: datetime | None,
+) -> None:
+    """Remember the client's latest signature (events of a client arrive in order)."""
+    consent = await session.get(ClientConsent, client_id)
+    if consent is None:
+        consent = ClientConsent(client_id=client_id, signature_id=signature_id, version=version)
+    consent.signature_id = signature_id
+    consent.version = version
+    consent.withdrawn_at = withdrawn_at
+    session.add(consent)

@@ -57,6 +57,7 @@ class CloseCode(IntEnum):
     TOO_BIG = 4413
     TOO_EARLY = 4425
     TOO_FAST = 4429
+    CONSENT_REQUIRED = 4451
 
 
 CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
@@ -85,6 +86,10 @@ CLOSE_CODE_MEANINGS: dict[CloseCode, str] = {
     "before the start by default): retry later",
     CloseCode.TOO_BIG: "a message was larger than the limit (64 KiB by default)",
     CloseCode.TOO_FAST: "the client kept sending after `too-fast` errors",
+    CloseCode.CONSENT_REQUIRED: "the clinic requires its telehealth consent "
+    "(`RAPPORT_SIGNALING_CONSENT_REQUIRED`) and the session's client has not signed its "
+    "current version, or withdrew it: sign it (records' `POST /v1/consent/signatures`), "
+    "then join again",
 }
 
 # What the web pages tell a person whose connection closed with each code (generated into
@@ -106,6 +111,8 @@ CLOSE_CODE_USER_TEXT: dict[CloseCode, str] = {
     "page to join again.",
     CloseCode.TOO_EARLY: "This session is not open yet.",
     CloseCode.TOO_FAST: "This page sent too many messages at once. Reload the page to join again.",
+    CloseCode.CONSENT_REQUIRED: "Please read and sign your clinic's telehealth consent before "
+    "joining.",
 }
 
 ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.signaling import repository
 from services.signaling.errors import (
+    ConsentRequired,
     NotJoined,
     SessionCancelled,
     SessionOver,
@@ -45,6 +46,9 @@ from shared.events.catalog import (
     AppointmentRescheduled,
     AppointmentScheduled,
     CallConnected,
+    ConsentDocumentPublished,
+    ConsentSigned,
+    ConsentWithdrawn,
     SessionGuestInvited,
     SessionGuestRevoked,
     SessionStarted,
@@ -69,8 +73,11 @@ class Signaling:
         opens_before: timedelta = timedelta(minutes=15),
         closes_after: timedelta = timedelta(minutes=30),
         clock: Callable[[], datetime] = utc_now,
+        consent_required: bool = True,
     ) -> None:
         self._rooms = rooms
+        # The session's client must have signed the clinic's current consent to join.
+        self._consent_required = consent_required
         self._quality_sample_interval = quality_sample_interval
         # The join window: from opens_before the start to closes_after the end.
         self._opens_before = opens_before
@@ -97,8 +104,9 @@ class Signaling:
     ) -> tuple[Seat, Outcome]:
         """Seat a verified signaling token's user in their session's room.
 
-        Raises UnknownSession, SessionOver, SessionCancelled or NotYourSession (each closes the
-        socket), or Unauthorized for a token that names no session.
+        Raises UnknownSession, SessionOver, SessionCancelled, TooEarly, TooLate,
+        ConsentRequired or NotYourSession (each closes the socket), or Unauthorized for a
+        token that names no session.
         """
         if principal.session_id is None:
             raise Unauthorized("a signaling token must name its session (sid)")
@@ -116,6 +124,8 @@ class Signaling:
         if now > access.ends_at + self._closes_after:
             raise TooLate()
         user_id = principal.user_id
+        if user_id == access.client_id and self._consent_required:
+            await self._require_consent(session, user_id)
         room = self._rooms.get(session_id)
         if room is None:
             room = Room(
@@ -137,6 +147,18 @@ class Signaling:
         self._rooms.add(room)
         self._record(session, outcome)
         return Seat(session_id, user_id, connection), outcome
+
+    @staticmethod
+    async def _require_consent(session: AsyncSession, client_id: uuid.UUID) -> None:
+        """The client's latest signature is of the current version (or a later one, whose
+        publication has not reached signaling yet) and not withdrawn. While the clinic has
+        published no consent there is nothing to sign, and nobody is held."""
+        current = await repository.current_consent_version(session)
+        if current is None:
+            return
+        consent = await repository.get_client_consent(session, client_id)
+        if consent is None or consent.withdrawn_at is not None or consent.version < current:
+            raise ConsentRequired()
 
     def _watch_clinician(self, room: Room) -> None:
         clinician_id, session_id = room.clinician_id, room.session_id
@@ -409,3 +431,19 @@ async def record_guest_revoked(session: AsyncSession, event: SessionGuestRevoked
     """A revoked guest may not join any more (every process's revocation follower takes a
     guest still in the room out of it)."""
     await repository.remove_guest(session, event.session_id, event.guest_id)
+
+
+async def record_consent_version(session: AsyncSession, event: ConsentDocumentPublished) -> None:
+    """A new consent version: from now on a client must have signed it (or a later one)."""
+    await repository.save_consent_version(session, event.document_id, event.version)
+
+
+async def record_consent(session: AsyncSession, event: ConsentSigned | ConsentWithdrawn) -> None:
+    """A client's latest signature, or its withdrawal (which holds their joins again)."""
+    await repository.save_client_consent(
+        session,
+        client_id=event.client_id,
+        signature_id=event.signature_id,
+        version=event.version,
+        withdrawn_at=event.at if isinstance(event, ConsentWithdrawn) else None,
+    )

@@ -45,6 +45,12 @@ class SignalingSettings(ServiceSettings):
     # before its start to this many after its end.
     join_opens_minutes_before: float = Field(15.0, ge=0)
     join_closes_minutes_after: float = Field(30.0, ge=0)
+    # The clinic's telehealth consent: the session's client joins only once they have signed
+    # its current version (records' consent documents; closed with 4451 until then). Held
+    # only once the clinic has published a version. Required by default: no client should be
+    # in a telehealth session without consent on file; a clinic that collects it another way
+    # turns this off.
+    consent_required: bool = True
     # Keep-alive: WebSocket pings every ping_interval; no pong within ping_timeout closes the
     # socket. A client that sends no message at all (not even ``ping``) for idle_timeout is
     # closed with 4408.

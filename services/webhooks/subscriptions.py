@@ -22,6 +22,9 @@ from shared.events.catalog import (
     CallQuality,
     CareRelationshipStarted,
     CheckInSubmitted,
+    ConsentDocumentPublished,
+    ConsentSigned,
+    ConsentWithdrawn,
     GoalAchieved,
     GoalAgreed,
     GoalProgressShared,
@@ -121,6 +124,15 @@ NOT_OFFERED: dict[type[Payload], str] = {
     SafetyFlagRaised: "a client's risk answer: handled inside the practice, on its dashboard",
     SafetyFlagEscalated: "a client's risk answer: handled inside the practice, on its dashboard",
     SafetyFlagAcknowledged: "a client's risk answer: handled inside the practice",
+    ConsentDocumentPublished: "the clinic's own paperwork: it concerns no clinician's client",
+    ConsentSigned: (
+        "it names a client and no clinician, so no clinician's grant can scope it; a "
+        "partner reads consent in the FHIR export (Consent)"
+    ),
+    ConsentWithdrawn: (
+        "it names a client and no clinician, so no clinician's grant can scope it; a "
+        "partner reads consent in the FHIR export (Consent)"
+    ),
 }
 # Sent only by "send test event", never produced by the catalog.
 TEST_EVENT_TYPE = "rapport.webhooks.endpoint.test.v1"

@@ -558,6 +558,47 @@ class MeasureCompleted(Payload):
     completed_at: datetime
 
 
+class ConsentDocumentPublished(Payload):
+    """An admin published a new version of the clinic's telehealth consent: from now on a
+    client must have signed this version (signaling holds joins until they have). Ids and the
+    version number only, never the document's text."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    key_field: ClassVar[str] = "document_id"
+    type: Literal["rapport.records.consent.document_published.v1"] = (
+        "rapport.records.consent.document_published.v1"
+    )
+    document_id: uuid.UUID
+    version: int
+    at: datetime
+
+
+class _ConsentEvent(Payload):
+    """A client's consent changed. Ids and the version number only: never the document's
+    text, never the name the client typed."""
+
+    topic: ClassVar[str] = TOPIC_RECORDS
+    # A client's signatures and withdrawals stay in the order they happened.
+    key_field: ClassVar[str] = "client_id"
+    signature_id: uuid.UUID
+    client_id: uuid.UUID
+    document_id: uuid.UUID
+    version: int
+    at: datetime
+
+
+class ConsentSigned(_ConsentEvent):
+    """A client signed a version of the clinic's telehealth consent."""
+
+    type: Literal["rapport.records.consent.signed.v1"] = "rapport.records.consent.signed.v1"
+
+
+class ConsentWithdrawn(_ConsentEvent):
+    """A client withdrew their consent (the signature stays on file, with when)."""
+
+    type: Literal["rapport.records.consent.withdrawn.v1"] = "rapport.records.consent.withdrawn.v1"
+
+
 class _SafetyFlagEvent(Payload):
     """A safety flag's life: ids, instrument, severity and times, never the answers."""
 
@@ -756,6 +797,9 @@ EventPayload = Annotated[
     | PlanEndingStarted
     | PlanCompleted
     | MeasureCompleted
+    | ConsentDocumentPublished
+    | ConsentSigned
+    | ConsentWithdrawn
     | SafetyFlagRaised
     | SafetyFlagEscalated
     | SafetyFlagAcknowledged

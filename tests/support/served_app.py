@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -12,12 +13,18 @@ import uvicorn
 class ServedApp:
     """An ASGI app served by uvicorn on a free loopback port, inside the test's event loop."""
 
-    def __init__(self, app: Any, **config: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        server: Callable[[uvicorn.Config], uvicorn.Server] = uvicorn.Server,
+        **config: Any,
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(
+        self._server = server(
             uvicorn.Config(
                 app,
                 log_config=None,

@@ -11,6 +11,8 @@ in the export's collection Bundle, whose entries carry such full URLs.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from services.records.models import (
     Appointment,
     CareRelationship,
     CheckIn,
+    ConsentDocument,
+    ConsentSignature,
     Goal,
     GoalUpdate,
     KnownUser,
@@ -36,6 +40,8 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 RAPPORT_USER = "urn:rapport:user"
+RAPPORT_CONSENT_SIGNATURE = "urn:rapport:consent-signature"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 RAPPORT_OBSERVATION = "urn:rapport:observation"
 QUESTIONNAIRES = {
     "outcome": "urn:rapport:questionnaire:outcome-check-in",
@@ -261,6 +267,51 @@ LOINC = "http://loinc.org"
 LOCAL_SCORES = "https://rapport.dev/fhir/CodeSystem/measure-scores"
 
 
+def consent(
+    signature: ConsentSignature,
+    document: ConsentDocument,
+    ref: Ref = relative_ref,
+    superseded_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A client's signature of the clinic's telehealth consent as a Consent to treatment:
+    active while in force, inactive once withdrawn or superseded by the client's signature of
+    a later version (the permit's period ends then). The document is named and hashed, not
+    copied; the typed name stays in records."""
+    ended_at = signature.withdrawn_at or superseded_at
+    period = {"start": signature.signed_at.isoformat()}
+    if ended_at is not None:
+        period["end"] = ended_at.isoformat()
+    return {
+        "resourceType": "Consent",
+        "id": str(signature.id),
+        "meta": _meta(ended_at or signature.signed_at),
+        "identifier": [{"system": RAPPORT_CONSENT_SIGNATURE, "value": str(signature.id)}],
+        "status": "active" if ended_at is None else "inactive",
+        "scope": {
+            "coding": [{"system": CONSENT_SCOPE, "code": "treatment", "display": "Treatment"}]
+        },
+        "category": [
+            {"coding": [{"system": LOINC, "code": "59284-0", "display": "Patient Consent"}]}
+        ],
+        "patient": _reference(ref, "Patient", signature.client_id),
+        "dateTime": signature.signed_at.isoformat(),
+        "performer": [_reference(ref, "Patient", signature.client_id)],
+        "sourceAttachment": {
+            "contentType": "text/plain",
+            "url": f"urn:uuid:{document.id}",
+            # R4's Attachment.hash is the SHA-1 of the data; records keeps the SHA-256 too.
+            "hash": base64.b64encode(
+                hashlib.sha1(document.text.encode(), usedforsecurity=False).digest()
+            ).decode(),
+            "title": f"{document.title} (version {document.version}, sha256 {document.sha256})",
+            "creation": document.published_at.isoformat(),
+        },
+        # The clinic's document, by version: what the client agreed to.
+        "policy": [{"uri": f"urn:uuid:{document.id}"}],
+        "provision": {"type": "permit", "period": period},
+    }
+
+
 def _full_url(resource: dict[str, Any]) -> str:
     # A Questionnaire is a shared definition known by its canonical URL; everything else is
     # this client's and has a UUID.
@@ -375,6 +426,23 @@ class ClientRecords:
     goals: Sequence[Goal]
     check_ins: Sequence[CheckIn]
     measure_responses: Sequence[MeasureResponse] = ()
+    consents: Sequence[tuple[ConsentSignature, ConsentDocument]] = ()
+
+
+def _consents(
+    signatures: Sequence[tuple[ConsentSignature, ConsentDocument]], ref: Ref
+) -> list[dict[str, Any]]:
+    # Oldest first: each signature is superseded by the next one the client made.
+    ordered = sorted(signatures, key=lambda pair: pair[0].signed_at)
+    return [
+        consent(
+            signature,
+            document,
+            ref,
+            superseded_at=ordered[i + 1][0].signed_at if i + 1 < len(ordered) else None,
+        )
+        for i, (signature, document) in enumerate(ordered)
+    ]
 
 
 def client_bundle(records: ClientRecords, generated_at: datetime) -> dict[str, Any]:
@@ -388,6 +456,7 @@ def client_bundle(records: ClientRecords, generated_at: datetime) -> dict[str, A
         *(care_plan(r, records.goals, ref) for r in records.relationships),
         *(questionnaire_response(c, ref) for c in records.check_ins),
         *_measures(records.measure_responses, ref),
+        *_consents(records.consents, ref),
     ]
     return {
         "resourceType": "Bundle",

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.records import audit, measures
+from services.records import audit, consent, measures
 from services.records.access import is_partner, partner_clinicians, reader_role, require_client
 from services.records.errors import FhirResourceNotFound, NotYourRecord
 from services.records.fhir import repository, rules
@@ -59,6 +59,7 @@ async def export_client_fhir(
     if is_partner(principal):
         check_ins = []
     attendance = await repository.attendance_of_sessions(db, [s.session_id for s in sessions])
+    consents = await consent.signatures_for_export(db, client_id)
     exported = [
         ("care_relationship", [r.id for r in relationships]),
         ("appointment", [a.id for a in appointments]),
@@ -66,6 +67,7 @@ async def export_client_fhir(
         ("goal", [g.id for g in goals]),
         ("check_in", [c.id for c in check_ins]),
         ("measure_response", [r.id for r in responses]),
+        ("consent_signature", [signature.id for signature, _ in consents]),
     ]
     for resource_type, resource_ids in exported:
         await audit.record(db, principal, "export", resource_type, resource_ids)
@@ -79,6 +81,7 @@ async def export_client_fhir(
             goals=goals,
             check_ins=check_ins,
             measure_responses=responses,
+            consents=consents,
         ),
         generated_at=utc_now(),
     )

@@ -62,6 +62,10 @@ INEXPRESSIBLE_RULES: dict[str, str] = {
     "not an ISO 3166": "a country or region code that ISO 3166 has not assigned",
     "is not in country": "a region of the country stated with it",
     "phone number": "a number that a country's numbering plan does not hold",
+    # A signature's typed name: letters of any script (JSON Schema has no Unicode classes),
+    # at least two of them, and the marks between them.
+    "type your full name": "a typed name with at least two letters",
+    "a name has letters": "a typed name of letters and the marks names use",
     # email-validator refuses special-use domains (.test, .invalid); format: email allows them.
     "special-use or reserved name": "an address that can never receive mail",
 }

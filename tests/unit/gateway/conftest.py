@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HandshakeRequest
 from websockets.http11 import Response as HandshakeResponse
 
+from gateway.__main__ import GatewayServer
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.support.served_app import ServedApp
@@ -175,8 +176,11 @@ def gateway_settings(**overrides: Any) -> GatewaySettings:
 
 async def serve_gateway(settings: GatewaySettings, issuer: TestTokenIssuer) -> ServedApp:
     app = create_app(settings, key_source=issuer.key_source)
+    handshakes = app.state.websocket_handshakes
     return await ServedApp(
         app,
+        # As python -m gateway serves it: held handshakes are refused before shutting down.
+        server=lambda config: GatewayServer(config, handshakes),
         lifespan="on",
         ws="websockets",
         ws_per_message_deflate=False,

@@ -77,3 +77,19 @@ def test_credentials_are_never_allowed_for_every_origin(no_env: None) -> None:
     with pytest.raises(ValidationError, match="cannot be allowed for every origin"):
         GatewaySettings(cors_allow_origins=["*"], cors_allow_credentials=True)
     assert GatewaySettings(cors_allow_origins=["*"]).cors_allow_origins == ["*"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        # uvicorn's websockets protocol drops a handshake unanswered after 10 s.
+        {"websocket_handshake_seconds": 10.0},
+        # The wait for a room's owner cannot outlast the handshake that waits for it.
+        {"websocket_handshake_seconds": 8.0, "signaling_owner_wait_seconds": 9.0},
+    ],
+)
+def test_a_handshake_is_answered_before_the_server_drops_it(
+    no_env: None, values: dict[str, float]
+) -> None:
+    with pytest.raises(ValidationError, match="websocket_handshake_seconds"):
+        GatewaySettings(**values)

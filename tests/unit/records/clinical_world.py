@@ -25,6 +25,8 @@ CLIENT_UPDATE_NOTE = "CLIENT-UPDATE-NOTE-own-words"
 VALUE_STATEMENT = "VALUE-STATEMENT-kindness-to-myself"
 GOAL_STATEMENT = "GOAL-STATEMENT-sleep-before-midnight"
 LOCATION_ADDRESS = "LOCATION-ADDRESS-14-harbour-lane"
+CONSENT_TEXT = "CONSENT-TEXT-video-sessions-and-their-limits"
+CONSENT_TYPED_NAME = "Typedname Signer"
 
 # A PHQ-9 answered with item 9 ("thoughts that you would be better off dead...") at 1.
 PHQ9_ANSWERS = {f"phq-9.{n}": 2 for n in range(1, 9)} | {"phq-9.9": 1}
@@ -181,7 +183,37 @@ async def build_world(records: Records) -> World:
         outcome_check_in=check_in_ids[0],
         session_check_in=check_in_ids[1],
     )
+    # The clinic's consent, version 1, signed by a.
+    consent = await _created(
+        await records.http.post(
+            "/v1/consent/documents",
+            json={"title": "Telehealth consent", "text": CONSENT_TEXT, "version": 1},
+            headers=records.auth(admin),
+        )
+    )
+    signature = await _created(
+        await records.http.post(
+            "/v1/consent/signatures",
+            json=consent_signature(consent["id"], consent["sha256"]),
+            headers=records.auth(a),
+        )
+    )
+    ids.update(
+        consent_document=consent["id"],
+        consent_sha256=consent["sha256"],
+        consent_signature=signature["id"],
+    )
     return world
+
+
+def consent_signature(document_id: str, sha256: str) -> dict[str, Any]:
+    """A client's signature of version 1 of the clinic's consent."""
+    return {
+        "document_id": document_id,
+        "version": 1,
+        "sha256": sha256,
+        "typed_name": CONSENT_TYPED_NAME,
+    }
 
 
 def location_statement(**changes: Any) -> dict[str, Any]:
@@ -381,6 +413,32 @@ CALLS: dict[tuple[str, str], Call] = {
             Audited("read", "session_location", "session"),
             Audited("read", "emergency_contact", "a"),
         ),
+    ),
+    ("POST", "/v1/consent/documents"): Call(
+        "admin",
+        "/v1/consent/documents",
+        body={"title": "Telehealth consent", "text": CONSENT_TEXT + " (2)", "version": 2},
+        audited=(Audited("create", "consent_document", "response"),),
+    ),
+    ("GET", "/v1/consent/documents"): Call("A", "/v1/consent/documents"),
+    ("GET", "/v1/consent/documents/current"): Call("a", "/v1/consent/documents/current"),
+    ("GET", "/v1/consent/documents/{document_id}"): Call(
+        "a", "/v1/consent/documents/{consent_document}"
+    ),
+    ("POST", "/v1/consent/signatures"): Call(
+        # c, who has not signed yet.
+        "c",
+        "/v1/consent/signatures",
+        body=consent_signature("{consent_document}", "{consent_sha256}"),
+        audited=(Audited("create", "consent_signature", "response"),),
+    ),
+    ("POST", "/v1/consent/withdrawal"): Call(
+        "a",
+        "/v1/consent/withdrawal",
+        audited=(Audited("update", "consent_signature", "consent_signature"),),
+    ),
+    ("GET", "/v1/clients/{client_id}/consent"): Call(
+        "A", "/v1/clients/{a}/consent", audited=(Audited("read", "consent", "a"),)
     ),
     ("GET", "/v1/clinicians/me/jurisdictions"): Call("A", "/v1/clinicians/me/jurisdictions"),
     ("PUT", "/v1/clinicians/me/jurisdictions"): Call(

@@ -37,6 +37,9 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/v1/clinicians/{clinician_id}/slots"): NO_CLIENT_DATA,
     ("GET", "/v1/clinicians/me/jurisdictions"): "where a clinician is licensed: no client's data",
     ("PUT", "/v1/clinicians/me/jurisdictions"): "where a clinician is licensed: no client's data",
+    ("GET", "/v1/consent/documents"): "the clinic's consent versions: no client's data",
+    ("GET", "/v1/consent/documents/current"): "the clinic's consent document: no client's data",
+    ("GET", "/v1/consent/documents/{document_id}"): "a consent document: no client's data",
     ("GET", "/v1/measures"): "the instruments' definitions: no client's data",
     ("GET", "/v1/measures/{instrument}"): "an instrument's definition: no client's data",
 }

@@ -148,3 +148,58 @@ async def test_who_may_export(records: Records):
     exports = [e for e in await records.audit_entries() if e.actor_subject == "pa_ehr1"]
     assert {e.action for e in exports} == {"export"} and exports[0].actor_role == "partner"
     assert {e.resource_type for e in exports} >= {"appointment", "session_record", "goal"}
+
+
+async def test_consent_signatures_are_exported_as_fhir_consent(
+    records: Records, fhir_validator: FhirValidator
+):
+    admin = await records.register("admin")
+    clinician = await records.register("clinician")
+    client = await records.register("client")
+    await records.relate(clinician, client)
+    signed = []
+    for version in (1, 2):
+        document = await records.http.post(
+            "/v1/consent/documents",
+            json={
+                "title": "Telehealth consent",
+                "text": f"CONSENT-TEXT-{version}",
+                "version": version,
+            },
+            headers=records.auth(admin),
+        )
+        body = document.json()
+        signature = await records.http.post(
+            "/v1/consent/signatures",
+            json={
+                "document_id": body["id"],
+                "version": version,
+                "sha256": body["sha256"],
+                "typed_name": "TYPED-NAME Rivera",
+            },
+            headers=records.auth(client),
+        )
+        assert signature.status_code == 201, signature.text
+        signed.append(signature.json()["id"])
+    withdrawn = await records.http.post("/v1/consent/withdrawal", headers=records.auth(client))
+    assert withdrawn.status_code == 200
+
+    response = await records.http.get(f"/v1/clients/{client}/fhir", headers=records.auth(clinician))
+
+    assert response.status_code == 200, response.text
+    errors = fhir_validator.errors(response.text)
+    assert not errors, "\n".join(f"{e.location}: {e.message}" for e in errors)
+    consents = {
+        entry["resource"]["id"]: entry["resource"]
+        for entry in response.json()["entry"]
+        if entry["resource"]["resourceType"] == "Consent"
+    }
+    assert set(consents) == set(signed)
+    first, second = consents[signed[0]], consents[signed[1]]
+    # The first was superseded by the second, which the client then withdrew.
+    assert first["status"] == second["status"] == "inactive"
+    assert first["provision"]["period"]["end"] == second["provision"]["period"]["start"]
+    assert "end" in second["provision"]["period"]
+    assert "version 2" in second["sourceAttachment"]["title"]
+    assert "TYPED-NAME" not in response.text
+    assert "CONSENT-TEXT" not in response.text

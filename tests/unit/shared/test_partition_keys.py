@@ -59,6 +59,9 @@ KEY_FIELDS: dict[str, str] = {
     "rapport.records.safety.flag.raised.v1": "client_id",
     "rapport.records.safety.flag.escalated.v1": "client_id",
     "rapport.records.safety.flag.acknowledged.v1": "client_id",
+    "rapport.records.consent.document_published.v1": "document_id",
+    "rapport.records.consent.signed.v1": "client_id",
+    "rapport.records.consent.withdrawn.v1": "client_id",
     # signaling
     "rapport.signaling.participant.checked_in.v1": "session_id",
     "rapport.signaling.participant.admitted.v1": "session_id",

@@ -2,6 +2,7 @@
 
 import { ApiError, api, displayName, requireUser } from "./api.js";
 import { renderMeasureTrends, renderProgress } from "./charts.js";
+import { consentBadge } from "./consent-badge.js";
 import { editPlan, loadPlan } from "./safety-plan.js";
 import "./topbar.js";
 import { $, dayOf, h, say } from "./ui.js";
@@ -21,6 +22,12 @@ async function findRelationship() {
   const mine = (await api("/v1/care-relationships")).filter((r) => r.client_id === clientId);
   mine.sort((a, b) => (a.status === b.status ? b.started_at.localeCompare(a.started_at) : a.status === "active" ? -1 : 1));
   return mine[0] || null;
+}
+
+async function loadConsent() {
+  const consent = relationship?.status === "active" ? await api(`/v1/clients/${clientId}/consent`).catch(() => null) : null;
+  const badge = consentBadge(consent);
+  $("#client-consent").replaceChildren(...(badge ? [badge] : []));
 }
 
 async function loadReadiness() {
@@ -273,7 +280,7 @@ if (!clientId) {
     relationship = await findRelationship();
     renderPlan();
     await loadGoals();
-    await Promise.all([loadReadiness(), loadValues(), loadNotes(), loadProgress(), loadMeasures(), loadSafetyPlan()]);
+    await Promise.all([loadReadiness(), loadValues(), loadNotes(), loadProgress(), loadMeasures(), loadSafetyPlan(), loadConsent()]);
   } catch (error) {
     say(status, error instanceof ApiError ? error.message : "Could not load this record.", "error");
   }

@@ -143,12 +143,37 @@ async function loadNotes() {
   );
 }
 
+// Where the client stands with the clinic's telehealth consent, and a way to withdraw it.
+const CONSENT_SUMMARIES = {
+  signed: (c) => `You signed version ${c.latest.version} of "${c.current.title}" on ${dayOf(c.latest.signed_at)}.`,
+  withdrawn: (c) => `You withdrew your consent on ${dayOf(c.latest.withdrawn_at)}. You will be asked to sign before your next session.`,
+  outdated: (c) => `Your clinic published version ${c.current.version}. You will be asked to sign it before your next session.`,
+  not_signed: () => "You will be asked to read and sign your clinic's consent before your first session.",
+};
+
+async function loadConsent() {
+  const consent = await api(`/v1/clients/${user.id}/consent`);
+  const summary = CONSENT_SUMMARIES[consent.state];
+  $("#consent-card").hidden = !summary;
+  if (!summary) return;
+  $("#consent-summary").textContent = summary(consent);
+  $("#consent-withdraw").hidden = consent.state !== "signed" && consent.state !== "outdated";
+}
+
 async function loadProgress() {
   const progress = await api(`/v1/clients/${user.id}/progress?limit=200`);
   await renderProgress($("#progress"), progress, goals);
 }
 
 $("#booking-clinician").addEventListener("change", loadSlots);
+$("#consent-withdraw").addEventListener("click", async () => {
+  try {
+    await api("/v1/consent/withdrawal", { method: "POST" });
+    await loadConsent();
+  } catch (error) {
+    say(status, error instanceof ApiError ? error.message : "Could not withdraw. Try again.", "error");
+  }
+});
 $("#booking-form").addEventListener("submit", book);
 $("#value-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -163,7 +188,7 @@ $("#value-form").addEventListener("submit", async (event) => {
 
 try {
   await loadGoals();
-  await Promise.all([loadSessions(), loadClinicians(), loadValues(), loadNotes(), loadProgress(), loadSafetyPlan()]);
+  await Promise.all([loadSessions(), loadClinicians(), loadValues(), loadNotes(), loadProgress(), loadSafetyPlan(), loadConsent()]);
 } catch (error) {
   say(status, error instanceof ApiError ? error.message : "Could not load your page.", "error");
 }

@@ -5,6 +5,7 @@ import { ApiError, api, displayName, optional, requireUser } from "./api.js";
 import { CLOSE_CODES, CLOSE_REASONS } from "./protocol.js";
 import "./call-stage.js";
 import "./chat.js";
+import { consentBadge } from "./consent-badge.js";
 import { SafetyFlags } from "./safety-flags.js";
 import { Call, Signaling, openDevices } from "./signal.js";
 import "./topbar.js";
@@ -50,9 +51,13 @@ async function loadClients() {
     h("option", { value: "" }, clients.length ? "Choose a client" : "No clients yet"),
     ...clients.map((c) => h("option", { value: c.id, selected: c.id === chosen }, c.name)),
   );
+  const active = new Set(relationships.filter((r) => r.status === "active").map((r) => r.client_id));
+  const consents = new Map(
+    await Promise.all([...active].map(async (id) => [id, await api(`/v1/clients/${id}/consent`).catch(() => null)])),
+  );
   $("#clients").replaceChildren(
     ...(clients.length
-      ? clients.map((c) => h("li", {}, h("span", {}, c.name), h("a", { href: `/clinician/client?id=${c.id}` }, `Open ${c.name}'s record`)))
+      ? clients.map((c) => h("li", { dataset: { clientId: c.id } }, h("span", {}, c.name), consentBadge(consents.get(c.id)), h("a", { href: `/clinician/client?id=${c.id}` }, `Open ${c.name}'s record`)))
       : [h("li", { class: "empty" }, "No clients yet.")]),
   );
 }

@@ -48,6 +48,8 @@ const devicesOpened = new Promise((resolve) => (devicesChecked = resolve));
 // the client was sent back meanwhile.
 let callsSeen = 0;
 const lastProgress = new Map();
+// How long after signing a held join is retried: signaling learns of the signature by event.
+const CONSENT_SETTLE_MS = 30_000;
 // The session's clinician: the one person a client in the waiting room may write to.
 let clinicianId = null;
 let clinicianName = "Your clinician";
@@ -149,7 +151,54 @@ function showClinicianStatus(value) {
   badge.className = `badge ${value === "online" ? "ok" : value === "offline" ? "" : "warn"}`;
 }
 
-async function joinWaitingRoom() {
+// The clinic's consent, when signaling held the join for it: the version shown, signed as shown.
+let consentDocument = null;
+
+async function showConsent() {
+  try {
+    consentDocument = await api("/v1/consent/documents/current");
+  } catch (error) {
+    say(status, error instanceof ApiError ? error.message : "Could not load the consent document.", "error");
+    $("#join-waiting").disabled = false;
+    return;
+  }
+  say(status, CLOSE_REASONS[CLOSE_CODES.CONSENT_REQUIRED]);
+  $("#consent-document-title").textContent = consentDocument.title;
+  $("#consent-version").textContent = `Version ${consentDocument.version}.`;
+  $("#consent-text").textContent = consentDocument.text;
+  $("#consent").hidden = false;
+  $("#join-waiting").hidden = true;
+  $("#consent-name").focus();
+}
+
+async function signConsent(event) {
+  event.preventDefault();
+  const consentStatus = $("#consent-status");
+  $("#consent-sign").disabled = true;
+  try {
+    await api("/v1/consent/signatures", {
+      method: "POST",
+      body: {
+        document_id: consentDocument.id,
+        version: consentDocument.version,
+        sha256: consentDocument.sha256,
+        typed_name: $("#consent-name").value,
+      },
+    });
+  } catch (error) {
+    say(consentStatus, error instanceof ApiError ? error.message : "Could not sign. Try again.", "error");
+    $("#consent-sign").disabled = false;
+    return;
+  }
+  say(consentStatus, "");
+  $("#consent").hidden = true;
+  $("#consent-sign").disabled = false;
+  $("#join-waiting").hidden = false;
+  // Signaling hears of the signature through an event: a join right after may still be held.
+  await joinWaitingRoom({ consentSignedAt: Date.now() });
+}
+
+async function joinWaitingRoom({ consentSignedAt = null } = {}) {
   $("#join-waiting").disabled = true;
   ended = false;
   say(status, "Connecting…");
@@ -216,6 +265,13 @@ async function joinWaitingRoom() {
   try {
     await signaling.open({ retryForMs: 30 * 60_000 });
   } catch (error) {
+    if (error.code === CLOSE_CODES.CONSENT_REQUIRED) {
+      if (consentSignedAt !== null && Date.now() - consentSignedAt < CONSENT_SETTLE_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return joinWaitingRoom({ consentSignedAt });
+      }
+      return showConsent();
+    }
     say(status, error.message, "error");
     $("#join-waiting").disabled = false;
   }
@@ -374,7 +430,8 @@ async function submitOutcome(event) {
 }
 
 $("#outcome-form").addEventListener("submit", submitOutcome);
-$("#join-waiting").addEventListener("click", joinWaitingRoom);
+$("#join-waiting").addEventListener("click", () => joinWaitingRoom());
+$("#consent-form").addEventListener("submit", signConsent);
 $("#leave-waiting").addEventListener("click", () => {
   signaling?.close(true);
   show(["device-check"]);

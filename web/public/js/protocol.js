@@ -20,6 +20,7 @@ export const CLOSE_CODES = Object.freeze({
   TOO_BIG: 4413,
   TOO_EARLY: 4425,
   TOO_FAST: 4429,
+  CONSENT_REQUIRED: 4451,
 });
 
 /** What a person is told when their connection closed with each code. */
@@ -38,6 +39,7 @@ export const CLOSE_REASONS = Object.freeze({
   4413: "This page sent a message the session service could not take. Reload the page to join again.",
   4425: "This session is not open yet.",
   4429: "This page sent too many messages at once. Reload the page to join again.",
+  4451: "Please read and sign your clinic's telehealth consent before joining.",
 });
 
 /** Signaling's default join window: minutes before the start, and after the end. */
