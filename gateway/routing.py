@@ -75,6 +75,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/signaling-tokens", Upstream.IDENTITY),
     Route("/v1/partner-apps", Upstream.IDENTITY),
     Route("/v1/invitations", Upstream.IDENTITY),
+    Route("/v1/guest-links", Upstream.IDENTITY),
+    Route("/v1/guest-tokens", Upstream.IDENTITY),
     Route("/oauth", Upstream.IDENTITY),
     Route("/.well-known", Upstream.IDENTITY),
     Route("/v1/appointments", Upstream.RECORDS),
@@ -122,6 +124,8 @@ PUBLIC_ENDPOINTS: frozenset[Endpoint] = frozenset(
         # The one-link unsubscribe from a reminder email: its signed token is the credential.
         Endpoint("GET", "/v1/notifications/unsubscribe"),
         Endpoint("POST", "/v1/notifications/unsubscribe"),
+        # A guest has no token yet: the one-time link in the body is the credential.
+        Endpoint("POST", "/v1/guest-tokens"),
     }
 )
 

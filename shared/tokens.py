@@ -31,6 +31,9 @@ REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"]
 # minted from; signaling tokens copy it from the access token they were requested with. A
 # logout revokes one family, and with it exactly the tokens carrying its id.
 FAMILY_CLAIM = "fid"
+# The role of a guest token: someone without an account (an interpreter, a family member)
+# whom a clinician let into one session's call, and into nothing else.
+GUEST_ROLE = "guest"
 
 
 @dataclass(frozen=True)
@@ -260,15 +263,29 @@ def _uuid_claim(claims: dict[str, Any], name: str) -> uuid.UUID | None:
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def bearer_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """FastAPI dependency: the verified caller, from ``Authorization: Bearer <token>``."""
+    """Whoever the bearer token names, guests included (signaling's routes take theirs)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify(credentials.credentials)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """FastAPI dependency: the verified caller, from ``Authorization: Bearer <token>``.
+
+    A guest's token is refused here, on every API route of every service: it is good for
+    joining its session's call over signaling, and guests see no records, goals or notes.
+    """
+    principal = await bearer_principal(request, credentials)
+    if principal.role == GUEST_ROLE:
+        raise Forbidden("a guest token only joins its own session's call")
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 
 from services.identity import directory, schemas
 from services.identity.accounts import api as accounts
+from services.identity.guests import api as guests
 from services.identity.invitations import api as invitations
 from services.identity.partners import api as partners
 from services.identity.sign_in import api as sign_in
@@ -21,7 +22,7 @@ from shared.dependencies import SessionDep
 from shared.tokens import CurrentPrincipal
 
 router = APIRouter()
-for sub_domain in (sign_in, accounts, invitations, tokens, partners):
+for sub_domain in (sign_in, accounts, invitations, guests, tokens, partners):
     router.include_router(sub_domain.router)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.identity import api, events, internal_api
 from services.identity.accounts import Accounts, SignupPolicy
 from services.identity.errors import OAuthError
+from services.identity.guests import Guests
 from services.identity.invitations import Invitations
 from services.identity.models import DirectoryAuditEntry
 from services.identity.partners import JwksFetcher, Partners
@@ -48,6 +49,7 @@ class Identity:
     tokens: Tokens
     partners: Partners
     invitations: Invitations
+    guests: Guests
 
 
 def build_identity(
@@ -83,6 +85,7 @@ def build_identity(
             token_url=token_url,
         ),
         invitations=invitations,
+        guests=Guests(tokens=tokens),
     )
 
 

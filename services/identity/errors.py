@@ -184,3 +184,37 @@ class LinkNoLongerValid(RapportError):
 
     def __init__(self) -> None:
         super().__init__("this link has been used or has expired")
+
+
+class GuestLinkNotFound(NotFound):
+    """No guest link with this token, or none of the calling clinician's with this id."""
+
+    def __init__(self) -> None:
+        super().__init__("no such guest link")
+
+
+class GuestLinkGone(RapportError):
+    """A guest link that existed but works no more (used, expired or revoked)."""
+
+    status_code = 410
+
+
+class GuestLinkUsed(GuestLinkGone):
+    """The guest link was already used: each link lets one guest in, once."""
+
+    def __init__(self) -> None:
+        super().__init__("this guest link was already used; ask the clinician for a new one")
+
+
+class GuestLinkExpired(GuestLinkGone):
+    """The guest link expired before it was used."""
+
+    def __init__(self) -> None:
+        super().__init__("this guest link has expired; ask the clinician for a new one")
+
+
+class GuestLinkRevoked(GuestLinkGone):
+    """The clinician revoked the guest link."""
+
+    def __init__(self) -> None:
+        super().__init__("the clinician has withdrawn this guest link")

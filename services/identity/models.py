@@ -207,3 +207,33 @@ class DirectoryAuditEntry(AuditFields, table=True):
         Index("ix_directory_audit_entries_resource", "resource_type", "resource_id"),
         Index("ix_directory_audit_entries_seq", "seq", unique=True),
     )
+
+
+class GuestLink(SQLModel, table=True):
+    """A clinician's one-time link for a guest without an account (an interpreter, a family
+    member) to join one session, stored as the SHA-256 of its 256 random bits.
+
+    Redeeming it issues a guest token for that session only; the guest is known by ``id``
+    alone (no name or email is kept), which is also the token's subject.
+    """
+
+    __tablename__ = "guest_links"
+    __table_args__ = (
+        CheckConstraint(
+            "relationship IN ('interpreter', 'family-member', 'caregiver', 'supervisor', 'other')",
+            name="ck_guest_links_relationship",
+        ),
+        Index("ix_guest_links_session_clinician", "session_id", "clinician_id"),
+    )
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    # The guest's id: events, the roster and the guest token's subject carry it.
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, unique=True)
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID = Field(foreign_key="users.id")
+    relationship: str = Field(max_length=20)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    # Set once, by the redemption: the link never works again.
+    redeemed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -69,6 +69,12 @@ class IdentitySettings(ServiceSettings):
     clinician_approval_required: bool | None = None
     client_invitation_required: bool | None = None
     invitation_ttl_seconds: int = Field(7 * 24 * 3600, ge=300)
+    # A guest's one-time link (an interpreter, a family member) works for this long. The guest
+    # token it is exchanged for is short-lived like an access token (a retired signing key
+    # verifies as long as the longest token lives): signaling checks it when the guest joins
+    # the waiting room, and an open socket stays however long the session runs.
+    guest_link_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
+    guest_token_ttl_seconds: int = Field(900, ge=60, le=900)
 
     # The AES-256-GCM key that seals TOTP secrets and private signing keys at rest: base64 of
     # 32 random bytes (e.g. ``openssl rand -base64 32``). Required in production; development

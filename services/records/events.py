@@ -1,5 +1,5 @@
 """What records consumes: registered users, accepted invitations, partner grants and their
-revocations (identity), and what signaling reports about each session.
+revocations, session guests (identity), and what signaling reports about each session.
 
 Handlers are entry points like HTTP handlers: they run inside the consumer's unit of work
 (one per batch, together with the inbox ids). Each consumed event goes straight to the
@@ -24,6 +24,8 @@ from shared.events.catalog import (
     PartnerAccessGranted,
     PartnerAccessRevoked,
     SessionEnded,
+    SessionGuestInvited,
+    SessionGuestRevoked,
     UserRegistered,
 )
 from shared.events.kafka import EventRouter
@@ -39,6 +41,9 @@ def build_router(billing: BillingTable | None = None) -> EventRouter:
     router.on(InvitationAccepted, partnership.link_invited_client)
     router.on(PartnerAccessGranted, grants.note_partner_grant)
     router.on(PartnerAccessRevoked, grants.note_partner_revocation)
+    # Guests a session's clinician invited: their relationship goes on its attendance.
+    router.on(SessionGuestInvited, sessions.note_guest_invited)
+    router.on(SessionGuestRevoked, sessions.note_guest_revoked)
     # signaling: what happened in each session, in any order and possibly more than once.
     router.on(ParticipantCheckedIn, partial(sessions.note_check_in, billing=billing))
     router.on(ParticipantAdmitted, partial(sessions.note_admission, billing=billing))

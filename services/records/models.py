@@ -172,6 +172,19 @@ class SessionAttendance(SQLModel, table=True):
     left_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class SessionGuest(SQLModel, table=True):
+    """A guest without an account whom the session's clinician invited by guest link (an
+    interpreter, a family member): who they are to the session, from a fixed list. No name."""
+
+    __tablename__ = "session_guests"
+
+    session_id: uuid.UUID = Field(foreign_key="session_records.session_id", primary_key=True)
+    guest_id: uuid.UUID = Field(primary_key=True)
+    relationship: str = Field(max_length=20)
+    invited_at: datetime = Field(sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
 class CallQualitySample(SQLModel, table=True):
     """One participant's connection-quality sample, as signaling reported it (numbers only)."""
 

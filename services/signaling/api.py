@@ -82,7 +82,7 @@ from services.signaling.settings import SignalingSettings
 from shared.db import Database
 from shared.errors import Forbidden, Unauthorized
 from shared.events.revocations import Revocation
-from shared.tokens import Principal, TokenVerifier, current_principal
+from shared.tokens import Principal, TokenVerifier, bearer_principal
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ async def _signaling_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_signaling_token)],
 ) -> Principal:
-    return await current_principal(request, credentials)
+    # A guest's token is a signaling token too: guests need ICE servers like anyone in a call.
+    return await bearer_principal(request, credentials)
 
 
 @router.get("/v1/ice-servers", response_model_exclude_none=True)

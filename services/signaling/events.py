@@ -1,5 +1,6 @@
 """The events signaling consumes: appointments tell it who may join which session, and when;
-consent tells it whether the session's client has signed what the clinic requires.
+identity's guest links add guests to a session and take them off; consent tells it whether the
+session's client has signed what the clinic requires.
 
 (Identity's revocations are read by every process, not by this consumer group: see
 :mod:`shared.events.revocations`.)"""
@@ -14,6 +15,8 @@ from shared.events.catalog import (
     ConsentDocumentPublished,
     ConsentSigned,
     ConsentWithdrawn,
+    SessionGuestInvited,
+    SessionGuestRevoked,
 )
 from shared.events.kafka import EventRouter
 
@@ -26,6 +29,9 @@ def build_router() -> EventRouter:
     router.on(AppointmentRescheduled, service.record_appointment)
     # A cancelled one: joins to its session are refused from now on.
     router.on(AppointmentCancelled, service.record_cancellation)
+    # A clinician's guest (identity's guest links): on the roster until revoked.
+    router.on(SessionGuestInvited, service.record_guest_invited)
+    router.on(SessionGuestRevoked, service.record_guest_revoked)
     # The clinic's consent: a client joins once they have signed its current version.
     router.on(ConsentDocumentPublished, service.record_consent_version)
     router.on(ConsentSigned, service.record_consent)

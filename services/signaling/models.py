@@ -43,10 +43,23 @@ class SessionAccess(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
 
+    # Guests without accounts the clinician invited by guest link (``session.guest_invited``),
+    # as UUID strings; a revoked guest is taken off. Kept apart from the appointment's
+    # invitees, which every reschedule rewrites.
+    guest_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
     @property
     def invited(self) -> frozenset[uuid.UUID]:
-        """The invited participants' user ids."""
-        return frozenset(uuid.UUID(value) for value in self.invited_participant_ids)
+        """Everyone besides the clinician and the client who may join: the appointment's
+        invited participants and the clinician's guests."""
+        return frozenset(
+            uuid.UUID(value) for value in [*self.invited_participant_ids, *self.guest_ids]
+        )
+
+    @property
+    def capacity(self) -> int:
+        """Who may be in the call at once: the appointment's number, and a seat per guest."""
+        return self.max_participants + len(self.guest_ids)
 
 
 class ConsentVersion(SQLModel, table=True):

@@ -96,6 +96,28 @@ async def mark_cancelled(session: AsyncSession, session_id: uuid.UUID, at: datet
         session.add(access)
 
 
+async def add_guest(
+    session: AsyncSession, session_id: uuid.UUID, clinician_id: uuid.UUID, guest_id: uuid.UUID
+) -> bool:
+    """Put a guest on the session's roster if ``clinician_id`` is the session's clinician;
+    whether the session (known here) accepted the guest."""
+    access = await session.get(SessionAccess, session_id, with_for_update=True)
+    if access is None or access.clinician_id != clinician_id:
+        return False
+    if str(guest_id) not in access.guest_ids:
+        access.guest_ids = [*access.guest_ids, str(guest_id)]
+        session.add(access)
+    return True
+
+
+async def remove_guest(session: AsyncSession, session_id: uuid.UUID, guest_id: uuid.UUID) -> None:
+    """Take a guest off the session's roster (no-op when not on it)."""
+    access = await session.get(SessionAccess, session_id, with_for_update=True)
+    if access is not None and str(guest_id) in access.guest_ids:
+        access.guest_ids = [g for g in access.guest_ids if g != str(guest_id)]
+        session.add(access)
+
+
 async def current_consent_version(session: AsyncSession) -> int | None:
     """The highest consent version published, or None while the clinic has published none."""
     result = await session.exec(select(func.max(ConsentVersion.version)))

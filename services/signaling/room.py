@@ -322,6 +322,18 @@ class Room:
             and participant.dropped_at is not None
         )
 
+    def update_invited(self, invited: Iterable[uuid.UUID], max_participants: int) -> None:
+        """Bring the roster's guests and the call's size up to date with the session's (a
+        guest invited or revoked while the room was open). A revoked guest still here is
+        taken out by :meth:`revoke`; this only decides who may come in from now on."""
+        invited = set(invited)
+        for user_id, role in list(self._roster.items()):
+            if role == "guest" and user_id not in invited:
+                del self._roster[user_id]
+        for user_id in invited:
+            self._roster.setdefault(user_id, "guest")
+        self.max_participants = max(2, max_participants)
+
     def role_of(self, user_id: uuid.UUID) -> ParticipantRole | None:
         """The role ``user_id`` has in this session, or None if they are not part of it."""
         return self._roster.get(user_id)

@@ -9,6 +9,7 @@ edge (or the event consumer) owns the unit of work and delivers only after the c
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -48,12 +49,16 @@ from shared.events.catalog import (
     ConsentDocumentPublished,
     ConsentSigned,
     ConsentWithdrawn,
+    SessionGuestInvited,
+    SessionGuestRevoked,
     SessionStarted,
 )
 from shared.events.outbox import add_event
 from shared.tokens import Principal
 
 SOURCE = "/rapport/signaling"
+
+log = logging.getLogger(__name__)
 
 
 class Signaling:
@@ -128,11 +133,14 @@ class Signaling:
                 clinician_id=access.clinician_id,
                 client_id=access.client_id,
                 invited=access.invited,
-                max_participants=access.max_participants,
+                max_participants=access.capacity,
                 call_connected=access.call_connected_at is not None,
                 started=access.started_at is not None,
             )
             self._watch_clinician(room)
+        else:
+            # Guests invited or revoked since the room opened (in this process or another).
+            room.update_invited(access.invited, access.capacity)
         outcome = room.check_in(
             user_id, connection, display_name, now, family_id=principal.family_id, resume=resume
         )
@@ -404,6 +412,25 @@ async def record_cancellation(session: AsyncSession, event: AppointmentCancelled
     """A cancelled appointment's session is closed to joins (a room already open stays as it
     is: records only cancels appointments that have not started)."""
     await repository.mark_cancelled(session, event.session_id, event.at)
+
+
+async def record_guest_invited(session: AsyncSession, event: SessionGuestInvited) -> None:
+    """A guest link's guest may join its session, if the session's own clinician invited them
+    (identity vouches for who asked, not for whose session it is)."""
+    accepted = await repository.add_guest(
+        session, event.session_id, event.clinician_id, event.guest_id
+    )
+    if not accepted:
+        log.warning(
+            "ignoring a guest invited to a session that is unknown or not the inviter's",
+            extra={"session_id": str(event.session_id), "guest_id": str(event.guest_id)},
+        )
+
+
+async def record_guest_revoked(session: AsyncSession, event: SessionGuestRevoked) -> None:
+    """A revoked guest may not join any more (every process's revocation follower takes a
+    guest still in the room out of it)."""
+    await repository.remove_guest(session, event.session_id, event.guest_id)
 
 
 async def record_consent_version(session: AsyncSession, event: ConsentDocumentPublished) -> None:

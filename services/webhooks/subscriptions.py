@@ -53,6 +53,8 @@ from shared.events.catalog import (
     SessionBillingReady,
     SessionCompleted,
     SessionEnded,
+    SessionGuestInvited,
+    SessionGuestRevoked,
     SessionStarted,
     TokensRevoked,
     UserDeactivated,
@@ -98,6 +100,11 @@ NOT_OFFERED: dict[type[Payload], str] = {
     UserRoleChanged: "security plumbing",
     PasswordResetRequested: "security plumbing: it asks notifications to send a reset link",
     InvitationIssued: "it asks notifications to email an invitation link to a person",
+    SessionGuestInvited: (
+        "who accompanies a client (an interpreter, a family member) is the client's own "
+        "matter; partners see a guest's presence by role in participant.joined"
+    ),
+    SessionGuestRevoked: "access plumbing: it ends a guest's link and tokens",
     TokensRevoked: "security plumbing",
     PartnerRegistered: "about a partner app's own credentials: security plumbing",
     PartnerSecretRotated: "about a partner app's own credentials: security plumbing",

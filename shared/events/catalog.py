@@ -27,6 +27,9 @@ SessionRole = Role | Literal["guest"]
 # service two digits.
 ProcedureCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}$")]
 PlaceOfServiceCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
+# Why a guest without an account is in a session: chosen from this list, never typed, so no
+# name or description of the guest can travel with it.
+GuestRelationship = Literal["interpreter", "family-member", "caregiver", "supervisor", "other"]
 
 TOPIC_IDENTITY = "rapport.identity"
 TOPIC_RECORDS = "rapport.records"
@@ -210,6 +213,41 @@ class InvitationIssued(Payload):
     clinician_id: uuid.UUID
     issued_at: datetime
     expires_at: datetime
+
+
+class SessionGuestInvited(Payload):
+    """A clinician invited a guest without an account (an interpreter, a family member) to
+    one session. Like an invitation, the one-time link stays in identity; signaling lets the
+    guest into that session's room and records lists them in its attendance, each only when
+    ``clinician_id`` is the session's own clinician."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    # The session's key: its guests' invitations and revocations stay in order.
+    key_field: ClassVar[str] = "session_id"
+    type: Literal["rapport.identity.session.guest_invited.v1"] = (
+        "rapport.identity.session.guest_invited.v1"
+    )
+    guest_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    relationship: GuestRelationship
+    invited_at: datetime
+    expires_at: datetime
+
+
+class SessionGuestRevoked(Payload):
+    """The clinician revoked a guest: their link and tokens stop working, and a guest still in
+    the room leaves it."""
+
+    topic: ClassVar[str] = TOPIC_IDENTITY
+    key_field: ClassVar[str] = "session_id"
+    type: Literal["rapport.identity.session.guest_revoked.v1"] = (
+        "rapport.identity.session.guest_revoked.v1"
+    )
+    guest_id: uuid.UUID
+    session_id: uuid.UUID
+    clinician_id: uuid.UUID
+    revoked_at: datetime
 
 
 # records ----------------------------------------------------------------------------------
@@ -746,6 +784,8 @@ EventPayload = Annotated[
     | InvitationAccepted
     | PasswordResetRequested
     | InvitationIssued
+    | SessionGuestInvited
+    | SessionGuestRevoked
     | AppointmentScheduled
     | GoalUpdated
     | SessionCompleted

@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError
 from shared.events.catalog import (
     TOPIC_IDENTITY,
     EventPayload,
+    SessionGuestRevoked,
     TokensRevoked,
     UserDeactivated,
     UserRoleChanged,
@@ -78,6 +79,10 @@ def revocation_of(payload: EventPayload) -> Revocation | None:
         if payload.reason in SUBJECT_WIDE_REASONS or payload.family_id is None:
             return Revocation(payload.user_id, payload.revoked_before)
         return Revocation(payload.user_id, payload.revoked_before, family_id=payload.family_id)
+    if isinstance(payload, SessionGuestRevoked):
+        # A guest's tokens have the guest as subject: all of them end, and a guest still in
+        # the room is taken out of it like any revoked user.
+        return Revocation(payload.guest_id, payload.revoked_at)
     return None
 
 

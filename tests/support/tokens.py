@@ -34,7 +34,7 @@ class TestTokenIssuer:
         role: str,
         *,
         scopes: str = "",
-        audience: str = "rapport",
+        audience: str | list[str] = "rapport",
         session_id: uuid.UUID | None = None,
         lifetime: int = 900,
         **extra: Any,
@@ -55,6 +55,12 @@ class TestTokenIssuer:
         if session_id is not None:
             claims["sid"] = str(session_id)
         return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def guest(self, guest_id: uuid.UUID, session_id: uuid.UUID) -> str:
+        """A guest token as identity issues it for a redeemed guest link."""
+        return self.issue(
+            guest_id, "guest", audience=["rapport", "rapport-signaling"], session_id=session_id
+        )
 
     def signaling(self, subject: uuid.UUID, role: str, session_id: uuid.UUID) -> str:
         return self.issue(

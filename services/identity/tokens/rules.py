@@ -22,7 +22,7 @@ def hash_opaque_token(token: str) -> str:
 def claims(
     *,
     issuer: str,
-    audience: str,
+    audience: str | list[str],
     subject: str,
     role: str,
     scope: str,

@@ -41,6 +41,8 @@ class TokenPolicy:
     password_reset_ttl_seconds: int = 1800
     refresh_idle_seconds: int = 30 * 60
     refresh_absolute_seconds: int = 12 * 3600
+    guest_ttl_seconds: int = 900
+    guest_link_ttl_seconds: int = 7 * 24 * 3600
 
     @classmethod
     def from_settings(cls, settings: IdentitySettings) -> TokenPolicy:
@@ -55,12 +57,14 @@ class TokenPolicy:
             password_reset_ttl_seconds=settings.password_reset_ttl_seconds,
             refresh_idle_seconds=settings.refresh_idle_timeout_seconds,
             refresh_absolute_seconds=settings.refresh_absolute_lifetime_seconds,
+            guest_ttl_seconds=settings.guest_token_ttl_seconds,
+            guest_link_ttl_seconds=settings.guest_link_ttl_seconds,
         )
 
     @property
     def key_retention(self) -> timedelta:
         """How long a retired key keeps verifying: until every token it signed has expired."""
-        longest = max(self.access_ttl_seconds, self.signaling_ttl_seconds)
+        longest = max(self.access_ttl_seconds, self.signaling_ttl_seconds, self.guest_ttl_seconds)
         return timedelta(seconds=longest + self.retirement_grace_seconds)
 
 
@@ -126,7 +130,7 @@ class Tokens:
         *,
         subject: str,
         role: str,
-        audience: str,
+        audience: str | list[str],
         ttl_seconds: int,
         scope: str = "",
         extra_claims: dict[str, Any] | None = None,
@@ -164,6 +168,23 @@ class Tokens:
             audience=self.policy.signaling_audience,
             ttl_seconds=self.policy.signaling_ttl_seconds,
             extra_claims=extra,
+        )
+
+    async def guest_token(
+        self, session: AsyncSession, *, guest_id: uuid.UUID, session_id: uuid.UUID
+    ) -> IssuedToken:
+        """A guest's token: role ``guest``, for one session, with no sign-in behind it.
+
+        Both audiences, so that the API refuses it by its role (403: guests see no records)
+        rather than as a stranger's token, and signaling lets it into that session's room.
+        """
+        return await self.issue(
+            session,
+            subject=str(guest_id),
+            role="guest",
+            audience=[self.policy.audience, self.policy.signaling_audience],
+            ttl_seconds=self.policy.guest_ttl_seconds,
+            extra_claims={"sid": str(session_id)},
         )
 
     # refresh families ----------------------------------------------------------------------

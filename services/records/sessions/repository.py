@@ -16,6 +16,7 @@ from services.records.models import (
     CheckIn,
     GoalUpdate,
     SessionAttendance,
+    SessionGuest,
     SessionRecord,
 )
 
@@ -149,3 +150,16 @@ async def list_attendance(db: AsyncSession, session_id: uuid.UUID) -> Sequence[S
         .order_by(col(SessionAttendance.joined_at), col(SessionAttendance.user_id))
     )
     return (await db.exec(query)).all()
+
+
+async def get_guest(
+    db: AsyncSession, session_id: uuid.UUID, guest_id: uuid.UUID
+) -> SessionGuest | None:
+    return await db.get(SessionGuest, (session_id, guest_id))
+
+
+async def guest_relationships(db: AsyncSession, session_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Each invited guest's relationship to the session, by guest id (revoked ones too: a
+    revoked guest may have attended before)."""
+    query = select(SessionGuest).where(SessionGuest.session_id == session_id)
+    return {guest.guest_id: guest.relationship for guest in (await db.exec(query)).all()}

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from services.records.schemas import GoalUpdateView, View
-from shared.events.catalog import BillingAttendee, CallQualitySummary
+from shared.events.catalog import BillingAttendee, CallQualitySummary, GuestRelationship
 
 
 class AttendeeView(View):
@@ -16,6 +16,9 @@ class AttendeeView(View):
     role: str
     joined_at: datetime | None
     left_at: datetime | None
+    # A guest's relationship to the session (the clinician chose it when inviting them);
+    # None for the clinician and the client.
+    relationship: GuestRelationship | None = None
 
 
 class SessionBilling(BaseModel):

@@ -27,6 +27,7 @@ from services.records.models import (
     GoalUpdate,
     KnownUser,
     SessionAttendance,
+    SessionGuest,
     SessionRecord,
 )
 from services.records.sessions import repository, rules
@@ -55,6 +56,8 @@ from shared.events.catalog import (
     SessionBillingReady,
     SessionCompleted,
     SessionEnded,
+    SessionGuestInvited,
+    SessionGuestRevoked,
     UserRegistered,
 )
 from shared.events.outbox import add_event
@@ -83,6 +86,7 @@ async def read_session_record(
         partner_scope=PartnerScope.SESSIONS_READ,
     )
     attendance = await repository.list_attendance(db, session_id)
+    relationships = await repository.guest_relationships(db, session_id)
     updates = await repository.list_goal_updates_in_session(db, session_id)
     if reader_role == "partner" and PartnerScope.GOALS_READ not in principal.scopes:
         # sessions:read covers the session itself; goal ratings are goals:read's to grant.
@@ -93,7 +97,12 @@ async def read_session_record(
     return SessionRecordView.model_validate(
         {
             **record.model_dump(),
-            "attendees": [AttendeeView.model_validate(a) for a in attendance],
+            "attendees": [
+                AttendeeView.model_validate(
+                    {**a.model_dump(), "relationship": relationships.get(a.user_id)}
+                )
+                for a in attendance
+            ],
             "goal_updates": [goal_update_view(u, reader_role, reader) for u in updates],
             "quality": await _quality_summary(db, session_id),
         }
@@ -196,6 +205,38 @@ async def register_user(db: AsyncSession, event: UserRegistered) -> None:
 
 # Session records: built from what signaling reports, by the rules in ``rules`` (each a min
 # or a max), so duplicated or reordered events leave the same record.
+
+
+async def note_guest_invited(db: AsyncSession, event: SessionGuestInvited) -> None:
+    """Keep who a guest is to the session (for its attendance), if the session's own
+    clinician invited them; identity vouches only for who asked."""
+    record = await _record_for_event(db, event.session_id, event.type)
+    if record is None:
+        return
+    if record.clinician_id != event.clinician_id:
+        log.warning(
+            "ignoring a guest invited by another clinician",
+            extra={"session_id": str(event.session_id), "guest_id": str(event.guest_id)},
+        )
+        return
+    if await repository.get_guest(db, record.session_id, event.guest_id) is None:
+        records.add(
+            db,
+            SessionGuest(
+                session_id=record.session_id,
+                guest_id=event.guest_id,
+                relationship=event.relationship,
+                invited_at=utc(event.invited_at),
+            ),
+        )
+
+
+async def note_guest_revoked(db: AsyncSession, event: SessionGuestRevoked) -> None:
+    """Mark a guest revoked (their attendance so far stays on the record)."""
+    guest = await repository.get_guest(db, event.session_id, event.guest_id)
+    if guest is not None and guest.revoked_at is None:
+        guest.revoked_at = utc(event.revoked_at)
+        records.add(db, guest)
 
 
 async def _record_for_event(

@@ -222,7 +222,7 @@ def test_pages_hold_nothing_the_policy_refuses(page: Path) -> None:
 
 def test_the_call_stage_is_written_once_for_both_sides() -> None:
     stages = [page.name for page in PAGES if "rapport-call-stage" in page.read_text()]
-    assert stages == ["clinician.html", "join.html"]
+    assert stages == ["clinician.html", "guest.html", "join.html"]
     for page in PAGES:
         assert 'id="remote-video"' not in page.read_text(), page
     assert [script.name for script in SCRIPTS if "remote-video" in script.read_text()] == [

@@ -31,6 +31,8 @@ KEY_FIELDS: dict[str, str] = {
     "rapport.identity.invitation.accepted.v1": "client_id",
     "rapport.identity.password_reset.requested.v1": "user_id",
     "rapport.identity.invitation.issued.v1": "invitation_id",
+    "rapport.identity.session.guest_invited.v1": "session_id",
+    "rapport.identity.session.guest_revoked.v1": "session_id",
     # records
     "rapport.records.appointment.scheduled.v1": "session_id",
     # GoalUpdated: session_id, or goal_id when it has no session (see the test below).

@@ -9,7 +9,13 @@ from services.signaling.events import build_router
 from services.signaling.models import SessionAccess
 from services.signaling.schemas import CloseCode
 from shared.db import Database
-from shared.events.catalog import TOPIC_RECORDS, AppointmentCancelled, AppointmentScheduled, Payload
+from shared.events.catalog import (
+    TOPIC_IDENTITY,
+    TOPIC_RECORDS,
+    AppointmentCancelled,
+    AppointmentScheduled,
+    Payload,
+)
 from shared.events.envelope import decode, encode
 from tests.unit.signaling.conftest import RunningSignaling
 
@@ -33,9 +39,11 @@ async def _deliver(database: Database, payload: Payload) -> None:
         await build_router().dispatch(session, decode(record.key, record.value, record.headers))
 
 
-def test_the_router_consumes_records_appointments() -> None:
+def test_the_router_consumes_records_appointments_and_identitys_guests() -> None:
     router = build_router()
-    assert router.topics == [TOPIC_RECORDS]
+    assert router.topics == [TOPIC_IDENTITY, TOPIC_RECORDS]
+    assert router.handles("rapport.identity.session.guest_invited.v1")
+    assert router.handles("rapport.identity.session.guest_revoked.v1")
     assert router.handles("rapport.records.appointment.scheduled.v1")
     assert router.handles("rapport.records.appointment.cancelled.v1")
     assert not router.handles("rapport.records.goal.updated.v1")

@@ -93,6 +93,7 @@ async function loadSchedule() {
     return starts > now && starts < weekEnd && !sameDay(starts, now);
   });
   for (const appointment of live.filter((a) => joinable(a))) openRoom(appointment);
+  await renderGuestSessions([...today, ...week]);
   const render = async (list, withDay) => Promise.all(list.map(async (a) => appointmentItem(a, await nameOf(a.client_id), withDay)));
   $("#today").replaceChildren(...(today.length ? await render(today, false) : [h("li", { class: "empty" }, "Nothing booked today.")]));
   $("#week").replaceChildren(...(week.length ? await render(week, true) : [h("li", { class: "empty" }, "Nothing else this week.")]));
@@ -103,16 +104,19 @@ function renderWaiting() {
   for (const room of rooms.values()) {
     for (const person of room.waiting) {
       const name = person.display_name || clientNames.get(person.user_id) || "A client";
+      // A guest has no account to look a name up in: the name they gave is the one to show.
+      if (person.role === "guest") clientNames.set(person.user_id, name);
       const admit = h("button", { type: "button", disabled: Boolean(active && active.room !== room) }, `Admit ${name}`);
       admit.addEventListener("click", () => admitOne(room, person.user_id, admit));
       const decline = h("button", { type: "button", class: "secondary" }, `Decline ${name}`);
       decline.addEventListener("click", () => room.signaling.send({ type: "decline", user_id: person.user_id }));
       const flag = flagged.has(person.user_id) ? h("span", { class: "badge bad safety-badge" }, "Safety flag") : null;
+      const guestBadge = person.role === "guest" ? h("span", { class: "badge" }, "Guest") : null;
       items.push(
         h(
           "li",
           { dataset: { userId: person.user_id, sessionId: room.appointment.session_id } },
-          h("span", {}, h("strong", {}, name), " ", flag, h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`), locations.of(room.appointment.session_id, person)),
+          h("span", {}, h("strong", {}, name), " ", guestBadge, flag, h("br"), h("span", { class: "meta" }, `Waiting since ${timeOf(person.since)} (${sinceText(person.since)}) · session at ${timeOf(room.appointment.starts_at)}`), locations.of(room.appointment.session_id, person)),
           h("span", { class: "actions" }, admit, decline),
         ),
       );
@@ -275,7 +279,9 @@ async function startCall(room, peer) {
   $("#call").hidden = false;
   $("#call-title").textContent = `In session with ${await nameOf(peer.user_id)}`;
   renderWaiting();
-  await loadGoalPanel(peer.user_id);
+  // A guest has no goals of their own: the panel stays for a client's.
+  if (peer.role === "guest") $("#goal-panel").replaceChildren(h("p", { class: "muted" }, "A guest of the session: no goals."));
+  else await loadGoalPanel(peer.user_id);
   $("#call").scrollIntoView({ block: "start" });
 }
 
@@ -404,6 +410,80 @@ $("#presence").addEventListener("change", (event) => {
   $("#presence-status").textContent = open
     ? `Waiting clients see you as ${presence === "away" ? "away for a moment" : "online"}.`
     : "No session is open; your status applies when one opens.";
+});
+
+const RELATIONSHIP_TEXT = { interpreter: "Interpreter", "family-member": "Family member", caregiver: "Caregiver", supervisor: "Supervisor", other: "Guest" };
+
+/** The sessions a guest can be invited to: today's and this week's, soonest first. */
+async function renderGuestSessions(list) {
+  const select = $("#guest-session");
+  const chosen = select.value;
+  const sorted = [...list].sort((a, b) => a.starts_at.localeCompare(b.starts_at));
+  const options = await Promise.all(sorted.map(async (a) => h("option", { value: a.session_id }, `${dayOf(a.starts_at)} ${timeOf(a.starts_at)} · ${await nameOf(a.client_id)}`)));
+  select.replaceChildren(...(options.length ? options : [h("option", { value: "" }, "No session booked this week")]));
+  if (sorted.some((a) => a.session_id === chosen)) select.value = chosen;
+  $("#guest-submit").disabled = !options.length;
+  await loadGuestLinks();
+}
+
+async function loadGuestLinks() {
+  const sessionId = $("#guest-session").value;
+  const links = sessionId ? (await optional(`/v1/guest-links?session_id=${encodeURIComponent(sessionId)}`)) || [] : [];
+  $("#guest-links").replaceChildren(
+    ...(links.length
+      ? links.map((link) => {
+          const label = RELATIONSHIP_TEXT[link.relationship] || "Guest";
+          const revoke = link.status === "revoked" ? null : h("button", { type: "button", class: "secondary" }, `Revoke ${label.toLowerCase()}`);
+          revoke?.addEventListener("click", () => revokeGuest(link, revoke));
+          return h(
+            "li",
+            { dataset: { guestId: link.guest_id } },
+            h("span", {}, label, " ", h("span", { class: `badge ${link.status === "revoked" || link.status === "expired" ? "bad" : link.status === "redeemed" ? "ok" : ""}` }, link.status)),
+            h("span", { class: "actions" }, revoke),
+          );
+        })
+      : [h("li", { class: "empty" }, "No guests invited to this session.")]),
+  );
+}
+
+async function revokeGuest(link, button) {
+  button.disabled = true;
+  try {
+    await api(`/v1/guest-links/${link.guest_id}`, { method: "DELETE" });
+    say($("#guest-status"), "Guest revoked: the link no longer works, and they leave the session if they are in it.", "ok");
+  } catch (error) {
+    say($("#guest-status"), error.message, "error");
+  }
+  await loadGuestLinks();
+}
+
+$("#guest-session").addEventListener("change", () => loadGuestLinks().catch((error) => say($("#guest-status"), error.message, "error")));
+$("#guest-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const guestStatus = $("#guest-status");
+  const sessionId = $("#guest-session").value;
+  if (!sessionId) return say(guestStatus, "Choose the session the guest joins.", "error");
+  $("#guest-submit").disabled = true;
+  try {
+    const issued = await api("/v1/guest-links", { method: "POST", body: { session_id: sessionId, relationship: $("#guest-relationship").value } });
+    // In the fragment: browsers never send it to the server or in a Referer.
+    const link = `${location.origin}/guest#${new URLSearchParams({ link: issued.link_token })}`;
+    $("#guest-link").value = link;
+    $("#guest-link").rows = Math.min(8, Math.ceil(link.length / 28) + 1);
+    $("#guest-link-box").hidden = false;
+    $("#copy-guest-status").textContent = "";
+    say(guestStatus, `Guest link created; it works once, until ${dayOf(issued.expires_at)} ${timeOf(issued.expires_at)}.`, "ok");
+    await loadGuestLinks();
+  } catch (error) {
+    say(guestStatus, error.message, "error");
+  } finally {
+    $("#guest-submit").disabled = false;
+  }
+});
+$("#copy-guest-link").addEventListener("click", async () => {
+  const copied = await copyText($("#guest-link").value);
+  if (!copied) $("#guest-link").select();
+  $("#copy-guest-status").textContent = copied ? "Copied." : "Select the link and copy it.";
 });
 
 async function loadInvitations() {

@@ -17,10 +17,13 @@ const RESUME_FOR_MS = 60_000;
 
 /** One signaling connection for one session: join, then typed messages as events. */
 export class Signaling extends EventTarget {
-  constructor(sessionId, displayName) {
+  /** `token`: where each connection's join token comes from (a guest's page passes the guest
+   * token it holds); by default a fresh signaling token for the signed-in user. */
+  constructor(sessionId, displayName, { token } = {}) {
     super();
     this.sessionId = sessionId;
     this.displayName = displayName;
+    this.token = token || (async () => (await api("/v1/signaling-tokens", { method: "POST", body: { session_id: sessionId } })).token);
     this.socket = null;
     this.closed = false;
     this.pinger = null;
@@ -46,10 +49,7 @@ export class Signaling extends EventTarget {
   }
 
   async #connectOnce() {
-    const { token } = await api("/v1/signaling-tokens", {
-      method: "POST",
-      body: { session_id: this.sessionId },
-    });
+    const token = await this.token();
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url = `${scheme}//${location.host}/v1/signal?session_id=${encodeURIComponent(this.sessionId)}`;
     const socket = new WebSocket(url, SUBPROTOCOL);
