@@ -110,8 +110,9 @@ class Guests:
         now = utc_now()
         if link.expires_at <= now:
             raise GuestLinkExpired()
-        link.redeemed_at = now
-        session.add(link)
+        if not await repository.mark_redeemed(session, link.id, now):
+            raise GuestLinkUsed()
+        await session.refresh(link)
         issued = await self._tokens.guest_token(
             session, guest_id=link.id, session_id=link.session_id
         )

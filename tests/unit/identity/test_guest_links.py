@@ -3,6 +3,7 @@ a guest token of one session; links expire and can be revoked, each refusal a cl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import timedelta
@@ -188,3 +189,13 @@ async def test_a_guest_token_is_refused_on_identitys_routes(client: httpx.AsyncC
         response = await client.request(method, path, json=body, headers=guest)
         assert response.status_code == 403, (path, response.text)
         assert "guest" in response.json()["detail"]
+
+
+async def test_concurrent_redemptions_of_one_link_get_one_token(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    # A link forwarded to two people, opened at once: exactly one gets in.
+    _, headers = await _clinician(client)
+    issued = await _invite(client, headers, uuid.uuid4())
+    answers = await asyncio.gather(*(_redeem(client, issued["link_token"]) for _ in range(8)))
+    assert sorted(a.status_code for a in answers) == [200] + [410] * 7
