@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.records import audit
@@ -59,6 +60,15 @@ async def publish_document(
         published_by=principal.user_id,
     )
     records.add(db, row)
+    try:
+        # Written now, not at commit: of two admins publishing one version at once, the
+        # second meets the unique version here and gets the same 409 as a later try would.
+        await db.flush()
+    except IntegrityError:
+        raise ConsentVersionNotNewer(
+            f"version: version {document.version} was published meanwhile",
+            field="version",
+        ) from None
     add_event(
         db,
         ConsentDocumentPublished(document_id=row.id, version=row.version, at=row.published_at),
