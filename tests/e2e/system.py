@@ -103,6 +103,10 @@ class RapportSystem:
             # Another system may run on the same broker (test_signaling_failover.py starts its
             # own beside the package's): each consumes the events in groups of its own.
             env[f"RAPPORT_{name.upper()}_CONSUMER_GROUP"] = f"{name}-{self.run_id}"
+        # Systems on one broker share the event topics, so a consent document one system's
+        # records publishes reaches every system's signaling and would hold all their clients'
+        # joins: consent is required only where a test asks for it (test_browser_consent.py).
+        env["RAPPORT_SIGNALING_CONSENT_REQUIRED"] = "false"
         env.update(self.overrides)
         if self.otlp_endpoint is not None:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint

@@ -46,7 +46,10 @@ def clinic(kafka_bootstrap: str, postgres_server, tmp_path_factory) -> Iterator[
     """The whole system (one signaling process), for this module alone."""
     log_dir: Path = tmp_path_factory.mktemp("consent-logs")
     system = RapportSystem(
-        kafka_bootstrap=kafka_bootstrap, postgres=postgres_server, log_dir=log_dir
+        kafka_bootstrap=kafka_bootstrap,
+        postgres=postgres_server,
+        log_dir=log_dir,
+        overrides={"RAPPORT_SIGNALING_CONSENT_REQUIRED": "true"},
     )
     try:
         system.start()
