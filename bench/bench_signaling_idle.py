@@ -137,6 +137,9 @@ def _serve_signaling(
         # held rows each time stalls the loop for tens of ms, which a real deployment (Kafka
         # up, outbox drained) never sees. One row per retry keeps that out of the figures.
         outbox_batch_size=1,
+        # Its clients sign no consent; on a broker other systems share (the test run's), a
+        # consent document one of them published would otherwise hold every join here.
+        consent_required=False,
     )
     app = create_app(settings, key_source=StaticKeySource({"bench": jwt.PyJWK(public_jwk)}))
     config = server_config(app, settings)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def records(fresh_database: str) -> AsyncIterator[Records]:
     await asyncio.to_thread(migrate, fresh_database)
-    async with running_records(fresh_database) as running:
+    async with running_records(fresh_database, keep_chat_transcripts=True) as running:
         yield running
 
 
